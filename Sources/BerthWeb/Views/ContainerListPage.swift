@@ -1,0 +1,88 @@
+import EngineAPI
+import Foundation
+
+/// What `containers.mustache` shows.
+struct ContainerListPage: Sendable {
+    let title = "Containers"
+    let showAll: Bool
+    let rows: [ContainerRow]
+    let runningCount: Int
+    let totalShown: Int
+    /// Set when the engine could not be asked; the page still renders, with a banner.
+    let engineProblem: EngineProblem?
+
+    var isEmpty: Bool { rows.isEmpty && engineProblem == nil }
+}
+
+/// The banner shown when the engine is down or answered nonsense.
+struct EngineProblem: Sendable {
+    let address: String
+    let message: String
+}
+
+/// One row of the container list, already formatted.
+struct ContainerRow: Sendable {
+    let id: String
+    let shortId: String
+    let name: String
+    let image: String
+    let command: String
+    let state: String
+    let status: String
+    let created: String
+    let ports: String
+    let labels: [Label]
+    /// How many labels are not shown; nil when all are (Mustache treats 0 as true).
+    let moreLabels: Int?
+
+    struct Label: Sendable {
+        let key: String
+        let value: String
+    }
+
+    static let maxLabelsShown = 4
+
+    init(_ summary: ContainerSummary) {
+        id = summary.id
+        shortId = String(summary.id.prefix(12))
+        name = summary.name
+        image = summary.image ?? ""
+        command = summary.command ?? ""
+        state = summary.state ?? "unknown"
+        status = summary.status ?? ""
+        created = summary.created.map { Self.format(epochSeconds: $0) } ?? ""
+        ports = Self.format(ports: summary.ports ?? [])
+        let sortedLabels = (summary.labels ?? [:]).sorted { $0.key < $1.key }
+        labels = sortedLabels.prefix(Self.maxLabelsShown).map { Label(key: $0.key, value: $0.value) }
+        moreLabels = sortedLabels.count > Self.maxLabelsShown ? sortedLabels.count - Self.maxLabelsShown : nil
+    }
+
+    /// `0.0.0.0:8080→80/tcp, 443/tcp`, as `docker ps` shows them.
+    static func format(ports: [ContainerSummary.Port]) -> String {
+        var seen = Set<String>()
+        return ports.compactMap { port -> String? in
+            guard let privatePort = port.privatePort else { return nil }
+            let proto = port.type ?? "tcp"
+            let text: String
+            if let publicPort = port.publicPort {
+                let ip = port.ip ?? "0.0.0.0"
+                let host = ip.contains(":") ? "[\(ip)]" : ip
+                text = "\(host):\(publicPort)→\(privatePort)/\(proto)"
+            } else {
+                text = "\(privatePort)/\(proto)"
+            }
+            return seen.insert(text).inserted ? text : nil
+        }.joined(separator: ", ")
+    }
+
+    /// `2026-11-22 16:23 UTC`.
+    static func format(epochSeconds: Int64) -> String {
+        var time = time_t(epochSeconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        return String(
+            format: "%04d-%02d-%02d %02d:%02d UTC",
+            parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min
+        )
+    }
+}

@@ -1,0 +1,228 @@
+/// One row of `GET /containers/json`.
+public struct ContainerSummary: Decodable, Sendable {
+    public var id: String
+    public var names: [String]?
+    public var image: String?
+    public var imageID: String?
+    public var command: String?
+    /// Seconds since the epoch.
+    public var created: Int64?
+    public var ports: [Port]?
+    public var labels: [String: String]?
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
+    public var state: String?
+    /// Human text such as `Up 3 minutes`.
+    public var status: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", names = "Names", image = "Image", imageID = "ImageID", command = "Command", created = "Created"
+        case ports = "Ports", labels = "Labels", state = "State", status = "Status"
+    }
+
+    /// The first name without Docker's leading slash.
+    public var name: String {
+        guard let first = names?.first else { return String(id.prefix(12)) }
+        return first.hasPrefix("/") ? String(first.dropFirst()) : first
+    }
+
+    public struct Port: Decodable, Sendable, Equatable {
+        public var ip: String?
+        public var privatePort: Int?
+        public var publicPort: Int?
+        public var type: String?
+
+        enum CodingKeys: String, CodingKey {
+            case ip = "IP", privatePort = "PrivatePort", publicPort = "PublicPort", type = "Type"
+        }
+    }
+}
+
+/// `GET /containers/{id}/json`, the fields Berth uses.
+public struct ContainerInspect: Decodable, Sendable {
+    public var id: String
+    public var name: String?
+    /// RFC 3339 time.
+    public var created: String?
+    public var path: String?
+    public var args: [String]?
+    public var state: State?
+    public var image: String?
+    public var restartCount: Int?
+    public var config: Config?
+    public var hostConfig: HostConfig?
+    public var mounts: [Mount]?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", name = "Name", created = "Created", path = "Path", args = "Args", state = "State"
+        case image = "Image", restartCount = "RestartCount", config = "Config", hostConfig = "HostConfig", mounts = "Mounts"
+    }
+
+    public struct State: Decodable, Sendable {
+        public var status: String?
+        public var running: Bool?
+        public var paused: Bool?
+        public var restarting: Bool?
+        public var oomKilled: Bool?
+        public var dead: Bool?
+        public var pid: Int?
+        public var exitCode: Int?
+        public var error: String?
+        public var startedAt: String?
+        public var finishedAt: String?
+        public var health: Health?
+
+        enum CodingKeys: String, CodingKey {
+            case status = "Status", running = "Running", paused = "Paused", restarting = "Restarting"
+            case oomKilled = "OOMKilled", dead = "Dead", pid = "Pid", exitCode = "ExitCode", error = "Error"
+            case startedAt = "StartedAt", finishedAt = "FinishedAt", health = "Health"
+        }
+    }
+
+    public struct Health: Decodable, Sendable {
+        public var status: String?
+        public var failingStreak: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case status = "Status", failingStreak = "FailingStreak"
+        }
+    }
+
+    public struct Config: Decodable, Sendable {
+        public var hostname: String?
+        public var user: String?
+        public var env: [String]?
+        public var cmd: [String]?
+        public var entrypoint: [String]?
+        public var image: String?
+        public var workingDir: String?
+        public var labels: [String: String]?
+        /// Whether the container has a TTY; decides whether its logs are multiplexed.
+        public var tty: Bool?
+        public var openStdin: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case hostname = "Hostname", user = "User", env = "Env", cmd = "Cmd", entrypoint = "Entrypoint"
+            case image = "Image", workingDir = "WorkingDir", labels = "Labels", tty = "Tty", openStdin = "OpenStdin"
+        }
+    }
+
+    public struct HostConfig: Decodable, Sendable {
+        public var networkMode: String?
+        public var autoRemove: Bool?
+        public var privileged: Bool?
+        public var restartPolicy: RestartPolicy?
+
+        enum CodingKeys: String, CodingKey {
+            case networkMode = "NetworkMode", autoRemove = "AutoRemove", privileged = "Privileged"
+            case restartPolicy = "RestartPolicy"
+        }
+    }
+
+    public struct Mount: Decodable, Sendable {
+        public var type: String?
+        public var name: String?
+        public var source: String?
+        public var destination: String?
+        public var readWrite: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case type = "Type", name = "Name", source = "Source", destination = "Destination", readWrite = "RW"
+        }
+    }
+}
+
+/// A restart policy, as sent in a create request and read back by inspect.
+public struct RestartPolicy: Codable, Sendable, Equatable {
+    /// `no`, `always`, `unless-stopped` or `on-failure`.
+    public var name: String?
+    public var maximumRetryCount: Int?
+
+    public init(name: String?, maximumRetryCount: Int? = nil) {
+        self.name = name
+        self.maximumRetryCount = maximumRetryCount
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name = "Name", maximumRetryCount = "MaximumRetryCount"
+    }
+}
+
+/// The body of `POST /containers/create`. Nil fields are left out, so the daemon applies its defaults.
+public struct ContainerCreateRequest: Encodable, Sendable {
+    public var image: String
+    public var cmd: [String]?
+    public var entrypoint: [String]?
+    public var env: [String]?
+    public var labels: [String: String]?
+    public var workingDir: String?
+    public var user: String?
+    public var tty: Bool?
+    public var hostConfig: HostConfig?
+
+    public init(
+        image: String, cmd: [String]? = nil, entrypoint: [String]? = nil, env: [String]? = nil,
+        labels: [String: String]? = nil, workingDir: String? = nil, user: String? = nil, tty: Bool? = nil,
+        hostConfig: HostConfig? = nil
+    ) {
+        self.image = image
+        self.cmd = cmd
+        self.entrypoint = entrypoint
+        self.env = env
+        self.labels = labels
+        self.workingDir = workingDir
+        self.user = user
+        self.tty = tty
+        self.hostConfig = hostConfig
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case image = "Image", cmd = "Cmd", entrypoint = "Entrypoint", env = "Env", labels = "Labels"
+        case workingDir = "WorkingDir", user = "User", tty = "Tty", hostConfig = "HostConfig"
+    }
+
+    public struct HostConfig: Encodable, Sendable {
+        public var networkMode: String?
+        public var autoRemove: Bool?
+        public var binds: [String]?
+        public var restartPolicy: RestartPolicy?
+
+        public init(networkMode: String? = nil, autoRemove: Bool? = nil, binds: [String]? = nil, restartPolicy: RestartPolicy? = nil) {
+            self.networkMode = networkMode
+            self.autoRemove = autoRemove
+            self.binds = binds
+            self.restartPolicy = restartPolicy
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case networkMode = "NetworkMode", autoRemove = "AutoRemove", binds = "Binds", restartPolicy = "RestartPolicy"
+        }
+    }
+}
+
+/// The answer of `POST /containers/create`.
+public struct ContainerCreateResponse: Decodable, Sendable {
+    public var id: String
+    public var warnings: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", warnings = "Warnings"
+    }
+}
+
+/// The answer of `POST /containers/{id}/wait`.
+public struct ContainerWaitResponse: Decodable, Sendable {
+    public var statusCode: Int
+    public var error: WaitError?
+
+    enum CodingKeys: String, CodingKey {
+        case statusCode = "StatusCode", error = "Error"
+    }
+
+    public struct WaitError: Decodable, Sendable {
+        public var message: String?
+
+        enum CodingKeys: String, CodingKey {
+            case message = "Message"
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import NIOCore
+
+/// Splits the engine's multiplexed log stream into frames.
+///
+/// Each frame starts with an 8-byte header: the stream (1 byte), three zero bytes, and the payload length (32-bit big
+/// endian). Reads from the socket cut anywhere, so a header can arrive in pieces; payload bytes are passed on as soon as
+/// they arrive, so memory stays bounded by the read size however large a frame claims to be.
+public struct LogDemultiplexer: Sendable {
+    private var header: [UInt8] = []
+    private var current: LogStreamKind = .stdout
+    private var remaining = 0
+
+    public init() {}
+
+    /// True when the input so far ended inside a header or payload.
+    public var isMidFrame: Bool { !header.isEmpty || remaining > 0 }
+
+    /// Consumes a chunk and returns the frames (or frame pieces) it completes, in order.
+    public mutating func feed(_ chunk: ByteBuffer) -> [LogFrame] {
+        var frames: [LogFrame] = []
+        var input = chunk
+        while input.readableBytes > 0 {
+            if remaining > 0 {
+                let take = min(remaining, input.readableBytes)
+                let bytes = input.readBytes(length: take) ?? []
+                remaining -= take
+                // Two pieces of the same frame in one chunk can't happen, but two frames of one stream can: merge them.
+                if let last = frames.last, last.stream == current {
+                    frames[frames.count - 1].bytes += bytes
+                } else {
+                    frames.append(LogFrame(stream: current, bytes: bytes))
+                }
+                continue
+            }
+            let need = 8 - header.count
+            let take = min(need, input.readableBytes)
+            header += input.readBytes(length: take) ?? []
+            guard header.count == 8 else { break }
+            current = LogStreamKind(headerByte: header[0])
+            remaining = Int(header[4]) << 24 | Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+            header.removeAll(keepingCapacity: true)
+            // A zero-length frame carries nothing: the loop reads the next header.
+        }
+        return frames
+    }
+}

@@ -1,0 +1,39 @@
+/// A piece of container output as it came from the engine, tagged with its stream.
+///
+/// One engine frame may arrive as several `LogFrame`s (the demultiplexer passes bytes on as they come, so a huge frame
+/// never sits whole in memory); joining bytes into lines is the consumer's job.
+public struct LogFrame: Sendable, Equatable {
+    public var stream: LogStreamKind
+    public var bytes: [UInt8]
+
+    public init(stream: LogStreamKind, bytes: [UInt8]) {
+        self.stream = stream
+        self.bytes = bytes
+    }
+
+    /// The bytes as text; invalid UTF-8 becomes U+FFFD.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// The stream a frame belongs to, from the first byte of its 8-byte header.
+public enum LogStreamKind: Sendable, Hashable {
+    case stdin
+    case stdout
+    case stderr
+    /// Stream 3: errors the engine itself reports about the exec or attach.
+    case system
+    /// A TTY container: stdout and stderr are one raw stream.
+    case tty
+    /// A stream byte the API does not document; kept so nothing is lost.
+    case unknown(UInt8)
+
+    init(headerByte: UInt8) {
+        switch headerByte {
+        case 0: self = .stdin
+        case 1: self = .stdout
+        case 2: self = .stderr
+        case 3: self = .system
+        default: self = .unknown(headerByte)
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOPosix
+
+/// One request to the Engine API, before the version prefix and address are applied.
+struct EngineRequest: Sendable {
+    var method: HTTPMethod = .GET
+    /// The path without version prefix, such as `/containers/json`.
+    var path: String
+    var query: [(String, String)] = []
+    var body: Data? = nil
+    /// Extra headers, such as `X-Registry-Auth`.
+    var headers: [(String, String)] = []
+    /// Whether the path gets the negotiated `/v1.xx` prefix (only `/_ping` and friends do without).
+    var versioned = true
+    /// How long the whole exchange may take, body included.
+    var timeout: TimeAmount = .seconds(60)
+}
+
+/// Sends requests to the engine over a Unix socket or TCP and hands back the response with its body still streaming.
+///
+/// It owns its `HTTPClient` (not `HTTPClient.shared`: that one follows redirects and has a read timeout that would cut
+/// long streams), so it must be shut down.
+final class EngineTransport: Sendable {
+    let address: EngineAddress
+    private let client: HTTPClient
+    private let logger: Logger
+
+    /// Error bodies are short JSON documents; anything longer is cut.
+    private static let errorBodyLimit = 64 * 1024
+
+    init(address: EngineAddress, logger: Logger) {
+        self.address = address
+        self.logger = logger
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(5), read: nil),
+            decompression: .disabled
+        )
+        configuration.connectionPool = .init(idleTimeout: .seconds(30))
+        // A missing socket or a refused connection must fail at once, not be retried until the connect timeout:
+        // a page with the engine down would otherwise hang for seconds.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.httpVersion = .http1Only
+        self.client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }
+
+    func shutdown() async throws {
+        try await client.shutdown()
+    }
+
+    /// Sends the request; throws `EngineError.daemon` for an error status and `.unreachable` when the engine can't be
+    /// reached. On success the body is left for the caller to stream.
+    func send(_ request: EngineRequest, version: APIVersion?) async throws -> HTTPClientResponse {
+        let uri = Self.uri(for: request, version: version)
+        let url: String
+        switch address {
+        case .unix(let path):
+            guard let socketURL = URL(httpURLWithSocketPath: path, uri: uri) else {
+                throw EngineError.unreachable(address: address.description, reason: "socket path cannot be used in a URL")
+            }
+            url = socketURL.absoluteString
+        case .tcp(let host, let port):
+            let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            url = "http://\(authority)\(uri)"
+        }
+        var httpRequest = HTTPClientRequest(url: url)
+        httpRequest.method = request.method
+        // The engine is a Go HTTP server, which wants a Host header; async-http-client sends none for Unix sockets.
+        httpRequest.headers.replaceOrAdd(name: "Host", value: "docker")
+        httpRequest.headers.add(name: "User-Agent", value: "Berth")
+        for (name, value) in request.headers { httpRequest.headers.add(name: name, value: value) }
+        if let body = request.body {
+            httpRequest.headers.add(name: "Content-Type", value: "application/json")
+            httpRequest.body = .bytes(ByteBuffer(data: body))
+        }
+
+        logger.debug("engine request", metadata: ["method": "\(request.method.rawValue)", "uri": "\(uri)"])
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(httpRequest, timeout: request.timeout, logger: logger)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw EngineError.unreachable(address: address.description, reason: Self.reason(for: error))
+        }
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw await Self.daemonError(from: response)
+        }
+        return response
+    }
+
+    /// Sends the request and collects the whole (bounded) body, for endpoints that answer with one JSON document.
+    func collect(_ request: EngineRequest, version: APIVersion?, limit: Int) async throws -> ByteBuffer {
+        let response = try await send(request, version: version)
+        do {
+            return try await response.body.collect(upTo: limit)
+        } catch let error as NIOTooManyBytesError {
+            throw EngineError.invalidResponse("answer larger than \(limit) bytes (\(error))")
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw EngineError.unreachable(address: address.description, reason: Self.reason(for: error))
+        }
+    }
+
+    static func uri(for request: EngineRequest, version: APIVersion?) -> String {
+        var uri = ""
+        if request.versioned, let version { uri += "/v\(version)" }
+        uri += request.path
+        if !request.query.isEmpty {
+            uri += "?" + request.query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+        }
+        return uri
+    }
+
+    private static let queryValueAllowed: CharacterSet = {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return allowed
+    }()
+
+    static func percentEncode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: queryValueAllowed) ?? text
+    }
+
+    /// Reads the daemon's `{"message": "…"}` error body; falls back to the body text or the status line.
+    private static func daemonError(from response: HTTPClientResponse) async -> EngineError {
+        let status = Int(response.status.code)
+        let body = try? await response.body.collect(upTo: errorBodyLimit)
+        if let body, body.readableBytes > 0 {
+            let data = Data(body.readableBytesView)
+            if let decoded = try? JSONDecoder().decode(DaemonErrorBody.self, from: data), let message = decoded.message {
+                return .daemon(status: status, message: message)
+            }
+            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return .daemon(status: status, message: text)
+        }
+        if status == 304 { return .daemon(status: status, message: "not modified") }
+        return .daemon(status: status, message: response.status.reasonPhrase)
+    }
+
+    /// A short reason a person can act on, instead of NIO's error dump.
+    static func reason(for error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "timed out connecting"
+            case .deadlineExceeded: return "no answer in time"
+            case .readTimeout: return "no answer in time"
+            case .remoteConnectionClosed: return "the engine closed the connection"
+            default: return String(describing: error)
+            }
+        }
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first { return reason(for: first.error) }
+            if let dns = error.dnsAAAAError ?? error.dnsAError { return "cannot resolve host: \(dns)" }
+        }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ENOENT: return "no socket at that path"
+            case ECONNREFUSED: return "connection refused"
+            case EACCES, EPERM: return "permission denied (the Berth user needs access to the socket, e.g. the docker group)"
+            case ENOTSOCK: return "that path is not a socket"
+            case ETIMEDOUT: return "timed out connecting"
+            default: return String(cString: strerror(error.errnoCode))
+            }
+        }
+        if let error = error as? ChannelError, case .connectTimeout = error { return "timed out connecting" }
+        return String(describing: error)
+    }
+}
+
+private struct DaemonErrorBody: Decodable {
+    var message: String?
+}

@@ -1,0 +1,93 @@
+import BerthStore
+import Foundation
+import GRDB
+import Testing
+import TestSupport
+
+@Suite struct AppDatabaseTests {
+    func openFresh() throws -> (AppDatabase, URL) {
+        let directory = try Repository.temporaryDirectory()
+        let path = directory.appendingPathComponent("nested/berth.sqlite").path
+        return (try AppDatabase.open(path: path), directory)
+    }
+
+    @Test func opensAFileInWALModeWithTheFirstMigration() async throws {
+        let (database, directory) = try openFresh()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("nested/berth.sqlite").path))
+        #expect(try await database.journalMode() == "wal")
+        #expect(try await database.appliedMigrations() == ["v1: sessions, settings, audit"])
+        #expect(await database.isHealthy())
+    }
+
+    @Test func reopeningKeepsDataAndDoesNotMigrateAgain() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("berth.sqlite").path
+        do {
+            let database = try AppDatabase.open(path: path)
+            try await database.saveSetting(UserSetting(username: "alice", key: "theme", value: "dark"))
+        }
+        let again = try AppDatabase.open(path: path)
+        #expect(try await again.settings(of: "alice") == ["theme": "dark"])
+        #expect(try await again.appliedMigrations().count == 1)
+    }
+
+    @Test func connectionsWaitForLocksAndEnforceForeignKeys() throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The same configuration AppDatabase uses, read back from SQLite itself.
+        let pool = try DatabasePool(path: directory.appendingPathComponent("b.sqlite").path, configuration: AppDatabase.configuration())
+        // The writer's settings: readers of a pool never wait on locks in WAL mode.
+        let (busyTimeout, foreignKeys) = try pool.write { db in
+            (try Int.fetchOne(db, sql: "PRAGMA busy_timeout"), try Bool.fetchOne(db, sql: "PRAGMA foreign_keys"))
+        }
+        #expect(busyTimeout == 5000)
+        #expect(foreignKeys == true)
+    }
+
+    @Test func anUnusablePathNamesTheDatabaseFlag() throws {
+        // A file where a folder should be: the folder can't be created.
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let blocker = directory.appendingPathComponent("file")
+        try Data("x".utf8).write(to: blocker)
+        let path = blocker.appendingPathComponent("berth.sqlite").path
+        #expect {
+            _ = try AppDatabase.open(path: path)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains(path) && text.contains("--database")
+        }
+    }
+
+    @Test func auditRecordsAreAppendedAndReadNewestFirst() async throws {
+        let (database, directory) = try openFresh()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try await database.recordAudit(AuditEvent(actor: "alice", action: "container.stop", targetId: "abc", outcome: .ok))
+        let second = try await database.recordAudit(
+            AuditEvent(actor: "bob", action: "container.remove", outcome: .denied, errorMessage: "role viewer may not remove")
+        )
+        #expect(first.id != nil && second.id != nil && first.id! < second.id!)
+        let all = try await database.recentAuditEvents()
+        #expect(all.map(\.action) == ["container.remove", "container.stop"])
+        #expect(all.first?.outcome == .denied)
+        let alices = try await database.recentAuditEvents(actor: "alice")
+        #expect(alices.map(\.targetId) == ["abc"])
+        // Millisecond precision survives the round trip.
+        let stored = try #require(alices.first)
+        #expect(abs(stored.time.timeIntervalSince(first.time)) < 0.001)
+    }
+
+    @Test func settingsAreReplacedPerKeyAndKeptPerUser() async throws {
+        let (database, directory) = try openFresh()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await database.saveSetting(UserSetting(username: "alice", key: "theme", value: "light"))
+        try await database.saveSetting(UserSetting(username: "alice", key: "theme", value: "dark"))
+        try await database.saveSetting(UserSetting(username: "alice", key: "tail", value: "500"))
+        try await database.saveSetting(UserSetting(username: "bob", key: "theme", value: "system"))
+        #expect(try await database.settings(of: "alice") == ["theme": "dark", "tail": "500"])
+        #expect(try await database.settings(of: "bob") == ["theme": "system"])
+        #expect(try await database.settings(of: "carol") == [:])
+    }
+}

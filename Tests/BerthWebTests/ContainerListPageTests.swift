@@ -1,0 +1,156 @@
+import EngineAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import TestSupport
+
+@Suite struct ContainerListPageTests {
+    @Test func showsARunningContainerFromTheRealEngine() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("web-list")
+            let id = try await scope.busybox(["sleep", "300"], name: name, labels: ["team": "payments"])
+            try await withTestApp { client in
+                try await client.execute(uri: "/containers", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                    let html = response.text
+                    #expect(html.contains(name))
+                    #expect(html.contains(String(id.prefix(12))))
+                    #expect(html.contains("team=payments"))
+                    #expect(html.contains("state-running"))
+                }
+            }
+        }
+    }
+
+    @Test func theRunningSwitchHidesStoppedContainersAndAllShowsThem() async throws {
+        try await TestEngine.withContainers { client, scope in
+            let name = TestEngine.uniqueName("web-exited")
+            let id = try await scope.busybox(["true"], name: name)
+            _ = try await client.waitContainer(id)
+            try await withTestApp { app in
+                try await app.execute(uri: "/containers", method: .get) { response in
+                    #expect(!response.text.contains(name))
+                }
+                try await app.execute(uri: "/containers?all=1", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.text.contains(name))
+                    #expect(response.text.contains("state-exited"))
+                }
+            }
+        }
+    }
+
+    @Test func hostileLabelsCommandsAndNamesAreEscaped() async throws {
+        let payload = "<img src=x onerror=alert(1)>"
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("web-hostile")
+            try await scope.busybox(
+                ["sh", "-c", "sleep 300 # \(payload)"], name: name,
+                labels: ["evil": payload, "\"><script>alert(2)</script>": "k"]
+            )
+            try await withTestApp { client in
+                try await client.execute(uri: "/containers", method: .get) { response in
+                    let html = response.text
+                    #expect(html.contains(name))
+                    #expect(!html.contains("<img src=x"))
+                    #expect(!html.contains("<script>alert(2)"))
+                    #expect(html.contains("evil=&lt;img src=x onerror=alert(1)&gt;"))
+                    #expect(html.contains("sleep 300 # &lt;img src=x onerror=alert(1)&gt;"))
+                }
+            }
+        }
+    }
+
+    @Test func theRootRedirectsToTheContainerList() async throws {
+        try await withTestApp { client in
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .found)
+                #expect(response.headers[.location] == "/containers")
+            }
+        }
+    }
+
+    @Test func withTheEngineDownThePageRendersABannerNamingTheEngine() async throws {
+        let nowhere = EngineAddress.unix(path: "/tmp/berth-test-nowhere-\(UUID().uuidString.prefix(8)).sock")
+        try await withTestApp(engine: nowhere) { client in
+            try await client.execute(uri: "/containers", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let html = response.text
+                #expect(html.contains("class=\"banner banner-error\""))
+                #expect(html.contains("The Docker Engine at \(nowhere) cannot be reached."))
+                #expect(html.contains("no socket at that path"))
+                #expect(!html.contains("<table"))
+            }
+        }
+    }
+}
+
+@Suite struct HealthTests {
+    struct Report: Decodable {
+        struct Engine: Decodable {
+            var address: String
+            var reachable: Bool
+            var apiVersion: String?
+            var error: String?
+        }
+        struct Database: Decodable { var ok: Bool }
+        var status: String
+        var engine: Engine
+        var database: Database
+    }
+
+    @Test func healthIsOKWithTheEngineUpAndNamesTheNegotiatedVersion() async throws {
+        let daemonVersion = try await TestEngine.withClient { try await $0.apiVersion() }
+        try await withTestApp { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                let report = try JSONDecoder().decode(Report.self, from: Data(response.body.readableBytesView))
+                #expect(report.status == "ok")
+                #expect(report.engine.reachable)
+                #expect(report.engine.apiVersion == daemonVersion.description)
+                #expect(report.database.ok)
+            }
+        }
+    }
+
+    @Test func healthIs503WhenTheEngineSocketPointsNowhere() async throws {
+        let nowhere = EngineAddress.unix(path: "/tmp/berth-test-nowhere.sock")
+        try await withTestApp(engine: nowhere) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let report = try JSONDecoder().decode(Report.self, from: Data(response.body.readableBytesView))
+                #expect(report.status == "unavailable")
+                #expect(!report.engine.reachable)
+                #expect(report.engine.address == "unix:///tmp/berth-test-nowhere.sock")
+                #expect(report.engine.error?.contains("engine unreachable") == true)
+                #expect(report.database.ok)
+            }
+        }
+    }
+}
+
+@Suite struct StaticAndErrorPageTests {
+    @Test func staticFilesAreServedWithCachingHeaders() async throws {
+        try await withTestApp { client in
+            try await client.execute(uri: "/css/berth.css", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.cacheControl] == "public, max-age=3600")
+                #expect(response.headers[.eTag] != nil)
+                #expect(response.text.contains("table.containers"))
+            }
+        }
+    }
+
+    @Test func anUnknownPathIsAn404Page() async throws {
+        try await withTestApp { client in
+            try await client.execute(uri: "/no/such/page", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                #expect(response.text.contains("404 · Not Found"))
+            }
+        }
+    }
+}
