@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // The executable: argument parsing only, everything else lives in the libraries.
@@ -28,6 +29,7 @@ let package = Package(
             name: "berth",
             dependencies: [
                 "BerthWeb",
+                "PAMAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -39,7 +41,10 @@ let package = Package(
             dependencies: [
                 "EngineAPI",
                 "BerthStore",
+                "PAMAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +73,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The C shim over libpam (libpam0g-dev): a conversation that answers the password prompt, nothing else.
+        .target(
+            name: "CPAM",
+            linkerSettings: [.linkedLibrary("pam")]
+        ),
+        // Linux sign-in: PAM on a bounded thread pool, account and group lookups.
+        .target(
+            name: "PAMAuth",
+            dependencies: [
+                "CPAM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Fixtures shared by the test targets: the private engine, busybox containers, temp databases.
         .target(
             name: "TestSupport",
@@ -82,6 +104,11 @@ let package = Package(
         .testTarget(
             name: "EngineAPITests",
             dependencies: ["EngineAPI", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PAMAuthTests",
+            dependencies: ["PAMAuth", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -100,6 +127,8 @@ let package = Package(
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                "BerthStore",
+                "PAMAuth",
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,7 @@
 import EngineAPI
 import Logging
+import NIOCore
+import PAMAuth
 
 /// Everything `berth serve` can be told, already resolved from flags, environment and defaults.
 public struct AppConfiguration: Sendable {
@@ -12,13 +14,25 @@ public struct AppConfiguration: Sendable {
     public var templatesDirectory: String
     public var publicDirectory: String
     public var logLevel: Logger.Level
+    /// PAM service, pending-login bound, timeout (`--pam-service`).
+    public var pam: PAMAuthenticator.Configuration
+    /// Which unix groups grant which role.
+    public var roleGroups: RoleGroups
+    /// Whether root may sign in (`--allow-root`).
+    public var allowRoot: Bool
+    public var sessions: SessionConfiguration
+    public var throttle: LoginThrottle.Configuration
+    /// The reverse proxy whose `X-Forwarded-For`/`-Proto` are believed (`--trusted-proxy`).
+    public var trustedProxy: String?
 
     public static let defaultDatabasePath = "/var/lib/berth/berth.sqlite"
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databasePath: String = AppConfiguration.defaultDatabasePath,
         engineAddress: EngineAddress = .systemDefault, apiVersion: APIVersion? = nil,
-        templatesDirectory: String = "Templates", publicDirectory: String = "Public", logLevel: Logger.Level = .info
+        templatesDirectory: String = "Templates", publicDirectory: String = "Public", logLevel: Logger.Level = .info,
+        pam: PAMAuthenticator.Configuration = .init(), roleGroups: RoleGroups = .init(), allowRoot: Bool = false,
+        sessions: SessionConfiguration = .init(), throttle: LoginThrottle.Configuration = .init(), trustedProxy: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -28,5 +42,11 @@ public struct AppConfiguration: Sendable {
         self.templatesDirectory = templatesDirectory
         self.publicDirectory = publicDirectory
         self.logLevel = logLevel
+        self.pam = pam
+        self.roleGroups = roleGroups
+        self.allowRoot = allowRoot
+        self.sessions = sessions
+        self.throttle = throttle
+        self.trustedProxy = trustedProxy
     }
 }

@@ -4,12 +4,33 @@ import Foundation
 import Hummingbird
 import Logging
 import Mustache
+import PAMAuth
 import ServiceLifecycle
 
-/// Builds the Berth application: opens the database, loads the templates, creates the engine client and the router.
+/// Builds the Berth application: opens the database, loads the templates, creates the engine client, the PAM
+/// authenticator and the router.
 ///
 /// Fails with a message naming the setting to change when the database or templates can't be used.
 public func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
+    let built = try await buildRouter(configuration)
+    var logger = Logger(label: "berth")
+    logger.logLevel = configuration.logLevel
+    return Application(
+        router: built.routes.router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Berth"),
+        services: built.services,
+        logger: logger
+    )
+}
+
+/// The router with its declared routes, and the services that must stop with the application.
+struct BuiltRouter {
+    let routes: Routes
+    let services: [any Service]
+}
+
+/// The routes, the middleware in front of them, and the services that must stop with the application.
+func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter {
     var logger = Logger(label: "berth")
     logger.logLevel = configuration.logLevel
 
@@ -18,47 +39,49 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
     var engineLogger = logger
     engineLogger[metadataKey: "engine"] = "\(configuration.engineAddress)"
     let engine = EngineClient(address: configuration.engineAddress, apiVersion: configuration.apiVersion, logger: engineLogger)
+    let pam = PAMAuthenticator(configuration: configuration.pam, logger: logger)
 
-    let router = buildRouter(
-        engine: engine, database: database, views: views, publicDirectory: configuration.publicDirectory, logger: logger
-    )
-    return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Berth"),
-        services: [EngineClientService(engine: engine)],
-        logger: logger
-    )
-}
+    let accounts = AccountPolicy(pam: pam, roleGroups: configuration.roleGroups, allowRoot: configuration.allowRoot)
+    let sessions = SessionManager(database: database, configuration: configuration.sessions, accounts: accounts, logger: logger)
+    let audit = AuditTrail(database: database, engineAddress: configuration.engineAddress.description, logger: logger)
+    let clients = ClientResolver(trustedProxy: configuration.trustedProxy)
+    let table = RouteTable()
 
-/// The routes and the middleware in front of them.
-func buildRouter(
-    engine: EngineClient, database: AppDatabase, views: PageRenderer, publicDirectory: String, logger: Logger
-) -> Router<BerthRequestContext> {
     let router = Router(context: BerthRequestContext.self)
-    // Outermost, so it also turns the 404 of a missing static file into a page.
+    // Outermost first. Security headers wrap everything, error pages included.
+    router.add(middleware: SecurityHeadersMiddleware<BerthRequestContext>(isSecure: { request in
+        configuration.sessions.secureCookies || clients.client(for: request, remote: nil).isSecure
+    }))
+    // Outside the file middleware, so it also turns the 404 of a missing static file into a page.
     router.add(middleware: ErrorPageMiddleware(views: views, logger: logger))
     router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: FileMiddleware(
-        publicDirectory,
+        configuration.publicDirectory,
         cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(3600)])]),
         logger: logger
     ))
+    // The one central check: declared permission, session, role, CSRF.
+    router.add(middleware: AccessControlMiddleware(routes: table, sessions: sessions, clients: clients, audit: audit))
 
-    HealthController(engine: engine, database: database).addRoutes(to: router)
-
-    // Pages behind sign-in. The authentication middleware (PAM login) goes on this group.
-    let pages = router.group()
-    ContainersController(engine: engine, views: views).addRoutes(to: pages)
-    return router
+    let routes = Routes(router: router, table: table)
+    HealthController(engine: engine, database: database).addRoutes(to: routes)
+    LoginController(
+        pam: pam, accounts: accounts, sessions: sessions, throttle: LoginThrottle(configuration: configuration.throttle),
+        audit: audit, views: views
+    ).addRoutes(to: routes)
+    ContainersController(engine: engine, views: views).addRoutes(to: routes)
+    return BuiltRouter(routes: routes, services: [ShutdownService(engine: engine, pam: pam)])
 }
 
-/// Shuts the engine client's connection pool down when the application stops.
-struct EngineClientService: Service {
+/// Releases the engine client's connections and the PAM threads when the application stops.
+struct ShutdownService: Service {
     let engine: EngineClient
+    let pam: PAMAuthenticator
 
     func run() async throws {
         // Returns when shutdown begins; a cancelled wait means the same.
         try? await gracefulShutdown()
         try await engine.shutdown()
+        try await pam.shutdown()
     }
 }

@@ -1,10 +1,20 @@
 import Hummingbird
+import NIOCore
 
-/// Per-request data. The signed-in user will be set by the authentication middleware (see `buildRouter`).
-public struct BerthRequestContext: RequestContext {
+/// Per-request data: the client, and the signed-in user once ``AccessControlMiddleware`` has resolved the session.
+public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    /// Set by the access check; nil on public routes without a session.
+    public var user: SignedInUser?
+    /// Where the request came from, proxies resolved.
+    var client: ClientResolver.Client?
+    var userAgent: String?
+    /// The fields of a form POST, read (and CSRF-checked) by the access check.
+    var form: FormFields?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
     }
 }

@@ -4,6 +4,7 @@ import EngineAPI
 import Foundation
 import Hummingbird
 import Logging
+import PAMAuth
 
 @main
 struct BerthCommand: AsyncParsableCommand {
@@ -40,6 +41,45 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env BERTH_LOG_LEVEL, default info).")
     var logLevel: String?
 
+    @Option(help: "PAM service name, /etc/pam.d/<name> (env BERTH_PAM_SERVICE, default berth).")
+    var pamService: String?
+
+    @Option(help: "Unix group whose members are admins (env BERTH_ADMIN_GROUP, default berth-admin).")
+    var adminGroup: String?
+
+    @Option(help: "Unix group whose members are operators (env BERTH_OPERATOR_GROUP, default berth-operator).")
+    var operatorGroup: String?
+
+    @Option(help: "Unix group whose members are viewers (env BERTH_VIEWER_GROUP, default berth-viewer).")
+    var viewerGroup: String?
+
+    @Flag(help: "Let root sign in (env BERTH_ALLOW_ROOT=1).")
+    var allowRoot = false
+
+    @Option(help: "Seconds of inactivity after which a session ends (env BERTH_SESSION_IDLE_TIMEOUT, default 1800).")
+    var sessionIdleTimeout: Int?
+
+    @Option(help: "Seconds after sign-in at which a session ends (env BERTH_SESSION_LIFETIME, default 43200).")
+    var sessionLifetime: Int?
+
+    @Flag(help: "Mark cookies Secure and name the session cookie __Host-berth, as behind a TLS proxy (env BERTH_SECURE_COOKIES=1).")
+    var secureCookies = false
+
+    @Option(help: "Address of the reverse proxy whose X-Forwarded-For/-Proto are trusted (env BERTH_TRUSTED_PROXY).")
+    var trustedProxy: String?
+
+    @Option(help: "Consecutive failed sign-ins of one account from one address before a lockout (env BERTH_LOGIN_MAX_FAILURES, default 5).")
+    var loginMaxFailures: Int?
+
+    @Option(help: "Seconds such a lockout lasts (env BERTH_LOGIN_LOCKOUT, default 900).")
+    var loginLockout: Int?
+
+    @Option(help: "Failed sign-ins of one account per hour, from anywhere, before it is locked out (env BERTH_LOGIN_MAX_FAILURES_PER_HOUR, default 100).")
+    var loginMaxFailuresPerHour: Int?
+
+    @Option(help: "Sign-ins waiting for PAM at once; more get 503 (env BERTH_MAX_PENDING_LOGINS, default 10).")
+    var maxPendingLogins: Int?
+
     func run() async throws {
         let configuration: AppConfiguration
         do {
@@ -60,6 +100,18 @@ struct Serve: AsyncParsableCommand {
     func resolve(_ environment: [String: String]) throws -> AppConfiguration {
         func value(_ flag: String?, _ variable: String) -> String? {
             flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func number(_ flag: Int?, _ variable: String, atLeast minimum: Int) throws -> Int? {
+            var result = flag
+            if result == nil, let text = environment[variable], !text.isEmpty {
+                guard let parsed = Int(text) else { throw ConfigurationError("\(variable) '\(text)' is not a whole number") }
+                result = parsed
+            }
+            if let result, result < minimum { throw ConfigurationError("\(variable) must be at least \(minimum)") }
+            return result
+        }
+        func flag(_ flag: Bool, _ variable: String) -> Bool {
+            flag || ["1", "true", "yes"].contains(environment[variable]?.lowercased() ?? "")
         }
         var configuration = AppConfiguration()
         if let host = value(host, "BERTH_HOST") { configuration.host = host }
@@ -94,6 +146,29 @@ struct Serve: AsyncParsableCommand {
                 throw ConfigurationError("log level '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
             }
             configuration.logLevel = parsed
+        }
+        if let service = value(pamService, "BERTH_PAM_SERVICE") { configuration.pam.service = service }
+        if let pending = try number(maxPendingLogins, "BERTH_MAX_PENDING_LOGINS", atLeast: 1) { configuration.pam.maxPendingLogins = pending }
+        if let group = value(adminGroup, "BERTH_ADMIN_GROUP") { configuration.roleGroups.admin = group }
+        if let group = value(operatorGroup, "BERTH_OPERATOR_GROUP") { configuration.roleGroups.operator = group }
+        if let group = value(viewerGroup, "BERTH_VIEWER_GROUP") { configuration.roleGroups.viewer = group }
+        configuration.allowRoot = flag(allowRoot, "BERTH_ALLOW_ROOT")
+        if let seconds = try number(sessionIdleTimeout, "BERTH_SESSION_IDLE_TIMEOUT", atLeast: 1) {
+            configuration.sessions.idleTimeout = TimeInterval(seconds)
+        }
+        if let seconds = try number(sessionLifetime, "BERTH_SESSION_LIFETIME", atLeast: 1) {
+            configuration.sessions.lifetime = TimeInterval(seconds)
+        }
+        configuration.sessions.secureCookies = flag(secureCookies, "BERTH_SECURE_COOKIES")
+        configuration.trustedProxy = value(trustedProxy, "BERTH_TRUSTED_PROXY")
+        if let count = try number(loginMaxFailures, "BERTH_LOGIN_MAX_FAILURES", atLeast: 1) {
+            configuration.throttle.maxConsecutiveFailures = count
+        }
+        if let seconds = try number(loginLockout, "BERTH_LOGIN_LOCKOUT", atLeast: 1) {
+            configuration.throttle.lockout = TimeInterval(seconds)
+        }
+        if let count = try number(loginMaxFailuresPerHour, "BERTH_LOGIN_MAX_FAILURES_PER_HOUR", atLeast: 1) {
+            configuration.throttle.maxFailuresPerHour = count
         }
         return configuration
     }

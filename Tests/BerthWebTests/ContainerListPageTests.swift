@@ -1,3 +1,4 @@
+@testable import BerthWeb
 import EngineAPI
 import Foundation
 import HTTPTypes
@@ -11,8 +12,9 @@ import TestSupport
         try await TestEngine.withContainers { _, scope in
             let name = TestEngine.uniqueName("web-list")
             let id = try await scope.busybox(["sleep", "300"], name: name, labels: ["team": "payments"])
-            try await withTestApp { client in
-                try await client.execute(uri: "/containers", method: .get) { response in
+            try await withTestApp { client, _ in
+                let browser = try await signIn(client, as: "bt-viewer")
+                try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders) { response in
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType] == "text/html; charset=utf-8")
                     let html = response.text
@@ -30,11 +32,12 @@ import TestSupport
             let name = TestEngine.uniqueName("web-exited")
             let id = try await scope.busybox(["true"], name: name)
             _ = try await client.waitContainer(id)
-            try await withTestApp { app in
-                try await app.execute(uri: "/containers", method: .get) { response in
+            try await withTestApp { app, _ in
+                let browser = try await signIn(app, as: "bt-viewer")
+                try await app.execute(uri: "/containers", method: .get, headers: browser.getHeaders) { response in
                     #expect(!response.text.contains(name))
                 }
-                try await app.execute(uri: "/containers?all=1", method: .get) { response in
+                try await app.execute(uri: "/containers?all=1", method: .get, headers: browser.getHeaders) { response in
                     #expect(response.status == .ok)
                     #expect(response.text.contains(name))
                     #expect(response.text.contains("state-exited"))
@@ -51,8 +54,9 @@ import TestSupport
                 ["sh", "-c", "sleep 300 # \(payload)"], name: name,
                 labels: ["evil": payload, "\"><script>alert(2)</script>": "k"]
             )
-            try await withTestApp { client in
-                try await client.execute(uri: "/containers", method: .get) { response in
+            try await withTestApp { client, _ in
+                let browser = try await signIn(client, as: "bt-viewer")
+                try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders) { response in
                     let html = response.text
                     #expect(html.contains(name))
                     #expect(!html.contains("<img src=x"))
@@ -65,8 +69,9 @@ import TestSupport
     }
 
     @Test func theRootRedirectsToTheContainerList() async throws {
-        try await withTestApp { client in
-            try await client.execute(uri: "/", method: .get) { response in
+        try await withTestApp { client, _ in
+            let browser = try await signIn(client, as: "bt-viewer")
+            try await client.execute(uri: "/", method: .get, headers: browser.getHeaders) { response in
                 #expect(response.status == .found)
                 #expect(response.headers[.location] == "/containers")
             }
@@ -75,8 +80,9 @@ import TestSupport
 
     @Test func withTheEngineDownThePageRendersABannerNamingTheEngine() async throws {
         let nowhere = EngineAddress.unix(path: "/tmp/berth-test-nowhere-\(UUID().uuidString.prefix(8)).sock")
-        try await withTestApp(engine: nowhere) { client in
-            try await client.execute(uri: "/containers", method: .get) { response in
+        try await withTestApp(engine: nowhere) { client, _ in
+            let browser = try await signIn(client, as: "bt-viewer")
+            try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders) { response in
                 #expect(response.status == .serviceUnavailable)
                 let html = response.text
                 #expect(html.contains("class=\"banner banner-error\""))
@@ -104,7 +110,7 @@ import TestSupport
 
     @Test func healthIsOKWithTheEngineUpAndNamesTheNegotiatedVersion() async throws {
         let daemonVersion = try await TestEngine.withClient { try await $0.apiVersion() }
-        try await withTestApp { client in
+        try await withTestApp { client, _ in
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
                 let report = try JSONDecoder().decode(Report.self, from: Data(response.body.readableBytesView))
@@ -118,7 +124,7 @@ import TestSupport
 
     @Test func healthIs503WhenTheEngineSocketPointsNowhere() async throws {
         let nowhere = EngineAddress.unix(path: "/tmp/berth-test-nowhere.sock")
-        try await withTestApp(engine: nowhere) { client in
+        try await withTestApp(engine: nowhere) { client, _ in
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 let report = try JSONDecoder().decode(Report.self, from: Data(response.body.readableBytesView))
@@ -134,7 +140,7 @@ import TestSupport
 
 @Suite struct StaticAndErrorPageTests {
     @Test func staticFilesAreServedWithCachingHeaders() async throws {
-        try await withTestApp { client in
+        try await withTestApp { client, _ in
             try await client.execute(uri: "/css/berth.css", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.cacheControl] == "public, max-age=3600")
@@ -145,7 +151,7 @@ import TestSupport
     }
 
     @Test func anUnknownPathIsAn404Page() async throws {
-        try await withTestApp { client in
+        try await withTestApp { client, _ in
             try await client.execute(uri: "/no/such/page", method: .get) { response in
                 #expect(response.status == .notFound)
                 #expect(response.headers[.contentType] == "text/html; charset=utf-8")

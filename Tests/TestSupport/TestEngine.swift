@@ -18,6 +18,7 @@ public enum TestEngine {
 
     /// Runs `body` with a client of the test engine (or of `address`) and shuts the client down afterwards, also
     /// when `body` throws.
+    @discardableResult
     public static func withClient<Value: Sendable>(
         address: EngineAddress? = nil,
         apiVersion: APIVersion? = nil,
@@ -36,6 +37,7 @@ public enum TestEngine {
     }
 
     /// Runs `body` with a client and a scope whose containers are force-removed afterwards, whatever happens.
+    @discardableResult
     public static func withContainers<Value: Sendable>(
         _ body: (EngineClient, ContainerScope) async throws -> Value
     ) async throws -> Value {

@@ -7,9 +7,9 @@ struct ContainersController: Sendable {
     let engine: EngineClient
     let views: PageRenderer
 
-    func addRoutes(to router: some RouterMethods<BerthRequestContext>) {
-        router.get("/") { _, _ in Response.redirect(to: "/containers", type: .found) }
-        router.get("/containers", use: list)
+    func addRoutes(to routes: Routes) {
+        routes.get("/", .viewContainers) { _, _ in Response.redirect(to: "/containers", type: .found) }
+        routes.get("/containers", .viewContainers, use: list)
     }
 
     /// `GET /containers[?all=1]`: running containers, or all of them.
@@ -25,7 +25,7 @@ struct ContainersController: Sendable {
                 totalShown: containers.count,
                 engineProblem: nil
             )
-            return try views.page("containers", page)
+            return try views.page("containers", page, context: context)
         } catch let error as EngineError {
             context.logger.warning("engine request failed", metadata: ["error": "\(error)"])
             let page = ContainerListPage(
@@ -33,7 +33,7 @@ struct ContainersController: Sendable {
                 engineProblem: EngineProblem(address: engine.address.description, message: error.description)
             )
             // The page renders, but with 503 so that monitors and scripts see the failure too.
-            return try views.page("containers", page, status: .serviceUnavailable)
+            return try views.page("containers", page, context: context, status: .serviceUnavailable)
         }
     }
 }

@@ -8,8 +8,8 @@ struct HealthController: Sendable {
     let engine: EngineClient
     let database: AppDatabase
 
-    func addRoutes(to router: some RouterMethods<BerthRequestContext>) {
-        router.get("/healthz", use: health)
+    func addRoutes(to routes: Routes) {
+        routes.get("/healthz", .anyone, use: health)
     }
 
     @Sendable func health(_ request: Request, context: BerthRequestContext) async throws -> EditedResponse<HealthReport> {

@@ -13,18 +13,18 @@ struct ErrorPageMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
-            return try render(status: error.status, message: error.body ?? error.status.reasonPhrase, headers: error.headers)
+            return try render(status: error.status, message: error.body ?? error.status.reasonPhrase, headers: error.headers, context: context)
         } catch let error as any HTTPResponseError {
-            return try render(status: error.status, message: error.status.reasonPhrase, headers: [:])
+            return try render(status: error.status, message: error.status.reasonPhrase, headers: [:], context: context)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
-            return try render(status: .internalServerError, message: "Something went wrong; the server log has details.", headers: [:])
+            return try render(status: .internalServerError, message: "Something went wrong; the server log has details.", headers: [:], context: context)
         }
     }
 
-    private func render(status: HTTPResponse.Status, message: String, headers: HTTPFields) throws -> Response {
+    private func render(status: HTTPResponse.Status, message: String, headers: HTTPFields, context: Context) throws -> Response {
         var response = try views.page(
-            "error", ErrorPage(title: status.reasonPhrase, status: status.code, message: message), status: status
+            "error", ErrorPage(title: status.reasonPhrase, status: status.code, message: message), context: context, status: status
         )
         for field in headers where field.name != .contentType && field.name != .contentLength {
             response.headers.append(field)

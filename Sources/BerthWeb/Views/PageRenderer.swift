@@ -9,7 +9,7 @@ public struct PageRenderer: Sendable {
     let library: MustacheLibrary
 
     /// Templates the app cannot do without; a missing one stops the start with a clear message.
-    static let requiredTemplates = ["base", "containers", "error"]
+    static let requiredTemplates = ["base", "header", "containers", "error", "login"]
 
     public static func load(directory: String) async throws -> PageRenderer {
         let library: MustacheLibrary
@@ -29,9 +29,14 @@ public struct PageRenderer: Sendable {
         return PageRenderer(library: library)
     }
 
-    /// Renders a page as an HTML response.
-    func page(_ template: String, _ context: some Sendable, status: HTTPResponse.Status = .ok) throws -> Response {
-        guard let html = library.render(context, withTemplate: template) else {
+    /// Renders a page as an HTML response. Templates see the page's own fields inside `{{#page}}`, and the layout
+    /// sees `currentUser` for the header.
+    func page(_ template: String, _ page: some Sendable, context: BerthRequestContext, status: HTTPResponse.Status = .ok) throws -> Response {
+        try render(template, PageContext(page: page, currentUser: context.user.map(CurrentUser.init)), status: status)
+    }
+
+    func render(_ template: String, _ object: some Sendable, status: HTTPResponse.Status) throws -> Response {
+        guard let html = library.render(object, withTemplate: template) else {
             throw HTTPError(.internalServerError, message: "page template '\(template)' is missing")
         }
         return Response(
@@ -39,6 +44,25 @@ public struct PageRenderer: Sendable {
             headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: html))
         )
+    }
+}
+
+/// What every page template renders: the page, and the signed-in user for the layout's header.
+struct PageContext<Page: Sendable>: Sendable {
+    let page: Page
+    let currentUser: CurrentUser?
+}
+
+/// The header's view of the signed-in user.
+struct CurrentUser: Sendable {
+    let username: String
+    let role: String
+    let csrfToken: String
+
+    init(_ user: SignedInUser) {
+        username = user.username
+        role = user.role.rawValue
+        csrfToken = user.csrfToken
     }
 }
 

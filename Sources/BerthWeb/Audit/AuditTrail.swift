@@ -1,0 +1,47 @@
+import BerthStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// The one way the web app writes audit records: who (from the request context), what, on what, with what result.
+struct AuditTrail: Sendable {
+    let database: AppDatabase
+    let engineAddress: String
+    let logger: Logger
+
+    /// Writes a record. Names and messages are stored as data, cut to a sane length.
+    func record(
+        _ action: String, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
+        targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
+        error: String? = nil, started: ContinuousClock.Instant? = nil
+    ) async {
+        let parametersJSON = parameters.flatMap { parameters -> String? in
+            guard !parameters.isEmpty, let data = try? JSONSerialization.data(withJSONObject: parameters, options: [.sortedKeys]) else {
+                return nil
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+        let duration = started.map { ContinuousClock.now - $0 }.map { Int($0 / .milliseconds(1)) }
+        let event = AuditEvent(
+            requestId: context.id,
+            actor: String((actor ?? context.user?.username ?? "-").prefix(64)),
+            role: context.user?.role.rawValue,
+            clientAddress: context.client?.address,
+            userAgent: context.userAgent.map { String($0.prefix(512)) },
+            action: action,
+            targetType: targetType,
+            targetId: targetId.map { String($0.prefix(256)) },
+            targetName: targetName.map { String($0.prefix(256)) },
+            engine: engineAddress,
+            parameters: parametersJSON,
+            outcome: outcome,
+            errorMessage: error.map { String($0.prefix(1024)) },
+            durationMs: duration
+        )
+        do {
+            try await database.recordAudit(event)
+        } catch {
+            logger.error("cannot write audit record", metadata: ["action": "\(action)", "error": "\(error)"])
+        }
+    }
+}

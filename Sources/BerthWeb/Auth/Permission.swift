@@ -1,0 +1,25 @@
+/// What a route needs. Every route declares one where it is registered; ``AccessControlMiddleware`` enforces it.
+public struct Permission: Sendable, Hashable, CustomStringConvertible {
+    /// A name for logs and the audit trail.
+    public let name: String
+    /// The lowest role that has it; nil for routes open without a session.
+    public let minimumRole: Role?
+
+    public init(_ name: String, minimumRole: Role?) {
+        self.name = name
+        self.minimumRole = minimumRole
+    }
+
+    public var description: String { name }
+
+    /// Open without a session: the login page, `/healthz`.
+    public static let anyone = Permission("anyone", minimumRole: nil)
+    /// Any signed-in user (logout, own settings).
+    public static let signedIn = Permission("signed-in", minimumRole: .viewer)
+    /// Look at containers, images and the rest without changing anything.
+    public static let viewContainers = Permission("containers.view", minimumRole: .viewer)
+    /// Start, stop, restart, pause, kill; read logs; pull.
+    public static let operateContainers = Permission("containers.operate", minimumRole: .operator)
+    /// Remove, create privileged things, exec, change others' settings.
+    public static let administer = Permission("admin", minimumRole: .admin)
+}

@@ -1,0 +1,112 @@
+import BerthStore
+import Foundation
+import Hummingbird
+import Logging
+import PAMAuth
+
+/// Session lifetimes and cookie settings (`--session-idle-timeout` and friends).
+public struct SessionConfiguration: Sendable {
+    /// A session unused this long ends.
+    public var idleTimeout: TimeInterval
+    /// A session ends this long after sign-in, however active.
+    public var lifetime: TimeInterval
+    /// How often a session's account is checked again (locked, expired, removed from its groups).
+    public var accountRecheckInterval: TimeInterval
+    /// Mark cookies `Secure` and use the `__Host-` name (behind a TLS proxy).
+    public var secureCookies: Bool
+
+    public init(idleTimeout: TimeInterval = 30 * 60, lifetime: TimeInterval = 12 * 3600, accountRecheckInterval: TimeInterval = 60, secureCookies: Bool = false) {
+        self.idleTimeout = idleTimeout
+        self.lifetime = lifetime
+        self.accountRecheckInterval = accountRecheckInterval
+        self.secureCookies = secureCookies
+    }
+}
+
+/// Creates, finds and ends sessions; the cookie holds a random token, the database only its hash.
+struct SessionManager: Sendable {
+    let database: AppDatabase
+    let configuration: SessionConfiguration
+    let accounts: AccountPolicy
+    let logger: Logger
+
+    /// `__Host-berth` when cookies are secure (the prefix demands Secure and Path=/), else `berth`.
+    var cookieName: String { configuration.secureCookies ? "__Host-berth" : "berth" }
+
+    /// Starts a session; returns the token for the cookie.
+    func create(username: String, role: Role, clientAddress: String?, userAgent: String?) async throws -> (token: String, user: SignedInUser) {
+        let token = Tokens.random()
+        let now = Date()
+        let record = SessionRecord(
+            tokenHash: Tokens.hash(token), username: username, role: role.rawValue, csrfToken: Tokens.random(),
+            clientAddress: clientAddress, userAgent: userAgent.map { String($0.prefix(512)) },
+            createdAt: now, expiresAt: now.addingTimeInterval(configuration.lifetime)
+        )
+        try await database.createSession(record)
+        return (token, SignedInUser(username: username, role: role, csrfToken: record.csrfToken, sessionKey: record.tokenHash))
+    }
+
+    /// What resolving a cookie found.
+    enum Resolution: Sendable {
+        case valid(SignedInUser)
+        /// There was a session, and it ended now; `reason` goes to the audit trail.
+        case ended(username: String, reason: String)
+        case none
+    }
+
+    /// Finds the session of a cookie token, ending it when it timed out or its account may no longer sign in.
+    func resolve(token: String) async -> Resolution {
+        let key = Tokens.hash(token)
+        let found: SessionRecord?
+        do {
+            found = try await database.session(tokenHash: key)
+        } catch {
+            logger.error("cannot read sessions", metadata: ["error": "\(error)"])
+            return .none
+        }
+        guard let session = found, let storedRole = Role(rawValue: session.role) else { return .none }
+        let now = Date()
+        if session.expiresAt <= now {
+            return await end(session, reason: "session lifetime reached")
+        }
+        if session.lastSeenAt.addingTimeInterval(configuration.idleTimeout) <= now {
+            return await end(session, reason: "idle timeout")
+        }
+        var role = storedRole
+        var checkedAt: Date?
+        if session.accountCheckedAt.addingTimeInterval(configuration.accountRecheckInterval) <= now {
+            switch await accounts.currentRole(of: session.username) {
+            case .allowed(let current):
+                role = current
+                checkedAt = now
+            case .refused(let reason):
+                return await end(session, reason: reason)
+            }
+        }
+        // Activity is recorded coarsely: a write per request would be wasted on a busy page.
+        let touchEvery = min(5, configuration.idleTimeout / 10)
+        if checkedAt != nil || role != storedRole || session.lastSeenAt.addingTimeInterval(touchEvery) <= now {
+            try? await database.touchSession(
+                tokenHash: key, lastSeenAt: now, accountCheckedAt: checkedAt, role: role != storedRole ? role.rawValue : nil
+            )
+        }
+        return .valid(SignedInUser(username: session.username, role: role, csrfToken: session.csrfToken, sessionKey: key))
+    }
+
+    func end(sessionKey: String) async throws {
+        try await database.deleteSession(tokenHash: sessionKey)
+    }
+
+    private func end(_ session: SessionRecord, reason: String) async -> Resolution {
+        try? await database.deleteSession(tokenHash: session.tokenHash)
+        return .ended(username: session.username, reason: reason)
+    }
+
+    func cookie(token: String) -> Cookie {
+        Cookie(name: cookieName, value: token, path: "/", secure: configuration.secureCookies, httpOnly: true, sameSite: .strict)
+    }
+
+    func expiredCookie() -> Cookie {
+        Cookie(name: cookieName, value: "", maxAge: 0, path: "/", secure: configuration.secureCookies, httpOnly: true, sameSite: .strict)
+    }
+}

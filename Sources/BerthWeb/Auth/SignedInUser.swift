@@ -1,0 +1,9 @@
+/// The user a request's session belongs to, as the central access check resolved it.
+public struct SignedInUser: Sendable, Equatable {
+    public let username: String
+    public let role: Role
+    /// The per-session token every state-changing form carries.
+    public let csrfToken: String
+    /// The SHA-256 of the session token: the session's key in the database.
+    let sessionKey: String
+}

@@ -1,0 +1,125 @@
+import BerthStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The one central check every route passes through.
+///
+/// 1. The route must have declared a permission (``Routes``); an undeclared route is refused.
+/// 2. The session cookie is resolved (timeouts, account re-check); routes for signed-in users need one.
+/// 3. The user's role must reach the permission's minimum role.
+/// 4. State-changing methods need a same-origin `Origin` (or `Sec-Fetch-Site: same-origin`) and the CSRF token.
+/// Every refusal is audited.
+struct AccessControlMiddleware: RouterMiddleware {
+    typealias Context = BerthRequestContext
+
+    let routes: RouteTable
+    let sessions: SessionManager
+    let clients: ClientResolver
+    let audit: AuditTrail
+
+    /// Name of the cookie that carries the login form's CSRF token before there is a session.
+    static let loginCookieName = "berth-login"
+    /// Forms are small; this bounds what is read before the handler runs.
+    static let maxFormSize = 1024 * 1024
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        var request = request
+        context.client = clients.client(for: request, remote: context.remoteAddress)
+        context.userAgent = request.headers[.userAgent]
+
+        // No matching route: static files and the 404 page, which need no permission.
+        guard let path = context.endpointPath else { return try await next(request, context) }
+
+        guard let permission = routes.permission(method: request.method, path: path) else {
+            context.logger.error("route without a declared permission refused", metadata: ["route": "\(request.method) \(path)"])
+            await audit.record("access.undeclared-route", outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)")
+            throw HTTPError(.forbidden, message: "This page is not open to anyone.")
+        }
+
+        var endedSession = false
+        if let token = request.cookies[sessions.cookieName]?.value, !token.isEmpty {
+            switch await sessions.resolve(token: token) {
+            case .valid(let user):
+                context.user = user
+            case .ended(let username, let reason):
+                endedSession = true
+                await audit.record("session.end", outcome: .ok, context: context, actor: username, error: reason)
+            case .none:
+                endedSession = true
+            }
+        }
+
+        if let minimumRole = permission.minimumRole {
+            guard let user = context.user else {
+                var response = signInFirst(request)
+                if endedSession { response.setCookie(sessions.expiredCookie()) }
+                return response
+            }
+            guard user.role >= minimumRole else {
+                await audit.record(
+                    "access.denied", outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)",
+                    parameters: ["needs": permission.name], error: "role \(user.role.rawValue) lacks \(permission.name)"
+                )
+                throw HTTPError(
+                    .forbidden,
+                    message: "Your role (\(user.role.rawValue)) may not do this; it needs \(minimumRole.rawValue) or higher."
+                )
+            }
+        }
+
+        if !Self.safeMethods.contains(request.method) {
+            if let refusal = try await checkCSRF(&request, &context) {
+                context.logger.notice("cross-site request refused", metadata: ["reason": "\(refusal)"])
+                await audit.record(
+                    "access.csrf", outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)",
+                    error: refusal
+                )
+                throw HTTPError(.forbidden, message: "This request did not come from a Berth page (\(refusal)). Reload the page and try again.")
+            }
+        }
+        return try await next(request, context)
+    }
+
+    static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
+
+    /// Pages redirect to the login form (and back afterwards); anything else gets 401.
+    private func signInFirst(_ request: Request) -> Response {
+        if request.method == .get || request.method == .head {
+            let back = request.uri.description
+            let location = "/login?next=" + (back.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")
+            return Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+        }
+        return Response(status: .unauthorized, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "Sign in first.\n")))
+    }
+
+    /// Returns why the request is refused, or nil when it came from one of our pages.
+    private func checkCSRF(_ request: inout Request, _ context: inout Context) async throws -> String? {
+        // Same origin: browsers send Origin on every POST; Sec-Fetch-Site where they do not.
+        if let origin = request.headers[.origin] {
+            let scheme = (context.client?.isSecure ?? false) || sessions.configuration.secureCookies ? "https" : "http"
+            guard let host = request.head.authority, origin == "\(scheme)://\(host)" else {
+                return "cross-origin request"
+            }
+        } else if request.headers[.secFetchSite] != "same-origin" {
+            return "no Origin header"
+        }
+
+        // The token: from a header (scripts), else from the form.
+        var supplied = request.headers[.xCSRFToken]
+        if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+            let body = try await request.body.collect(upTo: Self.maxFormSize)
+            let form = FormFields(String(buffer: body))
+            context.form = form
+            request.body = .init(buffer: body)
+            if supplied == nil { supplied = form["_csrf"] }
+        }
+        let expected = context.user?.csrfToken ?? request.cookies[Self.loginCookieName]?.value
+        guard let expected, !expected.isEmpty else { return "no session or login form" }
+        guard let supplied, Tokens.equal(supplied, expected) else { return "missing or wrong CSRF token" }
+        return nil
+    }
+}

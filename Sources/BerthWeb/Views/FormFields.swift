@@ -1,0 +1,31 @@
+import Foundation
+
+/// The fields of an `application/x-www-form-urlencoded` body. Repeated keys keep every value, in order.
+struct FormFields: Sendable {
+    private var fields: [(String, String)] = []
+
+    init(_ body: String) {
+        for pair in body.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = Self.decode(parts[0])
+            let value = parts.count > 1 ? Self.decode(parts[1]) : ""
+            fields.append((key, value))
+        }
+    }
+
+    /// The first value of `key`.
+    subscript(_ key: String) -> String? {
+        fields.first { $0.0 == key }?.1
+    }
+
+    /// Every value of `key`.
+    func values(_ key: String) -> [String] {
+        fields.filter { $0.0 == key }.map(\.1)
+    }
+
+    private static func decode(_ text: Substring) -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        // Invalid percent escapes are kept literally rather than dropping the field.
+        return spaced.removingPercentEncoding ?? spaced
+    }
+}

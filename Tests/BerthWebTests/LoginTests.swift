@@ -1,0 +1,210 @@
+@testable import BerthWeb
+import BerthStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import TestSupport
+
+/// Sign-in through real PAM with real users (scripts/test-users).
+@Suite struct LoginTests {
+    @Test(arguments: [("bt-admin", "admin"), ("bt-operator", "operator"), ("bt-viewer", "viewer"), ("bt-both", "operator")])
+    func eachGroupGivesItsRole(_ username: String, _ role: String) async throws {
+        try await withTestApp { client, app in
+            let browser = try await signIn(client, as: username)
+            try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders) { response in
+                #expect(response.status == .ok)
+                #expect(response.text.contains(#"<span class="user">\#(username)</span> <span class="role role-\#(role)">\#(role)</span>"#))
+            }
+            let events = try await app.auditEvents()
+            #expect(events.contains { $0.action == "login" && $0.outcome == .ok && $0.actor == username && $0.role == role })
+        }
+    }
+
+    /// The alert and status of a failed sign-in page.
+    func failure(_ response: TestResponse) -> (HTTPResponse.Status, String?) {
+        let html = response.text
+        guard let start = html.range(of: #"role="alert">"#), let end = html[start.upperBound...].range(of: "</p>") else {
+            return (response.status, nil)
+        }
+        return (response.status, String(html[start.upperBound..<end.lowerBound]))
+    }
+
+    @Test func aWrongPasswordAndAnUnknownUserGetTheSameAnswer() async throws {
+        let password = try TestUsers.password()
+        try await withTestApp { client, app in
+            let wrong = try await postLogin(client, username: "bt-viewer", password: password + "x")
+            let unknown = try await postLogin(client, username: "bt-nobody-here", password: password)
+            #expect(wrong.setCookie("berth") == nil)
+            #expect(failure(wrong).0 == .unauthorized)
+            #expect(failure(wrong).1 == "Wrong username or password.")
+            #expect(failure(wrong) == failure(unknown))
+            let denied = try await app.auditEvents().filter { $0.action == "login" && $0.outcome == .denied }
+            #expect(Set(denied.map(\.actor)) == ["bt-viewer", "bt-nobody-here"])
+        }
+    }
+
+    @Test func anAccountInNoBerthGroupIsRefused() async throws {
+        let password = try TestUsers.password()
+        try await withTestApp { client, app in
+            let response = try await postLogin(client, username: "bt-nogroup", password: password)
+            #expect(response.status == .forbidden)
+            #expect(response.text.contains("This account is not allowed to use Berth."))
+            #expect(response.setCookie("berth") == nil)
+            #expect(try await app.auditEvents().contains { $0.actor == "bt-nogroup" && $0.errorMessage == "in none of the Berth groups" })
+        }
+    }
+
+    @Test func lockedAndExpiredAccountsAreRefused() async throws {
+        let password = try TestUsers.password()
+        try await withTestApp { client, _ in
+            let locked = try await postLogin(client, username: "bt-locked", password: password)
+            #expect(locked.status == .unauthorized)
+            #expect(locked.setCookie("berth") == nil)
+            let expired = try await postLogin(client, username: "bt-expired", password: password)
+            #expect(expired.status == .forbidden)
+            #expect(expired.text.contains("expired, locked"))
+            #expect(expired.setCookie("berth") == nil)
+        }
+    }
+
+    @Test func rootIsRefusedByDefault() async throws {
+        try await withTestApp { client, app in
+            // Whatever root's password: the account policy refuses it before it matters, or PAM does.
+            let response = try await postLogin(client, username: "root", password: "not-roots-password")
+            #expect(response.setCookie("berth") == nil)
+            #expect(response.status == .unauthorized || response.status == .forbidden)
+            _ = app
+        }
+    }
+
+    @Test func hostileUsernamesNeverReachPAMAndAreEscaped() async throws {
+        try await withTestApp { client, app in
+            let response = try await postLogin(client, username: "-<script>alert(1)</script>\u{1b}[31m", password: "x")
+            #expect(response.status == .unauthorized)
+            #expect(!response.text.contains("<script>alert(1)"))
+            #expect(failure(response).1 == "Wrong username or password.")
+            #expect(try await app.auditEvents().contains { $0.errorMessage == "invalid username or empty password" })
+        }
+    }
+
+    @Test func sessionCookieFlags() async throws {
+        try await withTestApp { client, _ in
+            let response = try await postLogin(client, username: "bt-viewer", password: try TestUsers.password())
+            let header = try #require(response.setCookie("berth")).header
+            #expect(header.contains("HttpOnly"))
+            #expect(header.contains("SameSite=Strict"))
+            #expect(header.contains("Path=/"))
+            #expect(!header.contains("Secure"))
+            // 256 bits, base64url: 43 characters.
+            #expect(try #require(response.setCookie("berth")).pair.count == "berth=".count + 43)
+        }
+        try await withTestApp(configure: { $0.sessions.secureCookies = true }) { client, _ in
+            // Behind TLS the page's origin is https.
+            let response = try await postLogin(client, username: "bt-viewer", password: try TestUsers.password(), origin: "https://localhost")
+            let header = try #require(response.setCookie("__Host-berth")).header
+            #expect(header.contains("Secure"))
+            #expect(header.contains("HttpOnly"))
+            #expect(header.contains("Path=/"))
+            #expect(!header.contains("Domain"))
+        }
+    }
+
+    @Test func everySignInGetsAFreshTokenAndOnlyItsHashIsStored() async throws {
+        try await withTestApp { client, app in
+            let first = try await signIn(client, as: "bt-viewer")
+            let second = try await signIn(client, as: "bt-viewer")
+            #expect(first.cookie != second.cookie)
+            let token = String(first.cookie.dropFirst("berth=".count))
+            let database = try AppDatabase.open(path: app.configuration.databasePath)
+            #expect(try await database.session(tokenHash: token) == nil)
+            #expect(try await database.session(tokenHash: Tokens.hash(token))?.username == "bt-viewer")
+        }
+    }
+
+    @Test func aSessionIsUselessAfterLogout() async throws {
+        try await withTestApp { client, app in
+            let browser = try await signIn(client, as: "bt-operator")
+            let logout = try await client.execute(uri: "/logout", method: .post, headers: browser.postHeaders(), body: formBody([]))
+            #expect(logout.status == .seeOther)
+            #expect(logout.headers[.location] == "/login")
+            #expect(try #require(logout.setCookie("berth")).header.contains("Max-Age=0"))
+            // Replaying the old cookie: back to the login page.
+            let replay = try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders)
+            #expect(replay.status == .seeOther)
+            #expect(replay.headers[.location]?.hasPrefix("/login") == true)
+            #expect(try await app.auditEvents().contains { $0.action == "logout" && $0.actor == "bt-operator" })
+        }
+    }
+
+    @Test func idleSessionsEnd() async throws {
+        try await withTestApp(configure: { $0.sessions.idleTimeout = 1 }) { client, _ in
+            let browser = try await signIn(client, as: "bt-viewer")
+            try await Task.sleep(for: .milliseconds(1300))
+            let response = try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders)
+            #expect(response.status == .seeOther)
+        }
+    }
+
+    @Test func activeSessionsEndAtTheirAbsoluteLifetime() async throws {
+        let lifetime = Duration.seconds(4)
+        try await withTestApp(configure: { $0.sessions.lifetime = 4; $0.sessions.idleTimeout = 60 }) { client, _ in
+            // The session starts between these two instants; a loaded machine may make that a while.
+            let beforeSignIn = ContinuousClock.now
+            let browser = try await signIn(client, as: "bt-viewer")
+            let afterSignIn = ContinuousClock.now
+            var activeRequests = 0
+            while true {
+                try await Task.sleep(for: .milliseconds(300))
+                let status = try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders).status
+                // Answered before the earliest possible end: it must have been served.
+                guard ContinuousClock.now < beforeSignIn + lifetime - .milliseconds(200) else { break }
+                #expect(status == .ok)
+                activeRequests += 1
+            }
+            #expect(activeRequests >= 2)
+            try await Task.sleep(until: afterSignIn + lifetime + .milliseconds(200))
+            #expect(try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders).status == .seeOther)
+        }
+    }
+
+    @Test func aUserLockedMidSessionLosesTheSession() async throws {
+        try await withTestApp(configure: { $0.sessions.accountRecheckInterval = 0 }) { client, app in
+            let browser = try await signIn(client, as: "bt-later-locked")
+            #expect(try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders).status == .ok)
+            try TestUsers.shell("usermod", "-L", "bt-later-locked")
+            defer { try? TestUsers.shell("usermod", "-U", "bt-later-locked") }
+            let response = try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders)
+            #expect(response.status == .seeOther)
+            #expect(try await app.auditEvents().contains {
+                $0.action == "session.end" && $0.actor == "bt-later-locked" && $0.errorMessage == "account locked or expired"
+            })
+        }
+    }
+
+    @Test func aUserRemovedFromTheGroupsLosesTheSession() async throws {
+        try await withTestApp(configure: { $0.sessions.accountRecheckInterval = 0 }) { client, _ in
+            let browser = try await signIn(client, as: "bt-later-ungrouped")
+            #expect(try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders).status == .ok)
+            try TestUsers.shell("gpasswd", "-d", "bt-later-ungrouped", TestUsers.viewerGroup)
+            defer { try? TestUsers.shell("gpasswd", "-a", "bt-later-ungrouped", TestUsers.viewerGroup) }
+            #expect(try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders).status == .seeOther)
+        }
+    }
+
+    @Test func afterSignInTheBrowserGoesWhereItWasHeadingButNeverOffSite() async throws {
+        let password = try TestUsers.password()
+        try await withTestApp { client, _ in
+            let redirect = try await client.execute(uri: "/containers?all=1", method: .get)
+            #expect(redirect.status == .seeOther)
+            #expect(redirect.headers[.location] == "/login?next=%2Fcontainers%3Fall%3D1")
+            let local = try await postLogin(client, username: "bt-viewer", password: password, next: "/containers?all=1")
+            #expect(local.headers[.location] == "/containers?all=1")
+            for hostile in ["https://evil.example/", "//evil.example/x", "/\\evil.example"] {
+                let response = try await postLogin(client, username: "bt-viewer", password: password, next: hostile)
+                #expect(response.headers[.location] == "/containers")
+            }
+        }
+    }
+}
