@@ -76,3 +76,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension AppDatabase {
+    /// Takes and releases the write lock: throws when a write would fail now (locked past the busy timeout, read-only
+    /// file). Actions that must be audited ask this first, so that they fail closed.
+    public func checkWritable() async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) { .rollback }
+        }
+    }
+}

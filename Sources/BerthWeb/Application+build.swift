@@ -49,9 +49,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
 
     let router = Router(context: BerthRequestContext.self)
     // Outermost first. Security headers wrap everything, error pages included.
-    router.add(middleware: SecurityHeadersMiddleware<BerthRequestContext>(isSecure: { request in
-        configuration.sessions.secureCookies || clients.client(for: request, remote: nil).isSecure
-    }))
+    router.add(middleware: SecurityHeadersMiddleware(clients: clients, alwaysSecure: configuration.sessions.secureCookies))
     // Outside the file middleware, so it also turns the 404 of a missing static file into a page.
     router.add(middleware: ErrorPageMiddleware(views: views, logger: logger))
     router.add(middleware: LogRequestsMiddleware(.info))
@@ -62,6 +60,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     ))
     // The one central check: declared permission, session, role, CSRF.
     router.add(middleware: AccessControlMiddleware(routes: table, sessions: sessions, clients: clients, audit: audit))
+    router.add(middleware: FlashMiddleware())
 
     let routes = Routes(router: router, table: table)
     HealthController(engine: engine, database: database).addRoutes(to: routes)
@@ -70,6 +69,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         audit: audit, views: views
     ).addRoutes(to: routes)
     ContainersController(engine: engine, views: views).addRoutes(to: routes)
+    ContainerActionsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     return BuiltRouter(routes: routes, services: [ShutdownService(engine: engine, pam: pam)])
 }
 

@@ -12,6 +12,8 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
     var userAgent: String?
     /// The fields of a form POST, read (and CSRF-checked) by the access check.
     var form: FormFields?
+    /// A message from the previous request (after a redirect), shown once.
+    var flash: Flash?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -153,6 +153,13 @@ import TestSupport
         }
     }
 
+    @Test func behindTLSResponsesCarryHSTS() async throws {
+        try await withTestApp(configure: { $0.sessions.secureCookies = true }) { client, _ in
+            let response = try await client.execute(uri: "/login", method: .get)
+            #expect(response.headers[.strictTransportSecurity]?.hasPrefix("max-age=") == true)
+        }
+    }
+
     @Test func oversizedRequestHeadsAreRefused() async throws {
         try await withTestApp { client, _ in
             let response = try await client.execute(

@@ -9,6 +9,17 @@ struct AuditTrail: Sendable {
     let engineAddress: String
     let logger: Logger
 
+    /// Whether a record could be written now; actions that must be audited fail closed when it can't.
+    func isWritable() async -> Bool {
+        do {
+            try await database.checkWritable()
+            return true
+        } catch {
+            logger.error("audit trail not writable", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
     /// Writes a record. Names and messages are stored as data, cut to a sane length.
     func record(
         _ action: String, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,

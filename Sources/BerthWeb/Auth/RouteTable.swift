@@ -11,21 +11,28 @@ public final class RouteTable: Sendable {
         public let path: String
     }
 
-    private let routes = NIOLockedValueBox<[Route: Permission]>([:])
+    /// What a route declared: the permission, and the audit action its refusals are recorded under.
+    public struct Rule: Sendable, Hashable {
+        public let permission: Permission
+        /// Such as `container.stop`; nil records refusals as `access.denied`.
+        public let auditAction: String?
+    }
+
+    private let routes = NIOLockedValueBox<[Route: Rule]>([:])
 
     public init() {}
 
-    func declare(_ method: HTTPRequest.Method, _ path: String, _ permission: Permission) {
-        routes.withLockedValue { $0[Route(method: method, path: path)] = permission }
+    func declare(_ method: HTTPRequest.Method, _ path: String, _ rule: Rule) {
+        routes.withLockedValue { $0[Route(method: method, path: path)] = rule }
     }
 
-    /// The permission of a matched route (`path` is the router's pattern, as in `context.endpointPath`).
-    public func permission(method: HTTPRequest.Method, path: String) -> Permission? {
+    /// The rule of a matched route (`path` is the router's pattern, as in `context.endpointPath`).
+    public func rule(method: HTTPRequest.Method, path: String) -> Rule? {
         routes.withLockedValue { $0[Route(method: method, path: path)] }
     }
 
-    /// Every declared route, for tests that walk them all.
-    public var all: [Route: Permission] { routes.withLockedValue { $0 } }
+    /// Every declared route and its permission, for tests that walk them all.
+    public var all: [Route: Permission] { routes.withLockedValue { $0.mapValues(\.permission) } }
 }
 
 /// Registers routes together with the permission they need. Controllers get this, not the bare router.
@@ -34,25 +41,25 @@ struct Routes {
     let table: RouteTable
 
     func get(
-        _ path: String, _ permission: Permission,
+        _ path: String, _ permission: Permission, audit: String? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
-        on(path, .get, permission, use: handler)
+        on(path, .get, permission, audit: audit, use: handler)
     }
 
     func post(
-        _ path: String, _ permission: Permission,
+        _ path: String, _ permission: Permission, audit: String? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
-        on(path, .post, permission, use: handler)
+        on(path, .post, permission, audit: audit, use: handler)
     }
 
     func on(
-        _ path: String, _ method: HTTPRequest.Method, _ permission: Permission,
+        _ path: String, _ method: HTTPRequest.Method, _ permission: Permission, audit: String? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
         let routerPath = RouterPath(path)
-        table.declare(method, routerPath.description, permission)
+        table.declare(method, routerPath.description, RouteTable.Rule(permission: permission, auditAction: audit))
         router.on(routerPath, method: method, use: handler)
     }
 }

@@ -34,12 +34,13 @@ struct AccessControlMiddleware: RouterMiddleware {
         // No matching route: static files and the 404 page, which need no permission.
         guard let path = context.endpointPath else { return try await next(request, context) }
 
-        guard let permission = routes.permission(method: request.method, path: path) else {
+        guard let rule = routes.rule(method: request.method, path: path) else {
             context.logger.error("route without a declared permission refused", metadata: ["route": "\(request.method) \(path)"])
             await audit.record("access.undeclared-route", outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)")
             throw HTTPError(.forbidden, message: "This page is not open to anyone.")
         }
 
+        let permission = rule.permission
         var endedSession = false
         if let token = request.cookies[sessions.cookieName]?.value, !token.isEmpty {
             switch await sessions.resolve(token: token) {
@@ -60,8 +61,11 @@ struct AccessControlMiddleware: RouterMiddleware {
                 return response
             }
             guard user.role >= minimumRole else {
+                // Recorded as the action that was refused, on its target when the route names one.
+                let target = context.parameters.get("id")
                 await audit.record(
-                    "access.denied", outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)",
+                    rule.auditAction ?? "access.denied", outcome: .denied, context: context,
+                    targetType: target == nil ? "route" : "container", targetId: target ?? "\(request.method) \(path)",
                     parameters: ["needs": permission.name], error: "role \(user.role.rawValue) lacks \(permission.name)"
                 )
                 throw HTTPError(

@@ -2,7 +2,9 @@ import HTTPTypes
 import Hummingbird
 
 /// Security headers on every response, and a bound on request heads.
-struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = BerthRequestContext
+
     /// Request heads larger than this are refused with 431.
     static var maxHeadSize: Int { 8 * 1024 }
 
@@ -11,8 +13,9 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
             + "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     }
 
-    /// Whether the browser reached us over TLS (for HSTS); decided per request by the caller's resolver.
-    let isSecure: @Sendable (Request) -> Bool
+    let clients: ClientResolver
+    /// Set when Berth sits behind TLS (`--secure-cookies`): then HSTS is always sent.
+    let alwaysSecure: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let headSize = request.head.headerFields.reduce(request.uri.description.utf8.count) {
@@ -39,7 +42,7 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         response.headers[.referrerPolicy] = "no-referrer"
         response.headers[.crossOriginResourcePolicy] = "same-origin"
         response.headers[.xFrameOptions] = "DENY"
-        if isSecure(request) {
+        if alwaysSecure || clients.client(for: request, remote: context.remoteAddress).isSecure {
             response.headers[.strictTransportSecurity] = "max-age=31536000; includeSubDomains"
         }
         return response

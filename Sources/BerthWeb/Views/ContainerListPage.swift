@@ -2,16 +2,29 @@ import EngineAPI
 import Foundation
 
 /// What `containers.mustache` shows.
+///
+/// Templates read stored properties only (swift-mustache looks values up by reflection), so derived values are
+/// computed once in the initialiser.
 struct ContainerListPage: Sendable {
     let title = "Containers"
-    let showAll: Bool
+    let query: ContainerListQuery
     let rows: [ContainerRow]
     let runningCount: Int
     let totalShown: Int
     /// Set when the engine could not be asked; the page still renders, with a banner.
     let engineProblem: EngineProblem?
+    let isEmpty: Bool
+    let showAll: Bool
 
-    var isEmpty: Bool { rows.isEmpty && engineProblem == nil }
+    init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?) {
+        self.query = query
+        self.rows = rows
+        self.runningCount = runningCount
+        self.totalShown = totalShown
+        self.engineProblem = engineProblem
+        isEmpty = rows.isEmpty && engineProblem == nil
+        showAll = query.showAll
+    }
 }
 
 /// The banner shown when the engine is down or answered nonsense.
@@ -30,6 +43,7 @@ struct ContainerRow: Sendable {
     let state: String
     let status: String
     let created: String
+    let createdEpoch: Int64
     let ports: String
     let labels: [Label]
     /// How many labels are not shown; nil when all are (Mustache treats 0 as true).
@@ -51,6 +65,7 @@ struct ContainerRow: Sendable {
         state = summary.state ?? "unknown"
         status = summary.status ?? ""
         created = summary.created.map { Self.format(epochSeconds: $0) } ?? ""
+        createdEpoch = summary.created ?? 0
         ports = Self.format(ports: summary.ports ?? [])
         let sortedLabels = (summary.labels ?? [:]).sorted { $0.key < $1.key }
         labels = sortedLabels.prefix(Self.maxLabelsShown).map { Label(key: $0.key, value: $0.value) }

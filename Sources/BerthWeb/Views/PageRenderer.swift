@@ -9,7 +9,7 @@ public struct PageRenderer: Sendable {
     let library: MustacheLibrary
 
     /// Templates the app cannot do without; a missing one stops the start with a clear message.
-    static let requiredTemplates = ["base", "header", "containers", "error", "login"]
+    static let requiredTemplates = ["base", "header", "containers", "container", "bulk-result", "error", "login"]
 
     public static func load(directory: String) async throws -> PageRenderer {
         let library: MustacheLibrary
@@ -32,7 +32,7 @@ public struct PageRenderer: Sendable {
     /// Renders a page as an HTML response. Templates see the page's own fields inside `{{#page}}`, and the layout
     /// sees `currentUser` for the header.
     func page(_ template: String, _ page: some Sendable, context: BerthRequestContext, status: HTTPResponse.Status = .ok) throws -> Response {
-        try render(template, PageContext(page: page, currentUser: context.user.map(CurrentUser.init)), status: status)
+        try render(template, PageContext(page: page, currentUser: context.user.map(CurrentUser.init), flash: context.flash), status: status)
     }
 
     func render(_ template: String, _ object: some Sendable, status: HTTPResponse.Status) throws -> Response {
@@ -51,6 +51,7 @@ public struct PageRenderer: Sendable {
 struct PageContext<Page: Sendable>: Sendable {
     let page: Page
     let currentUser: CurrentUser?
+    let flash: Flash?
 }
 
 /// The header's view of the signed-in user.
@@ -58,11 +59,16 @@ struct CurrentUser: Sendable {
     let username: String
     let role: String
     let csrfToken: String
+    /// What the role may do, for showing only the buttons that will work (the server checks again).
+    let canOperate: Bool
+    let isAdmin: Bool
 
     init(_ user: SignedInUser) {
         username = user.username
         role = user.role.rawValue
         csrfToken = user.csrfToken
+        canOperate = user.role >= .operator
+        isAdmin = user.role == .admin
     }
 }
 

@@ -51,10 +51,46 @@ public struct ContainerInspect: Decodable, Sendable {
     public var config: Config?
     public var hostConfig: HostConfig?
     public var mounts: [Mount]?
+    public var networkSettings: NetworkSettings?
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", name = "Name", created = "Created", path = "Path", args = "Args", state = "State"
         case image = "Image", restartCount = "RestartCount", config = "Config", hostConfig = "HostConfig", mounts = "Mounts"
+        case networkSettings = "NetworkSettings"
+    }
+
+    public struct NetworkSettings: Decodable, Sendable {
+        /// `"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]`; null for exposed but unpublished ports.
+        public var ports: [String: [PortBinding]?]?
+        public var networks: [String: EndpointSettings]?
+
+        enum CodingKeys: String, CodingKey {
+            case ports = "Ports", networks = "Networks"
+        }
+    }
+
+    public struct PortBinding: Codable, Sendable, Equatable {
+        public var hostIP: String?
+        public var hostPort: String?
+
+        public init(hostIP: String? = nil, hostPort: String?) {
+            self.hostIP = hostIP
+            self.hostPort = hostPort
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case hostIP = "HostIp", hostPort = "HostPort"
+        }
+    }
+
+    public struct EndpointSettings: Decodable, Sendable {
+        public var ipAddress: String?
+        public var gateway: String?
+        public var macAddress: String?
+
+        enum CodingKeys: String, CodingKey {
+            case ipAddress = "IPAddress", gateway = "Gateway", macAddress = "MacAddress"
+        }
     }
 
     public struct State: Decodable, Sendable {

@@ -16,3 +16,32 @@ public struct ImageSummary: Decodable, Sendable {
         case size = "Size", containers = "Containers", labels = "Labels"
     }
 }
+
+/// `GET /images/{name}/json`, the fields Berth uses.
+public struct ImageInspect: Decodable, Sendable {
+    public var id: String
+    public var repoTags: [String]?
+    public var created: String?
+    public var author: String?
+    public var comment: String?
+    public var size: Int64?
+    public var config: Config?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", repoTags = "RepoTags", created = "Created", author = "Author", comment = "Comment", size = "Size"
+        case config = "Config"
+    }
+
+    public struct Config: Decodable, Sendable {
+        public var cmd: [String]?
+        public var entrypoint: [String]?
+        public var env: [String]?
+        public var labels: [String: String]?
+        public var workingDir: String?
+        public var user: String?
+
+        enum CodingKeys: String, CodingKey {
+            case cmd = "Cmd", entrypoint = "Entrypoint", env = "Env", labels = "Labels", workingDir = "WorkingDir", user = "User"
+        }
+    }
+}

@@ -1,0 +1,306 @@
+import BerthStore
+import EngineAPI
+import Foundation
+import Hummingbird
+import Logging
+
+/// A container's page, and everything that can be done to one or several containers.
+struct ContainerActionsController: Sendable {
+    let engine: EngineClient
+    let audit: AuditTrail
+    let views: PageRenderer
+
+    /// Actions on one container, each with the permission it needs.
+    enum Action: String, CaseIterable, Sendable {
+        case start, stop, restart, kill, pause, unpause, rename, remove
+
+        var permission: Permission {
+            switch self {
+            case .start, .stop, .restart, .kill, .pause, .unpause: .operateContainers
+            case .rename, .remove: .administer
+            }
+        }
+
+        var auditName: String { "container.\(rawValue)" }
+
+        /// Past tense for the result message.
+        var done: String {
+            switch self {
+            case .start: "Started"
+            case .stop: "Stopped"
+            case .restart: "Restarted"
+            case .kill: "Killed"
+            case .pause: "Paused"
+            case .unpause: "Unpaused"
+            case .rename: "Renamed"
+            case .remove: "Removed"
+            }
+        }
+    }
+
+    func addRoutes(to routes: Routes) {
+        routes.get("/containers/{id}", .viewContainers, use: show)
+        routes.get("/containers/{id}/inspect", .administer, audit: "container.inspect", use: rawInspect)
+        for action in Action.allCases {
+            routes.post("/containers/{id}/\(action.rawValue)", action.permission, audit: action.auditName) { request, context in
+                try await act(action, request: request, context: context)
+            }
+        }
+        routes.post("/containers/bulk", .operateContainers, audit: "container.bulk", use: bulk)
+    }
+
+    // MARK: - Pages
+
+    /// `GET /containers/{id}[?env=show]`: the inspect summary; env values only for admins who ask (audited).
+    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let isAdmin = context.user?.role == .admin
+        let reveal = isAdmin && request.uri.queryParameters["env"] == "show"
+        do {
+            let inspect = try await engine.inspectContainer(id)
+            if reveal {
+                await audit.record(
+                    "container.env.view", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
+                    targetName: inspect.name.map { String($0.drop { $0 == "/" }) }
+                )
+            }
+            return try views.page(
+                "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin), context: context
+            )
+        } catch let error as EngineError where error.kind == .notFound {
+            throw HTTPError(.notFound, message: "No such container: \(id). It may have been removed.")
+        } catch let error as EngineError {
+            throw HTTPError(.serviceUnavailable, message: error.description)
+        }
+    }
+
+    /// `GET /containers/{id}/inspect`: the engine's whole answer, for admins.
+    @Sendable func rawInspect(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        do {
+            let json = try await engine.inspectContainerRaw(id)
+            await audit.record("container.inspect", outcome: .ok, context: context, targetType: "container", targetId: id)
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: .init(string: json))
+            )
+        } catch let error as EngineError where error.kind == .notFound {
+            throw HTTPError(.notFound, message: "No such container: \(id). It may have been removed.")
+        } catch let error as EngineError {
+            throw HTTPError(.serviceUnavailable, message: error.description)
+        }
+    }
+
+    // MARK: - Actions
+
+    /// `POST /containers/{id}/ACTION`: does it, audits it, and goes back with the result in a banner.
+    func act(_ action: Action, request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let form = context.form ?? FormFields("")
+        let page = "/containers/\(EngineClientPath.escape(id))"
+        guard await audit.isWritable() else {
+            return .redirect(to: page, flash: Flash(.error, "Nothing was done: the audit trail cannot be written right now."))
+        }
+        let result = await perform(action, on: id, form: form, context: context)
+        if result.ok {
+            let next = action == .remove ? "/containers?all=1" : "/containers/\(EngineClientPath.escape(result.newName ?? id))"
+            return .redirect(to: next, flash: Flash(.ok, result.message))
+        }
+        return .redirect(to: result.gone ? "/containers?all=1" : page, flash: Flash(.error, result.message))
+    }
+
+    struct Outcome: Sendable {
+        let ok: Bool
+        let message: String
+        /// The container does not exist (any more).
+        var gone = false
+        var newName: String? = nil
+        var name: String
+        var id: String
+    }
+
+    /// Performs one action on one container and writes its audit record; never throws, so bulk actions go on.
+    func perform(_ action: Action, on idOrName: String, form: FormFields, context: BerthRequestContext) async -> Outcome {
+        let started = ContinuousClock.now
+        var parameters: [String: String] = [:]
+        var name = idOrName
+        var id = idOrName
+        do {
+            // One inspect for the audit's name and id: the target may be given by either.
+            let inspect = try await engine.inspectContainer(idOrName)
+            id = inspect.id
+            name = inspect.name.map { String($0.drop { $0 == "/" }) } ?? idOrName
+            var newName: String?
+            switch action {
+            case .start:
+                if try await engine.startContainer(id) == .alreadyInState {
+                    return await finish(action, ok: true, "\(name) was already running.", id: id, name: name, parameters, started, context)
+                }
+            case .stop:
+                let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
+                if let timeout { parameters["timeout"] = String(timeout) }
+                if try await engine.stopContainer(id, timeout: timeout) == .alreadyInState {
+                    return await finish(action, ok: true, "\(name) was already stopped.", id: id, name: name, parameters, started, context)
+                }
+            case .restart:
+                let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
+                if let timeout { parameters["timeout"] = String(timeout) }
+                try await engine.restartContainer(id, timeout: timeout)
+            case .kill:
+                let signal = try Self.signal(form["signal"])
+                if let signal { parameters["signal"] = signal }
+                try await engine.killContainer(id, signal: signal)
+            case .pause:
+                try await engine.pauseContainer(id)
+            case .unpause:
+                try await engine.unpauseContainer(id)
+            case .rename:
+                let requested = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
+                guard !requested.isEmpty else { throw InputError("Give the new name.") }
+                parameters["name"] = requested
+                try await engine.renameContainer(id, to: requested)
+                newName = requested
+            case .remove:
+                let force = form["force"] == "1" || form["force"] == "on"
+                let volumes = form["volumes"] == "1" || form["volumes"] == "on"
+                parameters["force"] = force ? "1" : "0"
+                parameters["volumes"] = volumes ? "1" : "0"
+                try await engine.removeContainer(id, force: force, removeVolumes: volumes)
+            }
+            var outcome = await finish(action, ok: true, "\(action.done) \(newName.map { "\(name) to \($0)" } ?? name).", id: id, name: name, parameters, started, context)
+            outcome.newName = newName
+            return outcome
+        } catch let error as EngineError {
+            var outcome = await finish(action, ok: false, Self.describe(error, name: name), id: id, name: name, parameters, started, context)
+            outcome.gone = error.kind == .notFound
+            return outcome
+        } catch let error as InputError {
+            return await finish(action, ok: false, error.message, id: id, name: name, parameters, started, context)
+        } catch {
+            context.logger.error("container action failed", metadata: ["action": "\(action)", "error": "\(error)"])
+            return await finish(action, ok: false, "\(action.rawValue) failed.", id: id, name: name, parameters, started, context)
+        }
+    }
+
+    private func finish(
+        _ action: Action, ok: Bool, _ message: String, id: String, name: String, _ parameters: [String: String],
+        _ started: ContinuousClock.Instant, _ context: BerthRequestContext
+    ) async -> Outcome {
+        await audit.record(
+            action.auditName, outcome: ok ? .ok : .error, context: context, targetType: "container", targetId: id,
+            targetName: name, parameters: parameters, error: ok ? nil : message, started: started
+        )
+        return Outcome(ok: ok, message: message, name: name, id: id)
+    }
+
+    /// The daemon's message, worded for a person.
+    static func describe(_ error: EngineError, name: String) -> String {
+        switch error.kind {
+        case .notFound: return "No such container: \(name). It may have been removed."
+        default: return error.description
+        }
+    }
+
+    // MARK: - Bulk
+
+    /// `POST /containers/bulk`: one action on the selected containers (`id` fields), or `action=stop-all` for every
+    /// running container. Each container's result is reported on its own.
+    @Sendable func bulk(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let form = context.form ?? FormFields("")
+        let requested = form["action"] ?? ""
+        var ids = form.values("id").filter { !$0.isEmpty }
+        let action: Action
+        if requested == "stop-all" {
+            // Every running container, or every one the list's filters show.
+            action = .stop
+            let filters = ContainerFilters(
+                label: form["label"].flatMap { $0.isEmpty ? nil : [$0] } ?? [],
+                name: form["name"].flatMap { $0.isEmpty ? nil : [$0] } ?? [],
+                ancestor: form["image"].flatMap { $0.isEmpty ? nil : [$0] } ?? []
+            )
+            do {
+                ids = try await engine.listContainers(all: false, filters: filters).map(\.id)
+            } catch let error as EngineError {
+                return .redirect(to: "/containers", flash: Flash(.error, error.description))
+            }
+        } else if let chosen = Action(rawValue: requested), chosen != .rename {
+            action = chosen
+        } else {
+            return .redirect(to: "/containers", flash: Flash(.error, "Choose an action."))
+        }
+        guard let user = context.user, let minimumRole = action.permission.minimumRole, user.role >= minimumRole else {
+            for id in ids {
+                await audit.record(
+                    action.auditName, outcome: .denied, context: context, targetType: "container", targetId: id,
+                    error: "role \(context.user?.role.rawValue ?? "none") lacks \(action.permission.name)"
+                )
+            }
+            throw HTTPError(.forbidden, message: "Your role (\(context.user?.role.rawValue ?? "none")) may not \(action.rawValue) containers.")
+        }
+        guard !ids.isEmpty else {
+            return .redirect(to: "/containers", flash: Flash(.ok, requested == "stop-all" ? "No container was running." : "Select containers first."))
+        }
+        guard await audit.isWritable() else {
+            return .redirect(to: "/containers", flash: Flash(.error, "Nothing was done: the audit trail cannot be written right now."))
+        }
+        // A few at a time: stopping waits for each container's processes.
+        let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
+            var results: [(Int, Outcome)] = []
+            var next = 0
+            func addNext() {
+                guard next < ids.count else { return }
+                let index = next
+                let id = ids[index]
+                next += 1
+                group.addTask { (index, await perform(action, on: id, form: form, context: context)) }
+            }
+            for _ in 0..<min(8, ids.count) { addNext() }
+            while let result = await group.next() {
+                results.append(result)
+                addNext()
+            }
+            return results.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        let rows = outcomes.map { ActionResultRow(name: $0.name, id: $0.id, ok: $0.ok, message: $0.message) }
+        let page = BulkResultPage(
+            title: "\(action.done): results", rows: rows, okCount: rows.filter(\.ok).count, failedCount: rows.filter { !$0.ok }.count
+        )
+        return try views.page("bulk-result", page, context: context, status: page.failedCount == 0 ? .ok : .init(code: 207, reasonPhrase: "Multi-Status"))
+    }
+
+    // MARK: - Input
+
+    static func seconds(_ text: String) throws -> Int {
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (0...3600).contains(value) else {
+            throw InputError("The timeout must be a number of seconds from 0 to 3600.")
+        }
+        return value
+    }
+
+    /// `SIGTERM`, `TERM`, `HUP` or a number; nil for the engine's default (SIGKILL).
+    static func signal(_ text: String?) throws -> String? {
+        guard let text = text?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+        if let number = Int(text), (1...64).contains(number) { return text }
+        let upper = text.uppercased()
+        let name = upper.hasPrefix("SIG") ? upper : "SIG" + upper
+        guard name.count <= 12, name.dropFirst(3).allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "-") }) else {
+            throw InputError("Unknown signal '\(text.prefix(20))'.")
+        }
+        return name
+    }
+}
+
+/// Input a person can correct, with the message to show.
+struct InputError: Error, Sendable {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// Container ids and names in our own links.
+enum EngineClientPath {
+    static func escape(_ idOrName: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._")
+        return idOrName.addingPercentEncoding(withAllowedCharacters: allowed) ?? idOrName
+    }
+}
