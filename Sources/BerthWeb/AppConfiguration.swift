@@ -24,6 +24,8 @@ public struct AppConfiguration: Sendable {
     public var throttle: LoginThrottle.Configuration
     /// The reverse proxy whose `X-Forwarded-For`/`-Proto` are believed (`--trusted-proxy`).
     public var trustedProxy: String?
+    /// How long a foreground run is waited for before its page says it is still running.
+    public var foregroundWait: TimeAmount = .seconds(60)
 
     public static let defaultDatabasePath = "/var/lib/berth/berth.sqlite"
 

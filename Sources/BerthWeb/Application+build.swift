@@ -69,7 +69,10 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         audit: audit, views: views
     ).addRoutes(to: routes)
     ContainersController(engine: engine, views: views).addRoutes(to: routes)
+    // Before the actions: /containers/new is a page, not the container named "new".
+    RunController(engine: engine, audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
     ContainerActionsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    LogsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     return BuiltRouter(routes: routes, services: [ShutdownService(engine: engine, pam: pam)])
 }
 

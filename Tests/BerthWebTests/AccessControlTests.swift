@@ -195,7 +195,8 @@ import TestSupport
 
     @Test func aLockoutEndsAfterItsWindowAndSuccessResetsTheCount() async throws {
         let password = try TestUsers.password()
-        try await withTestApp(configure: { $0.throttle.maxConsecutiveFailures = 2; $0.throttle.lockout = 1 }) { client, _ in
+        // Three seconds of lockout: long enough that a loaded machine still sees it, short enough to wait out.
+        try await withTestApp(configure: { $0.throttle.maxConsecutiveFailures = 2; $0.throttle.lockout = 3 }) { client, _ in
             _ = try await postLogin(client, username: "bt-throttle3", password: "wrong")
             #expect(try await postLogin(client, username: "bt-throttle3", password: password).status == .seeOther)
             // The success cleared the count: one more failure does not lock.
@@ -204,7 +205,7 @@ import TestSupport
             _ = try await postLogin(client, username: "bt-throttle3", password: "wrong")
             _ = try await postLogin(client, username: "bt-throttle3", password: "wrong")
             #expect(try await postLogin(client, username: "bt-throttle3", password: password).status == .tooManyRequests)
-            try await Task.sleep(for: .milliseconds(1100))
+            try await Task.sleep(for: .milliseconds(3100))
             #expect(try await postLogin(client, username: "bt-throttle3", password: password).status == .seeOther)
         }
     }
@@ -221,7 +222,10 @@ import TestSupport
         // An hour later the account is free again.
         #expect(!throttle.isLockedOut(username: "alice", address: "198.51.100.9", now: now.addingTimeInterval(3601)))
     }
+}
 
+/// Timing-sensitive: scripts/test runs this suite on its own, after the others, so that their load does not blur it.
+@Suite struct ResponsivenessTests {
     @Test func parallelLoginsBeyondTheBoundGet503AndTheServerStaysResponsive() async throws {
         let password = try TestUsers.password()
         try await withTestApp(configure: { $0.pam.service = TestUsers.slowService }) { client, _ in
@@ -231,17 +235,20 @@ import TestSupport
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            // While PAM is busy, the server answers other requests promptly.
+            // While PAM is busy (each attempt spends 2 s there, ten of them on two threads), the server answers other
+            // requests promptly; blocked behind PAM it would take seconds each time. The quickest of three counts.
             try await Task.sleep(for: .milliseconds(300))
             let clock = ContinuousClock()
-            var health: HTTPResponse.Status?
-            let took = try await clock.measure {
-                health = try await client.execute(uri: "/healthz", method: .get).status
+            var quickest = Duration.seconds(60)
+            for _ in 0..<3 {
+                var health: HTTPResponse.Status?
+                let took = try await clock.measure {
+                    health = try await client.execute(uri: "/healthz", method: .get).status
+                }
+                #expect(health == .ok)
+                quickest = min(quickest, took)
             }
-            #expect(health == .ok)
-            // Blocked behind PAM it would take seconds (each attempt spends 2 s there); under parallel tests on two
-            // cores a prompt answer still takes some hundreds of milliseconds.
-            #expect(took < .milliseconds(1500))
+            #expect(quickest < .milliseconds(500))
             let results = try await statuses
             #expect(results.filter { $0 == .serviceUnavailable }.count == 2)
             #expect(results.filter { $0 == .seeOther }.count == 10)

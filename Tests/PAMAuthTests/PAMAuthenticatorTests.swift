@@ -49,8 +49,8 @@ import TestSupport
             // Both wait out the same failure delay, counted from the start of the attempt (so the few milliseconds
             // PAM needs for an unknown user against a real hash check are hidden), and no more than that plus
             // scheduling: pam_unix's own 2 s request was not slept on top.
-            #expect(wrong >= .milliseconds(300) && wrong < .milliseconds(1800))
-            #expect(unknown >= .milliseconds(300) && unknown < .milliseconds(1800))
+            #expect(wrong >= .milliseconds(300) && wrong < .milliseconds(1900))
+            #expect(unknown >= .milliseconds(300) && unknown < .milliseconds(1900))
         }
     }
 
@@ -106,7 +106,8 @@ import TestSupport
                 outcome = try await pam.authenticate(username: "bt-admin", password: password, clientAddress: nil)
             }
             #expect(outcome == .systemError)
-            #expect(took < .milliseconds(1500))
+            // Unanswered, it would take PAM's full 2 s.
+            #expect(took < .milliseconds(1900))
         }
     }
 }

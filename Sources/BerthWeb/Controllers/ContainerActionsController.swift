@@ -47,6 +47,57 @@ struct ContainerActionsController: Sendable {
             }
         }
         routes.post("/containers/bulk", .operateContainers, audit: "container.bulk", use: bulk)
+        routes.post("/containers/{id}/commit", .administer, audit: "container.commit", use: commit)
+    }
+
+    /// `POST /containers/{id}/commit`: a new image from the container; the author defaults to the signed-in user.
+    @Sendable func commit(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let id = try context.parameters.require("id")
+        let form = context.form ?? FormFields("")
+        let page = "/containers/\(EngineClientPath.escape(id))"
+        func field(_ key: String) -> String? {
+            let value = (form[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            return value.isEmpty ? nil : value
+        }
+        var labels: [String: String] = [:]
+        for line in (form["labels"] ?? "").split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard !parts[0].trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            labels[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        let options = CommitOptions(
+            repository: field("repository"), tag: field("tag"), message: field("message"),
+            author: field("author") ?? context.user?.username, pause: ["1", "on"].contains(form["pause"] ?? ""), labels: labels
+        )
+        var parameters: [String: String] = ["pause": options.pause ? "1" : "0"]
+        parameters["repository"] = options.repository
+        parameters["tag"] = options.tag
+        parameters["message"] = options.message
+        parameters["author"] = options.author
+        if !labels.isEmpty { parameters["labels"] = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
+        guard await audit.isWritable() else {
+            return .redirect(to: page, flash: Flash(.error, "Nothing was done: the audit trail cannot be written right now."))
+        }
+        var name = id
+        do {
+            let inspect = try await engine.inspectContainer(id)
+            name = inspect.name.map { String($0.drop { $0 == "/" }) } ?? id
+            let result = try await engine.commitContainer(inspect.id, options: options)
+            let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" } ?? "an untagged image"
+            await audit.record(
+                "container.commit", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
+                targetName: name, parameters: parameters.merging(["image": result.id]) { $1 }, started: started
+            )
+            return .redirect(to: page, flash: Flash(.ok, "Committed \(name) as \(reference) (\(result.id.prefix(19)))."))
+        } catch let error as EngineError {
+            let message = Self.describe(error, name: name)
+            await audit.record(
+                "container.commit", outcome: .error, context: context, targetType: "container", targetId: id, targetName: name,
+                parameters: parameters, error: message, started: started
+            )
+            return .redirect(to: error.kind == .notFound ? "/containers?all=1" : page, flash: Flash(.error, message))
+        }
     }
 
     // MARK: - Pages

@@ -9,7 +9,9 @@ public struct PageRenderer: Sendable {
     let library: MustacheLibrary
 
     /// Templates the app cannot do without; a missing one stops the start with a clear message.
-    static let requiredTemplates = ["base", "header", "containers", "container", "bulk-result", "error", "login"]
+    static let requiredTemplates = [
+        "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "error", "login",
+    ]
 
     public static func load(directory: String) async throws -> PageRenderer {
         let library: MustacheLibrary

@@ -193,12 +193,14 @@ public struct ContainerCreateRequest: Encodable, Sendable {
     public var workingDir: String?
     public var user: String?
     public var tty: Bool?
+    /// `"80/tcp": {}` for every port that is published.
+    public var exposedPorts: [String: EmptyObject]?
     public var hostConfig: HostConfig?
 
     public init(
         image: String, cmd: [String]? = nil, entrypoint: [String]? = nil, env: [String]? = nil,
         labels: [String: String]? = nil, workingDir: String? = nil, user: String? = nil, tty: Bool? = nil,
-        hostConfig: HostConfig? = nil
+        exposedPorts: [String: EmptyObject]? = nil, hostConfig: HostConfig? = nil
     ) {
         self.image = image
         self.cmd = cmd
@@ -208,29 +210,71 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         self.workingDir = workingDir
         self.user = user
         self.tty = tty
+        self.exposedPorts = exposedPorts
         self.hostConfig = hostConfig
     }
 
     enum CodingKeys: String, CodingKey {
         case image = "Image", cmd = "Cmd", entrypoint = "Entrypoint", env = "Env", labels = "Labels"
-        case workingDir = "WorkingDir", user = "User", tty = "Tty", hostConfig = "HostConfig"
+        case workingDir = "WorkingDir", user = "User", tty = "Tty", exposedPorts = "ExposedPorts", hostConfig = "HostConfig"
+    }
+
+    /// `{}`, as the engine wants it in `ExposedPorts`.
+    public struct EmptyObject: Codable, Sendable, Equatable {
+        public init() {}
     }
 
     public struct HostConfig: Encodable, Sendable {
         public var networkMode: String?
         public var autoRemove: Bool?
         public var binds: [String]?
+        public var mounts: [Mount]?
+        public var portBindings: [String: [ContainerInspect.PortBinding]]?
         public var restartPolicy: RestartPolicy?
+        public var privileged: Bool?
+        public var capAdd: [String]?
+        public var pidMode: String?
 
-        public init(networkMode: String? = nil, autoRemove: Bool? = nil, binds: [String]? = nil, restartPolicy: RestartPolicy? = nil) {
+        public init(
+            networkMode: String? = nil, autoRemove: Bool? = nil, binds: [String]? = nil, mounts: [Mount]? = nil,
+            portBindings: [String: [ContainerInspect.PortBinding]]? = nil, restartPolicy: RestartPolicy? = nil,
+            privileged: Bool? = nil, capAdd: [String]? = nil, pidMode: String? = nil
+        ) {
             self.networkMode = networkMode
             self.autoRemove = autoRemove
             self.binds = binds
+            self.mounts = mounts
+            self.portBindings = portBindings
             self.restartPolicy = restartPolicy
+            self.privileged = privileged
+            self.capAdd = capAdd
+            self.pidMode = pidMode
         }
 
         enum CodingKeys: String, CodingKey {
-            case networkMode = "NetworkMode", autoRemove = "AutoRemove", binds = "Binds", restartPolicy = "RestartPolicy"
+            case networkMode = "NetworkMode", autoRemove = "AutoRemove", binds = "Binds", mounts = "Mounts"
+            case portBindings = "PortBindings", restartPolicy = "RestartPolicy", privileged = "Privileged", capAdd = "CapAdd"
+            case pidMode = "PidMode"
+        }
+    }
+
+    /// A mount in `HostConfig.Mounts`.
+    public struct Mount: Encodable, Sendable, Equatable {
+        /// `volume`, `bind` or `tmpfs`.
+        public var type: String
+        public var source: String?
+        public var target: String
+        public var readOnly: Bool?
+
+        public init(type: String, source: String?, target: String, readOnly: Bool? = nil) {
+            self.type = type
+            self.source = source
+            self.target = target
+            self.readOnly = readOnly
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type = "Type", source = "Source", target = "Target", readOnly = "ReadOnly"
         }
     }
 }

@@ -95,10 +95,27 @@ final class EngineTransport: Sendable {
     }
 
     /// Sends the request and collects the whole (bounded) body, for endpoints that answer with one JSON document.
+    ///
+    /// The request's timeout covers the body too: some endpoints (`/wait`) send their head at once and the body only
+    /// when the event happens.
     func collect(_ request: EngineRequest, version: APIVersion?, limit: Int) async throws -> ByteBuffer {
+        let deadline = NIODeadline.now() + request.timeout
         let response = try await send(request, version: version)
+        let address = self.address.description
         do {
-            return try await response.body.collect(upTo: limit)
+            return try await withThrowingTaskGroup(of: ByteBuffer.self) { group in
+                group.addTask { try await response.body.collect(upTo: limit) }
+                group.addTask {
+                    let remaining = deadline - .now()
+                    if remaining > .zero { try await Task.sleep(nanoseconds: UInt64(remaining.nanoseconds)) }
+                    throw EngineError.unreachable(address: address, reason: "no answer in time")
+                }
+                defer { group.cancelAll() }
+                guard let body = try await group.next() else { throw CancellationError() }
+                return body
+            }
+        } catch let error as EngineError {
+            throw error
         } catch let error as NIOTooManyBytesError {
             throw EngineError.invalidResponse("answer larger than \(limit) bytes (\(error))")
         } catch let error as CancellationError {

@@ -1,0 +1,293 @@
+@testable import BerthWeb
+import BerthStore
+import EngineAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TestSupport
+
+@Suite struct CommandLineSplitterTests {
+    @Test func splitsLikeAShellWithoutExpanding() throws {
+        #expect(try CommandLineSplitter.split("echo hello world") == ["echo", "hello", "world"])
+        #expect(try CommandLineSplitter.split(#"echo "hello world""#) == ["echo", "hello world"])
+        #expect(try CommandLineSplitter.split(#"sh -c 'echo $HOME; ls *'"#) == ["sh", "-c", "echo $HOME; ls *"])
+        #expect(try CommandLineSplitter.split(#"a\ b "c \"d\" \$x" e''f"#) == ["a b", #"c "d" $x"#, "ef"])
+        #expect(try CommandLineSplitter.split("  ") == [])
+        #expect(try CommandLineSplitter.split("''") == [""])
+        #expect(try CommandLineSplitter.split("$(rm -rf /) `id` ; | &") == ["$(rm", "-rf", "/)", "`id`", ";", "|", "&"])
+    }
+
+    @Test func unclosedQuotesAreErrors() {
+        #expect(throws: CommandLineSplitter.SplitError.self) { try CommandLineSplitter.split("echo 'oops") }
+        #expect(throws: CommandLineSplitter.SplitError.self) { try CommandLineSplitter.split(#"echo "oops"#) }
+        #expect(throws: CommandLineSplitter.SplitError.self) { try CommandLineSplitter.split(#"echo \"#) }
+    }
+}
+
+@Suite struct RunFormTests {
+    func form(_ fields: [String: String]) -> FormFields {
+        FormFields(fields.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&"))
+    }
+
+    @Test func buildsTheCreateBodyFromTypedFieldsOnly() throws {
+        let run = try RunForm(form([
+            "image": "busybox", "command": "echo hi", "env": "A=1\nB=two words", "labels": "team=x",
+            "ports": "8080:80\n127.0.0.1:9090:90/udp\n443", "mounts": "data:/data:ro", "network": "none", "restart": "on-failure:3",
+            "HostConfig": #"{"Privileged":true}"#,
+        ]))
+        let body = run.createRequest
+        #expect(body.cmd == ["echo", "hi"])
+        #expect(body.env == ["A=1", "B=two words"])
+        #expect(body.exposedPorts?.keys.sorted() == ["443/tcp", "80/tcp", "90/udp"])
+        #expect(body.hostConfig?.portBindings?["80/tcp"] == [.init(hostIP: nil, hostPort: "8080")])
+        #expect(body.hostConfig?.portBindings?["90/udp"] == [.init(hostIP: "127.0.0.1", hostPort: "9090")])
+        #expect(body.hostConfig?.portBindings?["443/tcp"] == nil)
+        #expect(body.hostConfig?.mounts == [.init(type: "volume", source: "data", target: "/data", readOnly: true)])
+        #expect(body.hostConfig?.restartPolicy == RestartPolicy(name: "on-failure", maximumRetryCount: 3))
+        // A field named like an engine option does nothing.
+        #expect(body.hostConfig?.privileged == nil)
+        #expect(run.adminOnlyOptions.isEmpty)
+        // The audit keeps env keys, never values.
+        #expect(run.auditParameters["envKeys"] == "A,B")
+        #expect(!run.auditParameters.values.contains { $0.contains("two words") })
+    }
+
+    @Test func adminOnlyOptionsAreRecognised() throws {
+        #expect(try RunForm(form(["image": "busybox", "privileged": "1"])).adminOnlyOptions == ["Privileged"])
+        #expect(try RunForm(form(["image": "busybox", "capAdd": "NET_ADMIN"])).adminOnlyOptions == ["CapAdd"])
+        #expect(try RunForm(form(["image": "busybox", "mounts": "/:/host"])).adminOnlyOptions == ["bind mount"])
+        #expect(try RunForm(form(["image": "busybox", "mounts": "/var/run/docker.sock:/s"])).adminOnlyOptions == ["bind mount", "engine socket mount"])
+        #expect(try RunForm(form(["image": "busybox", "network": "host"])).adminOnlyOptions == ["NetworkMode=host"])
+        #expect(try RunForm(form(["image": "busybox", "hostPID": "on"])).adminOnlyOptions == ["PidMode=host"])
+    }
+
+    @Test(arguments: [
+        ["image": ""], ["image": "bad image"], ["image": "b", "env": "=x"], ["image": "b", "ports": "99999:1"],
+        ["image": "b", "ports": "80/icmp"], ["image": "b", "mounts": "relative"], ["image": "b", "restart": "sometimes"],
+        ["image": "b", "command": "echo 'open"], ["image": "b", "workingDir": "rel"],
+    ])
+    func badInputIsAMessage(_ fields: [String: String]) {
+        #expect(throws: InputError.self) { try RunForm(form(fields)) }
+    }
+}
+
+/// Running containers from the browser against the real engine.
+@Suite struct RunTests {
+    func run(_ client: some TestClientProtocol, _ browser: Browser, _ fields: [(String, String)]) async throws -> TestResponse {
+        try await client.execute(uri: "/containers/run", method: .post, headers: browser.postHeaders(), body: formBody(fields))
+    }
+
+    func label(_ run: String) -> (String, String) { ("labels", "\(TestEngine.label)=1\nberth.test.run=\(run)") }
+
+    func cleanUp(_ engine: EngineClient, run: String) async throws {
+        for container in try await engine.listContainers(all: true, filters: .init(label: ["berth.test.run=\(run)"])) {
+            try? await engine.removeContainer(container.id, force: true)
+        }
+    }
+
+    @Test func foregroundEchoHelloWorldShowsTheOutputAndExitCode() async throws {
+        let runID = UUID().uuidString
+        try await TestEngine.withClient { engine in
+            try await withTestApp { client, app in
+                let browser = try await signIn(client, as: "bt-operator")
+                let response = try await run(client, browser, [("image", "busybox"), ("command", "echo hello world"), ("network", "none"), label(runID)])
+                #expect(response.status == .ok)
+                let html = response.text
+                #expect(html.contains(#"<pre class="output stdout">hello world"#))
+                #expect(html.contains(#"<dd class="exit-code">0</dd>"#))
+                let event = try #require(try await app.auditEvents().first { $0.action == "container.run" })
+                #expect(event.outcome == .ok)
+                #expect(event.actor == "bt-operator")
+                #expect(event.parameters?.contains(#""exitCode":"0""#) == true)
+                #expect(event.parameters?.contains(#""cmd":"echo hello world""#) == true)
+            }
+            try await cleanUp(engine, run: runID)
+        }
+    }
+
+    @Test func stderrIsShownApartAndTheExitCodeAsIs() async throws {
+        let runID = UUID().uuidString
+        try await TestEngine.withClient { engine in
+            try await withTestApp { client, _ in
+                let browser = try await signIn(client, as: "bt-operator")
+                let response = try await run(client, browser, [
+                    ("image", "busybox"), ("command", "sh -c 'echo to-out; echo to-err >&2; exit 3'"), ("autoRemove", "1"), label(runID),
+                ])
+                let html = response.text
+                #expect(html.contains(#"<pre class="output stdout">to-out"#))
+                #expect(html.contains(#"<pre class="output stderr">to-err"#))
+                #expect(html.contains(#"<dd class="exit-code">3</dd>"#))
+                #expect(html.contains("The container was removed."))
+            }
+            #expect(try await engine.listContainers(all: true, filters: .init(label: ["berth.test.run=\(runID)"])).isEmpty)
+        }
+    }
+
+    @Test func oneArgumentPerLineIsTakenLiterally() async throws {
+        let runID = UUID().uuidString
+        try await TestEngine.withClient { engine in
+            try await withTestApp { client, _ in
+                let browser = try await signIn(client, as: "bt-operator")
+                let response = try await run(client, browser, [
+                    ("image", "busybox"), ("commandMode", "lines"), ("command", "echo\n'quoted' and $HOME"), ("autoRemove", "1"), label(runID),
+                ])
+                #expect(response.text.contains(#"<pre class="output stdout">&#39;quoted&#39; and $HOME"#))
+            }
+            try await cleanUp(engine, run: runID)
+        }
+    }
+
+    @Test func aForegroundRunStillGoingAfterTheWaitSaysSo() async throws {
+        let runID = UUID().uuidString
+        try await TestEngine.withClient { engine in
+            try await withTestApp(configure: { $0.foregroundWait = .seconds(1) }) { client, _ in
+                let browser = try await signIn(client, as: "bt-operator")
+                let response = try await run(client, browser, [("image", "busybox"), ("command", "sh -c 'echo started; sleep 30'"), label(runID)])
+                #expect(response.status == .ok)
+                #expect(response.text.contains("It is still running"))
+                #expect(response.text.contains("started"))
+            }
+            try await cleanUp(engine, run: runID)
+        }
+    }
+
+    @Test func detachedRunsGoToTheContainersPage() async throws {
+        let runID = UUID().uuidString
+        let name = TestEngine.uniqueName("detached")
+        try await TestEngine.withClient { engine in
+            try await withTestApp { client, _ in
+                let browser = try await signIn(client, as: "bt-operator")
+                let response = try await run(client, browser, [
+                    ("image", "busybox"), ("name", name), ("command", "sleep 300"), ("mode", "detached"),
+                    ("env", "SECRET=hunter2"), label(runID),
+                ])
+                #expect(response.status == .seeOther)
+                let location = try #require(response.headers[.location])
+                #expect(location.hasPrefix("/containers/"))
+                let inspect = try await engine.inspectContainer(name)
+                #expect(location == "/containers/\(inspect.id)")
+                #expect(inspect.state?.running == true)
+                #expect(inspect.config?.env?.contains("SECRET=hunter2") == true)
+                #expect(inspect.hostConfig?.networkMode == "none")
+            }
+            try await cleanUp(engine, run: runID)
+        }
+    }
+
+    @Test func operatorsMayNotAskForPrivilegedOptions() async throws {
+        let runID = UUID().uuidString
+        try await TestEngine.withClient { engine in
+            try await withTestApp { client, app in
+                let browser = try await signIn(client, as: "bt-operator")
+                for extra in [[("privileged", "1")], [("mounts", "/:/host")], [("capAdd", "SYS_ADMIN")], [("network", "host")]] {
+                    let response = try await run(client, browser, [("image", "busybox"), ("command", "true"), label(runID)] + extra)
+                    #expect(response.status == .forbidden, "\(extra)")
+                    #expect(response.text.contains("Nothing was created."))
+                }
+                #expect(try await engine.listContainers(all: true, filters: .init(label: ["berth.test.run=\(runID)"])).isEmpty)
+                let denied = try await app.auditEvents().filter { $0.action == "container.run" && $0.outcome == .denied }
+                #expect(denied.count == 4)
+                #expect(denied.contains { $0.errorMessage == "admin-only options: Privileged" })
+                #expect(denied.contains { $0.errorMessage == "admin-only options: bind mount" })
+            }
+        }
+    }
+
+    @Test func anAdminMayBindMountAndAViewerMayNotRun() async throws {
+        let runID = UUID().uuidString
+        try await TestEngine.withClient { engine in
+            try await withTestApp { client, _ in
+                let admin = try await signIn(client, as: "bt-admin")
+                let response = try await run(client, admin, [
+                    ("image", "busybox"), ("command", "cat /host/hostname"), ("mounts", "/etc:/host:ro"), ("autoRemove", "1"), label(runID),
+                ])
+                let hostname = (try? String(contentsOfFile: "/etc/hostname", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                #expect(response.text.contains(#"<pre class="output stdout">\#(hostname)"#))
+                let viewer = try await signIn(client, as: "bt-viewer")
+                #expect(try await run(client, viewer, [("image", "busybox"), label(runID)]).status == .forbidden)
+                #expect(try await client.execute(uri: "/containers/new", method: .get, headers: viewer.getHeaders).status == .forbidden)
+            }
+            try await cleanUp(engine, run: runID)
+        }
+    }
+
+    @Test func aNameInUseAndAMissingImageGiveClearMessages() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("taken")
+            try await scope.busybox(["sleep", "300"], name: name)
+            try await withTestApp { client, app in
+                let browser = try await signIn(client, as: "bt-operator")
+                let taken = try await run(client, browser, [("image", "busybox"), ("name", name), ("command", "true")])
+                #expect(taken.status == .conflict)
+                #expect(taken.text.contains("is already in use"))
+                let missing = try await run(client, browser, [("image", "berth-no-such-image:1"), ("command", "true")])
+                #expect(missing.status == .notFound)
+                #expect(missing.text.contains("The image berth-no-such-image:1 is not on this engine. Pull it first"))
+                // The form comes back filled in.
+                #expect(missing.text.contains(#"value="berth-no-such-image:1""#))
+                #expect(try await app.auditEvents().filter { $0.action == "container.run" && $0.outcome == .error }.count == 2)
+            }
+        }
+    }
+}
+
+@Suite struct CommitAndLogsTests {
+    @Test func commitProducesAnImageWithTheLabelsAuthorAndMessage() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo made > /made.txt"])
+            _ = try await engine.waitContainer(id)
+            let repository = "berth-test-commit-\(UUID().uuidString.prefix(8).lowercased())"
+            try await withTestApp { client, app in
+                let admin = try await signIn(client, as: "bt-admin")
+                let response = try await client.execute(
+                    uri: "/containers/\(id)/commit", method: .post, headers: admin.postHeaders(),
+                    body: formBody([("repository", repository), ("tag", "v1"), ("message", "snapshot for tests"), ("labels", "purpose=test"), ("pause", "1")])
+                )
+                #expect(response.status == .seeOther)
+                let image = try await engine.inspectImage("\(repository):v1")
+                #expect(image.author == "bt-admin")
+                #expect(image.comment == "snapshot for tests")
+                #expect(image.config?.labels?["purpose"] == "test")
+                let event = try #require(try await app.auditEvents().first { $0.action == "container.commit" })
+                #expect(event.outcome == .ok)
+                #expect(event.parameters?.contains(image.id) == true)
+                // Operators may not commit.
+                let operatorBrowser = try await signIn(client, as: "bt-operator")
+                let denied = try await client.execute(
+                    uri: "/containers/\(id)/commit", method: .post, headers: operatorBrowser.postHeaders(), body: formBody([("repository", repository)])
+                )
+                #expect(denied.status == .forbidden)
+            }
+            let created = try await engine.createContainer(
+                ContainerCreateRequest(image: "\(repository):v1", cmd: ["cat", "/made.txt"], labels: [TestEngine.label: "1"], hostConfig: .init(networkMode: "none")))
+            await scope.adopt(created.id)
+            try await engine.startContainer(created.id)
+            _ = try await engine.waitContainer(created.id)
+            #expect(try await engine.containerLogs(created.id).collect().stdoutText == "made\n")
+        }
+    }
+
+    @Test func theLogsPageShowsStdoutAndStderrLines() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo first; echo oops >&2; printf 'bad \\377 byte\\n'; echo '<b>tag</b>'"])
+            _ = try await engine.waitContainer(id)
+            try await withTestApp { client, app in
+                let browser = try await signIn(client, as: "bt-operator")
+                let page = try await client.execute(uri: "/containers/\(id)/logs", method: .get, headers: browser.getHeaders)
+                #expect(page.status == .ok)
+                #expect(page.text.contains(#"<span class="line stdout">first</span>"#))
+                #expect(page.text.contains(#"<span class="line stderr">oops</span>"#))
+                #expect(page.text.contains("bad \u{FFFD} byte"))
+                #expect(page.text.contains("&lt;b&gt;tag&lt;/b&gt;"))
+                let tail = try await client.execute(uri: "/containers/\(id)/logs?tail=1", method: .get, headers: browser.getHeaders)
+                #expect(!tail.text.contains(">first<"))
+                #expect(try await app.auditEvents().contains { $0.action == "container.logs" && $0.targetId == id })
+                let viewer = try await signIn(client, as: "bt-viewer")
+                #expect(try await client.execute(uri: "/containers/\(id)/logs", method: .get, headers: viewer.getHeaders).status == .forbidden)
+            }
+        }
+    }
+}
