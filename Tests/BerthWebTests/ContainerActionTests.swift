@@ -76,6 +76,21 @@ import TestSupport
         }
     }
 
+    @Test func whenTheAuditTrailCannotBeWrittenNothingIsDone() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            let id = try await scope.busybox(["sleep", "300"])
+            try await withTestApp { client, app in
+                let browser = try await signIn(client, as: "bt-operator")
+                // Another process holds the database's write lock past the busy timeout (5 s).
+                let lock = try SQLiteLock(path: app.configuration.databasePath)
+                defer { lock.release() }
+                let response = try await post(client, browser, "/containers/\(id)/stop", [("timeout", "0")])
+                #expect(try await flash(after: response, client, browser) == "Nothing was done: the audit trail cannot be written right now.")
+                #expect(try await engine.inspectContainer(id).state?.running == true)
+            }
+        }
+    }
+
     @Test func aViewerMayNotActAndTheRefusalIsAudited() async throws {
         try await TestEngine.withContainers { engine, scope in
             let id = try await scope.busybox(["sleep", "300"])
@@ -254,5 +269,34 @@ import TestSupport
                 #expect(!byLabel.contains("action=\"/containers/bulk\""))
             }
         }
+    }
+}
+
+/// Holds an exclusive lock on a SQLite file from another process (the sqlite3 shell) until released.
+final class SQLiteLock: @unchecked Sendable {
+    private let process = Process()
+    private let input = Pipe()
+
+    init(path: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [path]
+        process.standardInput = input
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE;\nSELECT 'locked';\n".utf8))
+        // Wait until the shell has the lock.
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("locked") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += chunk
+        }
+    }
+
+    func release() {
+        input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
     }
 }

@@ -158,7 +158,7 @@ import TestSupport
         let runID = UUID().uuidString
         let name = TestEngine.uniqueName("detached")
         try await TestEngine.withClient { engine in
-            try await withTestApp { client, _ in
+            try await withTestApp { client, app in
                 let browser = try await signIn(client, as: "bt-operator")
                 let response = try await run(client, browser, [
                     ("image", "busybox"), ("name", name), ("command", "sleep 300"), ("mode", "detached"),
@@ -172,6 +172,9 @@ import TestSupport
                 #expect(inspect.state?.running == true)
                 #expect(inspect.config?.env?.contains("SECRET=hunter2") == true)
                 #expect(inspect.hostConfig?.networkMode == "none")
+                let event = try #require(try await app.auditEvents().first { $0.action == "container.run" })
+                #expect(event.parameters?.contains(#""envKeys":"SECRET""#) == true)
+                #expect(!(event.parameters ?? "").contains("hunter2"))
             }
             try await cleanUp(engine, run: runID)
         }
