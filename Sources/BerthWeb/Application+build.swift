@@ -73,6 +73,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     RunController(engine: engine, audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
     ContainerActionsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     LogsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    ImagesController(engine: engine, views: views).addRoutes(to: routes)
     return BuiltRouter(routes: routes, services: [ShutdownService(engine: engine, pam: pam)])
 }
 

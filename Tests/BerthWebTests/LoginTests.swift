@@ -150,25 +150,30 @@ import TestSupport
 
     @Test func activeSessionsEndAtTheirAbsoluteLifetime() async throws {
         try await withTestApp(configure: { $0.sessions.lifetime = 5; $0.sessions.idleTimeout = 60 }) { client, app in
-            let browser = try await signIn(client, as: "bt-viewer")
+            let login = try await postLogin(client, username: "bt-viewer", password: try TestUsers.password())
+            let cookie = try #require(login.setCookie("berth")).pair
             // Timed from the session's own record: sign-in may take a while on a loaded machine.
-            let token = String(browser.cookie.dropFirst("berth=".count))
+            let token = String(cookie.dropFirst("berth=".count))
             let session = try #require(try await AppDatabase.open(path: app.configuration.databasePath).session(tokenHash: Tokens.hash(token)))
             #expect(abs(session.expiresAt.timeIntervalSince(session.createdAt) - 5) < 0.01)
+            // The login page answers a signed-in browser with a redirect and needs no engine, so it is quick.
+            func signedIn() async throws -> Bool {
+                try await client.execute(uri: "/login", method: .get, headers: [.cookie: cookie]).status == .seeOther
+            }
             var activeRequests = 0
             while Date() < session.expiresAt.addingTimeInterval(-1) {
-                let status = try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders).status
-                // Answered before the end: it must have been served.
+                let valid = try await signedIn()
+                // Answered before the end: the session must still have been valid.
                 if Date() < session.expiresAt.addingTimeInterval(-0.1) {
-                    #expect(status == .ok)
+                    #expect(valid)
                     activeRequests += 1
                 }
                 try await Task.sleep(for: .milliseconds(300))
             }
-            #expect(activeRequests >= 1)
+            #expect(activeRequests >= 2)
             let wait = session.expiresAt.timeIntervalSinceNow + 0.3
             if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
-            #expect(try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders).status == .seeOther)
+            #expect(try await signedIn() == false)
         }
     }
 

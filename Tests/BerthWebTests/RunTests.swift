@@ -251,6 +251,13 @@ import TestSupport
                 )
                 #expect(response.status == .seeOther)
                 let image = try await engine.inspectImage("\(repository):v1")
+                // The commit leads to the new image's page.
+                #expect(response.headers[.location] == "/images/\(image.id)")
+                let imagePage = try await client.execute(uri: try #require(response.headers[.location]), method: .get, headers: admin.getHeaders)
+                #expect(imagePage.status == .ok)
+                #expect(imagePage.text.contains("\(repository):v1"))
+                #expect(imagePage.text.contains("snapshot for tests"))
+                #expect(imagePage.text.contains("purpose=test"))
                 #expect(image.author == "bt-admin")
                 #expect(image.comment == "snapshot for tests")
                 #expect(image.config?.labels?["purpose"] == "test")

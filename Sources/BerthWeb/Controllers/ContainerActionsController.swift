@@ -89,7 +89,7 @@ struct ContainerActionsController: Sendable {
                 "container.commit", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
                 targetName: name, parameters: parameters.merging(["image": result.id]) { $1 }, started: started
             )
-            return .redirect(to: page, flash: Flash(.ok, "Committed \(name) as \(reference) (\(result.id.prefix(19)))."))
+            return .redirect(to: "/images/\(EngineClientPath.escape(result.id))", flash: Flash(.ok, "Committed \(name) as \(reference)."))
         } catch let error as EngineError {
             let message = Self.describe(error, name: name)
             await audit.record(
@@ -347,11 +347,11 @@ struct InputError: Error, Sendable {
     init(_ message: String) { self.message = message }
 }
 
-/// Container ids and names in our own links.
+/// Container and image ids and names in our own links (`:` may stand in a path segment, as in `sha256:…`).
 enum EngineClientPath {
     static func escape(_ idOrName: String) -> String {
         var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._")
+        allowed.insert(charactersIn: "-._:")
         return idOrName.addingPercentEncoding(withAllowedCharacters: allowed) ?? idOrName
     }
 }

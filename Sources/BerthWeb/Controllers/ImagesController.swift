@@ -1,0 +1,51 @@
+import EngineAPI
+import Foundation
+import Hummingbird
+
+/// Image pages. For now the page of one image, where a commit leads; the list, pulls and removal come with the
+/// images issue.
+struct ImagesController: Sendable {
+    let engine: EngineClient
+    let views: PageRenderer
+
+    func addRoutes(to routes: Routes) {
+        routes.get("/images/{id}", .viewContainers, use: show)
+    }
+
+    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        do {
+            let image = try await engine.inspectImage(id)
+            return try views.page("image", ImagePage(image), context: context)
+        } catch let error as EngineError where error.kind == .notFound {
+            throw HTTPError(.notFound, message: "No such image: \(id).")
+        } catch let error as EngineError {
+            throw HTTPError(.serviceUnavailable, message: error.description)
+        }
+    }
+}
+
+/// What `image.mustache` shows.
+struct ImagePage: Sendable {
+    let title: String
+    let id: String
+    let tags: [String]
+    let created: String?
+    let author: String?
+    let comment: String?
+    let size: String
+    let command: String
+    let labels: [ContainerRow.Label]
+
+    init(_ image: ImageInspect) {
+        id = image.id
+        tags = image.repoTags ?? []
+        title = tags.first ?? String(image.id.prefix(19))
+        created = ContainerDetailPage.displayTime(image.created)
+        author = image.author.flatMap { $0.isEmpty ? nil : $0 }
+        comment = image.comment.flatMap { $0.isEmpty ? nil : $0 }
+        size = ByteCountFormatter.string(fromByteCount: image.size ?? 0, countStyle: .binary)
+        command = ((image.config?.entrypoint ?? []) + (image.config?.cmd ?? [])).joined(separator: " ")
+        labels = (image.config?.labels ?? [:]).sorted { $0.key < $1.key }.map { ContainerRow.Label(key: $0.key, value: $0.value) }
+    }
+}

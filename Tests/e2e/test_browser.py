@@ -1,0 +1,98 @@
+"""End-to-end checks in a real browser (Chromium through Selenium) against a running Berth.
+
+scripts/e2e starts the engine, the test users and Berth, then runs this with BERTH_URL, BERTH_TEST_PASSWORD and
+DOCKER_HOST set.
+"""
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+URL = os.environ["BERTH_URL"]
+PASSWORD = os.environ["BERTH_TEST_PASSWORD"]
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def sign_in(driver, user):
+    driver.get(URL + "/login")
+    driver.find_element(By.NAME, "username").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+
+
+def docker(*args):
+    return subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_wrong_password_stays_on_the_login_page(browser):
+    browser.get(URL + "/login")
+    browser.find_element(By.NAME, "username").send_keys("bt-admin")
+    browser.find_element(By.NAME, "password").send_keys("wrong")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    assert "Wrong username or password." in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+
+
+def test_admin_runs_hello_world_in_the_foreground(browser):
+    sign_in(browser, "bt-admin")
+    assert browser.find_element(By.CSS_SELECTOR, ".user").text == "bt-admin"
+    browser.get(URL + "/containers/new")
+    browser.find_element(By.NAME, "image").send_keys("busybox")
+    browser.find_element(By.NAME, "command").send_keys("echo hello world")
+    browser.find_element(By.NAME, "labels").send_keys("berth.test=1")
+    browser.find_element(By.NAME, "autoRemove").click()
+    browser.find_element(By.CSS_SELECTOR, "form.run-form button[type=submit]").click()
+    assert browser.find_element(By.CSS_SELECTOR, "pre.stdout").text == "hello world"
+    assert browser.find_element(By.CSS_SELECTOR, ".exit-code").text == "0"
+    browser.save_screenshot("/tmp/berth-e2e-run.png")
+
+
+def test_operator_runs_detached_then_stops_it_from_the_list(browser):
+    name = "e2e-" + uuid.uuid4().hex[:8]
+    sign_in(browser, "bt-operator")
+    browser.get(URL + "/containers/new")
+    browser.find_element(By.NAME, "image").send_keys("busybox")
+    browser.find_element(By.NAME, "name").send_keys(name)
+    browser.find_element(By.NAME, "command").send_keys("sh -c 'while true; do echo tick; sleep 1; done'")
+    browser.find_element(By.NAME, "labels").send_keys("berth.test=1")
+    browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=detached]").click()
+    browser.find_element(By.CSS_SELECTOR, "form.run-form button[type=submit]").click()
+    assert browser.find_element(By.CSS_SELECTOR, "h1").text.startswith(name)
+    assert f"Started {name}." in browser.find_element(By.CSS_SELECTOR, ".banner-ok").text
+    time.sleep(2)
+    browser.find_element(By.LINK_TEXT, "Logs").click()
+    assert "tick" in browser.find_element(By.CSS_SELECTOR, "pre.log").text
+    browser.get(URL + "/containers?name=" + name)
+    browser.find_element(By.CSS_SELECTOR, f"input[aria-label='Select {name}']").click()
+    browser.find_element(By.CSS_SELECTOR, "#bulk button").click()
+    assert "1 succeeded, 0 failed." in browser.page_source
+    browser.save_screenshot("/tmp/berth-e2e-bulk.png")
+    assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "false"
+    docker("rm", "-f", name)
+
+
+def test_viewer_sees_containers_but_no_actions(browser):
+    name = "e2e-" + uuid.uuid4().hex[:8]
+    docker("run", "-d", "--network", "none", "--label", "berth.test=1", "--name", name, "busybox", "sleep", "300")
+    try:
+        sign_in(browser, "bt-viewer")
+        assert name in browser.page_source
+        assert not browser.find_elements(By.CSS_SELECTOR, "#bulk")
+        browser.find_element(By.LINK_TEXT, name).click()
+        assert not browser.find_elements(By.CSS_SELECTOR, ".actions")
+        browser.save_screenshot("/tmp/berth-e2e-viewer.png")
+    finally:
+        docker("rm", "-f", name)
