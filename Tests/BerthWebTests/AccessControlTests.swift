@@ -88,12 +88,17 @@ import TestSupport
             let originless = try await client.execute(uri: "/logout", method: .post, headers: noOrigin, body: formBody([]))
             #expect(originless.status == .forbidden)
 
+            // `Origin: null` (what a hidden origin looks like) counts as no Origin.
+            var nullOrigin = browser.postHeaders()
+            nullOrigin[.origin] = "null"
+            #expect(try await client.execute(uri: "/logout", method: .post, headers: nullOrigin, body: formBody([])).status == .forbidden)
+
             // Sec-Fetch-Site stands in for a missing Origin.
             var fetchSite = noOrigin
             fetchSite[.secFetchSite] = "same-origin"
             let sameSite = try await client.execute(uri: "/logout", method: .post, headers: fetchSite, body: formBody([]))
             #expect(sameSite.status == .seeOther)
-            #expect(try await app.auditEvents().filter { $0.action == "access.csrf" }.count == 2)
+            #expect(try await app.auditEvents().filter { $0.action == "access.csrf" }.count == 3)
         }
     }
 
@@ -146,7 +151,7 @@ import TestSupport
                 #expect(csp.contains("script-src 'self'"))
                 #expect(!csp.contains("unsafe-inline"))
                 #expect(response.headers[.xContentTypeOptions] == "nosniff", "\(uri)")
-                #expect(response.headers[.init("Referrer-Policy")!] == "no-referrer", "\(uri)")
+                #expect(response.headers[.init("Referrer-Policy")!] == "same-origin", "\(uri)")
                 #expect(response.headers[.init("Cross-Origin-Resource-Policy")!] == "same-origin", "\(uri)")
                 #expect(response.headers[.strictTransportSecurity] == nil)
             }

@@ -102,8 +102,9 @@ struct AccessControlMiddleware: RouterMiddleware {
 
     /// Returns why the request is refused, or nil when it came from one of our pages.
     private func checkCSRF(_ request: inout Request, _ context: inout Context) async throws -> String? {
-        // Same origin: browsers send Origin on every POST; Sec-Fetch-Site where they do not.
-        if let origin = request.headers[.origin] {
+        // Same origin: browsers send Origin on every POST (`null` when a referrer policy hides it); Sec-Fetch-Site
+        // stands in where they do not.
+        if let origin = request.headers[.origin], origin != "null" {
             let scheme = (context.client?.isSecure ?? false) || sessions.configuration.secureCookies ? "https" : "http"
             guard let host = request.head.authority, origin == "\(scheme)://\(host)" else {
                 return "cross-origin request"

@@ -39,7 +39,9 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         }
         response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
         response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[.referrerPolicy] = "no-referrer"
+        // Not `no-referrer`: under that policy browsers send `Origin: null` with every form POST, which would defeat
+        // the same-origin check. `same-origin` still sends nothing to other sites.
+        response.headers[.referrerPolicy] = "same-origin"
         response.headers[.crossOriginResourcePolicy] = "same-origin"
         response.headers[.xFrameOptions] = "DENY"
         if alwaysSecure || clients.client(for: request, remote: context.remoteAddress).isSecure {
