@@ -23,43 +23,34 @@ import TestSupport
         try await app.test(.live) { client in try await body(client, testApp) }
     }
 
+    /// Signs in as bt-admin with an `X-Forwarded-For` header and returns the client address the audit recorded.
+    func auditedAddress(_ client: some TestClientProtocol, _ app: TestApp, forwardedFor: String) async throws -> String? {
+        let form = try await client.execute(uri: "/login", method: .get)
+        let loginCookie = try #require(form.setCookie("berth-login")).pair
+        let token = try #require(csrfField(in: form.text))
+        let response = try await client.execute(
+            uri: "/login", method: .post,
+            headers: [
+                .cookie: loginCookie, .contentType: "application/x-www-form-urlencoded", .secFetchSite: "same-origin",
+                .init("X-Forwarded-For")!: forwardedFor,
+            ],
+            body: formBody([("_csrf", token), ("username", "bt-admin"), ("password", try TestUsers.password())])
+        )
+        #expect(response.status == .seeOther)
+        return try #require(try await app.auditEvents().first { $0.action == "login" && $0.outcome == .ok }).clientAddress
+    }
+
     @Test func signInOverARealSocketRecordsThePeerAndIgnoresForgedForwardedFor() async throws {
-        let password = try TestUsers.password()
         try await withLiveApp(trustedProxy: nil) { client, app in
-            let form = try await client.execute(uri: "/login", method: .get)
-            let loginCookie = try #require(form.setCookie("berth-login")).pair
-            let token = try #require(csrfField(in: form.text))
-            let response = try await client.execute(
-                uri: "/login", method: .post,
-                headers: [
-                    .cookie: loginCookie, .contentType: "application/x-www-form-urlencoded", .secFetchSite: "same-origin",
-                    .init("X-Forwarded-For")!: "203.0.113.9",
-                ],
-                body: formBody([("_csrf", token), ("username", "bt-admin"), ("password", password)])
-            )
-            #expect(response.status == .seeOther)
-            let login = try #require(try await app.auditEvents().first { $0.action == "login" && $0.outcome == .ok })
-            #expect(login.clientAddress == "127.0.0.1")
+            let address = try await auditedAddress(client, app, forwardedFor: "203.0.113.9")
+            #expect(address == "127.0.0.1")
         }
     }
 
     @Test func aTrustedProxysForwardedForIsBelieved() async throws {
-        let password = try TestUsers.password()
         try await withLiveApp(trustedProxy: "127.0.0.1") { client, app in
-            let form = try await client.execute(uri: "/login", method: .get)
-            let loginCookie = try #require(form.setCookie("berth-login")).pair
-            let token = try #require(csrfField(in: form.text))
-            let response = try await client.execute(
-                uri: "/login", method: .post,
-                headers: [
-                    .cookie: loginCookie, .contentType: "application/x-www-form-urlencoded", .secFetchSite: "same-origin",
-                    .init("X-Forwarded-For")!: "198.51.100.1, 203.0.113.9",
-                ],
-                body: formBody([("_csrf", token), ("username", "bt-admin"), ("password", password)])
-            )
-            #expect(response.status == .seeOther)
-            let login = try #require(try await app.auditEvents().first { $0.action == "login" && $0.outcome == .ok })
-            #expect(login.clientAddress == "203.0.113.9")
+            let address = try await auditedAddress(client, app, forwardedFor: "198.51.100.1, 203.0.113.9")
+            #expect(address == "203.0.113.9")
         }
     }
 }

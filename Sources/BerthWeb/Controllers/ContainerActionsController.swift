@@ -82,7 +82,7 @@ struct ContainerActionsController: Sendable {
         var name = id
         do {
             let inspect = try await engine.inspectContainer(id)
-            name = inspect.name.map { String($0.drop { $0 == "/" }) } ?? id
+            name = inspect.displayName
             let result = try await engine.commitContainer(inspect.id, options: options)
             let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" } ?? "an untagged image"
             await audit.record(
@@ -112,16 +112,14 @@ struct ContainerActionsController: Sendable {
             if reveal {
                 await audit.record(
                     "container.env.view", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
-                    targetName: inspect.name.map { String($0.drop { $0 == "/" }) }
+                    targetName: inspect.displayName
                 )
             }
             return try views.page(
                 "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin), context: context
             )
-        } catch let error as EngineError where error.kind == .notFound {
-            throw HTTPError(.notFound, message: "No such container: \(id). It may have been removed.")
         } catch let error as EngineError {
-            throw HTTPError(.serviceUnavailable, message: error.description)
+            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
         }
     }
 
@@ -135,10 +133,8 @@ struct ContainerActionsController: Sendable {
                 status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: .init(string: json))
             )
-        } catch let error as EngineError where error.kind == .notFound {
-            throw HTTPError(.notFound, message: "No such container: \(id). It may have been removed.")
         } catch let error as EngineError {
-            throw HTTPError(.serviceUnavailable, message: error.description)
+            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
         }
     }
 
@@ -180,7 +176,7 @@ struct ContainerActionsController: Sendable {
             // One inspect for the audit's name and id: the target may be given by either.
             let inspect = try await engine.inspectContainer(idOrName)
             id = inspect.id
-            name = inspect.name.map { String($0.drop { $0 == "/" }) } ?? idOrName
+            name = inspect.displayName
             var newName: String?
             switch action {
             case .start:

@@ -17,10 +17,8 @@ struct ImagesController: Sendable {
         do {
             let image = try await engine.inspectImage(id)
             return try views.page("image", ImagePage(image), context: context)
-        } catch let error as EngineError where error.kind == .notFound {
-            throw HTTPError(.notFound, message: "No such image: \(id).")
         } catch let error as EngineError {
-            throw HTTPError(.serviceUnavailable, message: error.description)
+            throw error.pageError(missing: "No such image: \(id).")
         }
     }
 }

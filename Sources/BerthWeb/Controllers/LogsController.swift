@@ -33,7 +33,7 @@ struct LogsController: Sendable {
                 guard lines.append(frame) else { break }
             }
             lines.finish()
-            let name = inspect.name.map { String($0.drop { $0 == "/" }) } ?? id
+            let name = inspect.displayName
             await audit.record(
                 "container.logs", outcome: .ok, context: context, targetType: "container", targetId: inspect.id, targetName: name,
                 parameters: ["tail": String(tail)]
@@ -43,10 +43,8 @@ struct LogsController: Sendable {
                 truncated: lines.truncated
             )
             return try views.page("logs", page, context: context)
-        } catch let error as EngineError where error.kind == .notFound {
-            throw HTTPError(.notFound, message: "No such container: \(id). It may have been removed.")
         } catch let error as EngineError {
-            throw HTTPError(.serviceUnavailable, message: error.description)
+            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
         }
     }
 }

@@ -51,9 +51,8 @@ struct ContainerDetailPage: Sendable {
     init(_ inspect: ContainerInspect, revealEnvironment: Bool, canRevealEnvironment: Bool) {
         id = inspect.id
         shortId = String(inspect.id.prefix(12))
-        let bareName = inspect.name.map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? shortId
-        name = bareName
-        title = bareName
+        name = inspect.displayName
+        title = inspect.displayName
         image = inspect.config?.image ?? inspect.image ?? ""
         command = ([inspect.path ?? ""] + (inspect.args ?? [])).filter { !$0.isEmpty }.joined(separator: " ")
         let state = inspect.state

@@ -59,6 +59,12 @@ public struct ContainerInspect: Decodable, Sendable {
         case networkSettings = "NetworkSettings"
     }
 
+    /// The name without Docker's leading slash; the short id when there is none.
+    public var displayName: String {
+        guard let name, !name.isEmpty else { return String(id.prefix(12)) }
+        return name.hasPrefix("/") ? String(name.dropFirst()) : name
+    }
+
     public struct NetworkSettings: Decodable, Sendable {
         /// `"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]`; null for exposed but unpublished ports.
         public var ports: [String: [PortBinding]?]?
