@@ -301,3 +301,12 @@ import TestSupport
         }
     }
 }
+
+@Suite struct FastHTMLEscapingTests {
+    @Test func escapesTheSameFiveCharactersAsMustache() {
+        let escaper = FastHTMLContentType()
+        #expect(escaper.escapeText(#"<img src="x" onerror='alert(1)'>&amp;"#) == "&lt;img src=&quot;x&quot; onerror=&#39;alert(1)&#39;&gt;&amp;amp;")
+        #expect(escaper.escapeText("plain ünïcödé 🐳") == "plain ünïcödé 🐳")
+        #expect(escaper.escapeText("") == "")
+    }
+}

@@ -20,7 +20,12 @@ struct ContainersController: Sendable {
         let query = ContainerListQuery(request.uri.queryParameters)
         do {
             let containers = try await engine.listContainers(all: query.showAll, filters: query.engineFilters)
-            let rows = query.sort.apply(to: containers.map(ContainerRow.init))
+            let selectable = (context.user?.role ?? .viewer) >= .operator
+            let rows = query.sort.apply(to: containers.map { summary in
+                var row = ContainerRow(summary)
+                row.selectable = selectable
+                return row
+            })
             let page = ContainerListPage(
                 query: query,
                 rows: rows,

@@ -48,6 +48,9 @@ struct ContainerRow: Sendable {
     let labels: [Label]
     /// How many labels are not shown; nil when all are (Mustache treats 0 as true).
     let moreLabels: Int?
+    /// Whether the row gets a checkbox for bulk actions (operators and admins); kept on the row so the template
+    /// need not walk up to the user for every row.
+    var selectable = false
 
     struct Label: Sendable {
         let key: String

@@ -14,6 +14,8 @@ public struct PageRenderer: Sendable {
     ]
 
     public static func load(directory: String) async throws -> PageRenderer {
+        // Content types are looked up while templates are parsed: register ours first.
+        MustacheContentTypes.register(FastHTMLContentType(), named: FastHTMLContentType.name)
         let library: MustacheLibrary
         do {
             library = try await MustacheLibrary(directory: directory)

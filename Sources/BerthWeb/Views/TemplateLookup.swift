@@ -58,6 +58,7 @@ extension ContainerRow: MustacheParent {
         case "ports": ports
         case "labels": labels
         case "moreLabels": moreLabels
+        case "selectable": selectable
         default: nil
         }
     }
@@ -70,5 +71,31 @@ extension ContainerRow.Label: MustacheParent {
         case "value": value
         default: nil
         }
+    }
+}
+
+/// HTML escaping as swift-mustache's own (`< > & " '`), without its per-`Character` dictionary lookup: most values
+/// need no escaping at all and are returned as they are. Templates opt in with `{{% CONTENT_TYPE: BERTH_HTML}}` at
+/// the start of a block (partials and parents start again with the built-in escaper).
+struct FastHTMLContentType: MustacheContentType {
+    static let name = "BERTH_HTML"
+
+    func escapeText(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 0x3C || $0 == 0x3E || $0 == 0x26 || $0 == 0x22 || $0 == 0x27 }) else {
+            return text
+        }
+        var escaped: [UInt8] = []
+        escaped.reserveCapacity(text.utf8.count + 32)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x3C: escaped += "&lt;".utf8
+            case 0x3E: escaped += "&gt;".utf8
+            case 0x26: escaped += "&amp;".utf8
+            case 0x22: escaped += "&quot;".utf8
+            case 0x27: escaped += "&#39;".utf8
+            default: escaped.append(byte)
+            }
+        }
+        return String(decoding: escaped, as: UTF8.self)
     }
 }
