@@ -61,14 +61,14 @@ struct ContainerActionsController: Sendable {
             return value.isEmpty ? nil : value
         }
         var labels: [String: String] = [:]
-        for line in (form["labels"] ?? "").split(whereSeparator: \.isNewline) {
+        for line in form.lines("labels") {
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard !parts[0].trimmingCharacters(in: .whitespaces).isEmpty else { continue }
             labels[parts[0].trimmingCharacters(in: .whitespaces)] = parts.count > 1 ? String(parts[1]) : ""
         }
         let options = CommitOptions(
             repository: field("repository"), tag: field("tag"), message: field("message"),
-            author: field("author") ?? context.user?.username, pause: ["1", "on"].contains(form["pause"] ?? ""), labels: labels
+            author: field("author") ?? context.user?.username, pause: form.isChecked("pause"), labels: labels
         )
         var parameters: [String: String] = ["pause": options.pause ? "1" : "0"]
         parameters["repository"] = options.repository
@@ -208,8 +208,8 @@ struct ContainerActionsController: Sendable {
                 try await engine.renameContainer(id, to: requested)
                 newName = requested
             case .remove:
-                let force = form["force"] == "1" || form["force"] == "on"
-                let volumes = form["volumes"] == "1" || form["volumes"] == "on"
+                let force = form.isChecked("force")
+                let volumes = form.isChecked("volumes")
                 parameters["force"] = force ? "1" : "0"
                 parameters["volumes"] = volumes ? "1" : "0"
                 try await engine.removeContainer(id, force: force, removeVolumes: volumes)

@@ -188,7 +188,6 @@ struct RunPage: Sendable {
         }
 
         init(_ form: FormFields) {
-            func checked(_ key: String) -> Bool { ["1", "on", "true", "yes"].contains(form[key] ?? "") }
             image = form["image"] ?? ""
             name = form["name"] ?? ""
             command = form["command"] ?? ""
@@ -199,14 +198,14 @@ struct RunPage: Sendable {
             mounts = form["mounts"] ?? ""
             network = form["network"] ?? "none"
             restart = form["restart"] ?? "no"
-            autoRemove = checked("autoRemove")
+            autoRemove = form.isChecked("autoRemove")
             workingDir = form["workingDir"] ?? ""
             user = form["user"] ?? ""
-            tty = checked("tty")
+            tty = form.isChecked("tty")
             detached = form["mode"] == "detached"
-            privileged = checked("privileged")
+            privileged = form.isChecked("privileged")
             capAdd = form["capAdd"] ?? ""
-            hostPID = checked("hostPID")
+            hostPID = form.isChecked("hostPID")
         }
     }
 }

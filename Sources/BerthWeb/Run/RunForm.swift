@@ -52,10 +52,6 @@ struct RunForm: Sendable {
     /// Parses the form; throws the first problem as a message for the person who typed it.
     init(_ form: FormFields) throws(InputError) {
         func text(_ key: String) -> String { (form[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
-        func lines(_ key: String) -> [String] {
-            (form[key] ?? "").split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        }
-        func checked(_ key: String) -> Bool { ["1", "on", "true", "yes"].contains(form[key] ?? "") }
 
         image = text("image")
         guard !image.isEmpty else { throw InputError("Give the image to run, such as busybox or alpine:3.20.") }
@@ -74,20 +70,19 @@ struct RunForm: Sendable {
                 throw InputError("The command cannot be split into arguments: \(error.message)")
             }
         }
-        for line in lines("env") {
-            guard let equals = line.firstIndex(of: "="), equals != line.startIndex else {
+        for line in form.lines("env") {
+            guard line.contains("="), !line.hasPrefix("=") else {
                 throw InputError("Environment lines are KEY=VALUE; '\(line.prefix(40))' is not.")
             }
             environment.append(line)
-            _ = equals
         }
-        for line in lines("labels") {
+        for line in form.lines("labels") {
             let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard !parts[0].isEmpty else { throw InputError("Label lines are key=value; '\(line.prefix(40))' is not.") }
             labels[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
-        for line in lines("ports") { ports.append(try Self.port(line)) }
-        for line in lines("mounts") { mounts.append(try Self.mount(line)) }
+        for line in form.lines("ports") { ports.append(try Self.port(line)) }
+        for line in form.lines("mounts") { mounts.append(try Self.mount(line)) }
         let requestedNetwork = text("network")
         network = requestedNetwork.isEmpty ? "none" : requestedNetwork
         let restartText = text("restart")
@@ -103,15 +98,15 @@ struct RunForm: Sendable {
         } else {
             throw InputError("The restart policy is one of no, always, unless-stopped, on-failure[:N].")
         }
-        autoRemove = checked("autoRemove")
+        autoRemove = form.isChecked("autoRemove")
         workingDir = text("workingDir")
         guard workingDir.isEmpty || workingDir.hasPrefix("/") else { throw InputError("The working directory must be an absolute path.") }
         user = text("user")
-        tty = checked("tty")
+        tty = form.isChecked("tty")
         mode = Mode(rawValue: text("mode")) ?? .foreground
-        privileged = checked("privileged")
+        privileged = form.isChecked("privileged")
         capAdd = text("capAdd").split(whereSeparator: { $0 == "," || $0.isWhitespace }).map { $0.uppercased() }
-        hostPID = checked("hostPID")
+        hostPID = form.isChecked("hostPID")
         if autoRemove && restart != "no" { throw InputError("Auto-remove and a restart policy exclude each other.") }
     }
 

@@ -18,6 +18,16 @@ struct FormFields: Sendable {
         fields.first { $0.0 == key }?.1
     }
 
+    /// Whether a checkbox `key` was ticked (browsers send its value, `on` by default).
+    func isChecked(_ key: String) -> Bool {
+        ["1", "on", "true", "yes"].contains(self[key] ?? "")
+    }
+
+    /// The non-empty lines of a textarea, trimmed.
+    func lines(_ key: String) -> [String] {
+        (self[key] ?? "").split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     /// Every value of `key`.
     func values(_ key: String) -> [String] {
         fields.filter { $0.0 == key }.map(\.1)
