@@ -26,6 +26,10 @@ public struct AppConfiguration: Sendable {
     public var trustedProxy: String?
     /// How long a foreground run is waited for before its page says it is still running.
     public var foregroundWait: TimeAmount = .seconds(60)
+    /// How often a quiet event stream gets a keep-alive comment and a look at its session.
+    public var streamHeartbeat: Duration = .seconds(15)
+    /// Messages one event stream may hold for a reader that falls behind; beyond that it gets a `gap`.
+    public var streamBuffer: Int = 256
 
     public static let defaultDatabasePath = "/var/lib/berth/berth.sqlite"
 

@@ -27,6 +27,16 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
 struct BuiltRouter {
     let routes: Routes
     let services: [any Service]
+    let streams: StreamCounters
+}
+
+/// How many streams are open and how many upstream engine streams they share (for metrics and tests).
+struct StreamCounters: Sendable {
+    let events: Broadcaster<EngineEventMessage>
+    let stats: Broadcaster<StatsMessage>
+    let open: StreamRegistry
+
+    var upstreams: Int { events.activeTopics + stats.activeTopics }
 }
 
 /// The routes, the middleware in front of them, and the services that must stop with the application.
@@ -72,9 +82,16 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     // Before the actions: /containers/new is a page, not the container named "new".
     RunController(engine: engine, audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
     ContainerActionsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
-    LogsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    let streamer = EventStreamer(sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat)
+    LogsController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
+    let events = Broadcaster<EngineEventMessage>(upstream: EventsController.upstream(engine: engine))
+    EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)
+    let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
+    StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
     ImagesController(engine: engine, views: views).addRoutes(to: routes)
-    return BuiltRouter(routes: routes, services: [ShutdownService(engine: engine, pam: pam)])
+    return BuiltRouter(
+        routes: routes, services: [ShutdownService(engine: engine, pam: pam)], streams: StreamCounters(events: events, stats: stats, open: sessions.streams)
+    )
 }
 
 /// Releases the engine client's connections and the PAM threads when the application stops.

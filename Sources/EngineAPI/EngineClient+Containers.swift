@@ -110,10 +110,11 @@ extension EngineClient {
             ("stdout", options.stdout ? "1" : "0"),
             ("stderr", options.stderr ? "1" : "0"),
             ("timestamps", options.timestamps ? "1" : "0"),
-            ("follow", "0"),
+            ("follow", options.follow ? "1" : "0"),
         ]
         if let tail = options.tail { query.append(("tail", String(tail))) }
         if let since = options.since { query.append(("since", since)) }
+        if let until = options.until { query.append(("until", until)) }
         let response = try await stream(
             EngineRequest(path: "/containers/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout)
         )
@@ -144,19 +145,27 @@ public enum WaitCondition: String, Sendable {
     case removed
 }
 
-/// Options of a (non-following) logs request.
+/// Options of a logs request.
 public struct LogOptions: Sendable {
     public var stdout = true
     public var stderr = true
     public var timestamps = false
     /// The last N lines; nil for all.
     public var tail: Int?
-    /// A Unix timestamp (`1700000000.5`) or duration the engine understands.
+    /// A Unix timestamp (`1700000000.5`, or ``LogTimestamp``'s description) or duration the engine understands.
     public var since: String?
-    /// How long the whole read may take.
-    public var timeout: TimeAmount = .minutes(5)
+    public var until: String?
+    /// Keep the stream open and pass on new output as the container writes it.
+    public var follow = false
+    /// How long the engine may take to answer; once it does, the stream has no time limit.
+    public var timeout: TimeAmount = .minutes(1)
 
-    public init(stdout: Bool = true, stderr: Bool = true, timestamps: Bool = false, tail: Int? = nil, since: String? = nil) {
+    public init(
+        stdout: Bool = true, stderr: Bool = true, timestamps: Bool = false, tail: Int? = nil, since: String? = nil,
+        until: String? = nil, follow: Bool = false
+    ) {
+        self.until = until
+        self.follow = follow
         self.stdout = stdout
         self.stderr = stderr
         self.timestamps = timestamps

@@ -280,23 +280,27 @@ import TestSupport
         }
     }
 
-    @Test func theLogsPageShowsStdoutAndStderrLines() async throws {
+    @Test func theLogsDownloadHoldsTheOutputAndViewersMayReadLogs() async throws {
         try await TestEngine.withContainers { engine, scope in
-            let id = try await scope.busybox(["sh", "-c", "echo first; echo oops >&2; printf 'bad \\377 byte\\n'; echo '<b>tag</b>'"])
+            let id = try await scope.busybox(["sh", "-c", "echo first; echo oops >&2; printf 'bad \\377 byte\\n'"], name: TestEngine.uniqueName("logs-b"))
             _ = try await engine.waitContainer(id)
             try await withTestApp { client, app in
-                let browser = try await signIn(client, as: "bt-operator")
-                let page = try await client.execute(uri: "/containers/\(id)/logs", method: .get, headers: browser.getHeaders)
-                #expect(page.status == .ok)
-                #expect(page.text.contains(#"<span class="line stdout">first</span>"#))
-                #expect(page.text.contains(#"<span class="line stderr">oops</span>"#))
-                #expect(page.text.contains("bad \u{FFFD} byte"))
-                #expect(page.text.contains("&lt;b&gt;tag&lt;/b&gt;"))
-                let tail = try await client.execute(uri: "/containers/\(id)/logs?tail=1", method: .get, headers: browser.getHeaders)
-                #expect(!tail.text.contains(">first<"))
-                #expect(try await app.auditEvents().contains { $0.action == "container.logs" && $0.targetId == id })
                 let viewer = try await signIn(client, as: "bt-viewer")
-                #expect(try await client.execute(uri: "/containers/\(id)/logs", method: .get, headers: viewer.getHeaders).status == .forbidden)
+                let page = try await client.execute(uri: "/containers/\(id)/logs", method: .get, headers: viewer.getHeaders)
+                #expect(page.status == .ok)
+                #expect(page.text.contains("data-stream=\"/logs/stream?container=\(id)&amp;tail=500\""))
+                #expect(page.text.contains(#"<script src="/js/logs.js" defer></script>"#))
+                let download = try await client.execute(uri: "/containers/\(id)/logs/download", method: .get, headers: viewer.getHeaders)
+                #expect(download.status == .ok)
+                #expect(download.headers[.contentDisposition]?.hasPrefix("attachment; filename=\"logs-b-") == true)
+                #expect(download.text.contains("first\n"))
+                #expect(download.text.contains("oops\n"))
+                #expect(download.text.contains("bad \u{FFFD} byte"))
+                let stamped = try await client.execute(uri: "/containers/\(id)/logs/download?timestamps=1", method: .get, headers: viewer.getHeaders)
+                #expect(stamped.text.split(separator: "\n").allSatisfy { LogTimestamp(String($0.prefix { $0 != " " })) != nil })
+                #expect(try await app.auditEvents().contains { $0.action == "container.logs.download" && $0.targetId == id && $0.actor == "bt-viewer" })
+                let gone = try await client.execute(uri: "/containers/no-such-\(id)/logs/download", method: .get, headers: viewer.getHeaders)
+                #expect(gone.status == .notFound)
             }
         }
     }

@@ -25,7 +25,7 @@ import Testing
             if let last = merged.last, last.stream == frame.stream {
                 merged[merged.count - 1].bytes += frame.bytes
             } else {
-                merged.append(frame)
+                merged.append(LogFrame(stream: frame.stream, bytes: frame.bytes))
             }
         }
         return merged
@@ -65,8 +65,17 @@ import Testing
         let header: [UInt8] = [1, 0, 0, 0, 0x40, 0, 0, 0]
         #expect(demux.feed(ByteBuffer(bytes: header)).isEmpty)
         let piece = demux.feed(ByteBuffer(bytes: Array(repeating: UInt8(ascii: "a"), count: 4096)))
-        #expect(piece == [LogFrame(stream: .stdout, bytes: Array(repeating: UInt8(ascii: "a"), count: 4096))])
+        #expect(piece == [LogFrame(stream: .stdout, bytes: Array(repeating: UInt8(ascii: "a"), count: 4096), startsMessage: true)])
         #expect(demux.isMidFrame)
+        let next = demux.feed(ByteBuffer(bytes: [UInt8(ascii: "b")]))
+        #expect(next == [LogFrame(stream: .stdout, bytes: [UInt8(ascii: "b")], startsMessage: false)])
+    }
+
+    @Test func eachFrameOfOneStreamStartsAMessageEvenWithinOneRead() {
+        var demux = LogDemultiplexer()
+        let pieces = demux.feed(ByteBuffer(bytes: frame(1, "part one ") + frame(1, "part two\n")))
+        #expect(pieces.map(\.startsMessage) == [true, true])
+        #expect(pieces.map(\.text) == ["part one ", "part two\n"])
     }
 
     @Test func invalidUTF8BecomesReplacementCharacters() {

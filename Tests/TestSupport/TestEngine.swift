@@ -72,14 +72,15 @@ public actor ContainerScope {
     /// Creates (and by default starts) a busybox container without network, labelled as a test container.
     @discardableResult
     public func busybox(
-        _ command: [String], name: String? = nil, tty: Bool = false, labels: [String: String] = [:], start: Bool = true
+        _ command: [String], name: String? = nil, tty: Bool = false, labels: [String: String] = [:], start: Bool = true,
+        logConfig: LogConfig? = nil, restartPolicy: RestartPolicy? = nil
     ) async throws -> String {
         var allLabels = labels
         allLabels[TestEngine.label] = "1"
         let created = try await client.createContainer(
             ContainerCreateRequest(
                 image: "busybox:latest", cmd: command, labels: allLabels, tty: tty,
-                hostConfig: .init(networkMode: "none")
+                hostConfig: .init(networkMode: "none", restartPolicy: restartPolicy, logConfig: logConfig)
             ),
             name: name ?? TestEngine.uniqueName()
         )

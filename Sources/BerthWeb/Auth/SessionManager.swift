@@ -29,6 +29,8 @@ struct SessionManager: Sendable {
     let configuration: SessionConfiguration
     let accounts: AccountPolicy
     let logger: Logger
+    /// The session's open event streams, closed when it ends.
+    var streams = StreamRegistry()
 
     /// `__Host-berth` when cookies are secure (the prefix demands Secure and Path=/), else `berth`.
     var cookieName: String { configuration.secureCookies ? "__Host-berth" : "berth" }
@@ -56,7 +58,20 @@ struct SessionManager: Sendable {
 
     /// Finds the session of a cookie token, ending it when it timed out or its account may no longer sign in.
     func resolve(token: String) async -> Resolution {
-        let key = Tokens.hash(token)
+        await resolve(key: Tokens.hash(token))
+    }
+
+    /// Why the session of an open stream is over, or nil while it is valid. An open stream counts as activity, so a
+    /// page that shows live logs keeps its session until the absolute lifetime.
+    func endedReason(sessionKey: String) async -> String? {
+        switch await resolve(key: sessionKey) {
+        case .valid: return nil
+        case .ended(_, let reason): return "Your session ended (\(reason)). Sign in again."
+        case .none: return "You were signed out."
+        }
+    }
+
+    private func resolve(key: String) async -> Resolution {
         let found: SessionRecord?
         do {
             found = try await database.session(tokenHash: key)
@@ -95,10 +110,12 @@ struct SessionManager: Sendable {
 
     func end(sessionKey: String) async throws {
         try await database.deleteSession(tokenHash: sessionKey)
+        streams.closeAll(sessionKey: sessionKey, reason: "You signed out.")
     }
 
     private func end(_ session: SessionRecord, reason: String) async -> Resolution {
         try? await database.deleteSession(tokenHash: session.tokenHash)
+        streams.closeAll(sessionKey: session.tokenHash, reason: "Your session ended (\(reason)). Sign in again.")
         return .ended(username: session.username, reason: reason)
     }
 

@@ -1,110 +1,191 @@
 import BerthStore
 import EngineAPI
 import Foundation
+import HTTPTypes
 import Hummingbird
+import NIOCore
 
-/// A container's recent log lines, read once (live streaming comes with the SSE endpoints).
+/// Container logs: the live viewer page, its event stream (one container or several merged), and the download.
 struct LogsController: Sendable {
     let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
+    let streamer: EventStreamer
 
     static let defaultTail = 500
-    static let maxTail = 10_000
-    /// What one page shows at most; the container's log keeps the rest.
-    static let byteLimit = 2 * 1024 * 1024
+    static let maxTail = 100_000
+    /// Containers one merged stream may follow.
+    static let maxContainers = 20
 
     func addRoutes(to routes: Routes) {
-        routes.get("/containers/{id}/logs", .operateContainers, audit: "container.logs", use: show)
+        routes.get("/containers/{id}/logs", .viewContainers, use: page)
+        routes.get("/logs", .viewContainers, use: mergedPage)
+        routes.get("/logs/stream", .viewContainers, audit: "container.logs", use: stream)
+        routes.get("/containers/{id}/logs/download", .viewContainers, audit: "container.logs.download", use: download)
     }
 
-    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    /// The viewer of one container; the page's script opens the stream.
+    @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let tailText = request.uri.queryParameters["tail"].map(String.init) ?? ""
-        let tail = min(Int(tailText).map { max($0, 1) } ?? Self.defaultTail, Self.maxTail)
-        let timestamps = request.uri.queryParameters["timestamps"] == "1"
-        do {
-            let inspect = try await engine.inspectContainer(id)
-            let logs = try await engine.containerLogs(
-                inspect.id, options: LogOptions(timestamps: timestamps, tail: tail), tty: inspect.config?.tty ?? false
-            )
-            var lines = LogLines()
-            for try await frame in logs {
-                guard lines.append(frame) else { break }
+        let inspect = try await inspectForPage(id)
+        return try views.page("logs", LogsPage(
+            title: "Logs of \(inspect.displayName)", containers: [.init(inspect)], tail: tail(request), single: .init(inspect)
+        ), context: context)
+    }
+
+    /// `/logs?container=a&container=b`: several containers' logs merged, each line tagged with its container.
+    @Sendable func mergedPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let ids = requestedContainers(request)
+        guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Choose at least one container.") }
+        var containers: [LogsPage.Container] = []
+        for id in ids { containers.append(.init(try await inspectForPage(id))) }
+        let title = containers.count == 1 ? "Logs of \(containers[0].name)" : "Logs of \(containers.count) containers"
+        return try views.page("logs", LogsPage(
+            title: title, containers: containers, tail: tail(request), single: containers.count == 1 ? containers[0] : nil
+        ), context: context)
+    }
+
+    /// `GET /logs/stream?container=…[&container=…][&tail=N]`: server-sent events, resumed from `Last-Event-ID`.
+    @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        let ids = requestedContainers(request)
+        guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Name at least one container.") }
+        let cursor = LogCursor(lastEventID: request.lastEventID)
+        let tail = self.tail(request)
+        var followersFound: [LogFollower] = []
+        var unavailableFound: [(String, String)] = []
+        for id in ids {
+            let inspect: ContainerInspect
+            do {
+                inspect = try await engine.inspectContainer(id)
+            } catch let error as EngineError {
+                throw error.pageError(missing: "No such container: \(id). It may have been removed.")
             }
-            lines.finish()
-            let name = inspect.displayName
             await audit.record(
-                "container.logs", outcome: .ok, context: context, targetType: "container", targetId: inspect.id, targetName: name,
-                parameters: ["tail": String(tail)]
+                "container.logs", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
+                targetName: inspect.displayName, parameters: ["tail": String(tail), "stream": "1"]
             )
-            let page = LogsPage(
-                title: "Logs of \(name)", id: inspect.id, name: name, tail: tail, timestamps: timestamps, lines: lines.lines,
-                truncated: lines.truncated
+            if inspect.hostConfig?.logConfig?.type == "none" {
+                unavailableFound.append((inspect.id, "This container logs with the driver \"none\": the engine keeps no logs for it."))
+                continue
+            }
+            followersFound.append(LogFollower(
+                engine: engine, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
+                resumeAfter: cursor.position(of: inspect.id), sendMessage: { _ in false }
+            ))
+        }
+        let renderer = LogStreamRenderer(cursor: cursor, containers: ids.count)
+        let (followers, unavailable) = (followersFound, unavailableFound)
+        return streamer.response(for: user, render: renderer.render, produce: { mailbox in
+            for (id, reason) in unavailable {
+                guard await mailbox.send(.ended(container: id, reason: reason)) else { return }
+            }
+            await withTaskGroup(of: Void.self) { group in
+                for var follower in followers {
+                    follower.sendMessage = { await mailbox.send($0) }
+                    group.addTask { await follower.run() }
+                }
+            }
+            _ = await mailbox.send(.finished)
+        })
+    }
+
+    /// `GET /containers/{id}/logs/download`: the whole log as a text file, streamed from the engine as it is read.
+    @Sendable func download(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let timestamps = request.uri.queryParameters["timestamps"] == "1"
+        let inspect = try await inspectForPage(id)
+        let logs: ContainerLogs
+        do {
+            logs = try await engine.containerLogs(inspect.id, options: LogOptions(timestamps: timestamps), tty: inspect.config?.tty ?? false)
+        } catch let error as EngineError {
+            await audit.record(
+                "container.logs.download", outcome: .error, context: context, targetType: "container", targetId: inspect.id,
+                targetName: inspect.displayName, error: error.description
             )
-            return try views.page("logs", page, context: context)
+            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
+        }
+        await audit.record(
+            "container.logs.download", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
+            targetName: inspect.displayName, parameters: ["timestamps": timestamps ? "1" : "0"]
+        )
+        let fileName = Self.safeFileName(inspect.displayName) + "-logs.txt"
+        let headers: HTTPFields = [
+            .contentType: "text/plain; charset=utf-8",
+            .contentDisposition: "attachment; filename=\"\(fileName)\"",
+            .cacheControl: "no-store",
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            // Frames go out as they come: stderr and stdout interleaved as the container wrote them, nothing buffered whole.
+            do {
+                for try await frame in logs {
+                    try await writer.write(ByteBuffer(bytes: frame.bytes))
+                }
+            } catch {
+                try? await writer.write(ByteBuffer(string: "\n[Berth: the log was cut short: \(error)]\n"))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private func inspectForPage(_ id: String) async throws -> ContainerInspect {
+        do {
+            return try await engine.inspectContainer(id)
         } catch let error as EngineError {
             throw error.pageError(missing: "No such container: \(id). It may have been removed.")
         }
     }
-}
 
-/// Joins frames into lines per stream, bounded in bytes. Invalid UTF-8 becomes U+FFFD.
-struct LogLines {
-    struct Line: Sendable {
-        let stream: String
-        let text: String
+    private func requestedContainers(_ request: Request) -> [String] {
+        var seen = Set<String>()
+        var ids: [String] = []
+        for value in request.uri.queryParameters.getAll("container") where !value.isEmpty && seen.insert(value).inserted {
+            ids.append(value)
+        }
+        return Array(ids.prefix(Self.maxContainers))
     }
 
-    private(set) var lines: [Line] = []
-    private(set) var truncated = false
-    private var pending: [LogStreamKind: [UInt8]] = [:]
-    private var bytes = 0
-
-    /// Adds a frame; false once the byte limit is reached.
-    mutating func append(_ frame: LogFrame) -> Bool {
-        bytes += frame.bytes.count
-        if bytes > LogsController.byteLimit {
-            truncated = true
-            return false
-        }
-        var buffer = pending[frame.stream] ?? []
-        for byte in frame.bytes {
-            if byte == UInt8(ascii: "\n") {
-                emit(frame.stream, buffer)
-                buffer.removeAll(keepingCapacity: true)
-            } else {
-                buffer.append(byte)
-            }
-        }
-        pending[frame.stream] = buffer
-        return true
+    private func tail(_ request: Request) -> Int {
+        let text = request.uri.queryParameters["tail"].map(String.init) ?? ""
+        return min(Int(text).map { max($0, 0) } ?? Self.defaultTail, Self.maxTail)
     }
 
-    mutating func finish() {
-        for (stream, buffer) in pending where !buffer.isEmpty { emit(stream, buffer) }
-        pending.removeAll()
-    }
-
-    private mutating func emit(_ stream: LogStreamKind, _ buffer: [UInt8]) {
-        var text = String(decoding: buffer, as: UTF8.self)
-        if text.hasSuffix("\r") { text.removeLast() }
-        let name: String
-        switch stream {
-        case .stderr: name = "stderr"
-        case .tty: name = "tty"
-        default: name = "stdout"
-        }
-        lines.append(Line(stream: name, text: text))
+    /// A container name made safe for `Content-Disposition`.
+    static func safeFileName(_ name: String) -> String {
+        let kept = name.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }
+        let text = String(String.UnicodeScalarView(kept)).prefix(64)
+        return text.isEmpty ? "container" : String(text)
     }
 }
 
 struct LogsPage: Sendable {
+    struct Container: Sendable {
+        let id: String
+        let shortID: String
+        let name: String
+        let tty: Bool
+
+        init(_ inspect: ContainerInspect) {
+            id = inspect.id
+            shortID = String(inspect.id.prefix(12))
+            name = inspect.displayName
+            tty = inspect.config?.tty ?? false
+        }
+    }
+
     let title: String
-    let id: String
-    let name: String
+    let containers: [Container]
     let tail: Int
-    let timestamps: Bool
-    let lines: [LogLines.Line]
-    let truncated: Bool
+    /// The container when the page shows one (for the breadcrumbs and the download link).
+    let single: Container?
+    /// The stream's query string (ids are hex, so nothing needs escaping).
+    let streamQuery: String
+
+    init(title: String, containers: [Container], tail: Int, single: Container?) {
+        self.title = title
+        self.containers = containers
+        self.tail = tail
+        self.single = single
+        streamQuery = (containers.map { "container=\($0.id)" } + ["tail=\(tail)"]).joined(separator: "&")
+    }
 }

@@ -90,9 +90,11 @@ struct AccessControlMiddleware: RouterMiddleware {
 
     static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
 
-    /// Pages redirect to the login form (and back afterwards); anything else gets 401.
+    /// Pages redirect to the login form (and back afterwards); anything else gets 401, event streams included (an
+    /// `EventSource` would follow the redirect and then fail on the HTML).
     private func signInFirst(_ request: Request) -> Response {
-        if request.method == .get || request.method == .head {
+        let wantsStream = request.headers[.accept]?.contains("text/event-stream") == true || request.uri.path.hasSuffix("/stream")
+        if (request.method == .get || request.method == .head) && !wantsStream {
             let back = request.uri.description
             let location = "/login?next=" + (back.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")
             return Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])

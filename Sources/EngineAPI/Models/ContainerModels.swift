@@ -153,10 +153,11 @@ public struct ContainerInspect: Decodable, Sendable {
         public var autoRemove: Bool?
         public var privileged: Bool?
         public var restartPolicy: RestartPolicy?
+        public var logConfig: LogConfig?
 
         enum CodingKeys: String, CodingKey {
             case networkMode = "NetworkMode", autoRemove = "AutoRemove", privileged = "Privileged"
-            case restartPolicy = "RestartPolicy"
+            case restartPolicy = "RestartPolicy", logConfig = "LogConfig"
         }
     }
 
@@ -240,12 +241,14 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         public var privileged: Bool?
         public var capAdd: [String]?
         public var pidMode: String?
+        public var logConfig: LogConfig?
 
         public init(
             networkMode: String? = nil, autoRemove: Bool? = nil, binds: [String]? = nil, mounts: [Mount]? = nil,
             portBindings: [String: [ContainerInspect.PortBinding]]? = nil, restartPolicy: RestartPolicy? = nil,
-            privileged: Bool? = nil, capAdd: [String]? = nil, pidMode: String? = nil
+            privileged: Bool? = nil, capAdd: [String]? = nil, pidMode: String? = nil, logConfig: LogConfig? = nil
         ) {
+            self.logConfig = logConfig
             self.networkMode = networkMode
             self.autoRemove = autoRemove
             self.binds = binds
@@ -260,7 +263,7 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         enum CodingKeys: String, CodingKey {
             case networkMode = "NetworkMode", autoRemove = "AutoRemove", binds = "Binds", mounts = "Mounts"
             case portBindings = "PortBindings", restartPolicy = "RestartPolicy", privileged = "Privileged", capAdd = "CapAdd"
-            case pidMode = "PidMode"
+            case pidMode = "PidMode", logConfig = "LogConfig"
         }
     }
 
@@ -282,6 +285,21 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         enum CodingKeys: String, CodingKey {
             case type = "Type", source = "Source", target = "Target", readOnly = "ReadOnly"
         }
+    }
+}
+
+/// `HostConfig.LogConfig`: the logging driver (`json-file`, `local`, `none`, …) and its options.
+public struct LogConfig: Codable, Sendable, Equatable {
+    public var type: String?
+    public var config: [String: String]?
+
+    public init(type: String?, config: [String: String]? = nil) {
+        self.type = type
+        self.config = config
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type = "Type", config = "Config"
     }
 }
 

@@ -9,6 +9,8 @@ public struct LogDemultiplexer: Sendable {
     private var header: [UInt8] = []
     private var current: LogStreamKind = .stdout
     private var remaining = 0
+    /// True between a header and the first payload byte after it.
+    private var atFrameStart = false
 
     public init() {}
 
@@ -24,12 +26,8 @@ public struct LogDemultiplexer: Sendable {
                 let take = min(remaining, input.readableBytes)
                 let bytes = input.readBytes(length: take) ?? []
                 remaining -= take
-                // Two pieces of the same frame in one chunk can't happen, but two frames of one stream can: merge them.
-                if let last = frames.last, last.stream == current {
-                    frames[frames.count - 1].bytes += bytes
-                } else {
-                    frames.append(LogFrame(stream: current, bytes: bytes))
-                }
+                frames.append(LogFrame(stream: current, bytes: bytes, startsMessage: atFrameStart))
+                atFrameStart = false
                 continue
             }
             let need = 8 - header.count
@@ -39,6 +37,7 @@ public struct LogDemultiplexer: Sendable {
             current = LogStreamKind(headerByte: header[0])
             remaining = Int(header[4]) << 24 | Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
             header.removeAll(keepingCapacity: true)
+            atFrameStart = true
             // A zero-length frame carries nothing: the loop reads the next header.
         }
         return frames

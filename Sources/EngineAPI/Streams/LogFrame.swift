@@ -5,10 +5,15 @@
 public struct LogFrame: Sendable, Equatable {
     public var stream: LogStreamKind
     public var bytes: [UInt8]
+    /// Whether these bytes begin one of the engine's frames, that is one log message. The engine cuts lines longer
+    /// than 16 KiB into several messages, each with its own timestamp; this is how a reader finds them. Raw (TTY) output
+    /// has no frames, so it is never set there.
+    public var startsMessage: Bool
 
-    public init(stream: LogStreamKind, bytes: [UInt8]) {
+    public init(stream: LogStreamKind, bytes: [UInt8], startsMessage: Bool = false) {
         self.stream = stream
         self.bytes = bytes
+        self.startsMessage = startsMessage
     }
 
     /// The bytes as text; invalid UTF-8 becomes U+FFFD.

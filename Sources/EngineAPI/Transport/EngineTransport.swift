@@ -41,7 +41,9 @@ final class EngineTransport: Sendable {
             timeout: .init(connect: .seconds(5), read: nil),
             decompression: .disabled
         )
-        configuration.connectionPool = .init(idleTimeout: .seconds(30))
+        // Every open log, events or stats stream holds a connection for as long as it runs: with the library's default
+        // of 8, a ninth stream would make every other engine call (page loads included) queue behind them.
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
         // A missing socket or a refused connection must fail at once, not be retried until the connect timeout:
         // a page with the engine down would otherwise hang for seconds.
         configuration.connectionPool.retryConnectionEstablishment = false

@@ -1,0 +1,204 @@
+import EngineAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+
+/// What the shared engine events stream passes to its subscribers.
+enum EngineEventMessage: Sendable {
+    case event(EngineEvent)
+    /// The engine went away (false) or answered again (true).
+    case engine(up: Bool, message: String)
+}
+
+/// The engine's events: a page with filters, and its stream. All streams share one upstream `/events` connection.
+struct EventsController: Sendable {
+    let engine: EngineClient
+    let views: PageRenderer
+    let streamer: EventStreamer
+    let broadcaster: Broadcaster<EngineEventMessage>
+
+    /// The engine keeps this many past events for `since`; a replay that returns as many may have lost older ones.
+    static let engineEventMemory = 256
+    static let topic = "events"
+
+    func addRoutes(to routes: Routes) {
+        routes.get("/events", .viewContainers, use: page)
+        routes.get("/events/stream", .viewContainers, use: stream)
+    }
+
+    @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        try views.page("events", EventsPage(title: "Engine events"), context: context)
+    }
+
+    /// `GET /events/stream[?type=container,image][&action=start,die]`: server-sent events, resumed from `Last-Event-ID`.
+    @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        let filter = EventFilter(
+            types: Self.list(request.uri.queryParameters["type"]), actions: Self.list(request.uri.queryParameters["action"])
+        )
+        let lastID = request.lastEventID.flatMap { LogTimestamp(parsingEngineForm: Substring($0)) }
+        let renderer = EventRenderer(filter: filter, after: lastID)
+        let engine = self.engine
+        let broadcaster = self.broadcaster
+        var prelude: (@Sendable () async -> [ServerSentEvent])?
+        if let lastID {
+            prelude = { await Self.replay(engine: engine, since: lastID, renderer: renderer) }
+        }
+        return streamer.response(
+            for: user, render: renderer.render,
+            attach: { mailbox in
+                broadcaster.subscribe(mailbox, to: Self.topic)
+                return { broadcaster.unsubscribe(mailbox, from: Self.topic) }
+            },
+            prelude: prelude
+        )
+    }
+
+    /// The events a reconnecting page missed, from the engine's memory of recent events.
+    static func replay(engine: EngineClient, since: LogTimestamp, renderer: EventRenderer) async -> [ServerSentEvent] {
+        var events: [ServerSentEvent] = []
+        var count = 0
+        do {
+            for try await event in try await engine.events(since: since, until: LogTimestamp(date: Date())) {
+                count += 1
+                if let rendered = renderer.render(.event(event)) { events.append(rendered) }
+            }
+        } catch {
+            return [ServerSentEvent(event: "resync", encoding: ["reason": "The events since the page lost its connection can't be read: \(error)"])]
+        }
+        if count >= engineEventMemory {
+            let notice = ServerSentEvent(event: "resync", encoding: ["reason": "More events happened than the engine keeps; some were missed."])
+            return [notice] + events
+        }
+        return events
+    }
+
+    /// The upstream of the shared topic: one `/events` connection, resumed after the last event when the engine comes
+    /// back.
+    static func upstream(engine: EngineClient) -> Broadcaster<EngineEventMessage>.Upstream {
+        { _, publish in
+            var last: LogTimestamp?
+            var down = false
+            var delay: Duration = .milliseconds(500)
+            while !Task.isCancelled {
+                do {
+                    let events = try await engine.events(since: last)
+                    if down {
+                        down = false
+                        delay = .milliseconds(500)
+                        publish(.engine(up: true, message: "The engine answers again."))
+                    }
+                    for try await event in events {
+                        if let stamp = event.timestamp {
+                            if let last, stamp <= last { continue }
+                            last = stamp
+                        }
+                        publish(.event(event))
+                    }
+                    // The engine ended the stream: it is shutting down.
+                    throw EngineError.unreachable(address: engine.address.description, reason: "the engine closed the events stream")
+                } catch is CancellationError {
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    if !down {
+                        down = true
+                        publish(.engine(up: false, message: "The engine is unreachable (\(Self.reason(error))); retrying."))
+                    }
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if case .unreachable(_, let reason) = error as? EngineError { return reason }
+        return "\(error)"
+    }
+
+    static func list(_ value: Substring?) -> Set<String> {
+        guard let value else { return [] }
+        return Set(value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+}
+
+/// Which events a page asked for; empty sets match everything.
+struct EventFilter: Sendable {
+    let types: Set<String>
+    let actions: Set<String>
+
+    func matches(_ event: EngineEvent) -> Bool {
+        if !types.isEmpty && !types.contains(event.type ?? "") { return false }
+        if !actions.isEmpty {
+            // `exec_start: sh -c …` is the action `exec_start`.
+            let action = (event.action ?? "").split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+            if !actions.contains(action) { return false }
+        }
+        return true
+    }
+}
+
+/// Encodes events for one page: filtered, and never one at or before the last it already has.
+final class EventRenderer: Sendable {
+    let filter: EventFilter
+    private let last: NIOLockedValueBox<LogTimestamp?>
+
+    init(filter: EventFilter, after: LogTimestamp?) {
+        self.filter = filter
+        self.last = NIOLockedValueBox(after)
+    }
+
+    func render(_ message: EngineEventMessage) -> ServerSentEvent? {
+        switch message {
+        case .engine(let up, let message):
+            return ServerSentEvent(event: "engine", encoding: EngineStatus(state: up ? "up" : "down", message: message))
+        case .event(let event):
+            let stamp = event.timestamp
+            if let stamp {
+                let fresh = last.withLockedValue { last -> Bool in
+                    if let previous = last, stamp <= previous { return false }
+                    last = stamp
+                    return true
+                }
+                guard fresh else { return nil }
+            }
+            guard filter.matches(event) else { return nil }
+            return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event))
+        }
+    }
+}
+
+struct EngineStatus: Encodable, Sendable {
+    let state: String
+    let message: String
+}
+
+/// An event as the page gets it: what happened to what, when.
+struct EventPayload: Encodable, Sendable {
+    let type: String
+    let action: String
+    let id: String
+    let name: String?
+    let attributes: [String: String]
+    /// Milliseconds since the epoch, for the page's clock.
+    let time: Int64
+
+    init(_ event: EngineEvent) {
+        type = event.type ?? ""
+        action = event.action ?? ""
+        id = event.actor?.id ?? ""
+        name = event.actor?.attributes?["name"]
+        attributes = event.actor?.attributes ?? [:]
+        if let nanos = event.timeNano {
+            time = nanos / 1_000_000
+        } else {
+            time = (event.time ?? 0) * 1000
+        }
+    }
+}
+
+struct EventsPage: Sendable {
+    let title: String
+}

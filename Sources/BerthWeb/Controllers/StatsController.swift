@@ -1,0 +1,116 @@
+import EngineAPI
+import Foundation
+import Hummingbird
+
+/// What the shared stats stream of one container passes to its subscribers.
+enum StatsMessage: Sendable {
+    case sample(StatsPoint)
+    case engine(up: Bool, message: String)
+    case ended(reason: String)
+}
+
+/// One sample as the page draws it: the numbers `docker stats` shows.
+struct StatsPoint: Encodable, Sendable {
+    /// Percent of one CPU; nil before the engine has two samples.
+    let cpu: Double?
+    let memory: UInt64?
+    let memoryLimit: UInt64?
+    let networkReceived: UInt64
+    let networkSent: UInt64
+    let blockRead: UInt64
+    let blockWritten: UInt64
+    let pids: UInt64?
+    let read: String?
+
+    init(_ sample: ContainerStatsSample) {
+        cpu = sample.cpuPercent.map { ($0 * 100).rounded() / 100 }
+        memory = sample.memoryUsed
+        memoryLimit = sample.memoryLimit
+        let network = sample.networkBytes
+        networkReceived = network.received
+        networkSent = network.sent
+        let block = sample.blockBytes
+        blockRead = block.read
+        blockWritten = block.written
+        pids = sample.pidsStats?["current"]
+        read = sample.read
+    }
+}
+
+/// A container's live resource use. Every page watching one container shares one upstream stats stream.
+struct StatsController: Sendable {
+    let engine: EngineClient
+    let streamer: EventStreamer
+    let broadcaster: Broadcaster<StatsMessage>
+
+    func addRoutes(to routes: Routes) {
+        routes.get("/containers/{id}/stats/stream", .viewContainers, use: stream)
+    }
+
+    @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        let id = try context.parameters.require("id")
+        let inspect: ContainerInspect
+        do {
+            inspect = try await engine.inspectContainer(id)
+        } catch let error as EngineError {
+            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
+        }
+        let topic = inspect.id
+        let broadcaster = self.broadcaster
+        return streamer.response(
+            for: user, capacity: 16,
+            render: Self.render,
+            attach: { mailbox in
+                broadcaster.subscribe(mailbox, to: topic)
+                return { broadcaster.unsubscribe(mailbox, from: topic) }
+            }
+        )
+    }
+
+    @Sendable static func render(_ message: StatsMessage) -> ServerSentEvent? {
+        switch message {
+        case .sample(let point): return ServerSentEvent(event: "stats", encoding: point)
+        case .engine(let up, let message):
+            return ServerSentEvent(event: "engine", encoding: EngineStatus(state: up ? "up" : "down", message: message))
+        case .ended(let reason): return .end(reason, final: true)
+        }
+    }
+
+    /// One `/containers/{id}/stats` connection per watched container, restarted when the engine comes back.
+    static func upstream(engine: EngineClient) -> Broadcaster<StatsMessage>.Upstream {
+        { container, publish in
+            var down = false
+            var delay: Duration = .milliseconds(500)
+            while !Task.isCancelled {
+                do {
+                    let samples = try await engine.containerStats(container)
+                    if down {
+                        down = false
+                        delay = .milliseconds(500)
+                        publish(.engine(up: true, message: "The engine answers again."))
+                    }
+                    for try await sample in samples {
+                        publish(.sample(StatsPoint(sample)))
+                    }
+                    // The engine ends the stream when the container goes away or the engine stops; find out which.
+                    _ = try await engine.inspectContainer(container)
+                    try? await Task.sleep(for: delay)
+                } catch let error as EngineError where error.kind == .notFound {
+                    publish(.ended(reason: "The container was removed."))
+                    return
+                } catch is CancellationError {
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    if !down {
+                        down = true
+                        publish(.engine(up: false, message: "The engine is unreachable (\(EventsController.reason(error))); retrying."))
+                    }
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import HTTPTypes
+import Hummingbird
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Turns a mailbox of messages into a `text/event-stream` response: writes each message as it comes, a heartbeat
+/// comment when the stream is quiet, and ends when the producer finishes, the browser goes away, or the session ends.
+///
+/// The producer runs in a child task of the response, so when the browser disconnects (the next write fails, at the
+/// latest at the next heartbeat) the producer and its engine stream are cancelled with it.
+struct EventStreamer: Sendable {
+    let sessions: SessionManager
+    let registry: StreamRegistry
+    /// How often a quiet stream gets a keep-alive comment and its session a look.
+    let heartbeat: Duration
+
+    static let headers: HTTPFields = [
+        .contentType: "text/event-stream; charset=utf-8",
+        .cacheControl: "no-cache",
+        HTTPField.Name("X-Accel-Buffering")!: "no",
+    ]
+
+    /// - Parameters:
+    ///   - render: encodes one message, or nil to skip it; it runs in the writing task only, in order, so it may keep a
+    ///     cursor. An event marked ``ServerSentEvent/endsStream`` is the last one.
+    ///   - attach: called before anything else, with the mailbox (to subscribe it to a shared topic); returns what
+    ///     detaches it when the stream ends.
+    ///   - prelude: events written before the mailbox is read (a replay), while the mailbox already collects.
+    ///   - produce: fills the mailbox; the stream ends after it returns and the mailbox is drained. Without it the
+    ///     stream runs until the browser leaves or the session ends.
+    func response<Message: Sendable>(
+        for user: SignedInUser,
+        capacity: Int = 256,
+        render: @escaping @Sendable (Message) -> ServerSentEvent?,
+        attach: (@Sendable (Mailbox<Message>) -> @Sendable () -> Void)? = nil,
+        prelude: (@Sendable () async -> [ServerSentEvent])? = nil,
+        produce: (@Sendable (Mailbox<Message>) async -> Void)? = nil
+    ) -> Response {
+        let sessions = self.sessions
+        let registry = self.registry
+        let heartbeat = self.heartbeat
+        return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
+            let mailbox = Mailbox<Message>(capacity: capacity)
+            let registration = registry.register(sessionKey: user.sessionKey) { reason in mailbox.close(reason: reason) }
+            let detach = attach?(mailbox)
+            defer {
+                detach?()
+                registry.unregister(registration)
+            }
+            await withTaskGroup(of: Void.self) { group in
+                if let produce {
+                    group.addTask {
+                        await produce(mailbox)
+                        mailbox.finish()
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: heartbeat)
+                        mailbox.tick()
+                    }
+                }
+                do {
+                    // The retry hint, and bytes at once so that proxies pass the head on.
+                    try await writer.write(ByteBuffer(string: "retry: 3000\n: stream open\n\n"))
+                    for event in await prelude?() ?? [] {
+                        try await writer.write(event.bytes)
+                    }
+                    reading: while let item = await mailbox.next() {
+                        switch item {
+                        case .element(let message):
+                            guard let event = render(message) else { continue }
+                            try await writer.write(event.bytes)
+                            if event.endsStream { break reading }
+                        case .gap(let dropped):
+                            try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
+                        case .heartbeat:
+                            if let ended = await sessions.endedReason(sessionKey: user.sessionKey) {
+                                mailbox.close(reason: ended)
+                                break reading
+                            }
+                            try await writer.write(ServerSentEvent.comment("heartbeat"))
+                        }
+                    }
+                    if let reason = mailbox.closeReason {
+                        try await writer.write(ServerSentEvent.end(reason, final: true).bytes)
+                    } else if mailbox.isOverflowed {
+                        try await writer.write(ServerSentEvent.end("This page fell too far behind the stream; it reconnects.", final: false).bytes)
+                    }
+                } catch {
+                    // The browser went away; cancelling the producer below releases the engine stream.
+                }
+                group.cancelAll()
+            }
+            try? await writer.finish(nil)
+        })
+    }
+}
+
+extension ServerSentEvent {
+    /// The last event of a stream; `final` tells the page not to reconnect.
+    static func end(_ reason: String, final: Bool) -> ServerSentEvent {
+        var event = ServerSentEvent(event: "end", encoding: EndNotice(reason: reason, final: final))
+        event.endsStream = true
+        return event
+    }
+}
+
+/// The last event of a stream that ends; `final` tells the page not to reconnect.
+struct EndNotice: Encodable, Sendable {
+    let reason: String
+    let final: Bool
+}
+
+/// The streams open per session, so that signing out closes them at once.
+final class StreamRegistry: Sendable {
+    struct Registration: Sendable, Hashable {
+        let sessionKey: String
+        let number: Int
+    }
+
+    private struct State {
+        var next = 0
+        var closers: [String: [Int: @Sendable (String) -> Void]] = [:]
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func register(sessionKey: String, close: @escaping @Sendable (String) -> Void) -> Registration {
+        state.withLockedValue { state in
+            state.next += 1
+            state.closers[sessionKey, default: [:]][state.next] = close
+            return Registration(sessionKey: sessionKey, number: state.next)
+        }
+    }
+
+    func unregister(_ registration: Registration) {
+        state.withLockedValue { state in
+            state.closers[registration.sessionKey]?[registration.number] = nil
+            if state.closers[registration.sessionKey]?.isEmpty == true { state.closers[registration.sessionKey] = nil }
+        }
+    }
+
+    /// Ends every stream of the session, telling the pages why.
+    func closeAll(sessionKey: String, reason: String) {
+        let closers = state.withLockedValue { state in state.closers.removeValue(forKey: sessionKey).map { Array($0.values) } ?? [] }
+        for close in closers { close(reason) }
+    }
+
+    /// Streams open now, over all sessions.
+    var openStreams: Int { state.withLockedValue { $0.closers.values.reduce(0) { $0 + $1.count } } }
+}

@@ -1,0 +1,250 @@
+import EngineAPI
+import Foundation
+import NIOConcurrencyHelpers
+
+/// What a log stream sends: lines, and what happens to the container and the engine around them.
+enum LogStreamMessage: Sendable {
+    case lines(container: String, [LogLine])
+    /// `stopped`, `running`, `engine-down`, `engine-up`, with a sentence for the page.
+    case status(container: String, state: String, message: String)
+    /// This container's stream is over (removed, no logs kept, the daemon refused).
+    case ended(container: String, reason: String)
+    /// Every container's stream is over.
+    case finished
+}
+
+/// Where a reader is in one container's log: the timestamp of the last line it got, and how many lines it got with
+/// exactly that timestamp (the engine's `since` includes the second it names, so those are skipped on resume).
+struct LogPosition: Sendable, Equatable {
+    var timestamp: LogTimestamp
+    var count: Int
+
+    mutating func advance(to timestamp: LogTimestamp) {
+        if timestamp == self.timestamp {
+            count += 1
+        } else {
+            self = LogPosition(timestamp: timestamp, count: 1)
+        }
+    }
+}
+
+/// The positions of every container of a (merged) log stream, as the `id:` of its events: `shortid=seconds.nanos~n`
+/// joined by `;`. A browser that reconnects sends the last one back as `Last-Event-ID`.
+struct LogCursor: Sendable {
+    private(set) var positions: [String: LogPosition] = [:]
+
+    init() {}
+
+    init(lastEventID: String?) {
+        guard let lastEventID, lastEventID.utf8.count <= 4096 else { return }
+        for part in lastEventID.split(separator: ";") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { continue }
+            let stamp = pair[1].split(separator: "~", maxSplits: 1)
+            guard stamp.count == 2, let timestamp = LogTimestamp(parsingEngineForm: stamp[0]), let count = Int(stamp[1]), count >= 0
+            else { continue }
+            positions[String(pair[0])] = LogPosition(timestamp: timestamp, count: count)
+        }
+    }
+
+    static func key(_ container: String) -> String { String(container.prefix(12)) }
+
+    func position(of container: String) -> LogPosition? { positions[Self.key(container)] }
+
+    mutating func advance(_ container: String, to timestamp: LogTimestamp) {
+        let key = Self.key(container)
+        if positions[key] == nil {
+            positions[key] = LogPosition(timestamp: timestamp, count: 1)
+        } else {
+            positions[key]!.advance(to: timestamp)
+        }
+    }
+
+    var eventID: String? {
+        guard !positions.isEmpty else { return nil }
+        return positions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.timestamp)~\($0.value.count)" }.joined(separator: ";")
+    }
+}
+
+/// Follows one container's log for a stream: reads with `follow`, keeps reading across stops and starts of the
+/// container and restarts of the engine, and resumes after the last line sent so that nothing is lost or repeated.
+struct LogFollower: Sendable {
+    let engine: EngineClient
+    let container: String
+    let tty: Bool
+    /// Lines to show first; nil for all.
+    let tail: Int?
+    /// Where a reconnecting reader left off.
+    let resumeAfter: LogPosition?
+    var retryDelay: Duration = .milliseconds(500)
+    var pollInterval: Duration = .seconds(2)
+    /// Passes a message on, waiting for room; false when the stream is gone.
+    var sendMessage: @Sendable (LogStreamMessage) async -> Bool
+
+    private func send(_ message: LogStreamMessage) async -> Bool { await sendMessage(message) }
+
+    func run() async {
+        var position = resumeAfter
+        let openedAt = LogTimestamp(date: Date())
+        var firstRead = true
+        var engineDown = false
+        var delay = retryDelay
+        while !Task.isCancelled {
+            var options = LogOptions(timestamps: true, follow: true)
+            if let position {
+                options.since = position.timestamp.description
+            } else if firstRead {
+                options.tail = tail
+            } else {
+                // Nothing was logged before: what came after the stream opened is new.
+                options.since = openedAt.description
+            }
+            do {
+                let logs = try await engine.containerLogs(container, options: options, tty: tty)
+                if engineDown {
+                    engineDown = false
+                    delay = retryDelay
+                    guard await send(.status(container: container, state: "engine-up", message: "The engine answers again.")) else { return }
+                }
+                let resumePoint = position
+                var seenAtResumePoint = 0
+                var assembler = LogLineAssembler(timestamps: true)
+                func deliverable(_ lines: [LogLine]) -> [LogLine] {
+                    lines.filter { line in
+                        guard let stamp = line.timestamp else { return true }
+                        if let resumePoint {
+                            if stamp < resumePoint.timestamp { return false }
+                            if stamp == resumePoint.timestamp && seenAtResumePoint < resumePoint.count {
+                                seenAtResumePoint += 1
+                                return false
+                            }
+                        }
+                        if position == nil {
+                            position = LogPosition(timestamp: stamp, count: 1)
+                        } else {
+                            position!.advance(to: stamp)
+                        }
+                        return true
+                    }
+                }
+                for try await batch in logs.batches {
+                    var lines: [LogLine] = []
+                    for frame in batch { lines += assembler.feed(frame) }
+                    lines = deliverable(lines)
+                    if !lines.isEmpty { guard await send(.lines(container: container, lines)) else { return } }
+                }
+                let rest = deliverable(assembler.finish())
+                if !rest.isEmpty { guard await send(.lines(container: container, rest)) else { return } }
+                firstRead = false
+                // A followed log ends when the container stops: wait for it to run again.
+                guard await waitUntilRunning() else { return }
+            } catch let error as EngineError {
+                if case .unreachable(_, let reason) = error {
+                    if !engineDown {
+                        engineDown = true
+                        let message = "The engine is unreachable (\(reason)); retrying."
+                        guard await send(.status(container: container, state: "engine-down", message: message)) else { return }
+                    }
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                    continue
+                }
+                let reason = error.kind == .notFound ? "The container was removed." : error.description
+                _ = await send(.ended(container: container, reason: reason))
+                return
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Polls until the container runs again (true), or is removed or the stream goes away (false).
+    private func waitUntilRunning() async -> Bool {
+        var told = false
+        while !Task.isCancelled {
+            do {
+                let inspect = try await engine.inspectContainer(container)
+                if inspect.state?.running == true {
+                    if told {
+                        return await send(.status(container: container, state: "running", message: "The container runs again."))
+                    }
+                    return true
+                }
+                if !told {
+                    told = true
+                    let message = "The container is not running; new output shows when it starts."
+                    guard await send(.status(container: container, state: "stopped", message: message)) else { return false }
+                }
+            } catch let error as EngineError where error.kind == .notFound {
+                _ = await send(.ended(container: container, reason: "The container was removed."))
+                return false
+            } catch is EngineError {
+                // The engine is away: the next read reports it.
+                return true
+            } catch {
+                return false
+            }
+            try? await Task.sleep(for: pollInterval)
+        }
+        return false
+    }
+}
+
+extension LogTimestamp {
+    init(date: Date) {
+        let interval = date.timeIntervalSince1970
+        let seconds = interval.rounded(.down)
+        self.init(seconds: Int64(seconds), nanoseconds: Int32(((interval - seconds) * 1_000_000_000).rounded(.down)))
+    }
+}
+
+/// Encodes log stream messages, keeping the cursor that becomes each event's `id:`.
+final class LogStreamRenderer: Sendable {
+    private let cursor: NIOLockedValueBox<LogCursor>
+    private let remaining: NIOLockedValueBox<Int>
+
+    init(cursor: LogCursor, containers: Int) {
+        self.cursor = NIOLockedValueBox(cursor)
+        self.remaining = NIOLockedValueBox(containers)
+    }
+
+    func render(_ message: LogStreamMessage) -> ServerSentEvent? {
+        switch message {
+        case .lines(let container, let lines):
+            let key = LogCursor.key(container)
+            var json = JSONBuilder(capacity: lines.reduce(32) { $0 + $1.text.utf8.count + 64 })
+            json.raw("{\"lines\":[")
+            let id = cursor.withLockedValue { cursor -> String? in
+                for (index, line) in lines.enumerated() {
+                    if index > 0 { json.raw(",") }
+                    json.raw("{\"c\":")
+                    json.string(key)
+                    json.raw(",\"s\":")
+                    switch line.stream {
+                    case .stderr: json.raw("\"stderr\"")
+                    case .tty: json.raw("\"tty\"")
+                    default: json.raw("\"stdout\"")
+                    }
+                    if let stamp = line.timestamp {
+                        json.raw(",\"t\":")
+                        json.string(stamp.description)
+                        cursor.advance(container, to: stamp)
+                    }
+                    json.raw(",\"x\":")
+                    json.string(line.text)
+                    if line.truncated { json.raw(",\"truncated\":true") }
+                    json.raw("}")
+                }
+                return cursor.eventID
+            }
+            json.raw("]}")
+            return ServerSentEvent(event: "logs", id: id, json: json.bytes)
+        case .status(let container, let state, let message):
+            return ServerSentEvent(event: "status", encoding: ["c": LogCursor.key(container), "state": state, "message": message])
+        case .ended(let container, let reason):
+            return ServerSentEvent(event: "ended", encoding: ["c": LogCursor.key(container), "reason": reason])
+        case .finished:
+            return .end("The log streams ended.", final: true)
+        }
+    }
+}

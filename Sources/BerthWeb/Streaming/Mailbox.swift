@@ -1,0 +1,194 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The bounded queue between what produces a stream's messages and the one connection that writes them.
+///
+/// Memory stays bounded whatever the reader does. A shared producer ``offer(_:)``s and never waits: when the queue is
+/// full the message is dropped and counted, the reader later gets a ``Item/gap(_:)`` with the count, and a reader that
+/// stays behind for more than a whole queue's worth of messages is given up (``isOverflowed``). A producer of its own
+/// ``send(_:)``s and waits for room instead, which slows its engine stream down rather than losing lines.
+final class Mailbox<Element: Sendable>: Sendable {
+    enum Item: Sendable {
+        case element(Element)
+        /// This many messages were dropped here because the reader fell behind.
+        case gap(Int)
+        /// Time for a keep-alive comment (and a look at the session).
+        case heartbeat
+    }
+
+    private struct State {
+        var queue = CircularBuffer<Element>()
+        var dropped = 0
+        var droppedInARow = 0
+        var heartbeatDue = false
+        var finished = false
+        var overflowed = false
+        var closeReason: String?
+        var reader: CheckedContinuation<Item?, Never>?
+        var writers: [CheckedContinuation<Bool, Never>] = []
+    }
+
+    private enum SendStep {
+        case done(Bool, CheckedContinuation<Item?, Never>?)
+        case wait
+    }
+
+    private enum NextStep {
+        case now(Item?)
+        case wait
+    }
+
+    let capacity: Int
+    private let state = NIOLockedValueBox(State())
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Adds a message without waiting; false when it was dropped (the queue is full, or the mailbox is finished).
+    @discardableResult
+    func offer(_ element: Element) -> Bool {
+        let (accepted, reader) = state.withLockedValue { state -> (Bool, CheckedContinuation<Item?, Never>?) in
+            guard !state.finished else { return (false, nil) }
+            if let reader = state.reader {
+                state.reader = nil
+                return (true, reader)
+            }
+            guard state.queue.count < capacity else {
+                state.dropped += 1
+                state.droppedInARow += 1
+                if state.droppedInARow > capacity {
+                    state.overflowed = true
+                    state.finished = true
+                }
+                return (false, nil)
+            }
+            state.queue.append(element)
+            return (true, nil)
+        }
+        reader?.resume(returning: .element(element))
+        return accepted
+    }
+
+    /// Adds a message, waiting while the queue is full. False when the mailbox finished or the task was cancelled.
+    func send(_ element: Element) async -> Bool {
+        while true {
+            if Task.isCancelled { return false }
+            let step = state.withLockedValue { state -> SendStep in
+                guard !state.finished else { return .done(false, nil) }
+                if let reader = state.reader {
+                    state.reader = nil
+                    return .done(true, reader)
+                }
+                if state.queue.count < capacity {
+                    state.queue.append(element)
+                    return .done(true, nil)
+                }
+                return .wait
+            }
+            switch step {
+            case .done(let accepted, let reader):
+                reader?.resume(returning: .element(element))
+                return accepted
+            case .wait:
+                let goOn = await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                        let resumeNow = state.withLockedValue { state -> Bool in
+                            if state.finished || state.queue.count < capacity || Task.isCancelled { return true }
+                            state.writers.append(continuation)
+                            return false
+                        }
+                        if resumeNow { continuation.resume(returning: true) }
+                    }
+                } onCancel: {
+                    wakeWriters()
+                }
+                if !goOn { return false }
+            }
+        }
+    }
+
+    /// The next item; nil once the mailbox is finished and drained, or at once when it was closed.
+    func next() async -> Item? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Item?, Never>) in
+                let (step, writers) = state.withLockedValue { state -> (NextStep, [CheckedContinuation<Bool, Never>]) in
+                    if state.closeReason != nil || Task.isCancelled { return (.now(nil), []) }
+                    if state.dropped > 0 {
+                        defer { state.dropped = 0 }
+                        return (.now(.gap(state.dropped)), [])
+                    }
+                    if let element = state.queue.popFirst() {
+                        state.droppedInARow = 0
+                        let writers = state.writers
+                        state.writers.removeAll()
+                        return (.now(.element(element)), writers)
+                    }
+                    if state.heartbeatDue {
+                        state.heartbeatDue = false
+                        return (.now(.heartbeat), [])
+                    }
+                    if state.finished { return (.now(nil), []) }
+                    state.reader = continuation
+                    return (.wait, [])
+                }
+                for writer in writers { writer.resume(returning: true) }
+                if case .now(let item) = step { continuation.resume(returning: item) }
+            }
+        } onCancel: {
+            close(reason: "cancelled")
+        }
+    }
+
+    /// Asks the reader for a heartbeat.
+    func tick() {
+        let reader = state.withLockedValue { state -> CheckedContinuation<Item?, Never>? in
+            guard !state.finished else { return nil }
+            if let reader = state.reader {
+                state.reader = nil
+                return reader
+            }
+            state.heartbeatDue = true
+            return nil
+        }
+        reader?.resume(returning: .heartbeat)
+    }
+
+    /// No more messages: the reader gets what is queued, then nil.
+    func finish() {
+        let (reader, writers) = state.withLockedValue { state in
+            state.finished = true
+            defer { state.reader = nil; state.writers.removeAll() }
+            return (state.reader, state.writers)
+        }
+        reader?.resume(returning: nil)
+        for writer in writers { writer.resume(returning: false) }
+    }
+
+    /// Ends at once, dropping what is queued (the session ended, the stream is going away).
+    func close(reason: String) {
+        let (reader, writers) = state.withLockedValue { state in
+            state.finished = true
+            if state.closeReason == nil { state.closeReason = reason }
+            state.queue.removeAll()
+            defer { state.reader = nil; state.writers.removeAll() }
+            return (state.reader, state.writers)
+        }
+        reader?.resume(returning: nil)
+        for writer in writers { writer.resume(returning: false) }
+    }
+
+    var isFinished: Bool { state.withLockedValue { $0.finished } }
+    /// The reader stayed behind for more than a whole queue of messages and was given up.
+    var isOverflowed: Bool { state.withLockedValue { $0.overflowed } }
+    /// Why ``close(reason:)`` was called, if it was.
+    var closeReason: String? { state.withLockedValue { $0.closeReason } }
+
+    private func wakeWriters() {
+        let writers = state.withLockedValue { state in
+            defer { state.writers.removeAll() }
+            return state.writers
+        }
+        for writer in writers { writer.resume(returning: true) }
+    }
+}

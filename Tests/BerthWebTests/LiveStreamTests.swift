@@ -1,0 +1,237 @@
+@testable import BerthWeb
+import BerthStore
+import EngineAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TestSupport
+
+/// Log, event and stats streams read as a browser reads them, from a real listening Berth and a real engine.
+@Suite struct LiveStreamTests {
+    @Test func aFollowedLogArrivesLineByLineWhileTheContainerRuns() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            let id = try await scope.busybox(["sh", "-c", "i=0; while [ $i -lt 600 ]; do echo line $i; i=$((i+1)); usleep 100000; done"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)", as: browser)
+                defer { stream.close() }
+                #expect(stream.status == 200)
+                let headers = Dictionary(stream.headers.map { ($0.0.lowercased(), $0.1) }, uniquingKeysWith: { a, _ in a })
+                #expect(headers["content-type"]?.hasPrefix("text/event-stream") == true)
+                #expect(headers["cache-control"] == "no-cache")
+                #expect(headers["x-accel-buffering"] == "no")
+                let (lines, _) = await collectLines(stream) { $0.count >= 5 }
+                #expect(lines.prefix(5).map(\.text) == (0..<5).map { "line \($0)" })
+                // Live, not at the end: the container is still writing.
+                #expect(try await engine.inspectContainer(id).state?.running == true)
+                #expect(lines.allSatisfy { $0.stream == "stdout" && $0.container == String(id.prefix(12)) })
+                // Viewers may read logs; opening the stream is audited.
+                #expect(try await live.app.auditEvents().contains { $0.action == "container.logs" && $0.targetId == id && $0.actor == "bt-viewer" })
+            }
+        }
+    }
+
+    @Test func tailAndStreamsAreHonoured() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; done; usleep 50000; echo err >&2; sleep 60"])
+            try await Task.sleep(for: .milliseconds(600))
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)&tail=3", as: browser)
+                defer { stream.close() }
+                let (lines, _) = await collectLines(stream, timeout: .seconds(3)) { $0.count > 3 }
+                #expect(lines.map(\.text) == ["out4", "out5", "err"])
+                #expect(lines.map(\.stream) == ["stdout", "stdout", "stderr"])
+            }
+        }
+    }
+
+    @Test func aTTYContainersOutputIsReadRaw() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo tty says hi; sleep 60"], tty: true)
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)", as: browser)
+                defer { stream.close() }
+                let (lines, _) = await collectLines(stream) { !$0.isEmpty }
+                #expect(lines.first?.text == "tty says hi")
+                #expect(lines.first?.stream == "tty")
+            }
+        }
+    }
+
+    @Test func longLinesArriveWholeAndHugeOnesAreCutAndMarked() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let script = "head -c 40960 /dev/zero | tr '\\0' a; echo; head -c 2097152 /dev/zero | tr '\\0' b; echo; echo after; sleep 60"
+            let id = try await scope.busybox(["sh", "-c", script])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)", as: browser)
+                defer { stream.close() }
+                let (lines, _) = await collectLines(stream, timeout: .seconds(30)) { $0.count >= 3 }
+                #expect(lines.count == 3)
+                #expect(lines.first?.text == String(repeating: "a", count: 40960))
+                #expect(lines.first?.truncated == false)
+                #expect(lines.dropFirst().first?.text == String(repeating: "b", count: LogLineAssembler.defaultLineLimit))
+                #expect(lines.dropFirst().first?.truncated == true)
+                #expect(lines.last?.text == "after")
+            }
+        }
+    }
+
+    @Test func hostileOutputArrivesAsDataOnly() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "printf 'bad \\377\\376 utf8\\n'; printf 'x\\r\\n\\nevent: x\\nid: 9\\ndata: forged\\n'; echo done; sleep 60"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)", as: browser)
+                defer { stream.close() }
+                let (lines, events) = await collectLines(stream) { $0.last?.text == "done" }
+                #expect(lines.map(\.text) == ["bad \u{FFFD}\u{FFFD} utf8", "x", "", "event: x", "id: 9", "data: forged", "done"])
+                #expect(events.allSatisfy { $0.event == "logs" && $0.id != "9" })
+            }
+        }
+    }
+
+    @Test func aReconnectWithLastEventIDLosesNoLineAndRepeatsNone() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "i=1; while [ $i -le 80 ]; do echo n$i; i=$((i+1)); usleep 30000; done; sleep 60"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let first = try await live.open("/logs/stream?container=\(id)", as: browser)
+                let (before, _) = await collectLines(first) { $0.count >= 15 }
+                first.close()
+                let lastID = try #require(before.last?.eventID)
+                try await Task.sleep(for: .milliseconds(700))
+                let second = try await live.open("/logs/stream?container=\(id)", as: browser, lastEventID: lastID)
+                defer { second.close() }
+                let (after, _) = await collectLines(second) { $0.last?.text == "n80" }
+                let all = (before + after).map(\.text)
+                #expect(all == (1...80).map { "n\($0)" })
+            }
+        }
+    }
+
+    @Test func severalContainersMergeIntoOneStreamTaggedByContainer() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let one = try await scope.busybox(["sh", "-c", "echo from-one; sleep 60"])
+            let two = try await scope.busybox(["sh", "-c", "echo from-two >&2; sleep 60"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(one)&container=\(two)", as: browser)
+                defer { stream.close() }
+                let (lines, _) = await collectLines(stream) { $0.count >= 2 }
+                #expect(Set(lines.map { "\($0.container) \($0.stream) \($0.text)" }) == [
+                    "\(one.prefix(12)) stdout from-one", "\(two.prefix(12)) stderr from-two",
+                ])
+            }
+        }
+    }
+
+    @Test func removingTheFollowedContainerEndsTheStreamCleanly() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo hello; sleep 60"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)", as: browser)
+                defer { stream.close() }
+                _ = await collectLines(stream) { !$0.isEmpty }
+                try await engine.removeContainer(id, force: true)
+                let ended = try #require(await stream.next("ended"))
+                #expect(ended.found.json?["reason"] as? String == "The container was removed.")
+                let end = try #require(await stream.next("end"))
+                #expect(end.found.json?["final"] as? Bool == true)
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(stream.isEnded)
+            }
+        }
+    }
+
+    @Test func aContainerThatKeepsNoLogsSaysSo() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo lost; sleep 60"], logConfig: LogConfig(type: "none"))
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)", as: browser)
+                defer { stream.close() }
+                let ended = try #require(await stream.next("ended", timeout: .seconds(5)))
+                #expect((ended.found.json?["reason"] as? String)?.contains("\"none\"") == true)
+                #expect(await stream.next("end", timeout: .seconds(5)) != nil)
+            }
+        }
+    }
+
+    @Test func signingOutClosesTheUsersStreams() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo hello; sleep 60"])
+            try await withLiveStreamApp(heartbeat: .seconds(30)) { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let logs = try await live.open("/logs/stream?container=\(id)", as: browser)
+                let events = try await live.open("/events/stream", as: browser)
+                defer { logs.close(); events.close() }
+                _ = await collectLines(logs) { !$0.isEmpty }
+                let out = try await live.client.execute(uri: "/logout", method: .post, headers: browser.postHeaders(), body: formBody([("_csrf", browser.csrfToken)]))
+                #expect(out.status == .seeOther)
+                // Far sooner than the 30 s heartbeat.
+                let logsEnd = try #require(await logs.next("end", timeout: .seconds(3)))
+                #expect(logsEnd.found.json?["reason"] as? String == "You signed out.")
+                #expect(await events.next("end", timeout: .seconds(3)) != nil)
+                // And the browser can't come back without signing in.
+                let again = try await live.open("/logs/stream?container=\(id)", as: browser)
+                #expect(again.status == 401)
+            }
+        }
+    }
+
+    @Test func manyOpenStreamsDoNotBlockPages() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo hello; sleep 60"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                var streams: [EventStreamConnection] = []
+                defer { for stream in streams { stream.close() } }
+                for _ in 0..<12 { streams.append(try await live.open("/logs/stream?container=\(id)", as: browser)) }
+                for stream in streams { #expect(await stream.next("logs") != nil) }
+                let started = ContinuousClock.now
+                let page = try await live.client.execute(uri: "/containers", method: .get, headers: browser.getHeaders)
+                #expect(page.status == .ok)
+                #expect(ContinuousClock.now - started < .seconds(5))
+            }
+        }
+    }
+
+    @Test func aStreamWithoutASessionIs401() async throws {
+        try await withLiveStreamApp { live in
+            for path in ["/logs/stream?container=x", "/events/stream", "/containers/x/stats/stream"] {
+                let stream = try await live.open(path, as: nil)
+                #expect(stream.status == 401, "\(path)")
+                stream.close()
+            }
+        }
+    }
+
+    @Test func statsArriveWithTheNumbersDockerStatsShows() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "while :; do :; done"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/containers/\(id)/stats/stream", as: browser)
+                defer { stream.close() }
+                var cpu: Double?
+                var memory: Double?
+                let deadline = ContinuousClock.now + .seconds(10)
+                while cpu == nil, ContinuousClock.now < deadline {
+                    guard let sample = await stream.next("stats", timeout: .seconds(5))?.found.json else { break }
+                    cpu = sample["cpu"] as? Double
+                    memory = sample["memory"] as? Double
+                }
+                // A busy loop uses a whole CPU, give or take a loaded test machine.
+                #expect(try #require(cpu) > 5)
+                #expect(try #require(memory) > 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+@testable import BerthWeb
+import EngineAPI
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TestSupport
+
+/// The sharing and bounding of streams: one engine connection per topic, slow readers that cost nothing to others.
+@Suite struct SharedStreamTests {
+    /// Berth in front of a relay to the real engine, so the test can count the engine connections it holds.
+    func withRelayedApp(heartbeat: Duration = .milliseconds(300), _ body: @Sendable (LiveStreamApp, EngineSocketRelay) async throws -> Void) async throws {
+        guard case .unix(let socket) = try TestEngine.address() else {
+            throw TestSetupError("the relay needs the engine on a Unix socket")
+        }
+        let relay = EngineSocketRelay(upstream: socket)
+        try await relay.start()
+        do {
+            try await withLiveStreamApp(engine: .unix(path: relay.path), heartbeat: heartbeat) { live in try await body(live, relay) }
+            await relay.stop()
+        } catch {
+            await relay.stop()
+            throw error
+        }
+    }
+
+    func waitFor(_ timeout: Duration, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
+    @Test func fiftyEventPagesShareOneEngineConnectionThatClosesWhenTheyLeave() async throws {
+        let heartbeat = Duration.milliseconds(300)
+        try await withRelayedApp(heartbeat: heartbeat) { live, relay in
+            let browser = try await signIn(live.client, as: "bt-viewer")
+            var streams: [EventStreamConnection] = []
+            for _ in 0..<50 { streams.append(try await live.open("/events/stream?type=container", as: browser)) }
+            #expect(await waitFor(.seconds(5)) { live.streams.events.subscriberCount(EventsController.topic) == 50 })
+            #expect(await waitFor(.seconds(5)) { relay.openConnections(to: "/events") == 1 })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(relay.openConnections(to: "/events") == 1)
+
+            // One engine event reaches every page.
+            let id = try await TestEngine.withContainers { _, scope in
+                let id = try await scope.busybox(["true"], start: false)
+                try await TestEngine.withClient { engine in _ = try await engine.startContainer(id) }
+                return id
+            }
+            for stream in streams {
+                var got = false
+                while let event = await stream.next("event", timeout: .seconds(10)) {
+                    if event.found.json?["id"] as? String == id && event.found.json?["action"] as? String == "start" {
+                        got = true
+                        break
+                    }
+                }
+                #expect(got)
+            }
+
+            for stream in streams { stream.close() }
+            // Each server side notices at its next heartbeat write; the last one out closes the engine stream.
+            #expect(await waitFor(heartbeat * 2 + .milliseconds(500)) { relay.openConnections(to: "/events") == 0 })
+            #expect(live.streams.events.activeTopics == 0)
+        }
+    }
+
+    @Test func aPageThatReconnectsGetsTheEventsItMissed() async throws {
+        try await withLiveStreamApp { live in
+            let browser = try await signIn(live.client, as: "bt-viewer")
+            try await TestEngine.withContainers { engine, scope in
+                // Other tests create containers at the same time: look for ours among the events.
+                func waitForCreate(of id: String, on stream: EventStreamConnection) async -> (found: ReceivedEvent, before: [ReceivedEvent])? {
+                    var before: [ReceivedEvent] = []
+                    while let next = await stream.next("event", timeout: .seconds(10)) {
+                        before += next.before
+                        if next.found.json?["id"] as? String == id { return (next.found, before) }
+                        before.append(next.found)
+                    }
+                    return nil
+                }
+                let first = try await live.open("/events/stream?type=container&action=create", as: browser)
+                let one = try await scope.busybox(["true"], start: false)
+                let seen = try #require(await waitForCreate(of: one, on: first))
+                first.close()
+                let lastID = try #require(seen.found.id)
+                // Happens while the page is away.
+                let two = try await scope.busybox(["true"], start: false)
+                let again = try await live.open("/events/stream?type=container&action=create", as: browser, lastEventID: lastID)
+                defer { again.close() }
+                let missed = try #require(await waitForCreate(of: two, on: again))
+                // Nothing the page already had comes again.
+                #expect(!missed.before.contains { $0.json?["id"] as? String == one })
+                _ = engine
+            }
+        }
+    }
+
+    @Test func aReaderThatStopsReadingCostsBoundedMemoryAndSlowsNobody() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(
+                ["sh", "-c", "i=0; while :; do echo \"fast line $i with some padding to make it longer than a few bytes\"; i=$((i+1)); done"],
+                logConfig: LogConfig(type: "json-file", config: ["max-size": "20m", "max-file": "2"])
+            )
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let port = try #require(live.client.port)
+                let before = residentBytes()
+                let stalled = try await StalledReader(port: port, path: "/logs/stream?container=\(id)&tail=0", cookie: browser.cookie)
+                let stalledEvents = try await StalledReader(port: port, path: "/events/stream", cookie: browser.cookie)
+                let reader = try await live.open("/logs/stream?container=\(id)&tail=0", as: browser)
+                defer { reader.close() }
+                var received = 0
+                var peak = before
+                let deadline = ContinuousClock.now + .seconds(4)
+                while ContinuousClock.now < deadline {
+                    if let event = await reader.next(timeout: .seconds(2)), event.event == "logs" {
+                        received += LogLineSeen.parse(event).count
+                    }
+                    peak = max(peak, residentBytes())
+                }
+                // The reading page keeps getting lines while the other one is stuck (a debug build reads slowly; the
+                // throughput is measured in bench/, not here).
+                #expect(received > 100)
+                let more = await collectLines(reader, timeout: .seconds(5)) { $0.count > 100 }
+                #expect(more.lines.count > 100, "still live after \(received) lines")
+                // The stuck reader holds at most its mailbox and the socket buffers: far below this bound.
+                #expect(peak - before < 64 * 1024 * 1024, "resident memory grew by \((peak - before) / 1024 / 1024) MiB")
+                await stalled.close()
+                await stalledEvents.close()
+            }
+        }
+    }
+}
+
+@Suite struct MailboxTests {
+    @Test func aFullMailboxDropsAndTellsTheReaderHowMany() async {
+        let mailbox = Mailbox<Int>(capacity: 3)
+        for value in 1...5 { mailbox.offer(value) }
+        var items: [String] = []
+        for _ in 0..<4 {
+            switch await mailbox.next() {
+            case .element(let value): items.append("\(value)")
+            case .gap(let count): items.append("gap \(count)")
+            default: items.append("?")
+            }
+        }
+        #expect(items == ["gap 2", "1", "2", "3"])
+        #expect(!mailbox.isOverflowed)
+    }
+
+    @Test func aReaderThatStaysBehindIsGivenUp() {
+        let mailbox = Mailbox<Int>(capacity: 3)
+        // Three fit, three more are dropped: behind, but not yet by more than a whole queue.
+        for value in 1...6 { mailbox.offer(value) }
+        #expect(!mailbox.isOverflowed)
+        mailbox.offer(7)
+        #expect(mailbox.isOverflowed)
+        #expect(mailbox.isFinished)
+        #expect(!mailbox.offer(8))
+    }
+
+    @Test func sendWaitsForRoomInsteadOfDropping() async {
+        let mailbox = Mailbox<Int>(capacity: 2)
+        let producer = Task {
+            for value in 1...6 { _ = await mailbox.send(value) }
+            mailbox.finish()
+        }
+        var values: [Int] = []
+        while let item = await mailbox.next() {
+            if case .element(let value) = item { values.append(value) }
+        }
+        await producer.value
+        #expect(values == [1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func closingWakesAWaitingReaderAndProducer() async {
+        let mailbox = Mailbox<Int>(capacity: 1)
+        _ = await mailbox.send(1)
+        let producer = Task { await mailbox.send(2) }
+        try? await Task.sleep(for: .milliseconds(50))
+        mailbox.close(reason: "signed out")
+        #expect(await producer.value == false)
+        let after = await mailbox.next()
+        #expect(after == nil ? true : false)
+        #expect(mailbox.closeReason == "signed out")
+    }
+}
+
