@@ -95,8 +95,9 @@
   }
 
   function streamUrl() {
-    const tail = parseInt(field("tail").value, 10);
-    return baseUrl.replace(/([?&])tail=\d*/, "$1tail=" + (isNaN(tail) ? 500 : Math.max(tail, 0)));
+    const typed = field("tail").value.trim();
+    const tail = typed === "all" ? "all" : String(Math.max(parseInt(typed, 10) || 0, 0));
+    return baseUrl.replace(/([?&])tail=[^&]*/, "$1tail=" + tail);
   }
 
   const stream = BerthStream(streamUrl(), {

@@ -26,10 +26,22 @@ public struct AppConfiguration: Sendable {
     public var trustedProxy: String?
     /// How long a foreground run is waited for before its page says it is still running.
     public var foregroundWait: TimeAmount = .seconds(60)
+    /// Serve HTTPS (and HTTP/2, negotiated by ALPN) with this certificate and key; nil serves plain HTTP/1.1.
+    public var tls: TLSFiles?
     /// How often a quiet event stream gets a keep-alive comment and a look at its session.
     public var streamHeartbeat: Duration = .seconds(15)
     /// Messages one event stream may hold for a reader that falls behind; beyond that it gets a `gap`.
     public var streamBuffer: Int = 256
+
+    public struct TLSFiles: Sendable {
+        public var certificatePath: String
+        public var keyPath: String
+
+        public init(certificatePath: String, keyPath: String) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+        }
+    }
 
     public static let defaultDatabasePath = "/var/lib/berth/berth.sqlite"
 
@@ -55,4 +67,10 @@ public struct AppConfiguration: Sendable {
         self.throttle = throttle
         self.trustedProxy = trustedProxy
     }
+}
+
+/// A setting Berth cannot start with, described so that the operator knows which flag to change.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

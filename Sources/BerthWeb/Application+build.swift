@@ -2,6 +2,9 @@ import BerthStore
 import EngineAPI
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import NIOSSL
 import Logging
 import Mustache
 import PAMAuth
@@ -17,10 +20,33 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
     logger.logLevel = configuration.logLevel
     return Application(
         router: built.routes.router,
+        server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Berth"),
         services: built.services,
         logger: logger
     )
+}
+
+/// Plain HTTP/1.1 (behind a TLS proxy), or HTTPS with HTTP/2 when Berth holds the certificate itself. HTTP/2 matters
+/// for the live pages: over HTTP/1.1 a browser opens at most six connections to a host, so a seventh tab's stream
+/// would wait; over HTTP/2 they all share one.
+func serverBuilder(_ configuration: AppConfiguration) throws -> HTTPServerBuilder {
+    guard let files = configuration.tls else { return .http1() }
+    let chain: [NIOSSLCertificate]
+    let key: NIOSSLPrivateKey
+    do {
+        chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath)
+    } catch {
+        throw StartupError("cannot read the TLS certificate \(files.certificatePath) (--tls-cert): \(error)")
+    }
+    do {
+        key = try NIOSSLPrivateKey(file: files.keyPath, format: .pem)
+    } catch {
+        throw StartupError("cannot read the TLS key \(files.keyPath) (--tls-key): \(error)")
+    }
+    guard !chain.isEmpty else { throw StartupError("no certificate in \(files.certificatePath) (--tls-cert)") }
+    let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+    return try .http2Upgrade(tlsConfiguration: tls)
 }
 
 /// The router with its declared routes, and the services that must stop with the application.

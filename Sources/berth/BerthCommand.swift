@@ -65,6 +65,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Mark cookies Secure and name the session cookie __Host-berth, as behind a TLS proxy (env BERTH_SECURE_COOKIES=1).")
     var secureCookies = false
 
+    @Option(help: "PEM certificate (chain) to serve HTTPS and HTTP/2 with; needs --tls-key (env BERTH_TLS_CERT).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert (env BERTH_TLS_KEY).")
+    var tlsKey: String?
+
     @Option(help: "Address of the reverse proxy whose X-Forwarded-For/-Proto are trusted (env BERTH_TRUSTED_PROXY).")
     var trustedProxy: String?
 
@@ -160,6 +166,16 @@ struct Serve: AsyncParsableCommand {
             configuration.sessions.lifetime = TimeInterval(seconds)
         }
         configuration.sessions.secureCookies = flag(secureCookies, "BERTH_SECURE_COOKIES")
+        switch (value(tlsCert, "BERTH_TLS_CERT"), value(tlsKey, "BERTH_TLS_KEY")) {
+        case (nil, nil):
+            break
+        case (let certificate?, let key?):
+            configuration.tls = .init(certificatePath: certificate, keyPath: key)
+            // Served over HTTPS itself: cookies must be Secure.
+            configuration.sessions.secureCookies = true
+        default:
+            throw ConfigurationError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP behind a proxy")
+        }
         configuration.trustedProxy = value(trustedProxy, "BERTH_TRUSTED_PROXY")
         if let count = try number(loginMaxFailures, "BERTH_LOGIN_MAX_FAILURES", atLeast: 1) {
             configuration.throttle.maxConsecutiveFailures = count

@@ -34,6 +34,15 @@ def sign_in(driver, user):
     driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
 
 
+def wait_for(condition, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    assert condition()
+
+
 def docker(*args):
     return subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *args], check=True, capture_output=True, text=True).stdout
 
@@ -74,7 +83,7 @@ def test_operator_runs_detached_then_stops_it_from_the_list(browser):
     assert f"Started {name}." in browser.find_element(By.CSS_SELECTOR, ".banner-ok").text
     time.sleep(2)
     browser.find_element(By.LINK_TEXT, "Logs").click()
-    assert "tick" in browser.find_element(By.CSS_SELECTOR, "pre.log").text
+    wait_for(lambda: "tick" in browser.find_element(By.CSS_SELECTOR, "pre.log").text)
     browser.get(URL + "/containers?name=" + name)
     browser.find_element(By.CSS_SELECTOR, f"input[aria-label='Select {name}']").click()
     browser.find_element(By.CSS_SELECTOR, "#bulk button").click()
@@ -94,5 +103,33 @@ def test_viewer_sees_containers_but_no_actions(browser):
         browser.find_element(By.LINK_TEXT, name).click()
         assert not browser.find_elements(By.CSS_SELECTOR, ".actions")
         browser.save_screenshot("/tmp/berth-e2e-viewer.png")
+    finally:
+        docker("rm", "-f", name)
+
+
+def test_viewer_follows_live_logs_with_colours_and_no_markup(browser):
+    name = "e2e-" + uuid.uuid4().hex[:8]
+    script = (r"printf '\033[31mred alert\033[0m <b>bold?</b> \033]8;;http://x\033\\link\033]8;;\033\\\n'; "
+              r"i=0; while :; do echo live $i; i=$((i+1)); sleep 0.3; done")
+    docker("run", "-d", "--network", "none", "--label", "berth.test=1", "--name", name, "busybox", "sh", "-c", script)
+    try:
+        sign_in(browser, "bt-viewer")
+        browser.get(URL + "/containers/" + name)
+        wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "[data-stat=memory]").text not in ("", "–"))
+        browser.find_element(By.LINK_TEXT, "Logs").click()
+        log = browser.find_element(By.CSS_SELECTOR, "pre.log")
+        wait_for(lambda: "live 3" in log.text)
+        # Colour became a class; the markup and the OSC 8 link stayed text or were dropped.
+        red = browser.find_element(By.CSS_SELECTOR, "pre.log .ansi-fg-1")
+        assert red.text == "red alert"
+        assert "<b>bold?</b> link" in log.text
+        assert not browser.find_elements(By.CSS_SELECTOR, "pre.log b, pre.log a")
+        # Lines keep coming while the page is open.
+        wait_for(lambda: "live 8" in log.text)
+        browser.save_screenshot("/tmp/berth-e2e-logs.png")
+        browser.get(URL + "/events")
+        docker("stop", "-t", "1", name)
+        wait_for(lambda: name in browser.find_element(By.ID, "event-rows").text)
+        browser.save_screenshot("/tmp/berth-e2e-events.png")
     finally:
         docker("rm", "-f", name)

@@ -79,16 +79,11 @@ struct EventsController: Sendable {
     static func upstream(engine: EngineClient) -> Broadcaster<EngineEventMessage>.Upstream {
         { _, publish in
             var last: LogTimestamp?
-            var down = false
-            var delay: Duration = .milliseconds(500)
+            var outage = EngineOutage()
             while !Task.isCancelled {
                 do {
                     let events = try await engine.events(since: last)
-                    if down {
-                        down = false
-                        delay = .milliseconds(500)
-                        publish(.engine(up: true, message: "The engine answers again."))
-                    }
+                    if let message = outage.recovered() { publish(.engine(up: true, message: message)) }
                     for try await event in events {
                         if let stamp = event.timestamp {
                             if let last, stamp <= last { continue }
@@ -102,20 +97,11 @@ struct EventsController: Sendable {
                     return
                 } catch {
                     if Task.isCancelled { return }
-                    if !down {
-                        down = true
-                        publish(.engine(up: false, message: "The engine is unreachable (\(Self.reason(error))); retrying."))
-                    }
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
+                    if let message = outage.failed(error) { publish(.engine(up: false, message: message)) }
+                    await outage.pause()
                 }
             }
         }
-    }
-
-    static func reason(_ error: any Error) -> String {
-        if case .unreachable(_, let reason) = error as? EngineError { return reason }
-        return "\(error)"
     }
 
     static func list(_ value: Substring?) -> Set<String> {

@@ -63,7 +63,7 @@ struct LogsController: Sendable {
             }
             await audit.record(
                 "container.logs", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
-                targetName: inspect.displayName, parameters: ["tail": String(tail), "stream": "1"]
+                targetName: inspect.displayName, parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
             )
             if inspect.hostConfig?.logConfig?.type == "none" {
                 unavailableFound.append((inspect.id, "This container logs with the driver \"none\": the engine keeps no logs for it."))
@@ -145,8 +145,10 @@ struct LogsController: Sendable {
         return Array(ids.prefix(Self.maxContainers))
     }
 
-    private func tail(_ request: Request) -> Int {
+    /// Lines to show first: `tail=N`, or `tail=all` for the whole log (nil).
+    private func tail(_ request: Request) -> Int? {
         let text = request.uri.queryParameters["tail"].map(String.init) ?? ""
+        if text == "all" { return nil }
         return min(Int(text).map { max($0, 0) } ?? Self.defaultTail, Self.maxTail)
     }
 
@@ -175,17 +177,18 @@ struct LogsPage: Sendable {
 
     let title: String
     let containers: [Container]
-    let tail: Int
+    /// What the tail field shows: a number or `all`.
+    let tail: String
     /// The container when the page shows one (for the breadcrumbs and the download link).
     let single: Container?
     /// The stream's query string (ids are hex, so nothing needs escaping).
     let streamQuery: String
 
-    init(title: String, containers: [Container], tail: Int, single: Container?) {
+    init(title: String, containers: [Container], tail: Int?, single: Container?) {
         self.title = title
         self.containers = containers
-        self.tail = tail
+        self.tail = tail.map(String.init) ?? "all"
         self.single = single
-        streamQuery = (containers.map { "container=\($0.id)" } + ["tail=\(tail)"]).joined(separator: "&")
+        streamQuery = (containers.map { "container=\($0.id)" } + ["tail=\(self.tail)"]).joined(separator: "&")
     }
 }

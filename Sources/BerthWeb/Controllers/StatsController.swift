@@ -80,22 +80,17 @@ struct StatsController: Sendable {
     /// One `/containers/{id}/stats` connection per watched container, restarted when the engine comes back.
     static func upstream(engine: EngineClient) -> Broadcaster<StatsMessage>.Upstream {
         { container, publish in
-            var down = false
-            var delay: Duration = .milliseconds(500)
+            var outage = EngineOutage()
             while !Task.isCancelled {
                 do {
                     let samples = try await engine.containerStats(container)
-                    if down {
-                        down = false
-                        delay = .milliseconds(500)
-                        publish(.engine(up: true, message: "The engine answers again."))
-                    }
+                    if let message = outage.recovered() { publish(.engine(up: true, message: message)) }
                     for try await sample in samples {
                         publish(.sample(StatsPoint(sample)))
                     }
                     // The engine ends the stream when the container goes away or the engine stops; find out which.
                     _ = try await engine.inspectContainer(container)
-                    try? await Task.sleep(for: delay)
+                    await outage.pause()
                 } catch let error as EngineError where error.kind == .notFound {
                     publish(.ended(reason: "The container was removed."))
                     return
@@ -103,12 +98,8 @@ struct StatsController: Sendable {
                     return
                 } catch {
                     if Task.isCancelled { return }
-                    if !down {
-                        down = true
-                        publish(.engine(up: false, message: "The engine is unreachable (\(EventsController.reason(error))); retrying."))
-                    }
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
+                    if let message = outage.failed(error) { publish(.engine(up: false, message: message)) }
+                    await outage.pause()
                 }
             }
         }

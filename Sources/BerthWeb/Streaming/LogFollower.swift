@@ -87,8 +87,7 @@ struct LogFollower: Sendable {
         var position = resumeAfter
         let openedAt = LogTimestamp(date: Date())
         var firstRead = true
-        var engineDown = false
-        var delay = retryDelay
+        var outage = EngineOutage(firstDelay: retryDelay)
         while !Task.isCancelled {
             var options = LogOptions(timestamps: true, follow: true)
             if let position {
@@ -101,10 +100,8 @@ struct LogFollower: Sendable {
             }
             do {
                 let logs = try await engine.containerLogs(container, options: options, tty: tty)
-                if engineDown {
-                    engineDown = false
-                    delay = retryDelay
-                    guard await send(.status(container: container, state: "engine-up", message: "The engine answers again.")) else { return }
+                if let message = outage.recovered() {
+                    guard await send(.status(container: container, state: "engine-up", message: message)) else { return }
                 }
                 let resumePoint = position
                 var seenAtResumePoint = 0
@@ -139,14 +136,11 @@ struct LogFollower: Sendable {
                 // A followed log ends when the container stops: wait for it to run again.
                 guard await waitUntilRunning() else { return }
             } catch let error as EngineError {
-                if case .unreachable(_, let reason) = error {
-                    if !engineDown {
-                        engineDown = true
-                        let message = "The engine is unreachable (\(reason)); retrying."
+                if case .unreachable = error {
+                    if let message = outage.failed(error) {
                         guard await send(.status(container: container, state: "engine-down", message: message)) else { return }
                     }
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
+                    await outage.pause()
                     continue
                 }
                 let reason = error.kind == .notFound ? "The container was removed." : error.description

@@ -24,15 +24,7 @@ public struct ContainerLogs: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> LogFrame? {
             while pending.isEmpty {
-                let chunk: ByteBuffer?
-                do {
-                    chunk = try await body.next()
-                } catch let error as CancellationError {
-                    throw error
-                } catch {
-                    throw EngineError.unreachable(address: address, reason: EngineTransport.reason(for: error))
-                }
-                guard var chunk else { return nil }
+                guard var chunk = try await body.nextChunk(address: address) else { return nil }
                 if tty {
                     return LogFrame(stream: .tty, bytes: chunk.readBytes(length: chunk.readableBytes) ?? [])
                 }
@@ -77,6 +69,19 @@ public struct ContainerLogs: AsyncSequence, Sendable {
             }
         }
         return logs
+    }
+}
+
+extension HTTPClientResponse.Body.AsyncIterator {
+    /// The next piece of a streamed answer; a broken connection becomes ``EngineError/unreachable(address:reason:)``.
+    mutating func nextChunk(address: String) async throws -> ByteBuffer? {
+        do {
+            return try await next()
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw EngineError.unreachable(address: address, reason: EngineTransport.reason(for: error))
+        }
     }
 }
 

@@ -24,15 +24,7 @@ public struct JSONLines<Element: Decodable & Sendable>: AsyncSequence, Sendable 
 
         public mutating func next() async throws -> Element? {
             while ready.isEmpty {
-                let chunk: ByteBuffer?
-                do {
-                    chunk = try await body.next()
-                } catch let error as CancellationError {
-                    throw error
-                } catch {
-                    throw EngineError.unreachable(address: address, reason: EngineTransport.reason(for: error))
-                }
-                guard let chunk else {
+                guard let chunk = try await body.nextChunk(address: address) else {
                     defer { buffer.removeAll() }
                     return try decodeLine(buffer[...])
                 }

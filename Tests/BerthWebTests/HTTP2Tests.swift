@@ -1,0 +1,98 @@
+@testable import BerthWeb
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Testing
+import TestSupport
+
+/// With a certificate of its own, Berth serves HTTPS and HTTP/2, so a browser's many live pages share one connection.
+@Suite struct HTTP2Tests {
+    @Test func withACertificateBerthSpeaksHTTP2AndCarriesManyStreamsAtOnce() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificate = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        let made = try await ChildProcess.run("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate,
+        ])
+        #expect(made == 0)
+
+        var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
+        configuration.tls = .init(certificatePath: certificate, keyPath: key)
+        configuration.sessions.secureCookies = true
+        configuration.streamHeartbeat = .milliseconds(300)
+        let built = try await buildRouter(configuration)
+        var logger = Logger(label: "berth.test")
+        logger.logLevel = .warning
+        let app = Application(
+            router: built.routes.router, server: try serverBuilder(configuration),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
+        )
+        var clientConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: nil))
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        clientConfiguration.tlsConfiguration = tls
+        clientConfiguration.httpVersion = .automatic
+        clientConfiguration.redirectConfiguration = .disallow
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
+        do {
+            try await app.test(.live) { testClient in
+                let base = "https://127.0.0.1:\(try #require(testClient.port))"
+                let cookie = try await signIn(client, base: base, as: "bt-viewer")
+                var page = HTTPClientRequest(url: base + "/containers")
+                page.headers.add(name: "Cookie", value: cookie)
+                let response = try await client.execute(page, timeout: .seconds(30))
+                #expect(response.status == .ok)
+                #expect(response.version == .http2)
+
+                // More streams than HTTP/1.1 would allow a browser to one host, all live at once.
+                var streams: [EventStreamConnection] = []
+                defer { for stream in streams { stream.close() } }
+                for _ in 0..<8 {
+                    streams.append(try await EventStreamConnection.open(
+                        base + "/events/stream?type=container&action=create", client: client, cookie: cookie
+                    ))
+                }
+                #expect(streams.allSatisfy { $0.status == 200 })
+                try await TestEngine.withContainers { _, scope in
+                    let id = try await scope.busybox(["true"], start: false)
+                    for stream in streams {
+                        var got = false
+                        while let event = await stream.next("event", timeout: .seconds(10)) {
+                            if event.found.json?["id"] as? String == id { got = true; break }
+                        }
+                        #expect(got)
+                    }
+                }
+            }
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    /// The browser dance over HTTPS: the form's cookie and token, then the `__Host-` session cookie.
+    func signIn(_ client: HTTPClient, base: String, as user: String) async throws -> String {
+        let form = try await client.execute(HTTPClientRequest(url: base + "/login"), timeout: .seconds(30))
+        let loginCookie = try #require(form.headers["Set-Cookie"].first { $0.contains("berth-login=") }).prefix { $0 != ";" }
+        let html = String(buffer: try await form.body.collect(upTo: 1 << 20))
+        let token = try #require(csrfField(in: html))
+        var post = HTTPClientRequest(url: base + "/login")
+        post.method = .POST
+        post.headers.add(name: "Cookie", value: String(loginCookie))
+        post.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        post.headers.add(name: "Origin", value: base)
+        post.body = .bytes(formBody([("_csrf", token), ("username", user), ("password", try TestUsers.password())]))
+        let response = try await client.execute(post, timeout: .seconds(30))
+        #expect(response.status == .seeOther)
+        let session = try #require(response.headers["Set-Cookie"].first { $0.hasPrefix("__Host-berth=") })
+        return String(session.prefix { $0 != ";" })
+    }
+}
