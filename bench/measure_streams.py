@@ -59,16 +59,12 @@ def berth_follow(port, session, container, lines):
 
 
 def engine_connections(pid, engine_path):
-    """Unix connections the Berth process holds to the engine's socket (via ss, matching the peer inode)."""
+    """Unix connections the Berth process holds to the engine's socket. In `ss -xpn` the engine's end of each shows
+    the socket path and its inode (columns 5 and 6); Berth's end names that inode as its peer (column 8)."""
     out = subprocess.run(["ss", "-xpn"], capture_output=True, text=True).stdout
-    listener = [l for l in out.splitlines() if engine_path in l]
-    peers = {l.split()[5] for l in listener if len(l.split()) > 5}
-    count = 0
-    for line in out.splitlines():
-        fields = line.split()
-        if f"pid={pid}," in line and len(fields) > 4 and fields[4].rsplit(" ", 1)[-1] in peers:
-            count += 1
-    return count
+    rows = [line.split() for line in out.splitlines()[1:]]
+    engine_ends = {fields[5] for fields in rows if len(fields) > 7 and fields[4] == engine_path}
+    return sum(1 for fields in rows if len(fields) > 8 and fields[7] in engine_ends and f"pid={pid}," in fields[8])
 
 
 def rss(pid):
@@ -80,6 +76,7 @@ def rss(pid):
 
 
 def fan_out(port, session, subscribers, pid, docker_host):
+    before = engine_connections(pid, docker_host.replace("unix://", ""))
     selector = selectors.DefaultSelector()
     sockets = []
     request = (f"GET /events/stream?type=container&action=create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -122,7 +119,7 @@ def fan_out(port, session, subscribers, pid, docker_host):
         s.close()
     arrivals.sort()
     p99 = arrivals[int(len(arrivals) * 0.99) - 1] if arrivals else float("nan")
-    return opened, len(arrivals), statistics.median(arrivals) * 1000, p99 * 1000, arrivals[-1] * 1000, connections, rss_before_event, peak
+    return opened, len(arrivals), statistics.median(arrivals) * 1000, p99 * 1000, arrivals[-1] * 1000, (before, connections), rss_before_event, peak
 
 
 def main():
@@ -151,7 +148,7 @@ def main():
     opened, reached, median, p99, worst, connections, before, peak = fan_out(args.port, session, args.subscribers, args.pid, args.docker_host)
     print(f"events fan-out: {opened} subscribers open, {reached} got the event")
     print(f"  time to reach them: median {median:.0f} ms, p99 {p99:.0f} ms, last {worst:.0f} ms")
-    print(f"  Berth's connections to the engine socket while they listen: {connections}")
+    print(f"  Berth's connections to the engine socket: {connections[0]} before they open (idle keep-alive), {connections[1]} while they listen")
     print(f"  Berth RSS: {before / (1 << 20):.0f} MiB with all subscribers open, {peak / (1 << 20):.0f} MiB after the event")
 
 

@@ -225,9 +225,10 @@ import TestSupport
                 defer { stream.close() }
                 var cpu: Double?
                 var memory: Double?
-                let deadline = ContinuousClock.now + .seconds(10)
+                // The engine sends a sample a second; the first has no CPU figure yet (nothing to compare with).
+                let deadline = ContinuousClock.now + .seconds(20)
                 while cpu == nil, ContinuousClock.now < deadline {
-                    guard let sample = await stream.next("stats", timeout: .seconds(5))?.found.json else { break }
+                    guard let sample = await stream.next("stats", timeout: .seconds(10))?.found.json else { break }
                     cpu = sample["cpu"] as? Double
                     memory = sample["memory"] as? Double
                 }

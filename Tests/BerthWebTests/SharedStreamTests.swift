@@ -153,6 +153,17 @@ import TestSupport
         #expect(!mailbox.isOverflowed)
     }
 
+    @Test func queuedMessagesCanBeTakenTogetherButNeverPastAGap() {
+        let mailbox = Mailbox<Int>(capacity: 4)
+        for value in 1...3 { mailbox.offer(value) }
+        #expect(mailbox.takeQueued(limit: 2) == [1, 2])
+        #expect(mailbox.takeQueued(limit: 10) == [3])
+        #expect(mailbox.takeQueued(limit: 10).isEmpty)
+        for value in 4...9 { mailbox.offer(value) }
+        // Two were dropped: the reader must hear of the gap first, through next().
+        #expect(mailbox.takeQueued(limit: 10).isEmpty)
+    }
+
     @Test func aReaderThatStaysBehindIsGivenUp() {
         let mailbox = Mailbox<Int>(capacity: 3)
         // Three fit, three more are dropped: behind, but not yet by more than a whole queue.

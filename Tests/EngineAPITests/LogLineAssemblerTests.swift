@@ -73,6 +73,9 @@ import Testing
         #expect(LogTimestamp("2026-11-22T22:47:23.000000042+01:00") == stamp)
         #expect(LogTimestamp("1970-01-01T00:00:00Z") == LogTimestamp(seconds: 0, nanoseconds: 0))
         #expect(LogTimestamp("not a time") == nil)
+        var written: [UInt8] = []
+        stamp.write(into: &written)
+        #expect(String(decoding: written, as: UTF8.self) == stamp.description)
         #expect(try #require(LogTimestamp(stamp1)) < #require(LogTimestamp(stamp2)))
     }
 }

@@ -69,9 +69,19 @@ struct EventStreamer: Sendable {
                     reading: while let item = await mailbox.next() {
                         switch item {
                         case .element(let message):
-                            guard let event = render(message) else { continue }
-                            try await writer.write(event.bytes)
-                            if event.endsStream { break reading }
+                            // What else is queued goes out in the same write: one syscall for a burst of messages.
+                            var buffer = ByteBuffer()
+                            var ends = false
+                            for message in [message] + mailbox.takeQueued(limit: 63) {
+                                guard let event = render(message) else { continue }
+                                buffer.writeImmutableBuffer(event.bytes)
+                                if event.endsStream {
+                                    ends = true
+                                    break
+                                }
+                            }
+                            if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                            if ends { break reading }
                         case .gap(let dropped):
                             try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
                         case .heartbeat:

@@ -51,13 +51,8 @@ struct LogCursor: Sendable {
 
     func position(of container: String) -> LogPosition? { positions[Self.key(container)] }
 
-    mutating func advance(_ container: String, to timestamp: LogTimestamp) {
-        let key = Self.key(container)
-        if positions[key] == nil {
-            positions[key] = LogPosition(timestamp: timestamp, count: 1)
-        } else {
-            positions[key]!.advance(to: timestamp)
-        }
+    mutating func set(_ container: String, to position: LogPosition) {
+        positions[Self.key(container)] = position
     }
 
     var eventID: String? {
@@ -208,27 +203,32 @@ final class LogStreamRenderer: Sendable {
             let key = LogCursor.key(container)
             var json = JSONBuilder(capacity: lines.reduce(32) { $0 + $1.text.utf8.count + 64 })
             json.raw("{\"lines\":[")
-            let id = cursor.withLockedValue { cursor -> String? in
-                for (index, line) in lines.enumerated() {
-                    if index > 0 { json.raw(",") }
-                    json.raw("{\"c\":")
-                    json.string(key)
-                    json.raw(",\"s\":")
-                    switch line.stream {
-                    case .stderr: json.raw("\"stderr\"")
-                    case .tty: json.raw("\"tty\"")
-                    default: json.raw("\"stdout\"")
-                    }
-                    if let stamp = line.timestamp {
-                        json.raw(",\"t\":")
-                        json.string(stamp.description)
-                        cursor.advance(container, to: stamp)
-                    }
-                    json.raw(",\"x\":")
-                    json.string(line.text)
-                    if line.truncated { json.raw(",\"truncated\":true") }
-                    json.raw("}")
+            var position = cursor.withLockedValue { $0.position(of: container) }
+            for (index, line) in lines.enumerated() {
+                if index > 0 { json.raw(",") }
+                json.raw("{\"c\":")
+                json.string(key)
+                json.raw(",\"s\":")
+                switch line.stream {
+                case .stderr: json.raw("\"stderr\"")
+                case .tty: json.raw("\"tty\"")
+                default: json.raw("\"stdout\"")
                 }
+                if let stamp = line.timestamp {
+                    json.timestamp(stamp)
+                    if position == nil {
+                        position = LogPosition(timestamp: stamp, count: 1)
+                    } else {
+                        position!.advance(to: stamp)
+                    }
+                }
+                json.raw(",\"x\":")
+                json.string(line.text)
+                if line.truncated { json.raw(",\"truncated\":true") }
+                json.raw("}")
+            }
+            let id = cursor.withLockedValue { cursor -> String? in
+                if let position { cursor.set(container, to: position) }
                 return cursor.eventID
             }
             json.raw("]}")

@@ -140,6 +140,20 @@ final class Mailbox<Element: Sendable>: Sendable {
         }
     }
 
+    /// Up to `limit` more messages that are queued now, without waiting: lets the writer put several into one write.
+    func takeQueued(limit: Int) -> [Element] {
+        let (taken, writers) = state.withLockedValue { state -> ([Element], [CheckedContinuation<Bool, Never>]) in
+            guard state.closeReason == nil, state.dropped == 0, !state.queue.isEmpty else { return ([], []) }
+            var taken: [Element] = []
+            while taken.count < limit, let element = state.queue.popFirst() { taken.append(element) }
+            state.droppedInARow = 0
+            defer { state.writers.removeAll() }
+            return (taken, state.writers)
+        }
+        for writer in writers { writer.resume(returning: true) }
+        return taken
+    }
+
     /// Asks the reader for a heartbeat.
     func tick() {
         let reader = state.withLockedValue { state -> CheckedContinuation<Item?, Never>? in

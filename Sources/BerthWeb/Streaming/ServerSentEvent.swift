@@ -1,3 +1,4 @@
+import EngineAPI
 import Foundation
 import NIOCore
 
@@ -57,6 +58,13 @@ struct JSONBuilder {
 
     mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    /// `,"t":"seconds.nanoseconds"`.
+    mutating func timestamp(_ stamp: LogTimestamp) {
+        raw(",\"t\":\"")
+        stamp.write(into: &bytes)
+        raw("\"")
     }
 
     mutating func number(_ value: Int) {

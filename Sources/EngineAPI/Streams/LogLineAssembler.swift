@@ -88,12 +88,23 @@ public struct LogLineAssembler: Sendable {
 
     /// Reads timestamp bytes up to the space after them; returns the index to go on from.
     private func readTimestamp(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, into state: inout Partial) -> Int {
+        // The common case: the whole timestamp is in this piece.
+        if state.stamp.isEmpty {
+            let window = UnsafeBufferPointer(rebasing: buffer[start..<min(buffer.count, start + Self.timestampLimit)])
+            if let space = window.firstIndex(of: UInt8(ascii: " ")), !window[..<space].contains(UInt8(ascii: "\n")) {
+                if state.bytes.isEmpty && state.timestamp == nil {
+                    state.timestamp = LogTimestamp.parse(UnsafeBufferPointer(rebasing: window[..<space]))
+                }
+                state.expectingTimestamp = false
+                return start + space + 1
+            }
+        }
         var index = start
         while index < buffer.count {
             let byte = buffer[index]
             if byte == UInt8(ascii: " ") {
                 if state.bytes.isEmpty && state.timestamp == nil {
-                    state.timestamp = LogTimestamp(String(decoding: state.stamp, as: UTF8.self))
+                    state.timestamp = state.stamp.withUnsafeBufferPointer { LogTimestamp.parse($0) }
                 }
                 state.stamp.removeAll(keepingCapacity: true)
                 state.expectingTimestamp = false
@@ -152,11 +163,18 @@ public struct LogTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
 
     /// Parses `2026-11-22T21:47:23.123456789Z` (any fraction length; `Z` or a `±hh:mm` offset).
     public init?(_ text: String) {
-        let bytes = Array(text.utf8)
+        var text = text
+        guard let parsed = text.withUTF8({ Self.parse($0) }) else { return nil }
+        self = parsed
+    }
+
+    /// The same, from the bytes of a log line (the hot path: no `String` made).
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> LogTimestamp? {
         func number(_ range: Range<Int>) -> Int? {
             guard range.upperBound <= bytes.count else { return nil }
             var value = 0
-            for byte in bytes[range] {
+            for index in range {
+                let byte = bytes[index]
                 guard (48...57).contains(byte) else { return nil }
                 value = value * 10 + Int(byte - 48)
             }
@@ -193,9 +211,25 @@ public struct LogTimestamp: Sendable, Hashable, Comparable, CustomStringConverti
         default:
             return nil
         }
-        let days = Self.daysFromCivil(year: year, month: month, day: day)
-        seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second - offset)
-        nanoseconds = Int32(nanos)
+        let days = daysFromCivil(year: year, month: month, day: day)
+        return LogTimestamp(
+            seconds: Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second - offset), nanoseconds: Int32(nanos)
+        )
+    }
+
+    /// ``description``'s bytes, appended without making a `String`.
+    public func write(into bytes: inout [UInt8]) {
+        bytes.append(contentsOf: String(seconds).utf8)
+        bytes.append(UInt8(ascii: "."))
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48, 48, 48, 48, 48, 48)
+        var rest = Int(nanoseconds)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            for index in stride(from: 8, through: 0, by: -1) {
+                buffer[index] = UInt8(48 + rest % 10)
+                rest /= 10
+            }
+            bytes.append(contentsOf: buffer)
+        }
     }
 
     /// From nanoseconds since the epoch, as engine events carry them (`timeNano`).
