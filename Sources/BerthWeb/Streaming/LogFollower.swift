@@ -57,7 +57,18 @@ struct LogCursor: Sendable {
 
     var eventID: String? {
         guard !positions.isEmpty else { return nil }
-        return positions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.timestamp)~\($0.value.count)" }.joined(separator: ";")
+        // Built as bytes: this runs for every event of a fast log.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(positions.count * 40)
+        for (key, position) in positions.count == 1 ? Array(positions) : positions.sorted(by: { $0.key < $1.key }) {
+            if !bytes.isEmpty { bytes.append(UInt8(ascii: ";")) }
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+            position.timestamp.write(into: &bytes)
+            bytes.append(UInt8(ascii: "~"))
+            bytes.append(contentsOf: String(position.count).utf8)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -38,7 +38,9 @@ struct ServerSentEvent: Sendable {
 
     /// Field values are Berth's own words and ids; line breaks are taken out all the same.
     private static func field(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0 != "\n" && $0 != "\r" })
+        // Checked byte-wise first: this runs for every event, and nearly never finds anything.
+        guard text.utf8.contains(where: { $0 == 10 || $0 == 13 }) else { return text }
+        return String(text.unicodeScalars.filter { $0 != "\n" && $0 != "\r" })
     }
 
     private static let encoder: JSONEncoder = {
