@@ -30,6 +30,7 @@ let package = Package(
             name: "berth",
             dependencies: [
                 "BerthWeb",
+                "BerthStore",
                 "PAMAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -74,6 +75,7 @@ let package = Package(
             name: "BerthStore",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

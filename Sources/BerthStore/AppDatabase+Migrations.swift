@@ -54,6 +54,20 @@ extension AppDatabase {
             try db.create(index: "auditEvent_on_actor", on: "auditEvent", columns: ["actor", "id"])
             try db.create(index: "auditEvent_on_action", on: "auditEvent", columns: ["action", "id"])
         }
+        migrator.registerMigration("v2: audit hash chain, audit search indexes, write probe") { db in
+            // Rows written before the chain existed are sealed now, oldest first.
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM auditEvent ORDER BY id")
+            for id in ids { _ = try AuditChain.seal(db, id: id) }
+            try db.create(index: "auditEvent_on_outcome", on: "auditEvent", columns: ["outcome", "id"])
+            try db.create(index: "auditEvent_on_targetId", on: "auditEvent", columns: ["targetId", "id"])
+            try db.create(index: "auditEvent_on_targetName", on: "auditEvent", columns: ["targetName", "id"])
+            // One row, rewritten before each audited action: a real committed write, so that a full disk is found
+            // before the action runs (taking the lock alone succeeds on a full disk).
+            try db.create(table: "auditWriteProbe") { table in
+                table.primaryKey("id", .integer)
+                table.column("checkedAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -19,6 +19,9 @@ public struct AppDatabase: Sendable {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration())
+            // GRDB runs WAL databases with synchronous=NORMAL, where a commit can be lost to a power cut. Every write
+            // of Berth's is small and the audit trail must survive: the one writer connection syncs each commit.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             return try AppDatabase(pool)
         } catch let error as StoreError {
             throw error
@@ -68,21 +71,49 @@ public struct AppDatabase: Sendable {
 /// A database that cannot be used, with a message that names the way out.
 public enum StoreError: Error, Sendable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
+    case backupFailed(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason):
             return "cannot open the database at \(path): \(reason) (choose another path with --database or BERTH_DATABASE)"
+        case .backupFailed(let path, let reason):
+            return "cannot back up to \(path): \(reason)"
         }
     }
 }
 
 extension AppDatabase {
-    /// Takes and releases the write lock: throws when a write would fail now (locked past the busy timeout, read-only
-    /// file). Actions that must be audited ask this first, so that they fail closed.
+    /// Commits a one-row write: throws when a write fails now (locked past the busy timeout, read-only file, full
+    /// disk). Actions that must be audited ask this first, so that they fail closed.
     public func checkWritable() async throws {
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) { .rollback }
+        try await writer.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO auditWriteProbe (id, checkedAt) VALUES (1, ?)", arguments: [Date()])
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL).
+    public func writerSynchronousMode() async throws -> Int {
+        try await writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// Copies the live database to `path` with SQLite's online backup: readers and writers go on meanwhile, and the
+    /// copy is a consistent snapshot. Refuses to overwrite an existing file.
+    public func backup(to path: String) async throws {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw StoreError.backupFailed(path: path, reason: "the file exists; choose a new name")
+        }
+        do {
+            let destination = try DatabaseQueue(path: path)
+            try await writer.read { db in
+                try destination.writeWithoutTransaction { destinationDb in
+                    try db.backup(to: destinationDb)
+                }
+            }
+            try destination.close()
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw StoreError.backupFailed(path: path, reason: (error as? DatabaseError)?.message ?? "\(error)")
         }
     }
 }

@@ -32,6 +32,10 @@ public struct AppConfiguration: Sendable {
     public var streamHeartbeat: Duration = .seconds(15)
     /// Messages one event stream may hold for a reader that falls behind; beyond that it gets a `gap`.
     public var streamBuffer: Int = 256
+    /// Audit rows older than this many days are removed, as a whole prefix (`--audit-retention`); nil keeps them all.
+    public var auditRetentionDays: Int?
+    /// How often the newest audit hash is written to the server log, so that it exists outside the database.
+    public var auditHeadInterval: Duration = .seconds(300)
 
     public struct TLSFiles: Sendable {
         public var certificatePath: String

@@ -116,7 +116,14 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
     ImagesController(engine: engine, views: views).addRoutes(to: routes)
     return BuiltRouter(
-        routes: routes, services: [ShutdownService(engine: engine, pam: pam)], streams: StreamCounters(events: events, stats: stats, open: sessions.streams)
+        routes: routes,
+        services: [
+            ShutdownService(engine: engine, pam: pam),
+            AuditMaintenance(
+                database: database, interval: configuration.auditHeadInterval, retentionDays: configuration.auditRetentionDays,
+                logger: logger
+            ),
+        ], streams: StreamCounters(events: events, stats: stats, open: sessions.streams)
     )
 }
 

@@ -11,7 +11,7 @@ struct BerthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A web administration server for Docker Engine.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, AuditCommand.self, DatabaseCommand.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -85,6 +85,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Sign-ins waiting for PAM at once; more get 503 (env BERTH_MAX_PENDING_LOGINS, default 10).")
     var maxPendingLogins: Int?
+
+    @Option(help: "Remove audit rows older than this many days, oldest first, leaving a checkpoint (env BERTH_AUDIT_RETENTION, default keep forever).")
+    var auditRetention: Int?
+
+    @Option(help: "Seconds between log lines that carry the newest audit hash (env BERTH_AUDIT_HEAD_INTERVAL, default 300).")
+    var auditHeadInterval: Int?
 
     func run() async throws {
         let configuration: AppConfiguration
@@ -185,6 +191,10 @@ struct Serve: AsyncParsableCommand {
         }
         if let count = try number(loginMaxFailuresPerHour, "BERTH_LOGIN_MAX_FAILURES_PER_HOUR", atLeast: 1) {
             configuration.throttle.maxFailuresPerHour = count
+        }
+        configuration.auditRetentionDays = try number(auditRetention, "BERTH_AUDIT_RETENTION", atLeast: 1)
+        if let seconds = try number(auditHeadInterval, "BERTH_AUDIT_HEAD_INTERVAL", atLeast: 1) {
+            configuration.auditHeadInterval = .seconds(seconds)
         }
         return configuration
     }

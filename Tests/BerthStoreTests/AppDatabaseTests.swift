@@ -16,7 +16,9 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: directory) }
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("nested/berth.sqlite").path))
         #expect(try await database.journalMode() == "wal")
-        #expect(try await database.appliedMigrations() == ["v1: sessions, settings, audit"])
+        #expect(try await database.appliedMigrations() == [
+            "v1: sessions, settings, audit", "v2: audit hash chain, audit search indexes, write probe",
+        ])
         #expect(await database.isHealthy())
     }
 
@@ -30,7 +32,7 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 1)
+        #expect(try await again.appliedMigrations().count == 2)
     }
 
     @Test func connectionsWaitForLocksAndEnforceForeignKeys() throws {

@@ -66,14 +66,29 @@ extension AuditEvent: FetchableRecord, MutablePersistableRecord {
 }
 
 extension AppDatabase {
-    /// Appends one audit record and returns it with its id. Audit rows are never updated or deleted by the app.
+    /// Appends one audit record, chained to the one before it, and returns it with its id and hash. The write is
+    /// committed (and synced: the writer runs with `synchronous=FULL`) before this returns. Audit rows are never
+    /// updated or deleted by the app, but for retention's removal of old prefixes.
     @discardableResult
     public func recordAudit(_ event: AuditEvent) async throws -> AuditEvent {
         try await writer.write { db in
             var event = event
-            try event.insert(db)
+            try Self.append(&event, db)
             return event
         }
+    }
+
+    /// Inserts and seals a record inside the caller's transaction. The time is taken here, under the write lock, so
+    /// that it never goes backwards along the ids (time-range searches rely on it).
+    static func append(_ event: inout AuditEvent, _ db: Database) throws {
+        let newest = try Date.fetchOne(db, sql: "SELECT time FROM auditEvent ORDER BY id DESC LIMIT 1")
+        // Milliseconds, as stored: what is hashed is what is read back.
+        let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        event.time = max(now, newest ?? now)
+        event.hash = nil
+        try event.insert(db)
+        guard let id = event.id else { throw DatabaseError(message: "audit row inserted without an id") }
+        event.hash = try AuditChain.seal(db, id: id)
     }
 
     /// The newest audit records first, optionally those of one actor.

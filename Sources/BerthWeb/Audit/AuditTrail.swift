@@ -9,6 +9,10 @@ struct AuditTrail: Sendable {
     let engineAddress: String
     let logger: Logger
 
+    /// What the user reads when an action is refused because its record could not be written.
+    static let unavailableMessage =
+        "Nothing was done: the audit trail cannot be written right now (the database is locked or its disk is full). Ask an administrator."
+
     /// Whether a record could be written now; actions that must be audited fail closed when it can't.
     func isWritable() async -> Bool {
         do {

@@ -77,7 +77,7 @@ struct ContainerActionsController: Sendable {
         parameters["author"] = options.author
         if !labels.isEmpty { parameters["labels"] = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
         guard await audit.isWritable() else {
-            return .redirect(to: page, flash: Flash(.error, "Nothing was done: the audit trail cannot be written right now."))
+            return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage))
         }
         var name = id
         do {
@@ -146,7 +146,7 @@ struct ContainerActionsController: Sendable {
         let form = context.form ?? FormFields("")
         let page = "/containers/\(EngineClientPath.escape(id))"
         guard await audit.isWritable() else {
-            return .redirect(to: page, flash: Flash(.error, "Nothing was done: the audit trail cannot be written right now."))
+            return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage))
         }
         let result = await perform(action, on: id, form: form, context: context)
         if result.ok {
@@ -288,7 +288,7 @@ struct ContainerActionsController: Sendable {
             return .redirect(to: "/containers", flash: Flash(.ok, requested == "stop-all" ? "No container was running." : "Select containers first."))
         }
         guard await audit.isWritable() else {
-            return .redirect(to: "/containers", flash: Flash(.error, "Nothing was done: the audit trail cannot be written right now."))
+            return .redirect(to: "/containers", flash: Flash(.error, AuditTrail.unavailableMessage))
         }
         // A few at a time: stopping waits for each container's processes.
         let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in

@@ -51,7 +51,7 @@ struct RunController: Sendable {
             return try again("Only admins may use: \(adminOnly.joined(separator: ", ")). Nothing was created.", status: .forbidden)
         }
         guard await audit.isWritable() else {
-            return try again("Nothing was done: the audit trail cannot be written right now.", status: .serviceUnavailable)
+            return try again(AuditTrail.unavailableMessage, status: .serviceUnavailable)
         }
 
         let created: ContainerCreateResponse

@@ -1,0 +1,228 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// The audit trail's hash chain: each row's `hash` is SHA-256 of the previous row's hash and the row's own canonical
+/// encoding, so that editing, deleting or inserting a row breaks every hash from there on.
+///
+/// The chain has no secret: someone who can write the database can also recompute it. That is why the newest hash is
+/// also written to the server log (`AuditChainHeadLogger`), outside the database.
+public enum AuditChain {
+    /// The columns that are hashed, in the order they are encoded. Changing this list changes every hash: a new schema
+    /// needs a new `version` and a verifier that knows both.
+    static let columns = [
+        "id", "time", "requestId", "actor", "role", "clientAddress", "userAgent", "action", "targetType", "targetId",
+        "targetName", "engine", "parameters", "outcome", "errorMessage", "durationMs",
+    ]
+    static let version = "berth-audit-v1"
+
+    /// The hash before the first row ever written.
+    public static let genesis = ""
+
+    /// The action of the row that retention writes after it removed an old prefix.
+    public static let retentionAction = "audit.retention"
+
+    static var selectColumns: String { columns.map { "\"\($0)\"" }.joined(separator: ", ") }
+
+    /// SHA-256 (hex) of `previous` followed by the row's canonical encoding. The encoding is of the values as SQLite
+    /// stores them (read back, never as Swift formatted them), each tagged with its type and length-prefixed, so that
+    /// no two different rows encode alike.
+    static func hash(previous: String, row: Row) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data("\(version)\n\(previous)\n".utf8))
+        for column in columns {
+            let value: DatabaseValue = row[column]
+            switch value.storage {
+            case .null:
+                hasher.update(data: Data("N;".utf8))
+            case .int64(let number):
+                hasher.update(data: Data("I\(number);".utf8))
+            case .double(let number):
+                hasher.update(data: Data("R\(number.bitPattern);".utf8))
+            case .string(let text):
+                let bytes = Data(text.utf8)
+                hasher.update(data: Data("T\(bytes.count):".utf8))
+                hasher.update(data: bytes)
+            case .blob(let bytes):
+                hasher.update(data: Data("B\(bytes.count):".utf8))
+                hasher.update(data: bytes)
+            }
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Appends the hash to the row just inserted with `id`, chained to the row before it. Runs inside the inserting
+    /// transaction, so no other write can slip in between.
+    static func seal(_ db: Database, id: Int64) throws -> String {
+        let previous = try String.fetchOne(
+            db, sql: "SELECT hash FROM auditEvent WHERE id < ? ORDER BY id DESC LIMIT 1", arguments: [id]
+        )
+        // A chain already broken before this row stays reported at its break; new rows still chain on.
+        let start = try previous ?? startingHash(db, firstId: id) ?? genesis
+        guard let row = try Row.fetchOne(db, sql: "SELECT \(selectColumns) FROM auditEvent WHERE id = ?", arguments: [id]) else {
+            throw DatabaseError(message: "audit row \(id) vanished before it was sealed")
+        }
+        let hash = hash(previous: start, row: row)
+        try db.execute(sql: "UPDATE auditEvent SET hash = ? WHERE id = ?", arguments: [hash, id])
+        return hash
+    }
+
+    /// What the row `firstId` chains to when no row precedes it: the genesis for the very first row, else the hash
+    /// that a retention checkpoint recorded for the prefix it removed.
+    static func startingHash(_ db: Database, firstId: Int64) throws -> String? {
+        if firstId == 1 { return genesis }
+        let checkpoints = try String.fetchAll(
+            db, sql: "SELECT parameters FROM auditEvent WHERE action = ? ORDER BY id DESC", arguments: [retentionAction]
+        )
+        for text in checkpoints {
+            guard let checkpoint = RetentionCheckpoint(json: text) else { continue }
+            if checkpoint.removedThroughId == firstId - 1 { return checkpoint.lastRemovedHash }
+        }
+        return nil
+    }
+}
+
+/// What a retention run records about the prefix it removed, in its own (chained) row.
+struct RetentionCheckpoint: Codable, Equatable {
+    var removedThroughId: Int64
+    var lastRemovedHash: String
+    var removedRows: Int
+    var cutoff: String
+
+    init(removedThroughId: Int64, lastRemovedHash: String, removedRows: Int, cutoff: String) {
+        self.removedThroughId = removedThroughId
+        self.lastRemovedHash = lastRemovedHash
+        self.removedRows = removedRows
+        self.cutoff = cutoff
+    }
+
+    init?(json: String?) {
+        guard let json, let value = try? JSONDecoder().decode(Self.self, from: Data(json.utf8)) else { return nil }
+        self = value
+    }
+
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// The result of walking the chain.
+public struct AuditVerification: Sendable, Equatable, CustomStringConvertible {
+    /// Rows whose hash was recomputed.
+    public var checkedRows: Int
+    /// The newest row and its hash, when the table is not empty.
+    public var headId: Int64?
+    public var headHash: String?
+    /// The first row that does not verify, and why.
+    public var firstBroken: Broken?
+
+    public struct Broken: Sendable, Equatable {
+        public var id: Int64
+        public var reason: String
+    }
+
+    public var isIntact: Bool { firstBroken == nil }
+
+    public var description: String {
+        if let broken = firstBroken {
+            return "audit chain BROKEN at row \(broken.id): \(broken.reason) (\(checkedRows) rows checked before it)"
+        }
+        guard let headId, let headHash else { return "audit chain intact: no rows yet" }
+        return "audit chain intact: \(checkedRows) rows, newest row \(headId), hash \(headHash)"
+    }
+}
+
+extension AppDatabase {
+    /// Walks the whole chain in id order, with flat memory, and reports the first row that does not verify: a changed
+    /// row (its hash differs), a deleted one (a gap in the ids, or a later hash that no longer chains), an inserted one
+    /// (an id that the sequence never handed out, or a hash that does not chain), or removed newest rows (the
+    /// sequence went past the last row).
+    public func verifyAuditChain() async throws -> AuditVerification {
+        try await writer.read { db in
+            var result = AuditVerification(checkedRows: 0)
+            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'auditEvent'") ?? 0
+            var previousId: Int64?
+            var previousHash: String?
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(AuditChain.selectColumns), hash FROM auditEvent ORDER BY id")
+            while let row = try rows.next() {
+                let id: Int64 = row["id"]
+                let stored: String? = row["hash"]
+                let expectedPrevious: String
+                if let previousId, let previousHash {
+                    guard id == previousId + 1 else {
+                        result.firstBroken = .init(id: id, reason: "rows \(previousId + 1)…\(id - 1) are missing")
+                        return result
+                    }
+                    expectedPrevious = previousHash
+                } else {
+                    guard let start = try AuditChain.startingHash(db, firstId: id) else {
+                        result.firstBroken = .init(
+                            id: id, reason: "rows before \(id) are missing and no retention checkpoint accounts for them"
+                        )
+                        return result
+                    }
+                    expectedPrevious = start
+                }
+                let computed = AuditChain.hash(previous: expectedPrevious, row: row)
+                guard stored == computed else {
+                    let reason = stored == nil
+                        ? "the row has no hash (written outside Berth)"
+                        : "the row's content or its place in the chain changed (hash mismatch)"
+                    result.firstBroken = .init(id: id, reason: reason)
+                    return result
+                }
+                result.checkedRows += 1
+                previousId = id
+                previousHash = computed
+            }
+            result.headId = previousId
+            result.headHash = previousHash
+            let newest = previousId ?? 0
+            if sequence > newest {
+                result.firstBroken = .init(id: newest + 1, reason: "rows \(newest + 1)…\(sequence) were written and are gone")
+            } else if sequence < newest {
+                result.firstBroken = .init(id: newest, reason: "row \(newest) was not handed out by the table's sequence")
+            }
+            return result
+        }
+    }
+
+    /// The newest row's id and hash, for the server log.
+    public func auditChainHead() async throws -> (id: Int64, hash: String)? {
+        try await writer.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, hash FROM auditEvent ORDER BY id DESC LIMIT 1") else {
+                return nil
+            }
+            return (row["id"], row["hash"] ?? "")
+        }
+    }
+
+    /// Removes the audit rows older than `cutoff` — always a whole prefix, oldest first — and appends a checkpoint
+    /// row that records where the removed prefix ended and its last hash, so that verification still passes.
+    /// Returns the number of rows removed (no checkpoint when nothing was old enough).
+    @discardableResult
+    public func applyAuditRetention(olderThan cutoff: Date, actor: String = "berth") async throws -> Int {
+        try await writer.write { db in
+            // The last row of the prefix: every row up to it is older than the cutoff (time grows with id).
+            guard let last = try Row.fetchOne(
+                db, sql: "SELECT id, hash FROM auditEvent WHERE time < ? ORDER BY time DESC, id DESC LIMIT 1",
+                arguments: [cutoff]
+            ) else { return 0 }
+            let lastId: Int64 = last["id"]
+            let lastHash: String = last["hash"] ?? ""
+            let removed = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditEvent WHERE id <= ?", arguments: [lastId]) ?? 0
+            try db.execute(sql: "DELETE FROM auditEvent WHERE id <= ?", arguments: [lastId])
+            let checkpoint = RetentionCheckpoint(
+                removedThroughId: lastId, lastRemovedHash: lastHash, removedRows: removed,
+                cutoff: ISO8601DateFormatter().string(from: cutoff)
+            )
+            var event = AuditEvent(
+                actor: actor, action: AuditChain.retentionAction, targetType: "audit", parameters: checkpoint.json, outcome: .ok
+            )
+            try Self.append(&event, db)
+            return removed
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+
+/// A search of the audit trail: every filter optional, newest first, one page at a time.
+///
+/// Pages are keyset-paginated on the id (`before`), never with OFFSET, so the millionth row costs what the first does.
+/// A time range is turned into an id range first (time never goes backwards along the ids), so it needs no sort.
+public struct AuditQuery: Sendable, Equatable {
+    /// Exactly this actor (the pages force it to the signed-in user for non-admins).
+    public var actor: String?
+    /// Exactly this action verb, such as `container.stop`.
+    public var action: String?
+    /// A target id (or its prefix of at least 4 characters) or exact name.
+    public var target: String?
+    public var outcome: AuditEvent.Outcome?
+    /// Rows at or after `from` and before `to`.
+    public var from: Date?
+    public var to: Date?
+    /// Free text, matched anywhere in the actor, action, target, address, parameters and error message.
+    public var text: String?
+    /// Only rows older than this id: the next page after a page whose last row had this id.
+    public var before: Int64?
+
+    public init(
+        actor: String? = nil, action: String? = nil, target: String? = nil, outcome: AuditEvent.Outcome? = nil,
+        from: Date? = nil, to: Date? = nil, text: String? = nil, before: Int64? = nil
+    ) {
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.outcome = outcome
+        self.from = from
+        self.to = to
+        self.text = text
+        self.before = before
+    }
+
+    /// The SQL condition and its arguments, or nil when the range is empty.
+    func condition(_ db: Database) throws -> (sql: String, arguments: StatementArguments)? {
+        var clauses: [String] = []
+        var arguments = StatementArguments()
+        var upper = before.map { $0 - 1 }
+        var lower: Int64?
+        if let from {
+            guard let first = try Int64.fetchOne(
+                db, sql: "SELECT id FROM auditEvent WHERE time >= ? ORDER BY time, id LIMIT 1", arguments: [from]
+            ) else { return nil }
+            lower = first
+        }
+        if let to {
+            guard let last = try Int64.fetchOne(
+                db, sql: "SELECT id FROM auditEvent WHERE time < ? ORDER BY time DESC, id DESC LIMIT 1", arguments: [to]
+            ) else { return nil }
+            upper = min(upper ?? last, last)
+        }
+        if let lower, let upper, lower > upper { return nil }
+        if let lower {
+            clauses.append("id >= ?")
+            arguments += [lower]
+        }
+        if let upper {
+            clauses.append("id <= ?")
+            arguments += [upper]
+        }
+        if let actor {
+            clauses.append("actor = ?")
+            arguments += [actor]
+        }
+        if let action {
+            clauses.append("action = ?")
+            arguments += [action]
+        }
+        if let outcome {
+            clauses.append("outcome = ?")
+            arguments += [outcome.rawValue]
+        }
+        if let target {
+            if target.count >= 4, target.allSatisfy(\.isHexDigit) {
+                // An id prefix: a range on the index, so it stays a seek.
+                clauses.append("(targetName = ? OR (targetId >= ? AND targetId < ?))")
+                arguments += [target, target, target + "~"]
+            } else {
+                clauses.append("(targetName = ? OR targetId = ?)")
+                arguments += [target, target]
+            }
+        }
+        if let text, !text.isEmpty {
+            let pattern = "%" + Self.escapeLike(text) + "%"
+            let columns = ["actor", "action", "targetId", "targetName", "clientAddress", "parameters", "errorMessage"]
+            clauses.append("(" + columns.map { "\($0) LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")")
+            for _ in columns { arguments += [pattern] }
+        }
+        return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
+    }
+
+    static func escapeLike(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+}
+
+/// One page of a search: its rows, newest first, and the id to continue from when there are more.
+public struct AuditPage: Sendable {
+    public var events: [AuditEvent]
+    public var nextBefore: Int64?
+}
+
+extension AppDatabase {
+    /// One page of the search, newest first.
+    public func auditEvents(matching query: AuditQuery, limit: Int = 50) async throws -> AuditPage {
+        try await writer.read { db in
+            guard let condition = try query.condition(db) else { return AuditPage(events: [], nextBefore: nil) }
+            var events = try AuditEvent.fetchAll(
+                db, sql: "SELECT * FROM auditEvent WHERE \(condition.sql) ORDER BY id DESC LIMIT \(limit + 1)",
+                arguments: condition.arguments
+            )
+            var next: Int64?
+            if events.count > limit {
+                events.removeLast()
+                next = events.last?.id
+            }
+            return AuditPage(events: events, nextBefore: next)
+        }
+    }
+
+    /// Every row of the search, newest first, in batches fetched only when the consumer asks for the next one: a
+    /// million rows never sit in memory at once, and a slow reader slows the reads instead of growing a buffer.
+    public func auditExport(matching query: AuditQuery, batchSize: Int = 1000) -> AuditExportBatches {
+        AuditExportBatches(database: self, query: query, batchSize: batchSize)
+    }
+
+    /// Whether a row with this id exists (for links from a row's parameters).
+    public func auditEvent(id: Int64) async throws -> AuditEvent? {
+        try await writer.read { db in try AuditEvent.fetchOne(db, key: id) }
+    }
+}
+
+/// The batches of an export, pulled one at a time.
+public struct AuditExportBatches: AsyncSequence, Sendable {
+    public typealias Element = [AuditEvent]
+    let database: AppDatabase
+    let query: AuditQuery
+    let batchSize: Int
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let database: AppDatabase
+        var query: AuditQuery
+        let batchSize: Int
+        var done = false
+
+        public mutating func next() async throws -> [AuditEvent]? {
+            guard !done else { return nil }
+            try Task.checkCancellation()
+            let page = try await database.auditEvents(matching: query, limit: batchSize)
+            if let next = page.nextBefore { query.before = next } else { done = true }
+            return page.events.isEmpty ? nil : page.events
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(database: database, query: query, batchSize: batchSize)
+    }
+}
+
+extension AuditQuery {
+    /// Reads a time bound as typed in a form or on the command line, in UTC: `2026-11-23`, `2026-11-23T08:15`,
+    /// `2026-11-23 08:15:30`, with an optional `Z` and fraction. Nil when it is none of these.
+    public static func parseTime(_ text: String) -> Date? {
+        var text = text.trimmingCharacters(in: .whitespaces)
+        if text.hasSuffix("Z") || text.hasSuffix("z") { text.removeLast() }
+        text = text.replacingOccurrences(of: " ", with: "T")
+        let halves = text.split(separator: "T", maxSplits: 1, omittingEmptySubsequences: false)
+        let date = halves[0].split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        guard date.count == 3, let year = date[0], let month = date[1], let day = date[2],
+              (1970...9999).contains(year), (1...12).contains(month), (1...31).contains(day) else { return nil }
+        var hour = 0, minute = 0, second = 0.0
+        if halves.count == 2 {
+            let time = halves[1].split(separator: ":", omittingEmptySubsequences: false)
+            guard (2...3).contains(time.count), let h = Int(time[0]), let m = Int(time[1]),
+                  (0...23).contains(h), (0...59).contains(m) else { return nil }
+            hour = h
+            minute = m
+            if time.count == 3 {
+                guard let s = Double(time[2]), (0..<61).contains(s) else { return nil }
+                second = s
+            }
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let components = DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: 0)
+        guard let start = calendar.date(from: components), calendar.component(.day, from: start) == day else { return nil }
+        return start.addingTimeInterval(second)
+    }
+}
+
+extension AuditQuery {
+    /// The filters in force, as the parameters of an export's own audit record.
+    public func parametersJSON(extra: [String: String] = [:]) -> String {
+        var values = extra
+        values["actor"] = actor
+        values["action"] = action
+        values["target"] = target
+        values["outcome"] = outcome?.rawValue
+        values["from"] = from.map(AuditText.timestamp)
+        values["to"] = to.map(AuditText.timestamp)
+        values["text"] = text
+        let data = (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

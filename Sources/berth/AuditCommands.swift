@@ -1,0 +1,144 @@
+import ArgumentParser
+import BerthStore
+import BerthWeb
+import Foundation
+
+/// The database file, as `serve` finds it: the flag, else `BERTH_DATABASE`, else the default.
+struct DatabaseOption: ParsableArguments {
+    @Option(help: "SQLite database file (env BERTH_DATABASE, default \(AppConfiguration.defaultDatabasePath)).")
+    var database: String?
+
+    func open() throws -> AppDatabase {
+        let path = database ?? ProcessInfo.processInfo.environment["BERTH_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? AppConfiguration.defaultDatabasePath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("no database at \(path) (give --database or BERTH_DATABASE)")
+        }
+        do {
+            return try AppDatabase.open(path: path)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+/// Who runs a command-line export, for its audit record.
+func commandLineActor() -> String {
+    let user = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"]
+    return "cli:" + (user ?? String(getuid()))
+}
+
+/// `berth audit …`: for auditors who are not in the browser.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Verify or export the audit trail.", subcommands: [Verify.self, Export.self]
+    )
+
+    /// `berth audit verify`: exit 0 when the chain is intact, 1 with the first broken row otherwise.
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Walk the audit hash chain and report the first row that was edited, deleted or inserted."
+        )
+        @OptionGroup var database: DatabaseOption
+
+        func run() async throws {
+            let result = try await database.open().verifyAuditChain()
+            print(result.description)
+            if !result.isIntact { throw ExitCode(1) }
+        }
+    }
+
+    /// `berth audit export`: the filtered trail as CSV or NDJSON on standard output (or a file), streamed.
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Export audit rows, newest first, as CSV or NDJSON.")
+        @OptionGroup var database: DatabaseOption
+
+        @Option(help: "csv or ndjson.") var format: String = "csv"
+        @Option(help: "Write to this file instead of standard output.") var output: String?
+        @Option(help: "Only this actor.") var actor: String?
+        @Option(help: "Only this action, such as container.stop.") var action: String?
+        @Option(help: "Only this target id (or id prefix) or name.") var target: String?
+        @Option(help: "Only this outcome: ok, denied or error.") var outcome: String?
+        @Option(help: "From this UTC time on, such as 2026-11-01 or 2026-11-01T08:00.") var from: String?
+        @Option(help: "Before this UTC time.") var to: String?
+        @Option(help: "Free text anywhere in the row.") var text: String?
+
+        func run() async throws {
+            guard let exportFormat = AuditExportFormat(rawValue: format) else {
+                throw ValidationError("--format must be csv or ndjson")
+            }
+            var query = AuditQuery(actor: actor, action: action, target: target, text: text)
+            if let outcome {
+                guard let parsed = AuditEvent.Outcome(rawValue: outcome) else { throw ValidationError("--outcome must be ok, denied or error") }
+                query.outcome = parsed
+            }
+            if let from {
+                guard let date = AuditQuery.parseTime(from) else { throw ValidationError("--from '\(from)' is not a time like 2026-11-01T08:00") }
+                query.from = date
+            }
+            if let to {
+                guard let date = AuditQuery.parseTime(to) else { throw ValidationError("--to '\(to)' is not a time like 2026-11-01T08:00") }
+                query.to = date
+            }
+            let store = try database.open()
+            let handle: FileHandle
+            if let output {
+                guard FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600]),
+                      let file = FileHandle(forWritingAtPath: output) else {
+                    throw ValidationError("cannot write \(output)")
+                }
+                handle = file
+            } else {
+                handle = FileHandle.standardOutput
+            }
+            var rows = 0
+            var outcomeOfExport = AuditEvent.Outcome.ok
+            var failure: String?
+            do {
+                if let header = exportFormat.header { try handle.write(contentsOf: Data(header.utf8)) }
+                for try await batch in store.auditExport(matching: query) {
+                    var chunk = ""
+                    for event in batch { chunk += exportFormat.line(event) }
+                    try handle.write(contentsOf: Data(chunk.utf8))
+                    rows += batch.count
+                }
+            } catch {
+                outcomeOfExport = .error
+                failure = "\(error)"
+            }
+            try? handle.close()
+            // The export is itself part of the trail.
+            try await store.recordAudit(AuditEvent(
+                actor: commandLineActor(), clientAddress: "cli", action: "audit.export", targetType: "audit",
+                parameters: query.parametersJSON(extra: ["format": format, "rows": String(rows)]), outcome: outcomeOfExport,
+                errorMessage: failure
+            ))
+            if let failure { throw ValidationError("export stopped after \(rows) rows: \(failure)") }
+        }
+    }
+}
+
+/// `berth db …`: care of the database file.
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Care of the SQLite database.", subcommands: [Backup.self]
+    )
+
+    /// `berth db backup PATH`: an online copy of the live database.
+    struct Backup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the live database to PATH with SQLite's online backup (Berth may keep running)."
+        )
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The new file to write.") var path: String
+
+        func run() async throws {
+            do {
+                try await database.open().backup(to: path)
+            } catch let error as StoreError {
+                throw ValidationError(error.description)
+            }
+            print("backed up to \(path)")
+        }
+    }
+}
