@@ -121,6 +121,7 @@
     const name = event.target.name;
     if (name === "tail") { output.textContent = ""; stream.restart(streamUrl()); }
     if (name === "follow") scroll();
+    if (name === "wrap") output.classList.toggle("nowrap-lines", !field("wrap").checked);
     if (name === "timestamps") output.querySelectorAll(".ts").forEach(function (el) { el.hidden = !field("timestamps").checked; });
     if (name === "stdout" || name === "stderr") {
       output.classList.toggle("hide-stdout", !field("stdout").checked);

@@ -95,7 +95,10 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         logger: logger
     ))
     // The one central check: declared permission, session, role, CSRF.
-    router.add(middleware: AccessControlMiddleware(routes: table, sessions: sessions, clients: clients, audit: audit))
+    let preferences = PreferencesStore(database: database)
+    router.add(middleware: AccessControlMiddleware(
+        routes: table, sessions: sessions, clients: clients, audit: audit, preferences: preferences
+    ))
     router.add(middleware: FlashMiddleware())
 
     let routes = Routes(router: router, table: table)
@@ -115,6 +118,8 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
     StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
     ImagesController(engine: engine, views: views).addRoutes(to: routes)
+    AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     return BuiltRouter(
         routes: routes,
         services: [

@@ -14,6 +14,8 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
     var form: FormFields?
     /// A message from the previous request (after a redirect), shown once.
     var flash: Flash?
+    /// The signed-in user's settings (defaults without a session).
+    var preferences = UserPreferences()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

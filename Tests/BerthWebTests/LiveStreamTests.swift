@@ -38,9 +38,12 @@ import TestSupport
         try await TestEngine.withContainers { engine, scope in
             let id = try await scope.busybox(["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; done; usleep 50000; echo err >&2; sleep 60"])
             // All written before the stream opens, however loaded the machine.
-            for _ in 0..<100 where try await engine.containerLogs(id).collect().stderrText != "err\n" {
+            var written = false
+            for _ in 0..<300 {
+                if try await engine.containerLogs(id).collect().stderrText == "err\n" { written = true; break }
                 try await Task.sleep(for: .milliseconds(100))
             }
+            try #require(written, "the container wrote its lines within 30 s")
             try await withLiveStreamApp { live in
                 let browser = try await signIn(live.client, as: "bt-viewer")
                 let stream = try await live.open("/logs/stream?container=\(id)&tail=3", as: browser)

@@ -15,7 +15,7 @@ import TestSupport
             let browser = try await signIn(client, as: username)
             try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders) { response in
                 #expect(response.status == .ok)
-                #expect(response.text.contains(#"<span class="user">\#(username)</span> <span class="role role-\#(role)">\#(role)</span>"#))
+                #expect(response.text.contains(#"<a class="user" href="/settings" title="Your settings">\#(username)</a> <span class="role role-\#(role)">\#(role)</span>"#))
             }
             let events = try await app.auditEvents()
             #expect(events.contains { $0.action == "login" && $0.outcome == .ok && $0.actor == username && $0.role == role })

@@ -37,3 +37,15 @@ extension AppDatabase {
         }
     }
 }
+
+extension AppDatabase {
+    /// Saves several settings of one user at once: all or none.
+    public func saveSettings(_ values: [String: String], for username: String) async throws {
+        try await writer.write { db in
+            let now = Date()
+            for (key, value) in values {
+                try UserSetting(username: username, key: key, value: value, updatedAt: now).upsert(db)
+            }
+        }
+    }
+}

@@ -24,12 +24,13 @@ struct AuditTrail: Sendable {
         }
     }
 
-    /// Writes a record. Names and messages are stored as data, cut to a sane length.
+    /// Writes a record. Names and messages are stored as data, cut to a sane length. Returns whether it was written.
+    @discardableResult
     func record(
         _ action: String, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
-    ) async {
+    ) async -> Bool {
         let parametersJSON = parameters.flatMap { parameters -> String? in
             guard !parameters.isEmpty, let data = try? JSONSerialization.data(withJSONObject: parameters, options: [.sortedKeys]) else {
                 return nil
@@ -55,8 +56,10 @@ struct AuditTrail: Sendable {
         )
         do {
             try await database.recordAudit(event)
+            return true
         } catch {
             logger.error("cannot write audit record", metadata: ["action": "\(action)", "error": "\(error)"])
+            return false
         }
     }
 }

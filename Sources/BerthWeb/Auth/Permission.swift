@@ -18,6 +18,8 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     public static let signedIn = Permission("signed-in", minimumRole: .viewer)
     /// Look at containers, images and the rest without changing anything.
     public static let viewContainers = Permission("containers.view", minimumRole: .viewer)
+    /// Read the audit trail: admins everyone's rows, others their own (the controller narrows it).
+    public static let viewAudit = Permission("audit.view", minimumRole: .viewer)
     /// Start, stop, restart, pause, kill; read logs; pull.
     public static let operateContainers = Permission("containers.operate", minimumRole: .operator)
     /// Remove, create privileged things, exec, change others' settings.

@@ -116,7 +116,7 @@ struct ContainerActionsController: Sendable {
                 )
             }
             return try views.page(
-                "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin), context: context
+                "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin, preferences: context.preferences), context: context
             )
         } catch let error as EngineError {
             throw error.pageError(missing: "No such container: \(id). It may have been removed.")

@@ -17,7 +17,7 @@ struct ContainersController: Sendable {
     /// `GET /containers[?all=1&name=&image=&label=&state=&sort=]`: one engine call, whatever the number of containers;
     /// the engine does the filtering.
     @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let query = ContainerListQuery(request.uri.queryParameters)
+        let query = ContainerListQuery(request.uri.queryParameters, showAllByDefault: context.preferences.containerFilter == .all)
         do {
             let containers = try await engine.listContainers(all: query.showAll, filters: query.engineFilters)
             let selectable = (context.user?.role ?? .viewer) >= .operator
@@ -57,12 +57,14 @@ struct ContainerListQuery: Sendable {
 
     static let states = ["created", "running", "paused", "restarting", "removing", "exited", "dead"]
 
-    init(_ parameters: FlatDictionary<Substring, Substring>) {
+    /// `showAllByDefault` is the user's setting, used when the query does not say (`all=0` or `all=1`).
+    init(_ parameters: FlatDictionary<Substring, Substring>, showAllByDefault: Bool = false) {
         func text(_ key: String) -> String {
             let value = parameters[Substring(key)].map { String($0) } ?? ""
             return String(value.trimmingCharacters(in: .whitespaces).prefix(200))
         }
-        let all = text("all")
+        // The form sends a hidden all=0 before the checkbox's all=1: the last one wins.
+        let all = parameters.getAll("all").last.map { String($0) } ?? (showAllByDefault ? "1" : "0")
         state = Self.states.contains(text("state")) ? text("state") : ""
         // A state other than running only makes sense over all containers.
         showAll = all == "1" || all == "true" || (!state.isEmpty && state != "running")

@@ -16,7 +16,7 @@ struct ImagesController: Sendable {
         let id = try context.parameters.require("id")
         do {
             let image = try await engine.inspectImage(id)
-            return try views.page("image", ImagePage(image), context: context)
+            return try views.page("image", ImagePage(image, preferences: context.preferences), context: context)
         } catch let error as EngineError {
             throw error.pageError(missing: "No such image: \(id).")
         }
@@ -28,18 +28,18 @@ struct ImagePage: Sendable {
     let title: String
     let id: String
     let tags: [String]
-    let created: String?
+    let created: DisplayTime?
     let author: String?
     let comment: String?
     let size: String
     let command: String
     let labels: [ContainerRow.Label]
 
-    init(_ image: ImageInspect) {
+    init(_ image: ImageInspect, preferences: UserPreferences) {
         id = image.id
         tags = image.repoTags ?? []
         title = tags.first ?? String(image.id.prefix(19))
-        created = ContainerDetailPage.displayTime(image.created)
+        created = DisplayTime(engineTime: image.created, preferences: preferences)
         author = image.author.flatMap { $0.isEmpty ? nil : $0 }
         comment = image.comment.flatMap { $0.isEmpty ? nil : $0 }
         size = ByteCountFormatter.string(fromByteCount: image.size ?? 0, countStyle: .binary)

@@ -29,7 +29,8 @@ struct LogsController: Sendable {
         let id = try context.parameters.require("id")
         let inspect = try await inspectForPage(id)
         return try views.page("logs", LogsPage(
-            title: "Logs of \(inspect.displayName)", containers: [.init(inspect)], tail: tail(request), single: .init(inspect)
+            title: "Logs of \(inspect.displayName)", containers: [.init(inspect)], tail: tail(request, context), single: .init(inspect),
+            preferences: context.preferences
         ), context: context)
     }
 
@@ -41,7 +42,8 @@ struct LogsController: Sendable {
         for id in ids { containers.append(.init(try await inspectForPage(id))) }
         let title = containers.count == 1 ? "Logs of \(containers[0].name)" : "Logs of \(containers.count) containers"
         return try views.page("logs", LogsPage(
-            title: title, containers: containers, tail: tail(request), single: containers.count == 1 ? containers[0] : nil
+            title: title, containers: containers, tail: tail(request, context), single: containers.count == 1 ? containers[0] : nil,
+            preferences: context.preferences
         ), context: context)
     }
 
@@ -51,7 +53,7 @@ struct LogsController: Sendable {
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Name at least one container.") }
         let cursor = LogCursor(lastEventID: request.lastEventID)
-        let tail = self.tail(request)
+        let tail = self.tail(request, context)
         var followersFound: [LogFollower] = []
         var unavailableFound: [(String, String)] = []
         for id in ids {
@@ -145,9 +147,11 @@ struct LogsController: Sendable {
         return Array(ids.prefix(Self.maxContainers))
     }
 
-    /// Lines to show first: `tail=N`, or `tail=all` for the whole log (nil).
-    private func tail(_ request: Request) -> Int? {
-        let text = request.uri.queryParameters["tail"].map(String.init) ?? ""
+    /// Lines to show first: `tail=N`, or `tail=all` for the whole log (nil); without it, the user's setting.
+    private func tail(_ request: Request, _ context: BerthRequestContext) -> Int? {
+        guard let text = request.uri.queryParameters["tail"].map(String.init), !text.isEmpty else {
+            return context.preferences.logTailLines.map { min($0, Self.maxTail) }
+        }
         if text == "all" { return nil }
         return min(Int(text).map { max($0, 0) } ?? Self.defaultTail, Self.maxTail)
     }
@@ -183,8 +187,13 @@ struct LogsPage: Sendable {
     let single: Container?
     /// The stream's query string (ids are hex, so nothing needs escaping).
     let streamQuery: String
+    /// The viewer's starting state, from the user's settings.
+    let timestamps: Bool
+    let wrap: Bool
 
-    init(title: String, containers: [Container], tail: Int?, single: Container?) {
+    init(title: String, containers: [Container], tail: Int?, single: Container?, preferences: UserPreferences) {
+        timestamps = preferences.logTimestamps
+        wrap = preferences.logWrap
         self.title = title
         self.containers = containers
         self.tail = tail.map(String.init) ?? "all"

@@ -19,6 +19,7 @@ struct AccessControlMiddleware: RouterMiddleware {
     let sessions: SessionManager
     let clients: ClientResolver
     let audit: AuditTrail
+    let preferences: PreferencesStore
 
     /// Name of the cookie that carries the login form's CSRF token before there is a session.
     static let loginCookieName = "berth-login"
@@ -46,6 +47,7 @@ struct AccessControlMiddleware: RouterMiddleware {
             switch await sessions.resolve(token: token) {
             case .valid(let user):
                 context.user = user
+                context.preferences = await preferences.preferences(of: user.username)
             case .ended(let username, let reason):
                 endedSession = true
                 await audit.record("session.end", outcome: .ok, context: context, actor: username, error: reason)

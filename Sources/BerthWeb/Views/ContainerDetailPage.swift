@@ -13,9 +13,9 @@ struct ContainerDetailPage: Sendable {
     let health: String?
     let exitCode: Int?
     let stateError: String?
-    let created: String
-    let startedAt: String?
-    let finishedAt: String?
+    let created: DisplayTime?
+    let startedAt: DisplayTime?
+    let finishedAt: DisplayTime?
     let restartCount: Int
     let restartPolicy: String?
     let tty: Bool
@@ -48,7 +48,7 @@ struct ContainerDetailPage: Sendable {
         let value: String?
     }
 
-    init(_ inspect: ContainerInspect, revealEnvironment: Bool, canRevealEnvironment: Bool) {
+    init(_ inspect: ContainerInspect, revealEnvironment: Bool, canRevealEnvironment: Bool, preferences: UserPreferences = .init()) {
         id = inspect.id
         shortId = String(inspect.id.prefix(12))
         name = inspect.displayName
@@ -60,9 +60,9 @@ struct ContainerDetailPage: Sendable {
         health = state?.health?.status
         exitCode = state?.running == true ? nil : state?.exitCode
         stateError = state?.error.flatMap { $0.isEmpty ? nil : $0 }
-        created = Self.displayTime(inspect.created) ?? ""
-        startedAt = Self.displayTime(state?.startedAt)
-        finishedAt = Self.displayTime(state?.finishedAt)
+        created = DisplayTime(engineTime: inspect.created, preferences: preferences)
+        startedAt = DisplayTime(engineTime: state?.startedAt, preferences: preferences)
+        finishedAt = DisplayTime(engineTime: state?.finishedAt, preferences: preferences)
         restartCount = inspect.restartCount ?? 0
         restartPolicy = inspect.hostConfig?.restartPolicy?.name.flatMap { $0.isEmpty || $0 == "no" ? nil : $0 }
         tty = inspect.config?.tty ?? false

@@ -11,6 +11,7 @@ public struct PageRenderer: Sendable {
     /// Templates the app cannot do without; a missing one stops the start with a clear message.
     static let requiredTemplates = [
         "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "image", "error", "login",
+        "audit", "settings",
     ]
 
     public static func load(directory: String) async throws -> PageRenderer {
@@ -36,7 +37,14 @@ public struct PageRenderer: Sendable {
     /// Renders a page as an HTML response. Templates see the page's own fields inside `{{#page}}`, and the layout
     /// sees `currentUser` for the header.
     func page(_ template: String, _ page: some Sendable, context: BerthRequestContext, status: HTTPResponse.Status = .ok) throws -> Response {
-        try render(template, PageContext(page: page, currentUser: context.user.map(CurrentUser.init), flash: context.flash), status: status)
+        try render(
+            template,
+            PageContext(
+                page: page, currentUser: context.user.map(CurrentUser.init), flash: context.flash,
+                display: DisplaySettings(context.preferences)
+            ),
+            status: status
+        )
     }
 
     func render(_ template: String, _ object: some Sendable, status: HTTPResponse.Status) throws -> Response {
@@ -56,6 +64,22 @@ struct PageContext<Page: Sendable>: Sendable {
     let page: Page
     let currentUser: CurrentUser?
     let flash: Flash?
+    let display: DisplaySettings
+}
+
+/// What the layout applies on every page: the theme, and how `time.js` shows times.
+struct DisplaySettings: Sendable {
+    let theme: String
+    let timeZone: String
+    let timeStyle: String
+    let dateFormat: String
+
+    init(_ preferences: UserPreferences) {
+        theme = preferences.theme.rawValue
+        timeZone = preferences.timeZone.rawValue
+        timeStyle = preferences.timeStyle.rawValue
+        dateFormat = preferences.dateFormat.rawValue
+    }
 }
 
 /// The header's view of the signed-in user.

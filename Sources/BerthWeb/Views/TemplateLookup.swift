@@ -10,6 +10,7 @@ extension PageContext: MustacheParent {
         case "page": page
         case "currentUser": currentUser
         case "flash": flash
+        case "display": display
         default: nil
         }
     }
