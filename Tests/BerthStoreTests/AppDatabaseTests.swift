@@ -18,6 +18,7 @@ import TestSupport
         #expect(try await database.journalMode() == "wal")
         #expect(try await database.appliedMigrations() == [
             "v1: sessions, settings, audit", "v2: audit hash chain, audit search indexes, write probe",
+            "v3: audit free-text index",
         ])
         #expect(await database.isHealthy())
     }
@@ -32,7 +33,7 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 2)
+        #expect(try await again.appliedMigrations().count == 3)
     }
 
     @Test func connectionsWaitForLocksAndEnforceForeignKeys() throws {

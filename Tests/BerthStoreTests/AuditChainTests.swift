@@ -120,6 +120,9 @@ import TestSupport
         #expect(remaining.first?.action == "audit.retention")
         let afterFirst = try await store.verifyAuditChain()
         #expect(afterFirst.isIntact, "\(afterFirst)")
+        // The free-text index lost the removed rows with them.
+        let indexed = try await DatabaseQueue(path: freshPath).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM auditText") }
+        #expect(indexed == 4)
         // New rows, and a second retention that removes everything, keep it verifiable.
         try await store.recordAudit(AuditEvent(actor: "bob", action: "logout", outcome: .ok))
         #expect(try await store.applyAuditRetention(olderThan: Date().addingTimeInterval(1)) == 5)

@@ -79,6 +79,17 @@ import TestSupport
         #expect(try await database.auditEvents(matching: AuditQuery(text: "needle%in")).events.isEmpty)
         let viewer = try await allPages(database, AuditQuery(text: "VIEWER may"), limit: 100).flatMap { $0 }
         #expect(viewer.count == 60, "LIKE is case-insensitive for ASCII")
+        // Through the index, page by page, within a time range and with other filters.
+        let all = Array(try await database.recentAuditEvents(limit: 1000).reversed())
+        let paged = try await allPages(
+            database, AuditQuery(outcome: .denied, from: all[99].time, to: all[499].time, text: "viewer"), limit: 7
+        ).flatMap { $0 }
+        let expectedDenied: [Int64] = (100...499).filter { $0 % 10 == 0 }.reversed().map(Int64.init)
+        #expect(paged == expectedDenied)
+        // Short text is matched without the index.
+        #expect(try await allPages(database, AuditQuery(text: "p-"), limit: 1000).flatMap { $0 }.count == 600)
+        // Ids are left to the target filter.
+        #expect(try await database.auditEvents(matching: AuditQuery(text: String(format: "%064x", 77))).events.isEmpty)
     }
 
     @Test func aTimeRangeIsHalfOpenAndCombinesWithPages() async throws {

@@ -133,3 +133,25 @@ def test_viewer_follows_live_logs_with_colours_and_no_markup(browser):
         browser.save_screenshot("/tmp/berth-e2e-events.png")
     finally:
         docker("rm", "-f", name)
+
+
+def test_settings_change_the_theme_and_times_and_the_audit_page_shows_it(browser):
+    sign_in(browser, "bt-viewer")
+    browser.get(URL + "/settings")
+    browser.find_element(By.CSS_SELECTOR, "select[name=theme] option[value=dark]").click()
+    browser.find_element(By.CSS_SELECTOR, "select[name=timeZone] option[value=local]").click()
+    browser.find_element(By.CSS_SELECTOR, "select[name=dateFormat] option[value='dd.mm.yyyy']").click()
+    browser.find_element(By.CSS_SELECTOR, "form.settings button[type=submit]").click()
+    assert "Settings saved." in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("data-theme") == "dark"
+    background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(15, 20, 25)", background
+    browser.get(URL + "/audit")
+    row = browser.find_element(By.CSS_SELECTOR, "tr[data-audit-id]")
+    assert "settings.update" in row.text
+    # The browser rewrote the UTC time into its own zone, in the chosen format.
+    shown = row.find_element(By.CSS_SELECTOR, "time").text
+    assert "UTC" not in shown and shown[2] == "." and shown[5] == ".", shown
+    row.find_element(By.CSS_SELECTOR, "details summary").click()
+    assert "log.tail" in row.find_element(By.CSS_SELECTOR, "dl.facts").text or "theme" in row.find_element(By.CSS_SELECTOR, "dl.facts").text
+    browser.save_screenshot("/tmp/berth-e2e-audit.png")

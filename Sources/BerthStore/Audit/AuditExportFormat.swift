@@ -60,11 +60,13 @@ public enum AuditExportFormat: String, Sendable, CaseIterable {
     /// A quoted cell. A cell that a spreadsheet would read as a formula gets a leading apostrophe.
     static func csvCell(_ value: String?) -> String {
         guard var text = value.map(AuditText.neutralised) else { return "" }
-        if let first = text.first, "=+-@".contains(first) { text = "'" + text }
+        if let first = text.utf8.first, first == 0x3D || first == 0x2B || first == 0x2D || first == 0x40 { text = "'" + text }
+        guard text.utf8.contains(0x22) else { return "\"" + text + "\"" }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     static func jsonString(_ text: String) -> String {
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) { return "\"" + text + "\"" }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -84,6 +86,19 @@ public enum AuditText {
     /// as `\n` and `\x1b`, so that a container named with a newline cannot forge a second row in an export and a
     /// message cannot recolour an auditor's terminal.
     public static func neutralised(_ text: String) -> String {
+        // Most text has nothing to neutralise: C0 controls and DEL are single bytes below 0x20 or 0x7F, C1 controls
+        // are 0xC2 0x80…0x9F, the line and paragraph separators 0xE2 0x80 0xA8/0xA9.
+        var clean = true
+        var previous: (UInt8, UInt8) = (0, 0)
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x7F || (previous.1 == 0xC2 && byte < 0xA0 && byte >= 0x80)
+                || (previous == (0xE2, 0x80) && (byte == 0xA8 || byte == 0xA9)) {
+                clean = false
+                break
+            }
+            previous = (previous.1, byte)
+        }
+        if clean { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
@@ -111,9 +126,26 @@ public enum AuditText {
         }
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), fraction
-        )
+        // Built digit by digit: this runs for every row of an export.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(48 + (rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); bytes.append(0x2D)
+        digits(Int(parts.tm_mon) + 1, 2); bytes.append(0x2D)
+        digits(Int(parts.tm_mday), 2); bytes.append(0x54)
+        digits(Int(parts.tm_hour), 2); bytes.append(0x3A)
+        digits(Int(parts.tm_min), 2); bytes.append(0x3A)
+        digits(Int(parts.tm_sec), 2); bytes.append(0x2E)
+        digits(fraction, 3); bytes.append(0x5A)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

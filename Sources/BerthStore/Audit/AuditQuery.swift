@@ -16,7 +16,7 @@ public struct AuditQuery: Sendable, Equatable {
     /// Rows at or after `from` and before `to`.
     public var from: Date?
     public var to: Date?
-    /// Free text, matched anywhere in the actor, action, target, address, parameters and error message.
+    /// Free text, matched anywhere in the actor, action, target name, address, parameters and error message.
     public var text: String?
     /// Only rows older than this id: the next page after a page whose last row had this id.
     public var before: Int64?
@@ -35,8 +35,45 @@ public struct AuditQuery: Sendable, Equatable {
         self.before = before
     }
 
-    /// The SQL condition and its arguments, or nil when the range is empty.
-    func condition(_ db: Database) throws -> (sql: String, arguments: StatementArguments)? {
+    /// The SQL of one page (newest first, `limit` rows), or nil when the range is empty.
+    func pageSQL(_ db: Database, limit: Int) throws -> (sql: String, arguments: StatementArguments)? {
+        guard let condition = try condition(db) else { return nil }
+        guard let piece = indexablePiece else {
+            return ("SELECT * FROM auditEvent WHERE \(condition.sql) ORDER BY id DESC LIMIT \(limit)", condition.arguments)
+        }
+        // Driven by the trigram index in descending rowid order, each candidate checked against the row: the page
+        // stops at `limit` rows, so a common word costs what a rare one does. The id bounds go to the index too.
+        var arguments: StatementArguments = ["%" + piece + "%"]
+        var bounds = ""
+        if let lower = condition.lower {
+            bounds += " AND auditText.rowid >= ?"
+            arguments += [lower]
+        }
+        if let upper = condition.upper {
+            bounds += " AND auditText.rowid <= ?"
+            arguments += [upper]
+        }
+        arguments += condition.arguments
+        return (
+            """
+            SELECT auditEvent.* FROM auditText JOIN auditEvent ON auditEvent.id = auditText.rowid
+            WHERE auditText.body LIKE ?\(bounds) AND \(condition.sql)
+            ORDER BY auditText.rowid DESC LIMIT \(limit)
+            """,
+            arguments
+        )
+    }
+
+    /// The longest piece of the free text without LIKE wildcards, when it is long enough for the trigram index (the
+    /// index's LIKE has no ESCAPE; the row's own LIKEs then decide exactly).
+    var indexablePiece: String? {
+        guard let text, let piece = text.split(whereSeparator: { $0 == "%" || $0 == "_" }).max(by: { $0.count < $1.count }),
+              piece.count >= 3 else { return nil }
+        return String(piece)
+    }
+
+    /// The SQL condition on `auditEvent` and its arguments, with the id bounds it holds; nil when the range is empty.
+    func condition(_ db: Database) throws -> (sql: String, arguments: StatementArguments, lower: Int64?, upper: Int64?)? {
         var clauses: [String] = []
         var arguments = StatementArguments()
         var upper = before.map { $0 - 1 }
@@ -86,12 +123,14 @@ public struct AuditQuery: Sendable, Equatable {
         }
         if let text, !text.isEmpty {
             let pattern = "%" + Self.escapeLike(text) + "%"
-            let columns = ["actor", "action", "targetId", "targetName", "clientAddress", "parameters", "errorMessage"]
-            clauses.append("(" + columns.map { "\($0) LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")")
-            for _ in columns { arguments += [pattern] }
+            clauses.append("(" + Self.freeTextColumns.map { "\($0) LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")")
+            for _ in Self.freeTextColumns { arguments += [pattern] }
         }
-        return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments)
+        return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments, lower, upper)
     }
+
+    /// What free text searches: ids are left to the target filter.
+    static let freeTextColumns = ["actor", "action", "targetName", "clientAddress", "parameters", "errorMessage"]
 
     static func escapeLike(_ text: String) -> String {
         var escaped = ""
@@ -113,11 +152,8 @@ extension AppDatabase {
     /// One page of the search, newest first.
     public func auditEvents(matching query: AuditQuery, limit: Int = 50) async throws -> AuditPage {
         try await writer.read { db in
-            guard let condition = try query.condition(db) else { return AuditPage(events: [], nextBefore: nil) }
-            var events = try AuditEvent.fetchAll(
-                db, sql: "SELECT * FROM auditEvent WHERE \(condition.sql) ORDER BY id DESC LIMIT \(limit + 1)",
-                arguments: condition.arguments
-            )
+            guard let page = try query.pageSQL(db, limit: limit + 1) else { return AuditPage(events: [], nextBefore: nil) }
+            var events = try AuditEvent.fetchAll(db, sql: page.sql, arguments: page.arguments)
             var next: Int64?
             if events.count > limit {
                 events.removeLast()

@@ -100,3 +100,86 @@ struct FastHTMLContentType: MustacheContentType {
         return String(decoding: escaped, as: UTF8.self)
     }
 }
+
+// The audit page shows 50 rows of many fields each; its types answer lookups directly too (bench/README.md).
+
+extension AuditListPage: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "title": title
+        case "filters": filters
+        case "isAdmin": isAdmin
+        case "rows": rows
+        case "isEmpty": isEmpty
+        case "nextLink": nextLink
+        case "exportCSV": exportCSV
+        case "exportNDJSON": exportNDJSON
+        case "errors": errors
+        case "outcomes": outcomes
+        case "firstPageLink": firstPageLink
+        default: nil
+        }
+    }
+}
+
+extension AuditFilters: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "actor": actor
+        case "action": action
+        case "target": target
+        case "outcome": outcome
+        case "from": from
+        case "to": to
+        case "text": text
+        default: nil
+        }
+    }
+}
+
+extension AuditRow: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "time": time
+        case "actor": actor
+        case "role": role
+        case "clientAddress": clientAddress
+        case "userAgent": userAgent
+        case "action": action
+        case "target": target
+        case "targetLink": targetLink
+        case "outcome": outcome
+        case "isOk": isOk
+        case "duration": duration
+        case "errorMessage": errorMessage
+        case "parameters": parameters
+        case "requestId": requestId
+        case "hash": hash
+        default: nil
+        }
+    }
+}
+
+extension DisplayTime: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "iso": iso
+        case "text": text
+        case "absolute": absolute
+        default: nil
+        }
+    }
+}
+
+extension DisplaySettings: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "theme": theme
+        case "timeZone": timeZone
+        case "timeStyle": timeStyle
+        case "dateFormat": dateFormat
+        default: nil
+        }
+    }
+}

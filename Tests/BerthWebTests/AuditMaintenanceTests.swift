@@ -1,0 +1,44 @@
+@testable import BerthWeb
+import BerthStore
+import Foundation
+import Testing
+import TestSupport
+
+/// The chain head leaves the database at a set interval; retention runs from the server.
+@Suite struct AuditMaintenanceTests {
+    @Test func theNewestHashIsLoggedAtEachIntervalAndRetentionKeepsTheChainVerifiable() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try AppDatabase.open(path: directory.appendingPathComponent("m.sqlite").path)
+        for index in 1...5 {
+            try await database.recordAudit(AuditEvent(actor: "alice", action: "container.start", targetId: "\(index)", outcome: .ok))
+        }
+        let (logger, logged) = CapturingLogHandler.logger()
+        // A retention of one day removes nothing yet.
+        let maintenance = AuditMaintenance(database: database, interval: .milliseconds(100), retentionDays: 1, logger: logger)
+        let running = Task { try await maintenance.run() }
+        defer { running.cancel() }
+        // Waits (up to 30 s, however loaded the machine) until `count` head lines were logged.
+        func headsLogged(atLeast count: Int) async throws -> [String] {
+            for _ in 0..<600 where logged.values(of: "audit.hash").count < count {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return logged.values(of: "audit.hash")
+        }
+        let early = try await headsLogged(atLeast: 3)
+        #expect(early.count >= 3, "logged at every interval")
+        #expect(logged.values(of: "audit.id").first == "5")
+        let headBefore = try #require(try await database.auditChainHead())
+        #expect(Set(early) == [headBefore.hash], "the same head, logged again at each interval")
+
+        try await database.recordAudit(AuditEvent(actor: "bob", action: "logout", outcome: .ok))
+        let head = try #require(try await database.auditChainHead())
+        for _ in 0..<600 where !logged.values(of: "audit.hash").contains(head.hash) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(logged.values(of: "audit.hash").contains(head.hash), "the new head reaches the log")
+        #expect(logged.values(of: "audit.id").contains("6"))
+        #expect(try await database.recentAuditEvents().count == 6)
+        #expect(try await database.verifyAuditChain().isIntact)
+    }
+}
