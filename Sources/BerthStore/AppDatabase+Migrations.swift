@@ -57,7 +57,7 @@ extension AppDatabase {
         migrator.registerMigration("v2: audit hash chain, audit search indexes, write probe") { db in
             // Rows written before the chain existed are sealed now, oldest first.
             let ids = try Int64.fetchAll(db, sql: "SELECT id FROM auditEvent ORDER BY id")
-            for id in ids { _ = try AuditChain.seal(db, id: id) }
+            for id in ids { try AuditChain.sealExisting(db, id: id) }
             try db.create(index: "auditEvent_on_outcome", on: "auditEvent", columns: ["outcome", "id"])
             try db.create(index: "auditEvent_on_targetId", on: "auditEvent", columns: ["targetId", "id"])
             try db.create(index: "auditEvent_on_targetName", on: "auditEvent", columns: ["targetName", "id"])
@@ -89,6 +89,15 @@ extension AppDatabase {
                 CREATE TRIGGER auditEvent_text_update AFTER UPDATE OF id, \(body.joined(separator: ", ")) ON auditEvent BEGIN
                     DELETE FROM auditText WHERE rowid = old.id;
                     INSERT INTO auditText (rowid, body) VALUES (new.id, \(fromNew));
+                END;
+                """)
+        }
+        migrator.registerMigration("v4: audit rows are append-only") { db in
+            // Berth writes each row once, hash included. Refusing updates in the database itself catches a slip in
+            // the app; someone with the file can drop this trigger, which is what the hash chain is for.
+            try db.execute(sql: """
+                CREATE TRIGGER auditEvent_append_only BEFORE UPDATE ON auditEvent BEGIN
+                    SELECT RAISE(ABORT, 'audit rows are append-only');
                 END;
                 """)
         }

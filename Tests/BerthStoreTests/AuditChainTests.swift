@@ -39,10 +39,19 @@ import TestSupport
         #expect(try await database.auditChainHead()?.hash == result.headHash)
     }
 
+    @Test func rowsCannotBeUpdatedWhileTheGuardTriggerStands() async throws {
+        let (database, path, directory) = try await seeded(3)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let status = try await ChildProcess.run("/usr/bin/sqlite3", [path, "UPDATE auditEvent SET actor = 'mallory' WHERE id = 2"])
+        #expect(status != 0)
+        #expect(try await database.recentAuditEvents().allSatisfy { $0.actor != "mallory" })
+        #expect(try await database.verifyAuditChain().isIntact)
+    }
+
     @Test func anEditedActorBreaksTheChainAtThatRow() async throws {
         let (database, path, directory) = try await seeded(10)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await sqlite(path, "UPDATE auditEvent SET actor = 'mallory' WHERE id = 4")
+        try await sqlite(path, "DROP TRIGGER auditEvent_append_only; UPDATE auditEvent SET actor = 'mallory' WHERE id = 4")
         let result = try await database.verifyAuditChain()
         #expect(result.firstBroken?.id == 4)
         #expect(result.checkedRows == 3)
@@ -53,7 +62,7 @@ import TestSupport
         // Swapping in another row's hash is not enough: the hash covers the row's id and its predecessor.
         let (database, path, directory) = try await seeded(6)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await sqlite(path, "UPDATE auditEvent SET outcome = 'denied', hash = (SELECT hash FROM auditEvent WHERE id = 2) WHERE id = 5")
+        try await sqlite(path, "DROP TRIGGER auditEvent_append_only; UPDATE auditEvent SET outcome = 'denied', hash = (SELECT hash FROM auditEvent WHERE id = 2) WHERE id = 5")
         #expect(try await database.verifyAuditChain().firstBroken?.id == 5)
     }
 
@@ -96,7 +105,7 @@ import TestSupport
         // Make room by moving a row's id, as an intruder would to slip a row in.
         let (database, path, directory) = try await seeded(5)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try await sqlite(path, "UPDATE auditEvent SET id = 10 WHERE id = 5; INSERT INTO auditEvent (id, time, actor, action, outcome) VALUES (5, '2026-01-01 00:00:00.000', 'ghost', 'login', 'ok')")
+        try await sqlite(path, "DROP TRIGGER auditEvent_append_only; UPDATE auditEvent SET id = 10 WHERE id = 5; INSERT INTO auditEvent (id, time, actor, action, outcome) VALUES (5, '2026-01-01 00:00:00.000', 'ghost', 'login', 'ok')")
         #expect(try await database.verifyAuditChain().firstBroken?.id == 5)
     }
 

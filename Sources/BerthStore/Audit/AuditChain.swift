@@ -51,29 +51,34 @@ public enum AuditChain {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Appends the hash to the row just inserted with `id`, chained to the row before it. Runs inside the inserting
-    /// transaction, so no other write can slip in between.
-    static func seal(_ db: Database, id: Int64) throws -> String {
+    /// The hash a row with `id` chains to: the hash of the row before it. `pending` is the row about to be inserted
+    /// (a retention checkpoint that removed every row names the start itself).
+    static func previousHash(_ db: Database, before id: Int64, pending: AuditEvent? = nil) throws -> String {
         let previous = try String.fetchOne(
             db, sql: "SELECT hash FROM auditEvent WHERE id < ? ORDER BY id DESC LIMIT 1", arguments: [id]
         )
         // A chain already broken before this row stays reported at its break; new rows still chain on.
-        let start = try previous ?? startingHash(db, firstId: id) ?? genesis
-        guard let row = try Row.fetchOne(db, sql: "SELECT \(selectColumns) FROM auditEvent WHERE id = ?", arguments: [id]) else {
-            throw DatabaseError(message: "audit row \(id) vanished before it was sealed")
-        }
-        let hash = hash(previous: start, row: row)
-        try db.execute(sql: "UPDATE auditEvent SET hash = ? WHERE id = ?", arguments: [hash, id])
-        return hash
+        return try previous ?? startingHash(db, firstId: id, pending: pending) ?? genesis
+    }
+
+    /// Seals a row written before the chain existed (the migration that introduced it): the only place a row's
+    /// hash is set after its insert.
+    static func sealExisting(_ db: Database, id: Int64) throws {
+        let start = try previousHash(db, before: id)
+        guard let row = try Row.fetchOne(db, sql: "SELECT \(selectColumns) FROM auditEvent WHERE id = ?", arguments: [id]) else { return }
+        try db.execute(sql: "UPDATE auditEvent SET hash = ? WHERE id = ?", arguments: [hash(previous: start, row: row), id])
     }
 
     /// What the row `firstId` chains to when no row precedes it: the genesis for the very first row, else the hash
     /// that a retention checkpoint recorded for the prefix it removed.
-    static func startingHash(_ db: Database, firstId: Int64) throws -> String? {
+    static func startingHash(_ db: Database, firstId: Int64, pending: AuditEvent? = nil) throws -> String? {
         if firstId == 1 { return genesis }
-        let checkpoints = try String.fetchAll(
+        var checkpoints = try String.fetchAll(
             db, sql: "SELECT parameters FROM auditEvent WHERE action = ? ORDER BY id DESC", arguments: [retentionAction]
         )
+        if let pending, pending.action == retentionAction, let parameters = pending.parameters {
+            checkpoints.insert(parameters, at: 0)
+        }
         for text in checkpoints {
             guard let checkpoint = RetentionCheckpoint(json: text) else { continue }
             if checkpoint.removedThroughId == firstId - 1 { return checkpoint.lastRemovedHash }

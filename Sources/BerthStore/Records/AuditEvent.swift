@@ -85,10 +85,24 @@ extension AppDatabase {
         // Milliseconds, as stored: what is hashed is what is read back.
         let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
         event.time = max(now, newest ?? now)
+        // The id the table's sequence hands out next (AUTOINCREMENT: past every id it ever gave), so that the hash,
+        // which covers the id, is computed before the one insert: rows are never updated.
+        let id = try Int64.fetchOne(db, sql: """
+            SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'auditEvent'), 0),
+                       coalesce((SELECT max(id) FROM auditEvent), 0)) + 1
+            """) ?? 1
+        event.id = id
         event.hash = nil
+        let previous = try AuditChain.previousHash(db, before: id, pending: event)
+        let hash = AuditChain.hash(previous: previous, row: Row(try event.databaseDictionary))
+        event.hash = hash
         try event.insert(db)
-        guard let id = event.id else { throw DatabaseError(message: "audit row inserted without an id") }
-        event.hash = try AuditChain.seal(db, id: id)
+        // What SQLite stored must be what was hashed (a type affinity could change a value): checked, never assumed.
+        guard let stored = try Row.fetchOne(
+            db, sql: "SELECT \(AuditChain.selectColumns) FROM auditEvent WHERE id = ?", arguments: [id]
+        ), AuditChain.hash(previous: previous, row: stored) == hash else {
+            throw DatabaseError(message: "audit row \(id) was stored differently from what was hashed")
+        }
     }
 
     /// The newest audit records first, optionally those of one actor.
