@@ -117,7 +117,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)
     let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
     StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
-    ImagesController(engine: engine, views: views).addRoutes(to: routes)
+    ImagesController(engine: engine, audit: audit, views: views, streamer: streamer, tickets: PullTickets()).addRoutes(to: routes)
     AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     return BuiltRouter(

@@ -1,3 +1,7 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+
 extension EngineClient {
     /// `GET /images/json`; intermediate layers only with `all`.
     public func listImages(all: Bool = false) async throws -> [ImageSummary] {
@@ -9,5 +13,36 @@ extension EngineClient {
     /// `GET /images/{name}/json`; a missing image throws a daemon error of kind `.notFound`.
     public func inspectImage(_ name: String) async throws -> ImageInspect {
         try await decode(ImageInspect.self, EngineRequest(path: "/images/\(Self.pathComponent(name))/json"))
+    }
+}
+
+extension EngineClient {
+    /// `POST /images/create?fromImage=…&tag=…`: pulls an image, with its progress as JSON lines. Credentials go in
+    /// `X-Registry-Auth` for this request only. A registry refusal comes either as an error status (thrown) or as an
+    /// `error` line in the stream.
+    public func pullImage(
+        _ reference: ImageReference, credentials: RegistryCredentials? = nil, headTimeout: TimeAmount = .minutes(2)
+    ) async throws -> JSONLines<PullProgressMessage> {
+        var query = [("fromImage", reference.repository)]
+        if let digest = reference.digest {
+            query.append(("tag", digest))
+        } else {
+            query.append(("tag", reference.tag ?? "latest"))
+        }
+        var request = EngineRequest(method: .POST, path: "/images/create", query: query, timeout: headTimeout)
+        if let credentials { request.headers.append(("X-Registry-Auth", credentials.header)) }
+        let response = try await stream(request)
+        return JSONLines(body: response.body, address: address.description)
+    }
+}
+
+extension EngineClient {
+    /// `DELETE /images/{name}`: untags, and deletes the image when no tag is left (`force` also when containers use
+    /// it; `noprune` keeps untagged parents).
+    public func removeImage(_ name: String, force: Bool = false, noprune: Bool = false) async throws {
+        try await perform(EngineRequest(
+            method: .DELETE, path: "/images/\(Self.pathComponent(name))",
+            query: [("force", force ? "1" : "0"), ("noprune", noprune ? "1" : "0")]
+        ))
     }
 }

@@ -229,8 +229,12 @@ import TestSupport
                 let missing = try await run(client, browser, [("image", "berth-no-such-image:1"), ("command", "true")])
                 #expect(missing.status == .notFound)
                 #expect(missing.text.contains("The image berth-no-such-image:1 is not on this engine. Pull it first"))
-                // The form comes back filled in.
+                // The form comes back filled in, with a pull of the missing image offered.
                 #expect(missing.text.contains(#"value="berth-no-such-image:1""#))
+                #expect(missing.text.contains(#"<form method="post" action="/images/pull""#))
+                #expect(missing.text.contains(#"<input type="hidden" name="reference" value="berth-no-such-image:1">"#))
+                #expect(missing.text.contains(#"href="/images?reference=berth%2Dno%2Dsuch%2Dimage%3A1""#))
+                #expect(!taken.text.contains(#"action="/images/pull""#))
                 #expect(try await app.auditEvents().filter { $0.action == "container.run" && $0.outcome == .error }.count == 2)
             }
         }

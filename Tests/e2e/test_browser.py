@@ -32,6 +32,16 @@ def sign_in(driver, user):
     driver.find_element(By.NAME, "username").send_keys(user)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    # Signed in once the header names the user (the next page must not race the sign-in's redirect).
+    driver.find_element(By.CSS_SELECTOR, "header .user")
+
+
+def text_of(driver, selector):
+    """The element's text, or "" while the page is being replaced."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, selector).text
+    except Exception:
+        return ""
 
 
 def wait_for(condition, timeout=10):
@@ -79,7 +89,7 @@ def test_operator_runs_detached_then_stops_it_from_the_list(browser):
     browser.find_element(By.NAME, "labels").send_keys("berth.test=1")
     browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=detached]").click()
     browser.find_element(By.CSS_SELECTOR, "form.run-form button[type=submit]").click()
-    assert browser.find_element(By.CSS_SELECTOR, "h1").text.startswith(name)
+    wait_for(lambda: text_of(browser, "h1").startswith(name))
     assert f"Started {name}." in browser.find_element(By.CSS_SELECTOR, ".banner-ok").text
     time.sleep(2)
     browser.find_element(By.LINK_TEXT, "Logs").click()

@@ -1,15 +1,37 @@
+import BerthStore
 import EngineAPI
 import Foundation
 import Hummingbird
 
-/// Image pages. For now the page of one image, where a commit leads; the list, pulls and removal come with the
-/// images issue.
+/// Images: the list, one image's page, and pulls with live progress. Tag, remove and prune come next.
 struct ImagesController: Sendable {
     let engine: EngineClient
+    let audit: AuditTrail
     let views: PageRenderer
+    let streamer: EventStreamer
+    let tickets: PullTickets
 
     func addRoutes(to routes: Routes) {
+        routes.get("/images", .viewContainers, use: list)
+        // Before /images/{id}: "pull" is a page, not an image.
+        routes.post("/images/pull", .operateContainers, audit: "image.pull", use: startPull)
+        routes.get("/images/pull/{ticket}", .operateContainers, use: pullPage)
+        routes.get("/images/pull/{ticket}/stream", .operateContainers, audit: "image.pull", use: pullStream)
         routes.get("/images/{id}", .viewContainers, use: show)
+    }
+
+    /// `GET /images[?reference=…]`: every tagged image (and dangling ones), with how many containers use each; the
+    /// pull form, filled in when a page sent the user here to pull a missing image.
+    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let suggested = request.uri.queryParameters["reference"].map { String($0.prefix(512)) } ?? ""
+        do {
+            async let images = engine.listImages()
+            async let containers = engine.listContainers(all: true)
+            let page = ImageListPage(images: try await images, containers: try await containers, reference: suggested)
+            return try views.page("images", page, context: context)
+        } catch let error as EngineError {
+            throw error.pageError(missing: "The engine has no images list.")
+        }
     }
 
     @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
@@ -20,6 +42,173 @@ struct ImagesController: Sendable {
         } catch let error as EngineError {
             throw error.pageError(missing: "No such image: \(id).")
         }
+    }
+
+    /// `POST /images/pull` (reference, and optionally username and password): checks the form, then leaves the pull
+    /// for the progress page's stream to start. The password lives in memory until that stream takes it.
+    @Sendable func startPull(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        let form = context.form ?? FormFields("")
+        let typed = form["reference"] ?? ""
+        let reference: ImageReference
+        do {
+            reference = try ImageReference(parsing: typed)
+        } catch {
+            await audit.record(
+                "image.pull", outcome: .error, context: context, targetType: "image", targetName: String(typed.prefix(256)),
+                error: error.description
+            )
+            return .redirect(to: "/images", flash: Flash(.error, error.description))
+        }
+        let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces)
+        let password = form["password"] ?? ""
+        var credentials: RegistryCredentials?
+        if !username.isEmpty || !password.isEmpty {
+            guard !username.isEmpty, !password.isEmpty else {
+                return .redirect(to: "/images", flash: Flash(.error, "Give both a username and a password, or neither."))
+            }
+            credentials = RegistryCredentials(username: username, password: password, serverAddress: reference.registry ?? "docker.io")
+        }
+        guard await audit.isWritable() else {
+            return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage))
+        }
+        let ticket = tickets.issue(reference, credentials: credentials, sessionKey: user.sessionKey)
+        return Response(status: .seeOther, headers: [.location: "/images/pull/\(ticket)", .cacheControl: "no-store"])
+    }
+
+    /// The progress page; its script opens the stream that runs the pull.
+    @Sendable func pullPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        let ticket = try context.parameters.require("ticket")
+        guard tickets.isWaiting(ticket, sessionKey: user.sessionKey) else {
+            return .redirect(to: "/images", flash: Flash(.error, "That pull has already run or expired; start it again here."))
+        }
+        return try views.page("image-pull", PullPage(stream: "/images/pull/\(ticket)/stream"), context: context)
+    }
+
+    /// `GET /images/pull/{ticket}/stream`: runs the pull and streams its progress, folded per layer, at most ten
+    /// updates a second; ends with the digest or the registry's message, and one audit record either way.
+    @Sendable func pullStream(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        let id = try context.parameters.require("ticket")
+        guard let ticket = tickets.take(id, sessionKey: user.sessionKey) else {
+            return streamer.response(for: user, render: Self.render, produce: { mailbox in
+                _ = await mailbox.send(.failed("This pull has already run or expired; start it again from Images."))
+            })
+        }
+        let engine = self.engine
+        let audit = self.audit
+        return streamer.response(for: user, capacity: 64, render: Self.render, produce: { mailbox in
+            let started = ContinuousClock.now
+            var progress = PullProgress()
+            var failure: String?
+            do {
+                let lines = try await engine.pullImage(ticket.reference, credentials: ticket.credentials)
+                var lastSent = ContinuousClock.now - .seconds(1)
+                for try await line in lines {
+                    guard progress.apply(line) else { continue }
+                    if progress.error != nil { break }
+                    if ContinuousClock.now - lastSent >= .milliseconds(100) {
+                        guard await mailbox.send(.progress(progress.snapshot)) else { break }
+                        lastSent = ContinuousClock.now
+                    }
+                }
+                failure = progress.error
+                if failure == nil, Task.isCancelled { failure = "The pull was cancelled: its page was closed." }
+            } catch let error as EngineError {
+                failure = error.description
+            } catch {
+                failure = Task.isCancelled ? "The pull was cancelled: its page was closed." : "The pull was cut short: \(error)"
+            }
+            // Recorded even when the page went away (the stream's task is cancelled then): in a task of its own.
+            let reference = ticket.reference
+            let parameters = [
+                "reference": reference.description, "registry": reference.registry ?? "docker.io",
+                "credentials": ticket.credentials == nil ? "none" : "given",
+            ]
+            let outcome: AuditEvent.Outcome = failure == nil ? .ok : .error
+            await Task {
+                await audit.record(
+                    "image.pull", outcome: outcome, context: context, targetType: "image", targetId: progress.digest,
+                    targetName: reference.description,
+                    parameters: parameters.merging(progress.digest.map { ["digest": $0] } ?? [:]) { $1 }, error: failure,
+                    started: started
+                )
+            }.value
+            _ = await mailbox.send(.progress(progress.snapshot))
+            if let failure {
+                _ = await mailbox.send(.failed(failure))
+            } else {
+                _ = await mailbox.send(.done(PullDone(reference: reference.description, digest: progress.digest)))
+            }
+        })
+    }
+
+    enum PullMessage: Sendable {
+        case progress(PullProgress.Snapshot)
+        case done(PullDone)
+        case failed(String)
+    }
+
+    struct PullDone: Encodable, Sendable {
+        let reference: String
+        let digest: String?
+    }
+
+    @Sendable static func render(_ message: PullMessage) -> ServerSentEvent? {
+        switch message {
+        case .progress(let snapshot): return ServerSentEvent(event: "progress", encoding: snapshot)
+        case .done(let done):
+            var event = ServerSentEvent(event: "done", encoding: done)
+            event.endsStream = true
+            return event
+        case .failed(let message):
+            var event = ServerSentEvent(event: "failed", encoding: ["message": message])
+            event.endsStream = true
+            return event
+        }
+    }
+}
+
+/// What `image-pull.mustache` shows.
+struct PullPage: Sendable {
+    let title = "Pulling an image"
+    let stream: String
+}
+
+/// What `images.mustache` shows.
+struct ImageListPage: Sendable {
+    let title = "Images"
+    let rows: [Row]
+    let reference: String
+    let totalSize: String
+    let isEmpty: Bool
+
+    struct Row: Sendable {
+        let id: String
+        let shortId: String
+        let tags: [String]
+        let dangling: Bool
+        let size: String
+        let created: String
+        let containers: Int
+    }
+
+    init(images: [ImageSummary], containers: [ContainerSummary], reference: String) {
+        var users: [String: Int] = [:]
+        for container in containers { if let image = container.imageID { users[image, default: 0] += 1 } }
+        rows = images.sorted { ($0.created ?? 0) > ($1.created ?? 0) }.map { image in
+            let tags = (image.repoTags ?? []).filter { $0 != "<none>:<none>" }
+            return Row(
+                id: image.id, shortId: String(image.id.replacingOccurrences(of: "sha256:", with: "").prefix(12)), tags: tags,
+                dangling: tags.isEmpty, size: ByteCountFormatter.string(fromByteCount: image.size ?? 0, countStyle: .binary),
+                created: image.created.map { ContainerRow.format(epochSeconds: $0) } ?? "",
+                containers: users[image.id] ?? 0
+            )
+        }
+        self.reference = reference
+        totalSize = ByteCountFormatter.string(fromByteCount: images.reduce(0) { $0 + ($1.size ?? 0) }, countStyle: .binary)
+        isEmpty = images.isEmpty
     }
 }
 

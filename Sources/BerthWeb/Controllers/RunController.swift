@@ -31,8 +31,11 @@ struct RunController: Sendable {
         let started = ContinuousClock.now
         let fields = context.form ?? FormFields("")
         let isAdmin = context.user?.role == .admin
-        func again(_ message: String, status: HTTPResponse.Status) throws -> Response {
-            try views.page("run", RunPage(values: .init(fields), message: message, isAdmin: isAdmin), context: context, status: status)
+        func again(_ message: String, status: HTTPResponse.Status, missingImage: String? = nil) throws -> Response {
+            try views.page(
+                "run", RunPage(values: .init(fields), message: message, isAdmin: isAdmin, missingImage: missingImage),
+                context: context, status: status
+            )
         }
 
         let form: RunForm
@@ -63,7 +66,10 @@ struct RunController: Sendable {
                 "container.run", outcome: .error, context: context, targetType: "image", targetName: form.image,
                 parameters: form.auditParameters, error: message, started: started
             )
-            return try again(message, status: error.kind == .notFound ? .notFound : error.kind == .conflict ? .conflict : .badGateway)
+            return try again(
+                message, status: error.kind == .notFound ? .notFound : error.kind == .conflict ? .conflict : .badGateway,
+                missingImage: Self.isMissingImage(error) ? form.image : nil
+            )
         }
         let name = form.name.isEmpty ? String(created.id.prefix(12)) : form.name
         do {
@@ -148,8 +154,13 @@ struct RunController: Sendable {
         )
     }
 
+    static func isMissingImage(_ error: EngineError) -> Bool {
+        guard error.kind == .notFound, case .daemon(_, let message) = error else { return false }
+        return message.lowercased().contains("no such image")
+    }
+
     static func describeCreateError(_ error: EngineError, image: String) -> String {
-        if error.kind == .notFound, case .daemon(_, let message) = error, message.lowercased().contains("no such image") {
+        if isMissingImage(error) {
             return "The image \(image) is not on this engine. Pull it first, then run it again."
         }
         return error.description
@@ -162,6 +173,17 @@ struct RunPage: Sendable {
     let values: Values
     let message: String?
     let isAdmin: Bool
+
+    init(values: Values, message: String?, isAdmin: Bool, missingImage: String? = nil) {
+        self.values = values
+        self.message = message
+        self.isAdmin = isAdmin
+        self.missingImage = missingImage
+        pullLink = missingImage.map { "/images?reference=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") }
+    }
+    /// The image the engine does not have, offered for a pull, and the images page with it filled in.
+    let missingImage: String?
+    let pullLink: String?
 
     struct Values: Sendable {
         var image = ""
