@@ -38,11 +38,39 @@ extension EngineClient {
 
 extension EngineClient {
     /// `DELETE /images/{name}`: untags, and deletes the image when no tag is left (`force` also when containers use
-    /// it; `noprune` keeps untagged parents).
-    public func removeImage(_ name: String, force: Bool = false, noprune: Bool = false) async throws {
-        try await perform(EngineRequest(
+    /// it; `noprune` keeps untagged parents). Returns what was untagged and deleted.
+    @discardableResult
+    public func removeImage(_ name: String, force: Bool = false, noprune: Bool = false) async throws -> [ImageDeleteItem] {
+        try await decode([ImageDeleteItem].self, EngineRequest(
             method: .DELETE, path: "/images/\(Self.pathComponent(name))",
             query: [("force", force ? "1" : "0"), ("noprune", noprune ? "1" : "0")]
         ))
+    }
+
+    /// `POST /images/{name}/tag?repo=…&tag=…`.
+    public func tagImage(_ name: String, repository: String, tag: String) async throws {
+        try await perform(EngineRequest(
+            method: .POST, path: "/images/\(Self.pathComponent(name))/tag", query: [("repo", repository), ("tag", tag)]
+        ))
+    }
+
+    /// `GET /images/json?filters={"dangling":["true"]}`: images without a tag.
+    public func listDanglingImages() async throws -> [ImageSummary] {
+        try await decode(
+            [ImageSummary].self, EngineRequest(path: "/images/json", query: try Self.filtersQuery(["dangling": ["true"]]))
+        )
+    }
+
+    /// `POST /images/prune` of dangling images (those no container uses).
+    public func pruneDanglingImages() async throws -> ImagePruneResponse {
+        try await decode(
+            ImagePruneResponse.self,
+            EngineRequest(method: .POST, path: "/images/prune", query: try Self.filtersQuery(["dangling": ["true"]]), timeout: .minutes(5))
+        )
+    }
+
+    /// `GET /images/{name}/history`: the layers, newest first.
+    public func imageHistory(_ name: String) async throws -> [ImageHistoryItem] {
+        try await decode([ImageHistoryItem].self, EngineRequest(path: "/images/\(Self.pathComponent(name))/history"))
     }
 }

@@ -17,7 +17,113 @@ struct ImagesController: Sendable {
         routes.post("/images/pull", .operateContainers, audit: "image.pull", use: startPull)
         routes.get("/images/pull/{ticket}", .operateContainers, use: pullPage)
         routes.get("/images/pull/{ticket}/stream", .operateContainers, audit: "image.pull", use: pullStream)
+        routes.get("/images/prune", .administer, use: prunePreview)
+        routes.post("/images/prune", .administer, audit: "image.prune", use: prune)
         routes.get("/images/{id}", .viewContainers, use: show)
+        routes.post("/images/{id}/tag", .operateContainers, audit: "image.tag", use: tag)
+        routes.post("/images/{id}/remove", .administer, audit: "image.remove", use: remove)
+    }
+
+    /// The image in the path: an id, or a reference with its `/` percent-encoded (`team%2Fapp:1`).
+    static func imageParameter(_ context: BerthRequestContext) throws -> String {
+        let raw = try context.parameters.require("id")
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// `POST /images/{id}/tag` (repository, tag): another name for the image.
+    @Sendable func tag(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try Self.imageParameter(context)
+        let form = context.form ?? FormFields("")
+        let started = ContinuousClock.now
+        let page = "/images/\(EngineClientPath.escape(id))"
+        let repository = (form["repository"] ?? "").trimmingCharacters(in: .whitespaces)
+        let tag = (form["tag"] ?? "").trimmingCharacters(in: .whitespaces)
+        let wanted: ImageReference
+        do {
+            wanted = try ImageReference(parsing: repository + ":" + (tag.isEmpty ? "latest" : tag))
+        } catch {
+            await audit.record(
+                "image.tag", outcome: .error, context: context, targetType: "image", targetId: id,
+                parameters: ["repository": repository, "tag": tag], error: error.description, started: started
+            )
+            return .redirect(to: page, flash: Flash(.error, error.description))
+        }
+        guard await audit.isWritable() else { return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage)) }
+        let parameters = ["repository": wanted.repository, "tag": wanted.tag ?? "latest"]
+        do {
+            try await engine.tagImage(id, repository: wanted.repository, tag: wanted.tag ?? "latest")
+            await audit.record(
+                "image.tag", outcome: .ok, context: context, targetType: "image", targetId: id, targetName: wanted.description,
+                parameters: parameters, started: started
+            )
+            return .redirect(to: page, flash: Flash(.ok, "Tagged as \(wanted.description)."))
+        } catch let error as EngineError {
+            await audit.record(
+                "image.tag", outcome: .error, context: context, targetType: "image", targetId: id, parameters: parameters,
+                error: error.description, started: started
+            )
+            return .redirect(to: error.kind == .notFound ? "/images" : page, flash: Flash(.error, error.description))
+        }
+    }
+
+    /// `POST /images/{id}/remove` (force, noprune): the daemon's own message when a container still uses it.
+    @Sendable func remove(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try Self.imageParameter(context)
+        let form = context.form ?? FormFields("")
+        let started = ContinuousClock.now
+        let force = form.isChecked("force")
+        let noprune = form.isChecked("noprune")
+        let parameters = ["force": force ? "1" : "0", "noprune": noprune ? "1" : "0"]
+        let page = "/images/\(EngineClientPath.escape(id))"
+        guard await audit.isWritable() else { return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage)) }
+        do {
+            let items = try await engine.removeImage(id, force: force, noprune: noprune)
+            let deleted = items.compactMap(\.deleted).count
+            let untagged = items.compactMap(\.untagged).count
+            await audit.record(
+                "image.remove", outcome: .ok, context: context, targetType: "image", targetId: id,
+                parameters: parameters.merging(["untagged": String(untagged), "deleted": String(deleted)]) { $1 }, started: started
+            )
+            return .redirect(to: "/images", flash: Flash(.ok, "Removed \(id): \(untagged) tag(s) untagged, \(deleted) layer(s) deleted."))
+        } catch let error as EngineError {
+            await audit.record(
+                "image.remove", outcome: .error, context: context, targetType: "image", targetId: id, parameters: parameters,
+                error: error.description, started: started
+            )
+            return .redirect(to: error.kind == .notFound ? "/images" : page, flash: Flash(.error, error.description))
+        }
+    }
+
+    /// `GET /images/prune`: what a prune would remove — dangling images no container uses — and the space it frees.
+    @Sendable func prunePreview(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        do {
+            async let dangling = engine.listDanglingImages()
+            async let containers = engine.listContainers(all: true)
+            let used = Set(try await containers.compactMap(\.imageID))
+            let going = try await dangling.filter { !used.contains($0.id) }
+            return try views.page("images-prune", PrunePreviewPage(images: going), context: context)
+        } catch let error as EngineError {
+            throw error.pageError(missing: "The engine has no images list.")
+        }
+    }
+
+    /// `POST /images/prune`.
+    @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        guard await audit.isWritable() else { return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage)) }
+        do {
+            let result = try await engine.pruneDanglingImages()
+            let deleted = (result.imagesDeleted ?? []).compactMap(\.deleted).count
+            let space = ByteCountFormatter.string(fromByteCount: result.spaceReclaimed ?? 0, countStyle: .binary)
+            await audit.record(
+                "image.prune", outcome: .ok, context: context, targetType: "image",
+                parameters: ["deleted": String(deleted), "spaceReclaimed": String(result.spaceReclaimed ?? 0)], started: started
+            )
+            return .redirect(to: "/images", flash: Flash(.ok, "Pruned: \(deleted) layer(s) deleted, \(space) freed."))
+        } catch let error as EngineError {
+            await audit.record("image.prune", outcome: .error, context: context, targetType: "image", error: error.description, started: started)
+            return .redirect(to: "/images", flash: Flash(.error, error.description))
+        }
     }
 
     /// `GET /images[?reference=…]`: every tagged image (and dangling ones), with how many containers use each; the
@@ -35,10 +141,12 @@ struct ImagesController: Sendable {
     }
 
     @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try Self.imageParameter(context)
         do {
             let image = try await engine.inspectImage(id)
-            return try views.page("image", ImagePage(image, preferences: context.preferences), context: context)
+            // The history is a nicety: an engine that can't give it still shows the page.
+            let history = (try? await engine.imageHistory(image.id)) ?? []
+            return try views.page("image", ImagePage(image, history: history, preferences: context.preferences), context: context)
         } catch let error as EngineError {
             throw error.pageError(missing: "No such image: \(id).")
         }
@@ -223,8 +331,22 @@ struct ImagePage: Sendable {
     let size: String
     let command: String
     let labels: [ContainerRow.Label]
+    let history: [HistoryRow]
 
-    init(_ image: ImageInspect, preferences: UserPreferences) {
+    struct HistoryRow: Sendable {
+        let createdBy: String
+        let size: String
+        let created: String
+        let comment: String?
+    }
+
+    init(_ image: ImageInspect, history: [ImageHistoryItem] = [], preferences: UserPreferences) {
+        self.history = history.map {
+            HistoryRow(
+                createdBy: $0.createdBy ?? "", size: ByteCountFormatter.string(fromByteCount: $0.size ?? 0, countStyle: .binary),
+                created: $0.created.map { ContainerRow.format(epochSeconds: $0) } ?? "", comment: $0.comment.flatMap { $0.isEmpty ? nil : $0 }
+            )
+        }
         id = image.id
         tags = image.repoTags ?? []
         title = tags.first ?? String(image.id.prefix(19))
@@ -234,5 +356,32 @@ struct ImagePage: Sendable {
         size = ByteCountFormatter.string(fromByteCount: image.size ?? 0, countStyle: .binary)
         command = ((image.config?.entrypoint ?? []) + (image.config?.cmd ?? [])).joined(separator: " ")
         labels = (image.config?.labels ?? [:]).sorted { $0.key < $1.key }.map { ContainerRow.Label(key: $0.key, value: $0.value) }
+    }
+}
+
+/// What `images-prune.mustache` shows before a prune.
+struct PrunePreviewPage: Sendable {
+    let title = "Prune dangling images"
+    let rows: [Row]
+    let space: String
+    let isEmpty: Bool
+
+    struct Row: Sendable {
+        let id: String
+        let shortId: String
+        let size: String
+        let created: String
+    }
+
+    init(images: [ImageSummary]) {
+        rows = images.map {
+            Row(
+                id: $0.id, shortId: String($0.id.replacingOccurrences(of: "sha256:", with: "").prefix(12)),
+                size: ByteCountFormatter.string(fromByteCount: $0.size ?? 0, countStyle: .binary),
+                created: $0.created.map { ContainerRow.format(epochSeconds: $0) } ?? ""
+            )
+        }
+        space = ByteCountFormatter.string(fromByteCount: images.reduce(0) { $0 + ($1.size ?? 0) }, countStyle: .binary)
+        isEmpty = images.isEmpty
     }
 }

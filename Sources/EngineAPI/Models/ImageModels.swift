@@ -45,3 +45,38 @@ public struct ImageInspect: Decodable, Sendable {
         }
     }
 }
+
+/// One line of `DELETE /images/{name}`'s answer.
+public struct ImageDeleteItem: Decodable, Sendable {
+    public var untagged: String?
+    public var deleted: String?
+
+    enum CodingKeys: String, CodingKey {
+        case untagged = "Untagged", deleted = "Deleted"
+    }
+}
+
+/// `POST /images/prune`'s answer.
+public struct ImagePruneResponse: Decodable, Sendable {
+    public var imagesDeleted: [ImageDeleteItem]?
+    public var spaceReclaimed: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case imagesDeleted = "ImagesDeleted", spaceReclaimed = "SpaceReclaimed"
+    }
+}
+
+/// One layer of `GET /images/{name}/history`.
+public struct ImageHistoryItem: Decodable, Sendable {
+    public var id: String?
+    /// Seconds since the epoch.
+    public var created: Int64?
+    public var createdBy: String?
+    public var size: Int64?
+    public var comment: String?
+    public var tags: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", created = "Created", createdBy = "CreatedBy", size = "Size", comment = "Comment", tags = "Tags"
+    }
+}
