@@ -1,4 +1,5 @@
 import BerthStore
+import EngineAPI
 import Foundation
 import Hummingbird
 import Logging
@@ -61,5 +62,45 @@ struct AuditTrail: Sendable {
             logger.error("cannot write audit record", metadata: ["action": "\(action)", "error": "\(error)"])
             return false
         }
+    }
+}
+
+extension AuditTrail {
+    /// One audited change through the engine, the way every form action goes: refused when its record can't be
+    /// written, the record written with the outcome either way, and a redirect with the message the user reads (the
+    /// daemon's own words on failure).
+    func perform(
+        _ action: String, context: BerthRequestContext, targetType: String, targetId: String? = nil, targetName: String? = nil,
+        parameters: [String: String]? = nil, back: String, backOnFailure: (@Sendable (EngineError) -> String)? = nil,
+        _ work: () async throws -> String
+    ) async -> Response {
+        let started = ContinuousClock.now
+        guard await isWritable() else { return .redirect(to: back, flash: Flash(.error, Self.unavailableMessage)) }
+        do {
+            let message = try await work()
+            await record(
+                action, outcome: .ok, context: context, targetType: targetType, targetId: targetId, targetName: targetName,
+                parameters: parameters, started: started
+            )
+            return .redirect(to: back, flash: Flash(.ok, message))
+        } catch {
+            let engineError = error as? EngineError
+            let message = engineError?.description ?? "\(error)"
+            await record(
+                action, outcome: .error, context: context, targetType: targetType, targetId: targetId, targetName: targetName,
+                parameters: parameters, error: message, started: started
+            )
+            let destination = engineError.flatMap { backOnFailure?($0) } ?? back
+            return .redirect(to: destination, flash: Flash(.error, message))
+        }
+    }
+
+    /// A form that could not be used: recorded as a failed action, nothing sent to the engine.
+    func refuseInput(
+        _ action: String, context: BerthRequestContext, targetType: String, targetName: String? = nil,
+        parameters: [String: String]? = nil, message: String, back: String
+    ) async -> Response {
+        await record(action, outcome: .error, context: context, targetType: targetType, targetName: targetName, parameters: parameters, error: message)
+        return .redirect(to: back, flash: Flash(.error, message))
     }
 }

@@ -291,6 +291,7 @@ struct ImageListPage: Sendable {
     let reference: String
     let totalSize: String
     let isEmpty: Bool
+    let count: Int
 
     struct Row: Sendable {
         let id: String
@@ -317,6 +318,7 @@ struct ImageListPage: Sendable {
         self.reference = reference
         totalSize = ByteCountFormatter.string(fromByteCount: images.reduce(0) { $0 + ($1.size ?? 0) }, countStyle: .binary)
         isEmpty = images.isEmpty
+        count = images.count
     }
 }
 

@@ -13,10 +13,12 @@ public struct ContainerSummary: Decodable, Sendable {
     public var state: String?
     /// Human text such as `Up 3 minutes`.
     public var status: String?
+    /// Volumes and binds, as in inspect.
+    public var mounts: [ContainerInspect.Mount]?
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", names = "Names", image = "Image", imageID = "ImageID", command = "Command", created = "Created"
-        case ports = "Ports", labels = "Labels", state = "State", status = "Status"
+        case ports = "Ports", labels = "Labels", state = "State", status = "Status", mounts = "Mounts"
     }
 
     /// The first name without Docker's leading slash.
