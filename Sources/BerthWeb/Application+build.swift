@@ -119,6 +119,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
     ImagesController(engine: engine, audit: audit, views: views, streamer: streamer, tickets: PullTickets()).addRoutes(to: routes)
     NetworksController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     VolumesController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)

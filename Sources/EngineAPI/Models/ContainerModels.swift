@@ -15,11 +15,28 @@ public struct ContainerSummary: Decodable, Sendable {
     public var status: String?
     /// Volumes and binds, as in inspect.
     public var mounts: [ContainerInspect.Mount]?
+    public var networkSettings: SummaryNetworkSettings?
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", names = "Names", image = "Image", imageID = "ImageID", command = "Command", created = "Created"
         case ports = "Ports", labels = "Labels", state = "State", status = "Status", mounts = "Mounts"
+        case networkSettings = "NetworkSettings"
     }
+
+    public struct SummaryNetworkSettings: Decodable, Sendable {
+        public var networks: [String: Endpoint]?
+
+        enum CodingKeys: String, CodingKey { case networks = "Networks" }
+
+        public struct Endpoint: Decodable, Sendable {
+            public var ipAddress: String?
+
+            enum CodingKeys: String, CodingKey { case ipAddress = "IPAddress" }
+        }
+    }
+
+    /// The networks the container is attached to, by name.
+    public var networkNames: [String] { Array((networkSettings?.networks ?? [:]).keys) }
 
     /// The first name without Docker's leading slash.
     public var name: String {
