@@ -120,6 +120,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     ImagesController(engine: engine, audit: audit, views: views, streamer: streamer, tickets: PullTickets()).addRoutes(to: routes)
     NetworksController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    SwarmController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     VolumesController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)

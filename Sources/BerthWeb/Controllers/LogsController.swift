@@ -177,6 +177,14 @@ struct LogsPage: Sendable {
             name = inspect.displayName
             tty = inspect.config?.tty ?? false
         }
+
+        /// A source that is not a container (a swarm service).
+        init(id: String, name: String) {
+            self.id = id
+            shortID = String(id.prefix(12))
+            self.name = name
+            tty = false
+        }
     }
 
     let title: String
@@ -187,6 +195,8 @@ struct LogsPage: Sendable {
     let single: Container?
     /// The stream's query string (ids are hex, so nothing needs escaping).
     let streamQuery: String
+    /// Where the stream is: the containers' merged stream, or a service's.
+    var streamPath = "/logs/stream"
     /// The viewer's starting state, from the user's settings.
     let timestamps: Bool
     let wrap: Bool

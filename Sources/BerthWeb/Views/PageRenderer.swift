@@ -11,7 +11,7 @@ public struct PageRenderer: Sendable {
     /// Templates the app cannot do without; a missing one stops the start with a clear message.
     static let requiredTemplates = [
         "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "image", "error", "login",
-        "audit", "settings", "images", "image-pull", "images-prune", "networks", "network", "volumes", "volumes-prune", "system",
+        "audit", "settings", "images", "image-pull", "images-prune", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
     ]
 
     public static func load(directory: String) async throws -> PageRenderer {

@@ -1,0 +1,261 @@
+import BerthStore
+import EngineAPI
+import Foundation
+import Hummingbird
+
+/// Swarm nodes and services, shown when the engine is a swarm manager. Operators scale services; admins change a
+/// node's availability. Viewers read, service logs included.
+struct SwarmController: Sendable {
+    let engine: EngineClient
+    let audit: AuditTrail
+    let views: PageRenderer
+    let streamer: EventStreamer
+
+    static let availabilities = ["active", "pause", "drain"]
+    static let maxReplicas = 1000
+
+    func addRoutes(to routes: Routes) {
+        routes.get("/swarm", .viewContainers, use: overview)
+        routes.post("/swarm/nodes/{id}/availability", .administer, audit: "node.availability", use: setAvailability)
+        routes.get("/swarm/services/{id}", .viewContainers, use: service)
+        routes.post("/swarm/services/{id}/scale", .operateContainers, audit: "service.scale", use: scale)
+        routes.get("/swarm/services/{id}/logs", .viewContainers, use: logsPage)
+        routes.get("/swarm/services/{id}/logs/stream", .viewContainers, audit: "service.logs", use: logsStream)
+    }
+
+    /// Whether the engine manages a swarm; nil with the reason when it can't be asked.
+    private func isManager() async throws -> Bool {
+        let info = try await engine.info()
+        return info.swarm?.localNodeState == "active" && info.swarm?.controlAvailable == true
+    }
+
+    @Sendable func overview(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        do {
+            guard try await isManager() else {
+                return try views.page("swarm", SwarmPage(nodes: [], services: [], tasks: [], manager: false), context: context)
+            }
+            async let nodes = engine.listNodes()
+            async let services = engine.listServices()
+            let allServices = try await services
+            var tasks: [SwarmTask] = []
+            for service in allServices { tasks += (try? await engine.listTasks(service: service.id)) ?? [] }
+            return try views.page(
+                "swarm", SwarmPage(nodes: try await nodes, services: allServices, tasks: tasks, manager: true), context: context
+            )
+        } catch let error as EngineError {
+            throw error.pageError(missing: "The engine has no swarm.")
+        }
+    }
+
+    @Sendable func service(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        do {
+            let service = try await engine.inspectService(id)
+            let tasks = try await engine.listTasks(service: service.id)
+            return try views.page("service", ServicePage(service, tasks: tasks), context: context)
+        } catch let error as EngineError {
+            throw error.pageError(missing: "No such service: \(id).")
+        }
+    }
+
+    /// `POST /swarm/services/{id}/scale` (replicas).
+    @Sendable func scale(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let text = (context.form?["replicas"] ?? "").trimmingCharacters(in: .whitespaces)
+        let page = "/swarm/services/\(EngineClientPath.escape(id))"
+        guard let replicas = Int(text), (0...Self.maxReplicas).contains(replicas) else {
+            return await audit.refuseInput(
+                "service.scale", context: context, targetType: "service", targetName: id, parameters: ["replicas": String(text.prefix(20))],
+                message: "Replicas must be a whole number from 0 to \(Self.maxReplicas).", back: page
+            )
+        }
+        let engine = self.engine
+        return await audit.perform(
+            "service.scale", context: context, targetType: "service", targetId: id, parameters: ["replicas": String(replicas)], back: page,
+            backOnFailure: { $0.kind == .notFound ? "/swarm" : page }
+        ) {
+            try await engine.scaleService(id, replicas: replicas)
+            return "Scaled to \(replicas) replica(s); the swarm is starting or stopping tasks."
+        }
+    }
+
+    /// `POST /swarm/nodes/{id}/availability` (availability = active, pause or drain).
+    @Sendable func setAvailability(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let availability = context.form?["availability"] ?? ""
+        guard Self.availabilities.contains(availability) else {
+            return await audit.refuseInput(
+                "node.availability", context: context, targetType: "node", targetName: id,
+                parameters: ["availability": String(availability.prefix(20))], message: "Availability is active, pause or drain.", back: "/swarm"
+            )
+        }
+        let engine = self.engine
+        return await audit.perform(
+            "node.availability", context: context, targetType: "node", targetId: id, parameters: ["availability": availability],
+            back: "/swarm"
+        ) {
+            try await engine.setNodeAvailability(id, to: availability)
+            return "Node set to \(availability)."
+        }
+    }
+
+    /// The log viewer, fed by the service's stream.
+    @Sendable func logsPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let service: SwarmService
+        do {
+            service = try await engine.inspectService(id)
+        } catch let error as EngineError {
+            throw error.pageError(missing: "No such service: \(id).")
+        }
+        let name = service.spec?.name ?? service.id
+        let tail = context.preferences.logTailLines.map { min($0, LogsController.maxTail) }
+        var page = LogsPage(
+            title: "Logs of service \(name)",
+            containers: [.init(id: service.id, name: name)], tail: tail, single: nil, preferences: context.preferences
+        )
+        page.streamPath = "/swarm/services/\(service.id)/logs/stream"
+        return try views.page("logs", page, context: context)
+    }
+
+    /// `GET /swarm/services/{id}/logs/stream?tail=N`: every task's output, each line tagged with the service.
+    @Sendable func logsStream(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        let id = try context.parameters.require("id")
+        let service: SwarmService
+        do {
+            service = try await engine.inspectService(id)
+        } catch let error as EngineError {
+            throw error.pageError(missing: "No such service: \(id).")
+        }
+        let text = request.uri.queryParameters["tail"].map(String.init) ?? ""
+        let tail: Int? = text == "all" ? nil : min(Int(text).map { max($0, 0) } ?? LogsController.defaultTail, LogsController.maxTail)
+        await audit.record(
+            "service.logs", outcome: .ok, context: context, targetType: "service", targetId: service.id, targetName: service.spec?.name,
+            parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
+        )
+        let engine = self.engine
+        let renderer = LogStreamRenderer(cursor: LogCursor(lastEventID: nil), containers: 1)
+        return streamer.response(for: user, render: renderer.render, produce: { mailbox in
+            var options = LogOptions(timestamps: true, follow: true)
+            options.tail = tail
+            do {
+                let logs = try await engine.serviceLogs(service.id, options: options)
+                var assembler = LogLineAssembler(timestamps: true)
+                for try await batch in logs.batches {
+                    var lines: [LogLine] = []
+                    for frame in batch { lines += assembler.feed(frame) }
+                    if !lines.isEmpty { guard await mailbox.send(.lines(container: service.id, lines)) else { return } }
+                }
+                _ = await mailbox.send(.ended(container: service.id, reason: "The service's log ended (the service was removed)."))
+            } catch {
+                _ = await mailbox.send(.ended(container: service.id, reason: (error as? EngineError)?.description ?? "\(error)"))
+            }
+            _ = await mailbox.send(.finished)
+        })
+    }
+}
+
+/// What `swarm.mustache` shows.
+struct SwarmPage: Sendable {
+    let title = "Swarm"
+    let manager: Bool
+    let nodes: [NodeRow]
+    let services: [ServiceRow]
+
+    struct NodeRow: Sendable {
+        let id: String
+        let hostname: String
+        let role: String
+        let availability: String
+        let state: String
+        let engineVersion: String
+        let leader: Bool
+        let choices: [Choice]
+    }
+
+    struct Choice: Sendable {
+        let value: String
+        let selected: Bool
+    }
+
+    struct ServiceRow: Sendable {
+        let id: String
+        let name: String
+        let mode: String
+        let replicas: String
+        let image: String
+        let ports: String
+    }
+
+    init(nodes: [SwarmNode], services: [SwarmService], tasks: [SwarmTask], manager: Bool) {
+        self.manager = manager
+        self.nodes = nodes.map { node in
+            let availability = node.spec?.availability ?? ""
+            return NodeRow(
+                id: node.id, hostname: node.description?.hostname ?? node.id, role: node.spec?.role ?? "", availability: availability,
+                state: node.status?.state ?? "", engineVersion: node.description?.engine?.engineVersion ?? "",
+                leader: node.managerStatus?.leader ?? false,
+                choices: SwarmController.availabilities.map { Choice(value: $0, selected: $0 == availability) }
+            )
+        }
+        self.services = services.sorted { ($0.spec?.name ?? "") < ($1.spec?.name ?? "") }.map { service in
+            ServiceRow(service, tasks: tasks.filter { $0.serviceID == service.id })
+        }
+    }
+}
+
+extension SwarmPage.ServiceRow {
+    init(_ service: SwarmService, tasks: [SwarmTask]) {
+        id = service.id
+        name = service.spec?.name ?? service.id
+        let running = tasks.filter { $0.status?.state == "running" && $0.desiredState == "running" }.count
+        if let replicated = service.spec?.mode?.replicated {
+            mode = "replicated"
+            replicas = "\(running) / \(replicated.replicas ?? 0)"
+        } else {
+            mode = "global"
+            replicas = "\(running) running"
+        }
+        image = (service.spec?.taskTemplate?.containerSpec?.image ?? "").split(separator: "@").first.map(String.init) ?? ""
+        ports = (service.endpoint?.ports ?? []).map { "\($0.publishedPort ?? 0)→\($0.targetPort ?? 0)/\($0.proto ?? "tcp")" }
+            .joined(separator: ", ")
+    }
+}
+
+/// What `service.mustache` shows.
+struct ServicePage: Sendable {
+    let title: String
+    let row: SwarmPage.ServiceRow
+    let replicated: Bool
+    let desired: Int
+    let command: String
+    let tasks: [TaskRow]
+
+    struct TaskRow: Sendable {
+        let id: String
+        let slot: String
+        let node: String
+        let state: String
+        let desired: String
+        let message: String
+        let error: String?
+        let since: String
+    }
+
+    init(_ service: SwarmService, tasks: [SwarmTask]) {
+        row = SwarmPage.ServiceRow(service, tasks: tasks)
+        title = "Service \(row.name)"
+        replicated = service.spec?.mode?.replicated != nil
+        desired = service.spec?.mode?.replicated?.replicas ?? 0
+        let spec = service.spec?.taskTemplate?.containerSpec
+        command = ((spec?.command ?? []) + (spec?.args ?? [])).joined(separator: " ")
+        self.tasks = tasks.sorted { ($0.status?.timestamp ?? "") > ($1.status?.timestamp ?? "") }.map {
+            TaskRow(
+                id: String($0.id.prefix(12)), slot: $0.slot.map(String.init) ?? "", node: String(($0.nodeID ?? "").prefix(12)),
+                state: $0.status?.state ?? "", desired: $0.desiredState ?? "", message: $0.status?.message ?? "",
+                error: $0.status?.err.flatMap { $0.isEmpty ? nil : $0 }, since: String(($0.status?.timestamp ?? "").prefix(19))
+            )
+        }
+    }
+}
