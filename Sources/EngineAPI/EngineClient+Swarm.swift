@@ -69,3 +69,54 @@ extension EngineClient {
         return ContainerLogs(body: response.body, tty: false, address: address.description)
     }
 }
+
+/// `POST /services/create`, built from typed fields only: a replicated service of one image.
+public struct ServiceCreateRequest: Encodable, Sendable {
+    public var name: String
+    public var image: String
+    public var command: [String]
+    public var replicas: Int
+    public var labels: [String: String]
+
+    public init(name: String, image: String, command: [String], replicas: Int, labels: [String: String] = [:]) {
+        self.name = name
+        self.image = image
+        self.command = command
+        self.replicas = replicas
+        self.labels = labels
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        struct ContainerSpec: Encodable {
+            let Image: String
+            let Args: [String]?
+        }
+        struct TaskTemplate: Encodable { let ContainerSpec: ContainerSpec }
+        struct Replicated: Encodable { let Replicas: Int }
+        struct Mode: Encodable { let Replicated: Replicated }
+        struct Spec: Encodable {
+            let Name: String
+            let Labels: [String: String]
+            let TaskTemplate: TaskTemplate
+            let Mode: Mode
+        }
+        try Spec(
+            Name: name, Labels: labels,
+            TaskTemplate: TaskTemplate(ContainerSpec: ContainerSpec(Image: image, Args: command.isEmpty ? nil : command)),
+            Mode: Mode(Replicated: Replicated(Replicas: replicas))
+        ).encode(to: encoder)
+    }
+}
+
+extension EngineClient {
+    /// `POST /services/create`; returns the new service's id.
+    public func createService(_ request: ServiceCreateRequest) async throws -> String {
+        struct Answer: Decodable { let ID: String }
+        return try await decode(Answer.self, EngineRequest(method: .POST, path: "/services/create", body: try Self.encodeJSON(request))).ID
+    }
+
+    /// `DELETE /services/{id}`.
+    public func removeService(_ id: String) async throws {
+        try await perform(EngineRequest(method: .DELETE, path: "/services/\(Self.pathComponent(id))"))
+    }
+}

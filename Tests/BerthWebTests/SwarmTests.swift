@@ -38,10 +38,21 @@ import TestSupport
         try TestUsers.shell("sh", "-c", "\(docker) swarm init --advertise-addr 127.0.0.1 >/dev/null")
         defer { try? TestUsers.shell("sh", "-c", "\(docker) swarm leave --force >/dev/null") }
         let name = TestEngine.uniqueName("svc")
-        try TestUsers.shell(
-            "sh", "-c",
-            "\(docker) service create --detach --name \(name) --replicas 1 busybox sh -c 'while true; do echo hello-from-task; sleep 1; done' >/dev/null"
-        )
+        // Created through Berth by an admin; an operator may not.
+        try await withLiveStreamApp { live in
+            let operatorBrowser = try await signIn(live.client, as: "bt-operator")
+            let fields = [
+                ("name", name), ("image", "busybox"), ("replicas", "1"),
+                ("command", "sh -c 'while true; do echo hello-from-task; sleep 1; done'"),
+            ]
+            let refused = try await post(live.client, operatorBrowser, "/swarm/services/create", fields)
+            #expect(refused.status == .forbidden)
+            let admin = try await signIn(live.client, as: "bt-admin")
+            let created = try await post(live.client, admin, "/swarm/services/create", fields)
+            #expect(created.status == .seeOther)
+            let events = try await live.app.auditEvents().filter { $0.action == "service.create" }
+            #expect(events.map(\.outcome) == [.ok, .denied])
+        }
         try await TestEngine.withClient { engine in
             let service = try await engine.inspectService(name)
             #expect(try await tasks(engine, service.id, "running", count: 1) == 1)
@@ -91,7 +102,14 @@ import TestSupport
                 #expect(events.filter { $0.action == "node.availability" }.map(\.outcome) == [.ok, .ok, .denied])
                 #expect(events.contains { $0.action == "service.logs" && $0.actor == "bt-viewer" })
             }
-            try? TestUsers.shell("sh", "-c", "\(docker) service rm \(name) >/dev/null")
+            // Removing it is for admins too.
+            try await withLiveStreamApp { live in
+                let admin = try await signIn(live.client, as: "bt-admin")
+                let removed = try await post(live.client, admin, "/swarm/services/\(service.id)/remove")
+                #expect(removed.status == .seeOther)
+                await #expect(throws: EngineError.self) { _ = try await engine.inspectService(service.id) }
+            }
+            try? TestUsers.shell("sh", "-c", "\(docker) service rm \(name) >/dev/null 2>&1")
         }
     }
 }

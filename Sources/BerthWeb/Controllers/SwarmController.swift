@@ -17,7 +17,9 @@ struct SwarmController: Sendable {
     func addRoutes(to routes: Routes) {
         routes.get("/swarm", .viewContainers, use: overview)
         routes.post("/swarm/nodes/{id}/availability", .administer, audit: "node.availability", use: setAvailability)
+        routes.post("/swarm/services/create", .administer, audit: "service.create", use: createService)
         routes.get("/swarm/services/{id}", .viewContainers, use: service)
+        routes.post("/swarm/services/{id}/remove", .administer, audit: "service.remove", use: removeService)
         routes.post("/swarm/services/{id}/scale", .operateContainers, audit: "service.scale", use: scale)
         routes.get("/swarm/services/{id}/logs", .viewContainers, use: logsPage)
         routes.get("/swarm/services/{id}/logs/stream", .viewContainers, audit: "service.logs", use: logsStream)
@@ -55,6 +57,60 @@ struct SwarmController: Sendable {
             return try views.page("service", ServicePage(service, tasks: tasks), context: context)
         } catch let error as EngineError {
             throw error.pageError(missing: "No such service: \(id).")
+        }
+    }
+
+    /// `POST /swarm/services/create` (name, image, command as one line, replicas): a replicated service, the spec
+    /// built from these fields only.
+    @Sendable func createService(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let form = context.form ?? FormFields("")
+        let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
+        let image = (form["image"] ?? "").trimmingCharacters(in: .whitespaces)
+        let replicasText = (form["replicas"] ?? "1").trimmingCharacters(in: .whitespaces)
+        let parameters = ["image": String(image.prefix(256)), "replicas": String(replicasText.prefix(20))]
+        func refuse(_ message: String) async -> Response {
+            await audit.refuseInput(
+                "service.create", context: context, targetType: "service", targetName: String(name.prefix(128)), parameters: parameters,
+                message: message, back: "/swarm"
+            )
+        }
+        guard NameRules.isValidObjectName(name) else {
+            return await refuse("A service name starts with a letter or digit and has only letters, digits, _ . - (at most 128).")
+        }
+        let reference: ImageReference
+        do {
+            reference = try ImageReference(parsing: image)
+        } catch {
+            return await refuse(error.description)
+        }
+        guard let replicas = Int(replicasText), (0...Self.maxReplicas).contains(replicas) else {
+            return await refuse("Replicas must be a whole number from 0 to \(Self.maxReplicas).")
+        }
+        let command: [String]
+        do {
+            command = try CommandLineSplitter.split(form["command"] ?? "")
+        } catch {
+            return await refuse(error.message)
+        }
+        let body = ServiceCreateRequest(name: name, image: reference.description, command: command, replicas: replicas)
+        let engine = self.engine
+        return await audit.perform(
+            "service.create", context: context, targetType: "service", targetName: name, parameters: parameters, back: "/swarm"
+        ) {
+            _ = try await engine.createService(body)
+            return "Created service \(name) with \(replicas) replica(s)."
+        }
+    }
+
+    @Sendable func removeService(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let engine = self.engine
+        return await audit.perform(
+            "service.remove", context: context, targetType: "service", targetId: id, back: "/swarm",
+            backOnFailure: { $0.kind == .notFound ? "/swarm" : "/swarm/services/\(EngineClientPath.escape(id))" }
+        ) {
+            try await engine.removeService(id)
+            return "Removed service \(id)."
         }
     }
 
