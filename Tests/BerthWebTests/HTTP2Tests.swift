@@ -60,6 +60,10 @@ import TestSupport
                     ))
                 }
                 #expect(streams.allSatisfy { $0.status == 200 })
+                // Each stream is subscribed once its first comment (": stream open") has come.
+                for _ in 0..<300 where !streams.allSatisfy({ $0.heartbeats > 0 }) {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 try await TestEngine.withContainers { _, scope in
                     let id = try await scope.busybox(["true"], start: false)
                     for stream in streams {

@@ -78,7 +78,9 @@ struct EventsController: Sendable {
     /// back.
     static func upstream(engine: EngineClient) -> Broadcaster<EngineEventMessage>.Upstream {
         { _, publish in
-            var last: LogTimestamp?
+            // From the moment the first page subscribed: the engine replays what happened while the connection to
+            // it was being made, so a container created right after a page opened its stream is not missed.
+            var last: LogTimestamp? = LogTimestamp(date: Date())
             var outage = EngineOutage()
             while !Task.isCancelled {
                 do {
