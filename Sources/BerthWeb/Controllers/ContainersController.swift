@@ -26,13 +26,14 @@ struct ContainersController: Sendable {
                 row.selectable = selectable
                 return row
             })
-            let page = ContainerListPage(
+            var page = ContainerListPage(
                 query: query,
                 rows: rows,
                 runningCount: containers.filter { $0.state == "running" }.count,
                 totalShown: containers.count,
                 engineProblem: nil
             )
+            page.rowsHTML = views.containerRows(rows)
             return try views.page("containers", page, context: context)
         } catch let error as EngineError {
             context.logger.warning("engine request failed", metadata: ["error": "\(error)"])

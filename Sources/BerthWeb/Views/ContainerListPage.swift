@@ -15,6 +15,8 @@ struct ContainerListPage: Sendable {
     let engineProblem: EngineProblem?
     let isEmpty: Bool
     let showAll: Bool
+    /// The rows as HTML (`container-row.mustache`), set by the controller through the renderer's cache.
+    var rowsHTML: [String] = []
 
     init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?) {
         self.query = query
@@ -55,6 +57,14 @@ struct ContainerRow: Sendable {
     struct Label: Sendable {
         let key: String
         let value: String
+    }
+
+    /// Every field the row shows, joined by a separator no field contains.
+    var cacheKey: String {
+        var key = [id, name, image, command, state, status, created, ports, selectable ? "1" : "0", moreLabels.map(String.init) ?? ""]
+            .joined(separator: "\u{1F}")
+        for label in labels { key += "\u{1F}" + label.key + "=" + label.value }
+        return key
     }
 
     static let maxLabelsShown = 4

@@ -1,23 +1,28 @@
 import Foundation
 import Hummingbird
 import Mustache
+import NIOConcurrencyHelpers
 
 /// Renders the Mustache templates of `Templates/`, loaded once at start.
 ///
 /// `{{value}}` escapes HTML; templates never use the unescaped `{{{value}}}` for anything that came from the engine.
 public struct PageRenderer: Sendable {
     let library: MustacheLibrary
+    /// The container list's rows as rendered HTML, by their fields.
+    let rowCache = RowHTMLCache()
 
     /// Templates the app cannot do without; a missing one stops the start with a clear message.
     static let requiredTemplates = [
         "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "image", "error", "login",
-        "audit", "settings", "images", "image-pull", "images-prune", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
+        "audit", "settings", "container-row", "images", "image-pull", "images-prune", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
     ]
 
     public static func load(directory: String) async throws -> PageRenderer {
         // Content types are looked up while templates are parsed: register ours first.
         MustacheContentTypes.register(FastHTMLContentType(), named: FastHTMLContentType.name)
         let library: MustacheLibrary
+    /// The container list's rows as rendered HTML, by their fields.
+    let rowCache = RowHTMLCache()
         do {
             library = try await MustacheLibrary(directory: directory)
         } catch {
@@ -45,6 +50,18 @@ public struct PageRenderer: Sendable {
             ),
             status: status
         )
+    }
+
+    /// The container list's rows, each rendered with `container-row.mustache` once for as long as its fields stay
+    /// the same: a list refreshed every few seconds mostly shows rows it showed before.
+    func containerRows(_ rows: [ContainerRow]) -> [String] {
+        rows.map { row in
+            let key = row.cacheKey
+            if let html = rowCache.html(for: key) { return html }
+            let html = library.render(row, withTemplate: "container-row") ?? ""
+            rowCache.store(html, for: key)
+            return html
+        }
     }
 
     func render(_ template: String, _ object: some Sendable, status: HTTPResponse.Status) throws -> Response {
@@ -106,4 +123,22 @@ public struct TemplateError: Error, CustomStringConvertible {
     public let reason: String
 
     public var description: String { "templates in '\(directory)': \(reason)" }
+}
+
+/// Rendered rows by a key made of every field a row shows. Bounded: when full it starts over, which costs one render
+/// per row on the next page.
+final class RowHTMLCache: Sendable {
+    static let capacity = 4096
+    private let entries = NIOLockedValueBox<[String: String]>([:])
+
+    func html(for key: String) -> String? {
+        entries.withLockedValue { $0[key] }
+    }
+
+    func store(_ html: String, for key: String) {
+        entries.withLockedValue { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = html
+        }
+    }
 }

@@ -40,6 +40,7 @@ extension ContainerListPage: MustacheParent {
         case "engineProblem": engineProblem
         case "isEmpty": isEmpty
         case "showAll": showAll
+        case "rowsHTML": rowsHTML
         default: nil
         }
     }
