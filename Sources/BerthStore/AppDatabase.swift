@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 
 /// Berth's SQLite database: owns the connection pool and the schema, and offers intention-named reads and writes.
@@ -72,6 +75,7 @@ public struct AppDatabase: Sendable {
 public enum StoreError: Error, Sendable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
     case backupFailed(path: String, reason: String)
+    case retentionRefused(reason: String)
 
     public var description: String {
         switch self {
@@ -79,6 +83,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             return "cannot open the database at \(path): \(reason) (choose another path with --database or BERTH_DATABASE)"
         case .backupFailed(let path, let reason):
             return "cannot back up to \(path): \(reason)"
+        case .retentionRefused(let reason):
+            return "audit retention removed nothing: \(reason); run berth audit verify"
         }
     }
 }
@@ -100,9 +106,13 @@ extension AppDatabase {
     /// Copies the live database to `path` with SQLite's online backup: readers and writers go on meanwhile, and the
     /// copy is a consistent snapshot. Refuses to overwrite an existing file.
     public func backup(to path: String) async throws {
-        guard !FileManager.default.fileExists(atPath: path) else {
-            throw StoreError.backupFailed(path: path, reason: "the file exists; choose a new name")
+        // Created here, exclusively and readable by the owner only: the copy holds session tokens.
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            let reason = errno == EEXIST ? "the file exists; choose a new name" : String(cString: strerror(errno))
+            throw StoreError.backupFailed(path: path, reason: reason)
         }
+        Glibc.close(descriptor)
         do {
             let destination = try DatabaseQueue(path: path)
             try await writer.read { db in

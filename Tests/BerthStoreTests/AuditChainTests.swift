@@ -143,6 +143,15 @@ import TestSupport
         #expect(try await store.verifyAuditChain().isIntact == false)
     }
 
+    @Test func retentionNeverRemovesATamperedPrefix() async throws {
+        let (database, path, directory) = try await seeded(6)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await sqlite(path, "DROP TRIGGER auditEvent_append_only; UPDATE auditEvent SET actor = 'mallory' WHERE id = 2")
+        await #expect(throws: StoreError.self) { try await database.applyAuditRetention(olderThan: Date().addingTimeInterval(1)) }
+        #expect(try await database.recentAuditEvents().count == 6, "nothing removed")
+        #expect(try await database.verifyAuditChain().firstBroken?.id == 2, "the evidence stays")
+    }
+
     @Test func nothingOldEnoughMeansNoCheckpoint() async throws {
         let (database, _, directory) = try await seeded(3)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -187,7 +196,9 @@ import TestSupport
         #expect(verification.isIntact, "\(verification)")
         #expect(verification.checkedRows >= 200)
         #expect(try await copy.settings(of: "alice") == ["theme": "dark"])
-        // An existing file is never overwritten.
+        // Readable by its owner only (it holds session tokens); an existing file is never overwritten.
+        let mode = try FileManager.default.attributesOfItem(atPath: copyPath)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
         await #expect(throws: StoreError.self) { try await database.backup(to: copyPath) }
     }
 }

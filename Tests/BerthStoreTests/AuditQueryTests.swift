@@ -157,6 +157,13 @@ import TestSupport
         #expect(object["outcome"] as? String == "error")
     }
 
+    @Test func backslashesAndInvisibleCharactersAreShown() {
+        #expect(AuditText.neutralised(#"a\nb"#) == #"a\\nb"#, "a typed backslash-n is not a newline")
+        #expect(AuditText.neutralised("safe\u{202E}txt.exe") == #"safe\u202etxt.exe"#)
+        #expect(AuditText.neutralised("zero\u{200B}width") == #"zero\u200bwidth"#)
+        #expect(AuditText.neutralised("plain café ✓") == "plain café ✓")
+    }
+
     @Test func timesAreUTCWithMilliseconds() {
         #expect(AuditText.timestamp(Date(timeIntervalSince1970: 1_795_000_000.125)) == "2026-11-18T11:06:40.125Z")
         #expect(AuditText.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")

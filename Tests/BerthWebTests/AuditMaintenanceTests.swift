@@ -42,3 +42,19 @@ import TestSupport
         #expect(try await database.verifyAuditChain().isIntact)
     }
 }
+
+@Suite struct AuditRedactionTests {
+    @Test func secretsNeverReachTheTrail() {
+        let stored = AuditTrail.redacted([
+            "password": "hunter2", "registryAuth": "eyJ1c2VyIjoiYSJ9", "apiToken": "t0k", "envKeys": "PATH,HOME",
+            "options": "type=cifs,o=username=a,password=s3cret,vers=3", "labels": "a=b", "long": String(repeating: "x", count: 5000),
+        ])
+        #expect(stored["password"] == "[redacted]")
+        #expect(stored["registryAuth"] == "[redacted]")
+        #expect(stored["apiToken"] == "[redacted]")
+        #expect(stored["envKeys"] == "PATH,HOME")
+        #expect(stored["options"] == "type=cifs,o=username=a,password=[redacted],vers=3")
+        #expect(stored["labels"] == "a=b")
+        #expect(stored["long"]?.count == 1024 + "…[cut]".count)
+    }
+}

@@ -145,12 +145,19 @@ extension AppDatabase {
     /// (an id that the sequence never handed out, or a hash that does not chain), or removed newest rows (the
     /// sequence went past the last row).
     public func verifyAuditChain() async throws -> AuditVerification {
-        try await writer.read { db in
+        try await writer.read { db in try Self.verifyChain(db, through: nil) }
+    }
+
+    /// The walk itself, optionally only up to row `through` (retention checks what it is about to remove).
+    static func verifyChain(_ db: Database, through limit: Int64?) throws -> AuditVerification {
+        do {
             var result = AuditVerification(checkedRows: 0)
             let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'auditEvent'") ?? 0
             var previousId: Int64?
             var previousHash: String?
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(AuditChain.selectColumns), hash FROM auditEvent ORDER BY id")
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT \(AuditChain.selectColumns), hash FROM auditEvent WHERE id <= ? ORDER BY id", arguments: [limit ?? Int64.max]
+            )
             while let row = try rows.next() {
                 let id: Int64 = row["id"]
                 let stored: String? = row["hash"]
@@ -185,6 +192,7 @@ extension AppDatabase {
             result.headId = previousId
             result.headHash = previousHash
             let newest = previousId ?? 0
+            if limit != nil { return result }
             if sequence > newest {
                 result.firstBroken = .init(id: newest + 1, reason: "rows \(newest + 1)…\(sequence) were written and are gone")
             } else if sequence < newest {
@@ -216,6 +224,11 @@ extension AppDatabase {
                 arguments: [cutoff]
             ) else { return 0 }
             let lastId: Int64 = last["id"]
+            // Evidence is never removed: a prefix that does not verify stays, and retention says why.
+            let prefix = try Self.verifyChain(db, through: lastId)
+            if let broken = prefix.firstBroken {
+                throw StoreError.retentionRefused(reason: "the rows to remove do not verify (row \(broken.id): \(broken.reason))")
+            }
             let lastHash: String = last["hash"] ?? ""
             let removed = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditEvent WHERE id <= ?", arguments: [lastId]) ?? 0
             try db.execute(sql: "DELETE FROM auditEvent WHERE id <= ?", arguments: [lastId])

@@ -91,8 +91,10 @@ public enum AuditText {
         var clean = true
         var previous: (UInt8, UInt8) = (0, 0)
         for byte in text.utf8 {
-            if byte < 0x20 || byte == 0x7F || (previous.1 == 0xC2 && byte < 0xA0 && byte >= 0x80)
-                || (previous == (0xE2, 0x80) && (byte == 0xA8 || byte == 0xA9)) {
+            // Also the backslash (so that an escape can't be faked) and, after E2 80 / E2 81, the zero-width and
+            // bidirectional controls that reorder what a reader sees.
+            if byte < 0x20 || byte == 0x7F || byte == 0x5C || (previous.1 == 0xC2 && byte < 0xA0 && byte >= 0x80)
+                || (previous.1 == 0xE2 && (byte == 0x80 || byte == 0x81)) {
                 clean = false
                 break
             }
@@ -103,11 +105,14 @@ public enum AuditText {
         out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
             switch scalar.value {
+            case 0x5C: out += "\\\\"
             case 0x0A: out += "\\n"
             case 0x0D: out += "\\r"
             case 0x09: out += "\\t"
-            case 0x00..<0x20, 0x7F..<0xA0, 0x2028, 0x2029:
+            case 0x00..<0x20, 0x7F..<0xA0:
                 out += String(format: "\\x%02x", scalar.value)
+            case 0x200B...0x200F, 0x2028...0x202E, 0x2060...0x2069:
+                out += String(format: "\\u%04x", scalar.value)
             default:
                 out.unicodeScalars.append(scalar)
             }

@@ -10,6 +10,27 @@ struct AuditTrail: Sendable {
     let engineAddress: String
     let logger: Logger
 
+    /// Parameters as they may be stored: values of keys that name a secret are replaced, `password=…`-style pieces
+    /// inside values are blanked, and every value is cut at 1 KiB.
+    static func redacted(_ parameters: [String: String]) -> [String: String] {
+        let secretKey = ["pass", "secret", "token", "apikey", "api_key", "privatekey"]
+        return parameters.reduce(into: [:]) { result, pair in
+            let lowered = pair.key.lowercased()
+            if secretKey.contains(where: { lowered.contains($0) }) || lowered.hasSuffix("auth") {
+                result[pair.key] = "[redacted]"
+                return
+            }
+            var value = pair.value
+            if let pattern = try? Regex("(?i)(pass(word)?|secret|token|apikey|api_key)=[^,;\\s&]*") {
+                value = value.replacing(pattern) { match in
+                    let text = String(value[match.range])
+                    return (text.split(separator: "=", maxSplits: 1).first.map(String.init) ?? "") + "=[redacted]"
+                }
+            }
+            result[pair.key] = value.count > 1024 ? String(value.prefix(1024)) + "…[cut]" : value
+        }
+    }
+
     /// What the user reads when an action is refused because its record could not be written.
     static let unavailableMessage =
         "Nothing was done: the audit trail cannot be written right now (the database is locked or its disk is full). Ask an administrator."
@@ -32,7 +53,7 @@ struct AuditTrail: Sendable {
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
     ) async -> Bool {
-        let parametersJSON = parameters.flatMap { parameters -> String? in
+        let parametersJSON = parameters.map(Self.redacted).flatMap { parameters -> String? in
             guard !parameters.isEmpty, let data = try? JSONSerialization.data(withJSONObject: parameters, options: [.sortedKeys]) else {
                 return nil
             }
@@ -78,10 +99,14 @@ extension AuditTrail {
         guard await isWritable() else { return .redirect(to: back, flash: Flash(.error, Self.unavailableMessage)) }
         do {
             let message = try await work()
-            await record(
+            guard await record(
                 action, outcome: .ok, context: context, targetType: targetType, targetId: targetId, targetName: targetName,
                 parameters: parameters, started: started
-            )
+            ) else {
+                // The probe passed, the record after the action did not (the disk filled meanwhile): say so loudly.
+                logger.critical("action done but not audited", metadata: ["action": "\(action)", "actor": "\(context.user?.username ?? "-")"])
+                return .redirect(to: back, flash: Flash(.error, "\(message) But its audit record could not be written; tell an administrator."))
+            }
             return .redirect(to: back, flash: Flash(.ok, message))
         } catch {
             let engineError = error as? EngineError

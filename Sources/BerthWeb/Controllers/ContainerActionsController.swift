@@ -109,11 +109,12 @@ struct ContainerActionsController: Sendable {
         let reveal = isAdmin && request.uri.queryParameters["env"] == "show"
         do {
             let inspect = try await engine.inspectContainer(id)
-            if reveal {
-                await audit.record(
-                    "container.env.view", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
-                    targetName: inspect.displayName
-                )
+            // A secret is shown only once its viewing is on record.
+            if reveal, await !audit.record(
+                "container.env.view", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
+                targetName: inspect.displayName
+            ) {
+                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
             }
             return try views.page(
                 "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin, preferences: context.preferences), context: context
@@ -128,7 +129,9 @@ struct ContainerActionsController: Sendable {
         let id = try context.parameters.require("id")
         do {
             let json = try await engine.inspectContainerRaw(id)
-            await audit.record("container.inspect", outcome: .ok, context: context, targetType: "container", targetId: id)
+            guard await audit.record("container.inspect", outcome: .ok, context: context, targetType: "container", targetId: id) else {
+                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+            }
             return Response(
                 status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: .init(string: json))

@@ -232,7 +232,7 @@ struct ImagesController: Sendable {
             let reference = ticket.reference
             let parameters = [
                 "reference": reference.description, "registry": reference.registry ?? "docker.io",
-                "credentials": ticket.credentials == nil ? "none" : "given",
+                "registryLogin": ticket.credentials == nil ? "none" : "given",
             ]
             let outcome: AuditEvent.Outcome = failure == nil ? .ok : .error
             await Task {

@@ -99,7 +99,11 @@ struct LoginController: Sendable {
         let (token, user) = try await sessions.create(username: typed, role: role, clientAddress: address, userAgent: context.userAgent)
         var signedIn = context
         signedIn.user = user
-        await audit.record("login", outcome: .ok, context: signedIn, started: started)
+        // No session without its record.
+        guard await audit.record("login", outcome: .ok, context: signedIn, started: started) else {
+            try? await sessions.end(sessionKey: user.sessionKey)
+            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+        }
         var response = Response.redirect(to: next, type: .normal)
         response.setCookie(sessions.cookie(token: token))
         response.setCookie(Cookie(name: AccessControlMiddleware.loginCookieName, value: "", maxAge: 0, path: "/login", httpOnly: true, sameSite: .strict))

@@ -63,10 +63,12 @@ struct LogsController: Sendable {
             } catch let error as EngineError {
                 throw error.pageError(missing: "No such container: \(id). It may have been removed.")
             }
-            await audit.record(
+            guard await audit.record(
                 "container.logs", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
                 targetName: inspect.displayName, parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
-            )
+            ) else {
+                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+            }
             if inspect.hostConfig?.logConfig?.type == "none" {
                 unavailableFound.append((inspect.id, "This container logs with the driver \"none\": the engine keeps no logs for it."))
                 continue
@@ -107,10 +109,12 @@ struct LogsController: Sendable {
             )
             throw error.pageError(missing: "No such container: \(id). It may have been removed.")
         }
-        await audit.record(
+        guard await audit.record(
             "container.logs.download", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
             targetName: inspect.displayName, parameters: ["timestamps": timestamps ? "1" : "0"]
-        )
+        ) else {
+            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+        }
         let fileName = Self.safeFileName(inspect.displayName) + "-logs.txt"
         let headers: HTTPFields = [
             .contentType: "text/plain; charset=utf-8",

@@ -186,10 +186,12 @@ struct SwarmController: Sendable {
         }
         let text = request.uri.queryParameters["tail"].map(String.init) ?? ""
         let tail: Int? = text == "all" ? nil : min(Int(text).map { max($0, 0) } ?? LogsController.defaultTail, LogsController.maxTail)
-        await audit.record(
+        guard await audit.record(
             "service.logs", outcome: .ok, context: context, targetType: "service", targetId: service.id, targetName: service.spec?.name,
             parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
-        )
+        ) else {
+            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+        }
         let engine = self.engine
         let renderer = LogStreamRenderer(cursor: LogCursor(lastEventID: nil), containers: 1)
         return streamer.response(for: user, render: renderer.render, produce: { mailbox in

@@ -123,8 +123,9 @@ final class PreferencesStore: Sendable {
 
     func preferences(of username: String) async -> UserPreferences {
         if let cached = cache.withLockedValue({ $0[username] }) { return cached }
-        // An unreadable database shows the defaults; the page still works.
-        let stored = (try? await database.settings(of: username)) ?? [:]
+        // An unreadable database shows the defaults for this request only (cached, a later save would overwrite
+        // the stored values with them).
+        guard let stored = try? await database.settings(of: username) else { return UserPreferences() }
         let preferences = UserPreferences(stored: stored)
         cache.withLockedValue { $0[username] = preferences }
         return preferences
