@@ -21,8 +21,6 @@ public struct PageRenderer: Sendable {
         // Content types are looked up while templates are parsed: register ours first.
         MustacheContentTypes.register(FastHTMLContentType(), named: FastHTMLContentType.name)
         let library: MustacheLibrary
-    /// The container list's rows as rendered HTML, by their fields.
-    let rowCache = RowHTMLCache()
         do {
             library = try await MustacheLibrary(directory: directory)
         } catch {
