@@ -35,6 +35,22 @@ public struct AppDatabase: Sendable {
         }
     }
 
+    /// Opens a database file for reading only, as it is: no migration, nothing written (`berth audit verify` checks
+    /// what is there, and works on a read-only copy).
+    public static func openReadOnly(path: String) throws(StoreError) -> AppDatabase {
+        var configuration = configuration()
+        configuration.readonly = true
+        do {
+            return AppDatabase(unmigrated: try DatabaseQueue(path: path, configuration: configuration))
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: (error as? DatabaseError)?.message ?? "\(error)")
+        }
+    }
+
+    private init(unmigrated writer: any DatabaseWriter) {
+        self.writer = writer
+    }
+
     /// Wraps an existing writer (a pool, or an in-memory queue in tests) and migrates it.
     public init(_ writer: any DatabaseWriter) throws {
         self.writer = writer

@@ -8,24 +8,31 @@ struct DatabaseOption: ParsableArguments {
     @Option(help: "SQLite database file (env BERTH_DATABASE, default \(AppConfiguration.defaultDatabasePath)).")
     var database: String?
 
-    func open() throws -> AppDatabase {
-        let path = database ?? ProcessInfo.processInfo.environment["BERTH_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
+    var path: String {
+        database ?? ProcessInfo.processInfo.environment["BERTH_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? AppConfiguration.defaultDatabasePath
+    }
+
+    func open(readOnly: Bool = false) throws -> AppDatabase {
         guard FileManager.default.fileExists(atPath: path) else {
             throw ValidationError("no database at \(path) (give --database or BERTH_DATABASE)")
         }
         do {
-            return try AppDatabase.open(path: path)
+            return try readOnly ? AppDatabase.openReadOnly(path: path) : AppDatabase.open(path: path)
         } catch {
             throw ValidationError(error.description)
         }
     }
 }
 
-/// Who runs a command-line export, for its audit record.
+/// Who runs a command-line export, for its audit record: the account of the process (not what the environment
+/// claims), and the sudo caller's uid when there is one.
 func commandLineActor() -> String {
-    let user = ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"]
-    return "cli:" + (user ?? String(getuid()))
+    let uid = getuid()
+    var name = String(uid)
+    if let entry = getpwuid(uid), let pwName = entry.pointee.pw_name { name = String(cString: pwName) }
+    if let sudoUID = ProcessInfo.processInfo.environment["SUDO_UID"], !sudoUID.isEmpty { name += " (sudo from uid \(sudoUID))" }
+    return "cli:" + name
 }
 
 /// `berth audit …`: for auditors who are not in the browser.
@@ -42,7 +49,7 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var database: DatabaseOption
 
         func run() async throws {
-            let result = try await database.open().verifyAuditChain()
+            let result = try await database.open(readOnly: true).verifyAuditChain()
             print(result.description)
             if !result.isIntact { throw ExitCode(1) }
         }

@@ -69,6 +69,8 @@ import TestSupport
                 let events = try await app.auditEvents()
                 #expect(events.filter { $0.action == "image.tag" }.map(\.outcome) == [.error, .ok])
                 #expect(events.filter { $0.action == "image.remove" }.map(\.outcome) == [.ok, .error, .ok, .denied])
+                let denial = events.first { $0.action == "image.remove" && $0.outcome == .denied }
+                #expect(denial?.targetType == "image" && denial?.targetId == imageId, "a refusal names what it was about")
             }
         }
     }

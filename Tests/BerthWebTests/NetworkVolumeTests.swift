@@ -124,6 +124,8 @@ import TestSupport
                 let events = try await app.auditEvents()
                 #expect(events.filter { $0.action == "volume.create" }.map(\.outcome) == [.ok, .denied])
                 #expect(events.filter { $0.action == "volume.remove" }.map(\.outcome) == [.ok, .error, .denied])
+                let denial = events.first { $0.action == "volume.remove" && $0.outcome == .denied }
+                #expect(denial?.targetType == "volume" && denial?.targetId == name)
             }
         }
         _ = try? await TestEngine.withClient { try await $0.removeVolume(name, force: true) }

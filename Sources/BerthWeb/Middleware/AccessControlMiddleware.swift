@@ -64,10 +64,10 @@ struct AccessControlMiddleware: RouterMiddleware {
             }
             guard user.role >= minimumRole else {
                 // Recorded as the action that was refused, on its target when the route names one.
-                let target = context.parameters.get("id")
+                let target = context.parameters.get("id") ?? context.parameters.get("name")
                 await audit.record(
                     rule.auditAction ?? "access.denied", outcome: .denied, context: context,
-                    targetType: target == nil ? "route" : "container", targetId: target ?? "\(request.method) \(path)",
+                    targetType: target == nil ? "route" : Self.targetType(ofRoute: path), targetId: target ?? "\(request.method) \(path)",
                     parameters: ["needs": permission.name], error: "role \(user.role.rawValue) lacks \(permission.name)"
                 )
                 throw HTTPError(
@@ -91,6 +91,19 @@ struct AccessControlMiddleware: RouterMiddleware {
     }
 
     static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
+
+    /// What a route's `{id}` or `{name}` names, from the route's first segments (`/images/{id}/tag` → `image`).
+    static func targetType(ofRoute path: String) -> String {
+        let segments = path.split(separator: "/")
+        switch segments.first {
+        case "containers": return "container"
+        case "images": return "image"
+        case "networks": return "network"
+        case "volumes": return "volume"
+        case "swarm": return segments.dropFirst().first == "nodes" ? "node" : "service"
+        default: return "route"
+        }
+    }
 
     /// Pages redirect to the login form (and back afterwards); anything else gets 401, event streams included (an
     /// `EventSource` would follow the redirect and then fail on the HTML).
