@@ -157,8 +157,8 @@ def measure(database, port, user, password, pid, requests=15):
     for row in connection.execute(f"SELECT {COLUMNS} FROM auditEvent ORDER BY id DESC"):
         count += 1
     raw_seconds = time.perf_counter() - began
-    size = sum(os.path.getsize(database + suffix) for suffix in ("", "-wal") if os.path.exists(database + suffix))
-    print(f"\ndatabase: {size / 1e6:.0f} MB for {rows} rows")
+    database_size = sum(os.path.getsize(database + suffix) for suffix in ("", "-wal") if os.path.exists(database + suffix))
+    print(f"\ndatabase: {database_size / 1e6:.0f} MB for {rows} rows")
     print(f"export: {lines - 1} rows, {size / 1e6:.0f} MB in {berth_seconds:.1f} s; SQLite reading the same rows {raw_seconds:.1f} s; "
           f"Berth RSS {before} MiB before, {peak[0]} MiB peak during, {rss()} MiB after")
     assert lines - 1 == count, (lines, count)
