@@ -14,9 +14,6 @@ import TestSupport
         try await client.execute(uri: uri, method: .get, headers: browser.getHeaders)
     }
 
-    func post(_ client: some TestClientProtocol, _ browser: Browser, _ uri: String, _ fields: [(String, String)]) async throws -> TestResponse {
-        try await client.execute(uri: uri, method: .post, headers: browser.postHeaders(), body: formBody([("_csrf", browser.csrfToken)] + fields))
-    }
 
     /// The ids of the rows a page shows, in order.
     func rowIds(_ html: String) -> [Int64] {

@@ -11,19 +11,7 @@ import TestSupport
 
 /// Actions from the browser on real busybox containers, checked by inspecting the engine and reading the audit table.
 @Suite struct ContainerActionTests {
-    func post(_ client: some TestClientProtocol, _ browser: Browser, _ uri: String, _ fields: [(String, String)] = []) async throws -> TestResponse {
-        try await client.execute(uri: uri, method: .post, headers: browser.postHeaders(), body: formBody(fields))
-    }
 
-    /// The banner the next page shows after a redirect with a flash.
-    func flash(after response: TestResponse, _ client: some TestClientProtocol, _ browser: Browser) async throws -> String? {
-        guard let location = response.headers[.location], let flash = response.setCookie("berth-flash") else { return nil }
-        let page = try await client.execute(uri: location, method: .get, headers: [.cookie: "\(browser.cookie); \(flash.pair)"])
-        guard let start = page.text.range(of: #"role="status">"#), let end = page.text[start.upperBound...].range(of: "</div>") else {
-            return nil
-        }
-        return String(page.text[start.upperBound..<end.lowerBound])
-    }
 
     @Test func anOperatorStopsStartsRestartsPausesAndKills() async throws {
         try await TestEngine.withContainers { engine, scope in

@@ -10,18 +10,7 @@ import TestSupport
 
 /// Tag, remove and prune on the real engine, through the pages, by role.
 @Suite(.serialized) struct ImageActionTests {
-    func post(_ client: some TestClientProtocol, _ browser: Browser, _ uri: String, _ fields: [(String, String)] = []) async throws -> TestResponse {
-        try await client.execute(uri: uri, method: .post, headers: browser.postHeaders(), body: formBody([("_csrf", browser.csrfToken)] + fields))
-    }
 
-    func flash(after response: TestResponse, _ client: some TestClientProtocol, _ browser: Browser) async throws -> String? {
-        guard let location = response.headers[.location], let flash = response.setCookie("berth-flash") else { return nil }
-        let page = try await client.execute(uri: location, method: .get, headers: [.cookie: "\(browser.cookie); \(flash.pair)"])
-        guard let start = page.text.range(of: #"role="status">"#), let end = page.text[start.upperBound...].range(of: "</div>") else {
-            return nil
-        }
-        return String(page.text[start.upperBound..<end.lowerBound])
-    }
 
     /// A new image of its own (busybox plus one file), tagged `reference`.
     func uniqueImage(_ engine: EngineClient, _ scope: ContainerScope, _ reference: ImageReference) async throws -> String {

@@ -10,18 +10,7 @@ import TestSupport
 
 /// Networks and volumes on the real engine: create, use from a container, remove; roles and audit.
 @Suite struct NetworkVolumeTests {
-    func post(_ client: some TestClientProtocol, _ browser: Browser, _ uri: String, _ fields: [(String, String)] = []) async throws -> TestResponse {
-        try await client.execute(uri: uri, method: .post, headers: browser.postHeaders(), body: formBody([("_csrf", browser.csrfToken)] + fields))
-    }
 
-    func flash(after response: TestResponse, _ client: some TestClientProtocol, _ browser: Browser) async throws -> String? {
-        guard let location = response.headers[.location], let flash = response.setCookie("berth-flash") else { return nil }
-        let page = try await client.execute(uri: location, method: .get, headers: [.cookie: "\(browser.cookie); \(flash.pair)"])
-        guard let start = page.text.range(of: #"role="status">"#), let end = page.text[start.upperBound...].range(of: "</div>") else {
-            return nil
-        }
-        return String(page.text[start.upperBound..<end.lowerBound])
-    }
 
     @Test func aNetworkIsCreatedUsedRefusedWhileInUseAndRemoved() async throws {
         let name = TestEngine.uniqueName("net")

@@ -12,9 +12,6 @@ import TestSupport
 /// running tasks, drain the node and see them shut down, stream the service's logs. Runs alone (scripts/test): it
 /// turns the shared engine into a swarm manager for a while, and leaves the swarm at the end.
 @Suite(.serialized) struct SwarmTests {
-    func post(_ client: some TestClientProtocol, _ browser: Browser, _ uri: String, _ fields: [(String, String)] = []) async throws -> TestResponse {
-        try await client.execute(uri: uri, method: .post, headers: browser.postHeaders(), body: formBody([("_csrf", browser.csrfToken)] + fields))
-    }
 
     /// Waits (up to 60 s) until the service has `count` tasks in `state`.
     func tasks(_ engine: EngineClient, _ service: String, _ state: String, count: Int) async throws -> Int {

@@ -122,3 +122,20 @@ extension HTTPField.Name {
     static let xCSRFToken = Self("X-CSRF-Token")!
     static let secFetchSite = Self("Sec-Fetch-Site")!
 }
+
+/// A form POST from a signed-in page (the CSRF token in its header, as the pages' scripts send it).
+func post(
+    _ client: some TestClientProtocol, _ browser: Browser, _ uri: String, _ fields: [(String, String)] = []
+) async throws -> TestResponse {
+    try await client.execute(uri: uri, method: .post, headers: browser.postHeaders(), body: formBody(fields))
+}
+
+/// The banner the next page shows after a redirect with a flash.
+func flash(after response: TestResponse, _ client: some TestClientProtocol, _ browser: Browser) async throws -> String? {
+    guard let location = response.headers[.location], let flash = response.setCookie("berth-flash") else { return nil }
+    let page = try await client.execute(uri: location, method: .get, headers: [.cookie: "\(browser.cookie); \(flash.pair)"])
+    guard let start = page.text.range(of: #"role="status">"#), let end = page.text[start.upperBound...].range(of: "</div>") else {
+        return nil
+    }
+    return String(page.text[start.upperBound..<end.lowerBound])
+}

@@ -12,6 +12,8 @@ struct AuditTrail: Sendable {
 
     /// Parameters as they may be stored: values of keys that name a secret are replaced, `password=…`-style pieces
     /// inside values are blanked, and every value is cut at 1 KiB.
+    static let secretAssignment = "(?i)(pass(word)?|secret|token|apikey|api_key)=[^,;\\s&]*"
+
     static func redacted(_ parameters: [String: String]) -> [String: String] {
         let secretKey = ["pass", "secret", "token", "apikey", "api_key", "privatekey"]
         return parameters.reduce(into: [:]) { result, pair in
@@ -21,7 +23,8 @@ struct AuditTrail: Sendable {
                 return
             }
             var value = pair.value
-            if let pattern = try? Regex("(?i)(pass(word)?|secret|token|apikey|api_key)=[^,;\\s&]*") {
+            // Most values hold no `=` at all: no regex for them.
+            if value.contains("="), let pattern = try? Regex(secretAssignment) {
                 value = value.replacing(pattern) { match in
                     let text = String(value[match.range])
                     return (text.split(separator: "=", maxSplits: 1).first.map(String.init) ?? "") + "=[redacted]"
@@ -95,13 +98,33 @@ extension AuditTrail {
         parameters: [String: String]? = nil, back: String, backOnFailure: (@Sendable (EngineError) -> String)? = nil,
         _ work: () async throws -> String
     ) async -> Response {
+        await perform(
+            action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
+            back: back, backOnFailure: backOnFailure
+        ) { ActionDone(message: try await work()) }
+    }
+
+    /// What a successful action tells the user, and what it learned that belongs in its record (counts, space).
+    struct ActionDone {
+        var message: String
+        var results: [String: String] = [:]
+    }
+
+    /// The same, for actions whose outcome adds to their record.
+    func perform(
+        _ action: String, context: BerthRequestContext, targetType: String, targetId: String? = nil, targetName: String? = nil,
+        parameters: [String: String]? = nil, back: String, backOnFailure: (@Sendable (EngineError) -> String)? = nil,
+        _ work: () async throws -> ActionDone
+    ) async -> Response {
         let started = ContinuousClock.now
         guard await isWritable() else { return .redirect(to: back, flash: Flash(.error, Self.unavailableMessage)) }
         do {
-            let message = try await work()
+            let done = try await work()
+            let message = done.message
+            let recorded = done.results.isEmpty ? parameters : (parameters ?? [:]).merging(done.results) { $1 }
             guard await record(
                 action, outcome: .ok, context: context, targetType: targetType, targetId: targetId, targetName: targetName,
-                parameters: parameters, started: started
+                parameters: recorded, started: started
             ) else {
                 // The probe passed, the record after the action did not (the disk filled meanwhile): say so loudly.
                 logger.critical("action done but not audited", metadata: ["action": "\(action)", "actor": "\(context.user?.username ?? "-")"])

@@ -34,7 +34,6 @@ struct ImagesController: Sendable {
     @Sendable func tag(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try Self.imageParameter(context)
         let form = context.form ?? FormFields("")
-        let started = ContinuousClock.now
         let page = "/images/\(EngineClientPath.escape(id))"
         let repository = (form["repository"] ?? "").trimmingCharacters(in: .whitespaces)
         let tag = (form["tag"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -42,27 +41,19 @@ struct ImagesController: Sendable {
         do {
             wanted = try ImageReference(parsing: repository + ":" + (tag.isEmpty ? "latest" : tag))
         } catch {
-            await audit.record(
-                "image.tag", outcome: .error, context: context, targetType: "image", targetId: id,
-                parameters: ["repository": repository, "tag": tag], error: error.description, started: started
+            return await audit.refuseInput(
+                "image.tag", context: context, targetType: "image", parameters: ["repository": repository, "tag": tag],
+                message: error.description, back: page
             )
-            return .redirect(to: page, flash: Flash(.error, error.description))
         }
-        guard await audit.isWritable() else { return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage)) }
-        let parameters = ["repository": wanted.repository, "tag": wanted.tag ?? "latest"]
-        do {
+        let engine = self.engine
+        return await audit.perform(
+            "image.tag", context: context, targetType: "image", targetId: id, targetName: wanted.description,
+            parameters: ["repository": wanted.repository, "tag": wanted.tag ?? "latest"], back: page,
+            backOnFailure: { $0.kind == .notFound ? "/images" : page }
+        ) {
             try await engine.tagImage(id, repository: wanted.repository, tag: wanted.tag ?? "latest")
-            await audit.record(
-                "image.tag", outcome: .ok, context: context, targetType: "image", targetId: id, targetName: wanted.description,
-                parameters: parameters, started: started
-            )
-            return .redirect(to: page, flash: Flash(.ok, "Tagged as \(wanted.description)."))
-        } catch let error as EngineError {
-            await audit.record(
-                "image.tag", outcome: .error, context: context, targetType: "image", targetId: id, parameters: parameters,
-                error: error.description, started: started
-            )
-            return .redirect(to: error.kind == .notFound ? "/images" : page, flash: Flash(.error, error.description))
+            return "Tagged as \(wanted.description)."
         }
     }
 
@@ -70,27 +61,22 @@ struct ImagesController: Sendable {
     @Sendable func remove(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try Self.imageParameter(context)
         let form = context.form ?? FormFields("")
-        let started = ContinuousClock.now
         let force = form.isChecked("force")
         let noprune = form.isChecked("noprune")
-        let parameters = ["force": force ? "1" : "0", "noprune": noprune ? "1" : "0"]
         let page = "/images/\(EngineClientPath.escape(id))"
-        guard await audit.isWritable() else { return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage)) }
-        do {
+        let engine = self.engine
+        return await audit.perform(
+            "image.remove", context: context, targetType: "image", targetId: id,
+            parameters: ["force": force ? "1" : "0", "noprune": noprune ? "1" : "0"], back: "/images",
+            backOnFailure: { $0.kind == .notFound ? "/images" : page }
+        ) { () async throws -> AuditTrail.ActionDone in
             let items = try await engine.removeImage(id, force: force, noprune: noprune)
-            let deleted = items.compactMap(\.deleted).count
             let untagged = items.compactMap(\.untagged).count
-            await audit.record(
-                "image.remove", outcome: .ok, context: context, targetType: "image", targetId: id,
-                parameters: parameters.merging(["untagged": String(untagged), "deleted": String(deleted)]) { $1 }, started: started
+            let deleted = items.compactMap(\.deleted).count
+            return .init(
+                message: "Removed \(id): \(untagged) tag(s) untagged, \(deleted) layer(s) deleted.",
+                results: ["untagged": String(untagged), "deleted": String(deleted)]
             )
-            return .redirect(to: "/images", flash: Flash(.ok, "Removed \(id): \(untagged) tag(s) untagged, \(deleted) layer(s) deleted."))
-        } catch let error as EngineError {
-            await audit.record(
-                "image.remove", outcome: .error, context: context, targetType: "image", targetId: id, parameters: parameters,
-                error: error.description, started: started
-            )
-            return .redirect(to: error.kind == .notFound ? "/images" : page, flash: Flash(.error, error.description))
         }
     }
 
@@ -109,20 +95,15 @@ struct ImagesController: Sendable {
 
     /// `POST /images/prune`.
     @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let started = ContinuousClock.now
-        guard await audit.isWritable() else { return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage)) }
-        do {
+        let engine = self.engine
+        return await audit.perform("image.prune", context: context, targetType: "image", back: "/images") { () async throws -> AuditTrail.ActionDone in
             let result = try await engine.pruneDanglingImages()
             let deleted = (result.imagesDeleted ?? []).compactMap(\.deleted).count
             let space = ByteCountFormatter.string(fromByteCount: result.spaceReclaimed ?? 0, countStyle: .binary)
-            await audit.record(
-                "image.prune", outcome: .ok, context: context, targetType: "image",
-                parameters: ["deleted": String(deleted), "spaceReclaimed": String(result.spaceReclaimed ?? 0)], started: started
+            return .init(
+                message: "Pruned: \(deleted) layer(s) deleted, \(space) freed.",
+                results: ["deleted": String(deleted), "spaceReclaimed": String(result.spaceReclaimed ?? 0)]
             )
-            return .redirect(to: "/images", flash: Flash(.ok, "Pruned: \(deleted) layer(s) deleted, \(space) freed."))
-        } catch let error as EngineError {
-            await audit.record("image.prune", outcome: .error, context: context, targetType: "image", error: error.description, started: started)
-            return .redirect(to: "/images", flash: Flash(.error, error.description))
         }
     }
 

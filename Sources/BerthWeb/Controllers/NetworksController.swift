@@ -25,7 +25,7 @@ struct NetworksController: Sendable {
         do {
             async let networks = engine.listNetworks()
             async let info = engine.info()
-            let swarmManager = (try? await info)?.swarm.map { $0.localNodeState == "active" && $0.controlAvailable == true } ?? false
+            let swarmManager = (try? await info)?.isSwarmManager ?? false
             return try views.page("networks", NetworkListPage(networks: try await networks, swarmManager: swarmManager), context: context)
         } catch let error as EngineError {
             throw error.pageError(missing: "The engine has no networks list.")

@@ -25,15 +25,9 @@ struct SwarmController: Sendable {
         routes.get("/swarm/services/{id}/logs/stream", .viewContainers, audit: "service.logs", use: logsStream)
     }
 
-    /// Whether the engine manages a swarm; nil with the reason when it can't be asked.
-    private func isManager() async throws -> Bool {
-        let info = try await engine.info()
-        return info.swarm?.localNodeState == "active" && info.swarm?.controlAvailable == true
-    }
-
     @Sendable func overview(_ request: Request, context: BerthRequestContext) async throws -> Response {
         do {
-            guard try await isManager() else {
+            guard try await engine.info().isSwarmManager else {
                 return try views.page("swarm", SwarmPage(nodes: [], services: [], tasks: [], manager: false), context: context)
             }
             async let nodes = engine.listNodes()

@@ -52,4 +52,7 @@ public struct SystemInfo: Decodable, Sendable {
             case localNodeState = "LocalNodeState", controlAvailable = "ControlAvailable", nodeID = "NodeID"
         }
     }
+
+    /// Whether this engine manages a swarm (nodes, services and overlay networks can be asked for).
+    public var isSwarmManager: Bool { swarm?.localNodeState == "active" && swarm?.controlAvailable == true }
 }
