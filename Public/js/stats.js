@@ -7,13 +7,7 @@
   const history = { cpu: [], memory: [] };
   const keep = 60;
 
-  function bytes(n) {
-    if (n === null || n === undefined) return "–";
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
-  }
+  const bytes = window.BerthStream.bytes;
 
   function set(name, text) { root.querySelector("[data-stat=" + name + "]").textContent = text; }
 

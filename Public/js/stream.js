@@ -53,3 +53,12 @@ window.BerthStream = function (url, handlers, statusElement) {
     stop: function () { stop(true); }
   };
 };
+
+// A byte count as the stats widgets show it.
+window.BerthStream.bytes = function (n) {
+  if (n === null || n === undefined) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
+};

@@ -101,6 +101,51 @@ extension AppDatabase {
                 END;
                 """)
         }
+        migrator.registerMigration("v5: dashboards, share links") { db in
+            // A saved view of some containers. List-valued columns hold JSON arrays of strings.
+            try db.create(table: "dashboard") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("owner", .text).notNull()
+                table.column("title", .text).notNull()
+                table.column("details", .text).notNull().defaults(to: "")
+                table.column("selectionKind", .text).notNull()
+                    .check(sql: "selectionKind IN ('names', 'pattern', 'labels', 'compose')")
+                table.column("selectionValues", .text).notNull()
+                table.column("showStatus", .boolean).notNull()
+                table.column("showStats", .boolean).notNull()
+                table.column("showEvents", .boolean).notNull()
+                table.column("showLogs", .boolean).notNull()
+                table.column("redactions", .text).notNull()
+                table.column("sharedWithAll", .boolean).notNull()
+                table.column("sharedGroups", .text).notNull()
+                table.column("sharedUsers", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("updatedAt", .datetime).notNull()
+            }
+            // A link for people without an account. Only the SHA-256 of its token is stored.
+            try db.create(table: "dashboardLink") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("dashboardId", .integer).notNull().indexed().references("dashboard", onDelete: .cascade)
+                table.column("tokenHash", .text).notNull().unique()
+                table.column("label", .text).notNull().defaults(to: "")
+                table.column("createdBy", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("expiresAt", .datetime).notNull()
+                table.column("revokedAt", .datetime)
+                table.column("revokedBy", .text)
+                table.column("lastUsedAt", .datetime)
+                table.column("useCount", .integer).notNull().defaults(to: 0)
+            }
+            // The cookie a link is exchanged for; it opens that one dashboard and nothing else.
+            try db.create(table: "shareSession") { table in
+                table.primaryKey("tokenHash", .text)
+                table.column("linkId", .integer).notNull().indexed().references("dashboardLink", onDelete: .cascade)
+                table.column("dashboardId", .integer).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("lastSeenAt", .datetime).notNull()
+                table.column("expiresAt", .datetime).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -36,6 +36,10 @@ public struct AppConfiguration: Sendable {
     public var auditRetentionDays: Int?
     /// How often the newest audit hash is written to the server log, so that it exists outside the database.
     public var auditHeadInterval: Duration = .seconds(300)
+    /// The longest a dashboard's share link may stay valid, in days (`--share-link-max-days`).
+    public var shareLinkMaxDays: Int = 7
+    /// How often a watched dashboard reads its status table again when no event said anything changed.
+    public var dashboardRefresh: Duration = .seconds(30)
 
     public struct TLSFiles: Sendable {
         public var certificatePath: String

@@ -96,8 +96,12 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     ))
     // The one central check: declared permission, session, role, CSRF.
     let preferences = PreferencesStore(database: database)
+    let shareLinks = ShareLinks(
+        database: database, secureCookies: configuration.sessions.secureCookies,
+        maxLifetime: TimeInterval(configuration.shareLinkMaxDays) * 86400
+    )
     router.add(middleware: AccessControlMiddleware(
-        routes: table, sessions: sessions, clients: clients, audit: audit, preferences: preferences
+        routes: table, sessions: sessions, clients: clients, audit: audit, preferences: preferences, shareLinks: shareLinks
     ))
     router.add(middleware: FlashMiddleware())
 
@@ -124,6 +128,14 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     VolumesController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
+    // Before the dashboard pages: /dashboards/new is not the dashboard "new".
+    DashboardsController(
+        database: database, engine: engine, audit: audit, views: views, links: shareLinks, streams: sessions.streams
+    ).addRoutes(to: routes)
+    DashboardViewController(
+        database: database, engine: engine, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
+        events: events, stats: stats, refreshInterval: configuration.dashboardRefresh
+    ).addRoutes(to: routes)
     return BuiltRouter(
         routes: routes,
         services: [

@@ -7,6 +7,8 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
     public let remoteAddress: SocketAddress?
     /// Set by the access check; nil on public routes without a session.
     public var user: SignedInUser?
+    /// Set by the access check on share-link routes instead of `user`.
+    public var shareViewer: ShareViewer?
     /// Where the request came from, proxies resolved.
     var client: ClientResolver.Client?
     var userAgent: String?

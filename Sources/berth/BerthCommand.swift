@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between log lines that carry the newest audit hash (env BERTH_AUDIT_HEAD_INTERVAL, default 300).")
     var auditHeadInterval: Int?
 
+    @Option(help: "The longest a dashboard's share link may stay valid, in days (env BERTH_SHARE_LINK_MAX_DAYS, default 7).")
+    var shareLinkMaxDays: Int?
+
     func run() async throws {
         let configuration: AppConfiguration
         do {
@@ -195,6 +198,9 @@ struct Serve: AsyncParsableCommand {
         configuration.auditRetentionDays = try number(auditRetention, "BERTH_AUDIT_RETENTION", atLeast: 1)
         if let seconds = try number(auditHeadInterval, "BERTH_AUDIT_HEAD_INTERVAL", atLeast: 1) {
             configuration.auditHeadInterval = .seconds(seconds)
+        }
+        if let days = try number(shareLinkMaxDays, "BERTH_SHARE_LINK_MAX_DAYS", atLeast: 1) {
+            configuration.shareLinkMaxDays = days
         }
         return configuration
     }

@@ -24,7 +24,10 @@ import TestSupport
                 let response = try await client.execute(
                     uri: uri, method: route.method, headers: [.origin: "http://localhost"], body: ByteBuffer()
                 )
-                if permission.minimumRole == nil {
+                if permission.viaShareLink {
+                    // A share link's pages without its cookie: nothing is there, as far as anyone can tell.
+                    #expect(response.status == .notFound || response.status == .forbidden, "\(route.method) \(uri)")
+                } else if permission.minimumRole == nil {
                     #expect(response.status != .unauthorized && response.status != .seeOther || uri == "/login", "\(route.method) \(uri)")
                 } else if route.method == .get && uri.hasSuffix("/stream") {
                     // Event streams: an EventSource can't follow a redirect to a form.
@@ -37,8 +40,9 @@ import TestSupport
                 }
             }
             // The public ones, by name.
-            #expect(Set(declared.filter { $0.value.minimumRole == nil }.map { "\($0.key.method) \($0.key.path)" })
-                == ["GET /healthz", "GET /login", "POST /login"])
+            #expect(Set(declared.filter { $0.value.minimumRole == nil && !$0.value.viaShareLink }.map { "\($0.key.method) \($0.key.path)" })
+                == ["GET /healthz", "GET /login", "POST /login", "GET /s/{token}"])
+            #expect(declared.filter { $0.value.viaShareLink }.allSatisfy { $0.key.method == .get && $0.key.path.hasPrefix("/shared/{id}") })
         }
     }
 

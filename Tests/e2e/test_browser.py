@@ -165,3 +165,64 @@ def test_settings_change_the_theme_and_times_and_the_audit_page_shows_it(browser
     row.find_element(By.CSS_SELECTOR, "details summary").click()
     assert "log.tail" in row.find_element(By.CSS_SELECTOR, "dl.facts").text or "theme" in row.find_element(By.CSS_SELECTOR, "dl.facts").text
     browser.save_screenshot("/tmp/berth-e2e-audit.png")
+
+
+def browser_errors(driver):
+    """Console errors and CSP violations the page reported."""
+    try:
+        return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    except Exception:
+        return []
+
+
+def test_a_shared_dashboard_opens_through_its_link_in_a_fresh_browser_and_stays_live(browser):
+    tag = uuid.uuid4().hex[:8]
+    first = "e2e-dash-" + tag + "-a"
+    later = "e2e-dash-" + tag + "-b"
+    docker("run", "-d", "--network", "none", "--label", "berth.test=1", "--label", "e2e.dash=" + tag, "--name", first,
+           "busybox", "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.5; done")
+    wall = None
+    try:
+        sign_in(browser, "bt-operator")
+        browser.get(URL + "/dashboards/new")
+        browser.find_element(By.NAME, "title").send_keys("Wall " + tag)
+        browser.find_element(By.CSS_SELECTOR, "select[name=kind] option[value=labels]").click()
+        browser.find_element(By.NAME, "selection").send_keys("e2e.dash=" + tag)
+        # The live preview names the matching container before the dashboard is saved.
+        wait_for(lambda: first in text_of(browser, "#preview"))
+        browser.find_element(By.NAME, "showLogs").click()
+        browser.find_element(By.CSS_SELECTOR, "#dashboard-form button[type=submit]").click()
+        wait_for(lambda: first in text_of(browser, "table.dashboard-status"))
+        browser.save_screenshot("/tmp/berth-e2e-dashboard.png")
+        browser.find_element(By.LINK_TEXT, "Share links").click()
+        browser.find_element(By.NAME, "label").send_keys("wall screen")
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/links'] button").click()
+        link = browser.find_element(By.ID, "new-link").get_attribute("value")
+        assert "/s/" in link
+        token = link.rsplit("/", 1)[1]
+
+        # A fresh profile: no session, only the link.
+        options = webdriver.ChromeOptions()
+        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        wall = webdriver.Chrome(options=options)
+        wall.implicitly_wait(5)
+        wall.get(link)
+        assert token not in wall.current_url and "/shared/" in wall.current_url
+        wait_for(lambda: first in text_of(wall, "table.dashboard-status"))
+        wait_for(lambda: "tick" in text_of(wall, "pre[data-logs]"), timeout=15)
+        # Started now: it shows up live, without a reload.
+        docker("run", "-d", "--network", "none", "--label", "berth.test=1", "--label", "e2e.dash=" + tag, "--name", later,
+               "busybox", "sleep", "60")
+        wait_for(lambda: later in text_of(wall, "table.dashboard-status"), timeout=20)
+        assert token not in wall.page_source
+        assert not browser_errors(wall), browser_errors(wall)
+        wall.save_screenshot("/tmp/berth-e2e-shared-dashboard.png")
+        # No way into the rest of Berth with the link's cookie.
+        wall.get(URL + "/containers")
+        assert "/login" in wall.current_url
+    finally:
+        if wall:
+            wall.quit()
+        docker("rm", "-f", first, later)

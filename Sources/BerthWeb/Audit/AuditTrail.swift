@@ -65,8 +65,8 @@ struct AuditTrail: Sendable {
         let duration = started.map { ContinuousClock.now - $0 }.map { Int($0 / .milliseconds(1)) }
         let event = AuditEvent(
             requestId: context.id,
-            actor: String((actor ?? context.user?.username ?? "-").prefix(64)),
-            role: context.user?.role.rawValue,
+            actor: String((actor ?? context.user?.username ?? context.shareViewer?.actor ?? "-").prefix(64)),
+            role: context.user?.role.rawValue ?? (context.shareViewer == nil ? nil : "link"),
             clientAddress: context.client?.address,
             userAgent: context.userAgent.map { String($0.prefix(512)) },
             action: action,

@@ -5,9 +5,13 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     /// The lowest role that has it; nil for routes open without a session.
     public let minimumRole: Role?
 
-    public init(_ name: String, minimumRole: Role?) {
+    /// Granted by a dashboard's share-link cookie instead of a session (the route's `{id}` names the dashboard).
+    public let viaShareLink: Bool
+
+    public init(_ name: String, minimumRole: Role?, viaShareLink: Bool = false) {
         self.name = name
         self.minimumRole = minimumRole
+        self.viaShareLink = viaShareLink
     }
 
     public var description: String { name }
@@ -22,6 +26,8 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     public static let viewAudit = Permission("audit.view", minimumRole: .viewer)
     /// Start, stop, restart, pause, kill; read logs; pull.
     public static let operateContainers = Permission("containers.operate", minimumRole: .operator)
+    /// Watch one shared dashboard through a share link: its page and streams, reading only. Never a session.
+    public static let watchSharedDashboard = Permission("dashboard.share-link", minimumRole: nil, viaShareLink: true)
     /// Remove, create privileged things, exec, change others' settings.
     public static let administer = Permission("admin", minimumRole: .admin)
 }

@@ -198,7 +198,16 @@ struct LogsPage: Sendable {
     /// The container when the page shows one (for the breadcrumbs and the download link).
     let single: Container?
     /// The stream's query string (ids are hex, so nothing needs escaping).
-    let streamQuery: String
+    var streamQuery: String
+    /// Set when the viewer is watching through a dashboard: its crumbs instead of the container pages.
+    var dashboard: DashboardCrumb?
+
+    struct DashboardCrumb: Sendable {
+        let title: String
+        let path: String
+        let container: String
+        let redacted: Bool
+    }
     /// Where the stream is: the containers' merged stream, or a service's.
     var streamPath = "/logs/stream"
     /// The viewer's starting state, from the user's settings.

@@ -20,6 +20,7 @@ struct AccessControlMiddleware: RouterMiddleware {
     let clients: ClientResolver
     let audit: AuditTrail
     let preferences: PreferencesStore
+    let shareLinks: ShareLinks
 
     /// Name of the cookie that carries the login form's CSRF token before there is a session.
     static let loginCookieName = "berth-login"
@@ -42,6 +43,11 @@ struct AccessControlMiddleware: RouterMiddleware {
         }
 
         let permission = rule.permission
+        if permission.viaShareLink {
+            // A share link's cookie opens its one dashboard, for reading; the signed-in session is not consulted.
+            context.shareViewer = try await admitShareViewer(request, context: context, path: path, rule: rule)
+            return try await next(request, context)
+        }
         var endedSession = false
         if let token = request.cookies[sessions.cookieName]?.value, !token.isEmpty {
             switch await sessions.resolve(token: token) {
@@ -92,6 +98,34 @@ struct AccessControlMiddleware: RouterMiddleware {
 
     static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
 
+    /// The viewer a share cookie admits to the dashboard of the route's `{id}`; refusals are audited. A revoked or
+    /// expired link gets 410, anything else 404 (nothing tells a guesser whether the dashboard exists).
+    private func admitShareViewer(_ request: Request, context: Context, path: String, rule: RouteTable.Rule) async throws -> ShareViewer {
+        let dashboard = context.parameters.get("id").flatMap(Int64.init)
+        func refuse(_ status: HTTPResponse.Status, _ message: String, linkId: Int64? = nil) async -> HTTPError {
+            await audit.record(
+                rule.auditAction ?? "dashboard.link.denied", outcome: .denied, context: context,
+                actor: linkId.map { "link #\($0)" }, targetType: "dashboard", targetId: dashboard.map(String.init),
+                error: message
+            )
+            return HTTPError(status, message: message)
+        }
+        guard Self.safeMethods.contains(request.method) else {
+            throw await refuse(.forbidden, "A shared dashboard can only be watched.")
+        }
+        guard let dashboard, let token = request.cookies[shareLinks.cookieName]?.value, !token.isEmpty else {
+            throw await refuse(.notFound, "Nothing is shared here, or the link was not opened in this browser.")
+        }
+        switch await shareLinks.resolve(cookieToken: token, dashboardId: dashboard) {
+        case .valid(let viewer):
+            return viewer
+        case .gone(let reason, let linkId):
+            throw await refuse(.gone, reason, linkId: linkId)
+        case .none:
+            throw await refuse(.notFound, "Nothing is shared here, or the link was not opened in this browser.")
+        }
+    }
+
     /// What a route's `{id}` or `{name}` names, from the route's first segments (`/images/{id}/tag` → `image`).
     static func targetType(ofRoute path: String) -> String {
         let segments = path.split(separator: "/")
@@ -100,6 +134,7 @@ struct AccessControlMiddleware: RouterMiddleware {
         case "images": return "image"
         case "networks": return "network"
         case "volumes": return "volume"
+        case "dashboards", "shared": return "dashboard"
         case "swarm": return segments.dropFirst().first == "nodes" ? "node" : "service"
         default: return "route"
         }

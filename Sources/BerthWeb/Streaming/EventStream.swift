@@ -37,11 +37,24 @@ struct EventStreamer: Sendable {
         produce: (@Sendable (Mailbox<Message>) async -> Void)? = nil
     ) -> Response {
         let sessions = self.sessions
+        let owner = StreamOwner(key: user.sessionKey) { await sessions.endedReason(sessionKey: user.sessionKey) }
+        return response(for: owner, capacity: capacity, render: render, attach: attach, prelude: prelude, produce: produce)
+    }
+
+    /// The same, for a stream whose owner is not a signed-in session (a dashboard's share link).
+    func response<Message: Sendable>(
+        for owner: StreamOwner,
+        capacity: Int = 256,
+        render: @escaping @Sendable (Message) -> ServerSentEvent?,
+        attach: (@Sendable (Mailbox<Message>) -> @Sendable () -> Void)? = nil,
+        prelude: (@Sendable () async -> [ServerSentEvent])? = nil,
+        produce: (@Sendable (Mailbox<Message>) async -> Void)? = nil
+    ) -> Response {
         let registry = self.registry
         let heartbeat = self.heartbeat
         return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
             let mailbox = Mailbox<Message>(capacity: capacity)
-            let registration = registry.register(sessionKey: user.sessionKey) { reason in mailbox.close(reason: reason) }
+            let registration = registry.register(sessionKey: owner.key) { reason in mailbox.close(reason: reason) }
             let detach = attach?(mailbox)
             defer {
                 detach?()
@@ -85,7 +98,7 @@ struct EventStreamer: Sendable {
                         case .gap(let dropped):
                             try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
                         case .heartbeat:
-                            if let ended = await sessions.endedReason(sessionKey: user.sessionKey) {
+                            if let ended = await owner.endedReason() {
                                 mailbox.close(reason: ended)
                                 break reading
                             }
@@ -105,6 +118,14 @@ struct EventStreamer: Sendable {
             try? await writer.finish(nil)
         })
     }
+}
+
+/// Who a stream belongs to: the key its registration is filed under (closed all at once by ``StreamRegistry``), and
+/// what each heartbeat asks to learn whether the stream may go on.
+struct StreamOwner: Sendable {
+    let key: String
+    /// Why the stream must end now, or nil while it may go on.
+    let endedReason: @Sendable () async -> String?
 }
 
 extension ServerSentEvent {

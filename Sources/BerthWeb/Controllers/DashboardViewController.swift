@@ -1,0 +1,285 @@
+import BerthStore
+import EngineAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Watching a dashboard, the same pages for two audiences: signed-in teammates under `/dashboards/{id}` and link
+/// viewers under `/shared/{id}` (after `/s/{token}` traded the link for a cookie). Both can reach only the dashboard,
+/// its stream, and the containers of its selection; nothing here changes anything.
+struct DashboardViewController: Sendable {
+    let database: AppDatabase
+    let engine: EngineClient
+    let audit: AuditTrail
+    let views: PageRenderer
+    let streamer: EventStreamer
+    let sessions: SessionManager
+    let links: ShareLinks
+    let events: Broadcaster<EngineEventMessage>
+    let stats: Broadcaster<StatsMessage>
+    var refreshInterval: Duration = .seconds(30)
+
+    static let outsideSelection = "No such container on this dashboard."
+
+    func addRoutes(to routes: Routes) {
+        routes.get("/s/{token}", .anyone, audit: "dashboard.link.use", use: exchange)
+        for (base, permission) in [("/dashboards/{id}", Permission.signedIn), ("/shared/{id}", Permission.watchSharedDashboard)] {
+            routes.get(base, permission, audit: "dashboard.view", use: page)
+            routes.get("\(base)/stream", permission, audit: "dashboard.stream", use: stream)
+            routes.get("\(base)/containers/{container}", permission, audit: "dashboard.container", use: containerPage)
+            routes.get("\(base)/containers/{container}/stats/stream", permission, audit: "dashboard.stats", use: containerStats)
+            routes.get("\(base)/containers/{container}/logs", permission, audit: "dashboard.logs", use: containerLogsPage)
+            routes.get("\(base)/containers/{container}/logs/stream", permission, audit: "dashboard.logs", use: containerLogs)
+        }
+    }
+
+    // MARK: The link exchange
+
+    /// `GET /s/{token}`: trades the link's token for a cookie scoped to the dashboard, and sends the browser on to a
+    /// URL without the token (so it leaves the address bar, the history's latest entry and every `Referer`).
+    @Sendable func exchange(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let token = context.parameters.get("token") ?? ""
+        guard await audit.isWritable() else { throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage) }
+        switch try await links.exchange(token: token, clientAddress: context.client?.address) {
+        case .unknown:
+            await audit.record("dashboard.link.use", outcome: .denied, context: context, actor: "link", targetType: "dashboard", error: "unknown link")
+            throw HTTPError(.notFound, message: "This link opens nothing. Ask whoever sent it for a new one.")
+        case .gone(let reason, let link):
+            await audit.record(
+                "dashboard.link.use", outcome: .denied, context: context, actor: "link #\(link.id ?? 0)", targetType: "dashboard",
+                targetId: String(link.dashboardId), error: reason
+            )
+            throw HTTPError(.gone, message: "\(reason) Ask whoever sent it for a new one.")
+        case .admitted(let cookieToken, let link):
+            var context = context
+            context.shareViewer = ShareViewer(linkId: link.id ?? 0, dashboardId: link.dashboardId, sessionKey: Tokens.hash(cookieToken))
+            guard await audit.record(
+                "dashboard.link.use", outcome: .ok, context: context, targetType: "dashboard", targetId: String(link.dashboardId),
+                parameters: ["label": link.label]
+            ) else {
+                try? await database.deleteShareSession(tokenHash: Tokens.hash(cookieToken))
+                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+            }
+            var response = Response(
+                status: .seeOther,
+                headers: [.location: ShareLinks.basePath(dashboardId: link.dashboardId), .cacheControl: "no-store"]
+            )
+            response.setCookie(links.cookie(token: cookieToken, dashboardId: link.dashboardId))
+            return response
+        }
+    }
+
+    // MARK: Pages
+
+    @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (scope, record) = try await resolveScope(context, action: "dashboard.view")
+        var rows: [DashboardContainerStatus] = []
+        var engineProblem: String?
+        do {
+            rows = await DashboardScope.statuses(of: try await scope.containers(engine: engine), engine: engine)
+        } catch {
+            engineProblem = "The engine can't be reached: \(error)"
+        }
+        let viaLink = context.shareViewer != nil
+        let page = DashboardPage(
+            title: scope.title, details: scope.details, selection: scope.selection.summary, basePath: scope.basePath,
+            showStatus: scope.showStatus, showStats: scope.showStats, showEvents: scope.showEvents, showLogs: scope.showLogs,
+            rows: rows, hasRows: !rows.isEmpty, engineProblem: engineProblem, viaLink: viaLink,
+            canEdit: context.user.map { DashboardAccess.canEdit(record, $0) } ?? false,
+            editPath: "/dashboards/\(scope.id)/edit", sharePath: "/dashboards/\(scope.id)/share", redacted: !scope.redactor.isEmpty
+        )
+        return try views.page("dashboard", page, context: context, status: engineProblem == nil ? .ok : .serviceUnavailable)
+    }
+
+    @Sendable func containerPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (scope, _) = try await resolveScope(context, action: "dashboard.container")
+        let summary = try await selectedContainer(scope, context: context, action: "dashboard.container")
+        let inspect = try? await engine.inspectContainer(summary.id)
+        let row = DashboardContainerStatus(summary, inspect: inspect)
+        let page = DashboardContainerPage(
+            title: row.name, dashboardTitle: scope.title, basePath: scope.basePath, row: row,
+            started: DisplayTime(engineTime: row.startedAt, preferences: context.preferences),
+            showStats: scope.showStats, showLogs: scope.showLogs, viaLink: context.shareViewer != nil
+        )
+        return try views.page("dashboard-container", page, context: context)
+    }
+
+    @Sendable func containerLogsPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (scope, _) = try await resolveScope(context, action: "dashboard.logs")
+        let summary = try await selectedContainer(scope, context: context, action: "dashboard.logs", needsLogs: true)
+        let container = LogsPage.Container(id: summary.id, name: summary.name)
+        var page = LogsPage(
+            title: "Logs of \(summary.name)", containers: [container], tail: 100, single: nil, preferences: context.preferences
+        )
+        page.streamPath = "\(scope.basePath)/containers/\(container.shortID)/logs/stream"
+        page.streamQuery = "tail=100"
+        page.dashboard = .init(title: scope.title, path: scope.basePath, container: container.shortID, redacted: !scope.redactor.isEmpty)
+        return try views.page("logs", page, context: context)
+    }
+
+    // MARK: Streams
+
+    /// The dashboard's one stream: status table, events, stats and (when shown) logs of its selection.
+    @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (scope, _) = try await resolveScope(context, action: "dashboard.stream")
+        try await auditStream("dashboard.stream", scope: scope, context: context, parameters: ["logs": scope.showLogs ? "1" : "0"])
+        let feed = DashboardFeed(engine: engine, scope: scope, events: events, stats: stats, refreshInterval: refreshInterval)
+        let renderer = DashboardStreamRenderer()
+        return streamer.response(
+            for: owner(context, scope: scope), render: renderer.render,
+            prelude: { [ServerSentEvent(event: "hello", encoding: ["dashboard": scope.id])] },
+            produce: { mailbox in await feed.run(into: mailbox) }
+        )
+    }
+
+    @Sendable func containerStats(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (scope, _) = try await resolveScope(context, action: "dashboard.stats")
+        guard scope.showStats else { throw HTTPError(.notFound, message: "This dashboard shows no stats.") }
+        let summary = try await selectedContainer(scope, context: context, action: "dashboard.stats")
+        let topic = summary.id
+        let broadcaster = stats
+        return streamer.response(
+            for: owner(context, scope: scope), capacity: 16, render: StatsController.render,
+            attach: { mailbox in
+                broadcaster.subscribe(mailbox, to: topic)
+                return { broadcaster.unsubscribe(mailbox, from: topic) }
+            }
+        )
+    }
+
+    @Sendable func containerLogs(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (scope, _) = try await resolveScope(context, action: "dashboard.logs")
+        let summary = try await selectedContainer(scope, context: context, action: "dashboard.logs", needsLogs: true)
+        let inspect: ContainerInspect
+        do {
+            inspect = try await engine.inspectContainer(summary.id)
+        } catch let error as EngineError {
+            throw error.pageError(missing: Self.outsideSelection)
+        }
+        try await auditStream(
+            "dashboard.logs", scope: scope, context: context, container: summary, parameters: ["redacted": scope.redactor.isEmpty ? "0" : "1"]
+        )
+        let tail = request.uri.queryParameters["tail"].flatMap { Int($0) }.map { min(max($0, 0), LogsController.maxTail) } ?? 100
+        let cursor = LogCursor(lastEventID: request.lastEventID)
+        let redactor = scope.redactor
+        let prepared = LogFollower(
+            engine: engine, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
+            resumeAfter: cursor.position(of: inspect.id), sendMessage: { _ in false }
+        )
+        let renderer = LogStreamRenderer(cursor: cursor, containers: 1)
+        let unavailable = inspect.hostConfig?.logConfig?.type == "none"
+        return streamer.response(for: owner(context, scope: scope), render: renderer.render, produce: { mailbox in
+            if unavailable {
+                _ = await mailbox.send(.ended(container: inspect.id, reason: "This container logs with the driver \"none\": the engine keeps no logs for it."))
+                _ = await mailbox.send(.finished)
+                return
+            }
+            var follower = prepared
+            follower.sendMessage = { message in
+                if case .lines(let container, let lines) = message {
+                    return await mailbox.send(.lines(container: container, redactor.redact(lines)))
+                }
+                return await mailbox.send(message)
+            }
+            await follower.run()
+            _ = await mailbox.send(.finished)
+        })
+    }
+
+    // MARK: Scope
+
+    /// The dashboard of the route's `{id}` as this request may see it; 404 (audited) for anything else.
+    private func resolveScope(_ context: BerthRequestContext, action: String) async throws -> (DashboardScope, DashboardRecord) {
+        let id = context.parameters.get("id").flatMap(Int64.init)
+        var record: DashboardRecord?
+        if let id { record = try await database.dashboard(id: id) }
+        let allowed: Bool
+        let basePath: String
+        if let viewer = context.shareViewer {
+            allowed = record != nil && viewer.dashboardId == id
+            basePath = ShareLinks.basePath(dashboardId: id ?? 0)
+        } else if let user = context.user {
+            allowed = record.map { DashboardAccess.canView($0, user) } ?? false
+            basePath = "/dashboards/\(id ?? 0)"
+        } else {
+            allowed = false
+            basePath = ""
+        }
+        guard allowed, let record, let id else {
+            await audit.record(action, outcome: .denied, context: context, targetType: "dashboard", targetId: id.map(String.init), error: "no such dashboard for this viewer")
+            throw HTTPError(.notFound, message: "No such dashboard.")
+        }
+        // Each request of a link viewer is a use of the link: recorded, or refused when it can't be.
+        if context.shareViewer != nil, action == "dashboard.view" || action == "dashboard.container" {
+            guard await audit.record(action, outcome: .ok, context: context, targetType: "dashboard", targetId: String(id), targetName: record.title) else {
+                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+            }
+        }
+        let scope = DashboardScope(
+            id: id, title: record.title, details: record.details,
+            selection: DashboardSelection(kind: DashboardSelection.Kind(rawValue: record.selectionKind) ?? .names, values: record.selectionValues),
+            showStatus: record.showStatus, showStats: record.showStats, showEvents: record.showEvents, showLogs: record.showLogs,
+            redactor: LogRedactor(patterns: record.redactions), basePath: basePath
+        )
+        return (scope, record)
+    }
+
+    /// The container of the route's `{container}`, only if it is in the selection now (by full id, id prefix or
+    /// name); anything else is 404 and audited, with the same words whether or not such a container exists.
+    private func selectedContainer(
+        _ scope: DashboardScope, context: BerthRequestContext, action: String, needsLogs: Bool = false
+    ) async throws -> ContainerSummary {
+        let reference = context.parameters.get("container") ?? ""
+        let found: ContainerSummary?
+        do {
+            found = try await scope.resolve(reference, engine: engine)
+        } catch let error as EngineError {
+            throw HTTPError(.serviceUnavailable, message: error.description)
+        }
+        guard let found, !needsLogs || scope.showLogs else {
+            await audit.record(
+                action, outcome: .denied, context: context, targetType: "dashboard", targetId: String(scope.id),
+                parameters: ["container": String(reference.prefix(128))],
+                error: needsLogs && !scope.showLogs ? "this dashboard shows no logs" : "container outside the selection"
+            )
+            throw HTTPError(.notFound, message: Self.outsideSelection)
+        }
+        return found
+    }
+
+    /// Streams are audited when opened (metadata only), and refused when their record can't be written.
+    private func auditStream(
+        _ action: String, scope: DashboardScope, context: BerthRequestContext, container: ContainerSummary? = nil,
+        parameters: [String: String]
+    ) async throws {
+        var parameters = parameters
+        if let container { parameters["container"] = container.name }
+        guard await audit.record(
+            action, outcome: .ok, context: context, targetType: "dashboard", targetId: String(scope.id), targetName: scope.title,
+            parameters: parameters
+        ) else {
+            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+        }
+    }
+
+    /// A teammate's stream ends with their session or when the dashboard stops being theirs to see; a link
+    /// viewer's when the link is revoked or expires (revoking also closes it at once, by its key).
+    private func owner(_ context: BerthRequestContext, scope: DashboardScope) -> StreamOwner {
+        let database = self.database
+        if let viewer = context.shareViewer {
+            let links = self.links
+            return StreamOwner(key: viewer.streamKey) {
+                if let reason = await links.endedReason(viewer) { return reason }
+                return (try? await database.dashboard(id: scope.id)) == nil ? "This dashboard was removed." : nil
+            }
+        }
+        guard let user = context.user else { return StreamOwner(key: "signed-out") { "Sign in first." } }
+        let sessions = self.sessions
+        return StreamOwner(key: user.sessionKey) {
+            if let reason = await sessions.endedReason(sessionKey: user.sessionKey) { return reason }
+            guard let record = try? await database.dashboard(id: scope.id) else { return "This dashboard was removed." }
+            return DashboardAccess.canView(record, user) ? nil : "This dashboard is no longer shared with you."
+        }
+    }
+}

@@ -1,0 +1,262 @@
+import BerthStore
+import EngineAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Making, changing and sharing dashboards: the list, the editor with its live preview, share links.
+struct DashboardsController: Sendable {
+    let database: AppDatabase
+    let engine: EngineClient
+    let audit: AuditTrail
+    let views: PageRenderer
+    let links: ShareLinks
+    let streams: StreamRegistry
+
+    func addRoutes(to routes: Routes) {
+        routes.get("/dashboards", .signedIn, use: list)
+        // Before the dashboard pages: these are not dashboards named "new" or "preview".
+        routes.get("/dashboards/new", .operateContainers, use: newForm)
+        routes.get("/dashboards/preview", .operateContainers, use: preview)
+        routes.post("/dashboards", .operateContainers, audit: "dashboard.create", use: create)
+        routes.get("/dashboards/{id}/edit", .operateContainers, use: editForm)
+        routes.post("/dashboards/{id}", .operateContainers, audit: "dashboard.update", use: update)
+        routes.post("/dashboards/{id}/delete", .operateContainers, audit: "dashboard.delete", use: delete)
+        routes.get("/dashboards/{id}/share", .operateContainers, use: sharePage)
+        routes.post("/dashboards/{id}/links", .operateContainers, audit: "dashboard.link.create", use: createLink)
+        routes.post("/dashboards/{id}/links/{link}/revoke", .operateContainers, audit: "dashboard.link.revoke", use: revokeLink)
+    }
+
+    // MARK: Pages
+
+    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let user = try signedIn(context)
+        let all = try await database.allDashboards()
+        let visible = all.filter { DashboardAccess.canView($0, user) }
+        let page = DashboardListPage(
+            mine: visible.filter { $0.owner == user.username }.map { DashboardListPage.Item($0, user) },
+            shared: visible.filter { $0.owner != user.username }.map { DashboardListPage.Item($0, user) },
+            canCreate: user.role >= .operator
+        )
+        return try views.page("dashboards", page, context: context)
+    }
+
+    @Sendable func newForm(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        try await editor(DashboardForm(), id: nil, problems: [], context: context)
+    }
+
+    @Sendable func editForm(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (dashboard, _) = try await editable(context)
+        return try await editor(DashboardForm(dashboard), id: dashboard.id, problems: [], context: context)
+    }
+
+    /// `GET /dashboards/preview?kind=labels&selection=…`: which containers the selection matches now (JSON, for
+    /// the editor's live preview).
+    @Sendable func preview(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let kind = DashboardSelection.Kind(rawValue: String(query["kind"] ?? "")) ?? .labels
+        var form = DashboardForm()
+        form.kind = kind
+        form.values = DashboardForm.selectionValues(kind: kind, text: String(query["selection"] ?? ""))
+        var result = PreviewResult(summary: form.selection.summary, problems: form.selectionProblems, matches: [], engineProblem: nil)
+        if result.problems.isEmpty {
+            do {
+                result.matches = try await form.selection.select(engine.listContainers(all: true)).map {
+                    PreviewResult.Match(name: $0.name, state: $0.state ?? "", image: $0.image ?? "")
+                }
+            } catch {
+                result.engineProblem = "\(error)"
+            }
+        }
+        let data = try JSONEncoder().encode(result)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    @Sendable func sharePage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (dashboard, _) = try await editable(context)
+        return try await shares(dashboard, newLink: nil, context: context)
+    }
+
+    // MARK: Actions
+
+    @Sendable func create(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let user = try signedIn(context)
+        let form = DashboardForm(context.form ?? FormFields(""))
+        let problems = form.problems
+        guard problems.isEmpty else {
+            await audit.record(
+                "dashboard.create", outcome: .error, context: context, targetType: "dashboard", targetName: form.title,
+                parameters: form.auditParameters, error: problems.joined(separator: " ")
+            )
+            return try await editor(form, id: nil, problems: problems, context: context, status: .unprocessableContent)
+        }
+        guard await audit.isWritable() else { return .redirect(to: "/dashboards", flash: Flash(.error, AuditTrail.unavailableMessage)) }
+        do {
+            let saved = try await database.createDashboard(form.record(owner: user.username))
+            let id = saved.id ?? 0
+            await audit.record(
+                "dashboard.create", outcome: .ok, context: context, targetType: "dashboard", targetId: String(id), targetName: saved.title,
+                parameters: form.auditParameters
+            )
+            return .redirect(to: "/dashboards/\(id)", flash: Flash(.ok, "The dashboard \(saved.title) was saved."))
+        } catch {
+            await audit.record("dashboard.create", outcome: .error, context: context, targetType: "dashboard", targetName: form.title, error: "\(error)")
+            return .redirect(to: "/dashboards", flash: Flash(.error, "The dashboard could not be saved: \(error)"))
+        }
+    }
+
+    @Sendable func update(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (dashboard, user) = try await editable(context, action: "dashboard.update")
+        let id = dashboard.id ?? 0
+        let form = DashboardForm(context.form ?? FormFields(""))
+        let problems = form.problems
+        guard problems.isEmpty else {
+            await audit.record(
+                "dashboard.update", outcome: .error, context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+                parameters: form.auditParameters, error: problems.joined(separator: " ")
+            )
+            return try await editor(form, id: id, problems: problems, context: context, status: .unprocessableContent)
+        }
+        return await audit.perform(
+            "dashboard.update", context: context, targetType: "dashboard", targetId: String(id), targetName: form.title,
+            parameters: form.auditParameters, back: "/dashboards/\(id)"
+        ) {
+            try await database.updateDashboard(form.record(owner: user.username, existing: dashboard))
+            return "The dashboard \(form.title) was saved."
+        }
+    }
+
+    @Sendable func delete(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (dashboard, _) = try await editable(context, action: "dashboard.delete")
+        let id = dashboard.id ?? 0
+        return await audit.perform(
+            "dashboard.delete", context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+            back: "/dashboards"
+        ) {
+            let links = try await database.dashboardLinks(dashboardId: id)
+            try await database.deleteDashboard(id: id)
+            for link in links {
+                if let linkId = link.id { streams.closeAll(sessionKey: ShareLinks.streamKey(linkId: linkId), reason: "This dashboard was removed.") }
+            }
+            return "The dashboard \(dashboard.title) was removed, with its \(links.count) share link(s)."
+        }
+    }
+
+    @Sendable func createLink(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (dashboard, user) = try await editable(context, action: "dashboard.link.create")
+        let id = dashboard.id ?? 0
+        let fields = context.form ?? FormFields("")
+        let label = (fields["label"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let lifetime = TimeInterval(fields["expiresIn"] ?? "") ?? 0
+        let parameters = ["label": label, "expiresIn": fields["expiresIn"] ?? ""]
+        let back = "/dashboards/\(id)/share"
+        guard lifetime >= 1, lifetime <= links.maxLifetime else {
+            return await audit.refuseInput(
+                "dashboard.link.create", context: context, targetType: "dashboard", targetName: dashboard.title, parameters: parameters,
+                message: "Choose when the link expires: at most \(Int(links.maxLifetime / 86400)) days from now.", back: back
+            )
+        }
+        guard label.count <= 100, !label.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return await audit.refuseInput(
+                "dashboard.link.create", context: context, targetType: "dashboard", targetName: dashboard.title, parameters: parameters,
+                message: "The label must be at most 100 plain characters.", back: back
+            )
+        }
+        guard await audit.isWritable() else { return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage)) }
+        let (link, token) = try await links.create(dashboardId: id, label: label, lifetime: lifetime, by: user.username)
+        guard await audit.record(
+            "dashboard.link.create", outcome: .ok, context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+            parameters: parameters.merging(["link": String(link.id ?? 0), "expiresAt": ISO8601DateFormatter().string(from: link.expiresAt)]) { $1 }
+        ) else {
+            // No record, no link: it is revoked before anyone saw it.
+            _ = try? await database.revokeDashboardLink(id: link.id ?? 0, by: user.username, at: Date())
+            return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
+        }
+        let scheme = (context.client?.isSecure ?? false) || links.secureCookies ? "https" : "http"
+        let url = "\(scheme)://\(request.head.authority ?? "localhost")/s/\(token)"
+        return try await shares(dashboard, newLink: url, context: context, status: .created)
+    }
+
+    @Sendable func revokeLink(_ request: Request, context: BerthRequestContext) async throws -> Response {
+        let (dashboard, user) = try await editable(context, action: "dashboard.link.revoke")
+        let id = dashboard.id ?? 0
+        let back = "/dashboards/\(id)/share"
+        guard let linkId = context.parameters.get("link").flatMap(Int64.init),
+              let link = try await database.dashboardLink(id: linkId), link.dashboardId == id
+        else {
+            throw HTTPError(.notFound, message: "No such link on this dashboard.")
+        }
+        return await audit.perform(
+            "dashboard.link.revoke", context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+            parameters: ["link": String(linkId), "label": link.label], back: back
+        ) {
+            guard try await database.revokeDashboardLink(id: linkId, by: user.username, at: Date()) else {
+                return "The link was revoked already."
+            }
+            // Wall screens watching through it stop now, not at their next heartbeat.
+            streams.closeAll(sessionKey: ShareLinks.streamKey(linkId: linkId), reason: "This link was revoked.")
+            return "The link\(link.label.isEmpty ? "" : " \(link.label)") was revoked; it opens nothing any more."
+        }
+    }
+
+    // MARK: Helpers
+
+    private func signedIn(_ context: BerthRequestContext) throws -> SignedInUser {
+        guard let user = context.user else { throw HTTPError(.unauthorized) }
+        return user
+    }
+
+    /// The dashboard of the route's `{id}`, if this user may change it: 404 when they may not even see it, 403 (and
+    /// audited) when they may see but not change it.
+    private func editable(_ context: BerthRequestContext, action: String? = nil) async throws -> (DashboardRecord, SignedInUser) {
+        let user = try signedIn(context)
+        guard let id = context.parameters.get("id").flatMap(Int64.init), let dashboard = try await database.dashboard(id: id),
+              DashboardAccess.canView(dashboard, user)
+        else {
+            throw HTTPError(.notFound, message: "No such dashboard.")
+        }
+        guard DashboardAccess.canEdit(dashboard, user) else {
+            await audit.record(
+                action ?? "dashboard.edit", outcome: .denied, context: context, targetType: "dashboard", targetId: String(id),
+                targetName: dashboard.title, error: "only the owner and admins change a dashboard"
+            )
+            throw HTTPError(.forbidden, message: "Only its owner (\(dashboard.owner)) and admins change this dashboard.")
+        }
+        return (dashboard, user)
+    }
+
+    private func editor(
+        _ form: DashboardForm, id: Int64?, problems: [String], context: BerthRequestContext, status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
+        try views.page("dashboard-edit", DashboardEditPage(form: form, id: id, problems: problems), context: context, status: status)
+    }
+
+    private func shares(
+        _ dashboard: DashboardRecord, newLink: String?, context: BerthRequestContext, status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
+        let records = try await database.dashboardLinks(dashboardId: dashboard.id ?? 0)
+        let page = DashboardSharePage(
+            dashboard: dashboard, links: records, newLink: newLink, maxLifetime: links.maxLifetime,
+            preferences: context.preferences, now: Date()
+        )
+        return try views.page("dashboard-share", page, context: context, status: status)
+    }
+}
+
+/// What the editor's preview answers.
+struct PreviewResult: Encodable, Sendable {
+    struct Match: Encodable, Sendable {
+        let name: String
+        let state: String
+        let image: String
+    }
+
+    let summary: String
+    let problems: [String]
+    var matches: [Match]
+    var engineProblem: String?
+}

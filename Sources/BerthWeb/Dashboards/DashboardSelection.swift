@@ -1,0 +1,86 @@
+import EngineAPI
+
+/// Which containers a dashboard shows, evaluated against the engine's list each time (so a container recreated under
+/// the same name, or a new one with the right label, is on it at once).
+struct DashboardSelection: Sendable, Equatable {
+    enum Kind: String, Sendable, CaseIterable {
+        /// Exact container names.
+        case names
+        /// One name pattern with `*` and `?`.
+        case pattern
+        /// `key=value` or `key` selectors; a container must match all of them.
+        case labels
+        /// The compose project label.
+        case compose
+    }
+
+    let kind: Kind
+    let values: [String]
+
+    /// A dashboard shows at most this many containers (a wall screen, not the container list).
+    static let maxContainers = 50
+    static let composeProjectLabel = "com.docker.compose.project"
+
+    /// The selected containers of a list, by name.
+    func select(_ containers: [ContainerSummary]) -> [ContainerSummary] {
+        Array(containers.filter { matches(name: $0.name, labels: $0.labels ?? [:]) }
+            .sorted { $0.name < $1.name }
+            .prefix(Self.maxContainers))
+    }
+
+    func matches(name: String, labels: [String: String]) -> Bool {
+        switch kind {
+        case .names:
+            return values.contains(name)
+        case .pattern:
+            return values.first.map { Self.glob($0, matches: name) } ?? false
+        case .labels:
+            return !values.isEmpty && values.allSatisfy { selector in
+                let parts = selector.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let key = String(parts[0])
+                guard let value = labels[key] else { return false }
+                return parts.count == 1 || value == String(parts[1])
+            }
+        case .compose:
+            return values.first.map { labels[Self.composeProjectLabel] == $0 } ?? false
+        }
+    }
+
+    /// What the selection is, in words, for the pages.
+    var summary: String {
+        switch kind {
+        case .names: return "containers named " + values.joined(separator: ", ")
+        case .pattern: return "containers whose name matches \(values.first ?? "")"
+        case .labels: return "containers labelled " + values.joined(separator: " and ")
+        case .compose: return "the compose project \(values.first ?? "")"
+        }
+    }
+
+    /// `*` any run of characters, `?` one character; everything else literal.
+    static func glob(_ pattern: String, matches text: String) -> Bool {
+        let pattern = Array(pattern)
+        let text = Array(text)
+        var p = 0
+        var t = 0
+        var star: Int?
+        var resume = 0
+        while t < text.count {
+            if p < pattern.count && (pattern[p] == "?" || pattern[p] == text[t]) {
+                p += 1
+                t += 1
+            } else if p < pattern.count && pattern[p] == "*" {
+                star = p
+                resume = t
+                p += 1
+            } else if let star {
+                p = star + 1
+                resume += 1
+                t = resume
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count && pattern[p] == "*" { p += 1 }
+        return p == pattern.count
+    }
+}
