@@ -10,21 +10,44 @@ import uuid
 
 import pytest
 from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 URL = os.environ["BERTH_URL"]
 PASSWORD = os.environ["BERTH_TEST_PASSWORD"]
+SHOTS = os.environ.get("BERTH_E2E_SHOTS", "/tmp")
+
+
+def new_browser(width=1400, height=1000):
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    # The console, to find script errors and Content-Security-Policy violations.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # Debian's chromium and its driver, named outright: Selenium would otherwise try to download a browser.
+    options.binary_location = os.environ.get("BERTH_E2E_CHROMIUM", "/usr/bin/chromium")
+    driver = webdriver.Chrome(options=options, service=Service(os.environ.get("BERTH_E2E_CHROMEDRIVER", "/usr/bin/chromedriver")))
+    driver.implicitly_wait(5)
+    return driver
+
+
+def page_errors(driver):
+    """Script errors and CSP violations the pages reported (a 4xx page a test asks for is not one)."""
+    return [entry for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and entry.get("source") != "network"]
+
+
+def shot(driver, name):
+    driver.save_screenshot(os.path.join(SHOTS, name + ".png"))
 
 
 @pytest.fixture
 def browser():
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options)
-    driver.implicitly_wait(5)
+    driver = new_browser()
     yield driver
+    errors = page_errors(driver)
     driver.quit()
+    assert not errors, errors
 
 
 def sign_in(driver, user):
@@ -76,7 +99,7 @@ def test_admin_runs_hello_world_in_the_foreground(browser):
     browser.find_element(By.CSS_SELECTOR, "form.run-form button[type=submit]").click()
     assert browser.find_element(By.CSS_SELECTOR, "pre.stdout").text == "hello world"
     assert browser.find_element(By.CSS_SELECTOR, ".exit-code").text == "0"
-    browser.save_screenshot("/tmp/berth-e2e-run.png")
+    shot(browser, "run")
 
 
 def test_operator_runs_detached_then_stops_it_from_the_list(browser):
@@ -98,7 +121,7 @@ def test_operator_runs_detached_then_stops_it_from_the_list(browser):
     browser.find_element(By.CSS_SELECTOR, f"input[aria-label='Select {name}']").click()
     browser.find_element(By.CSS_SELECTOR, "#bulk button").click()
     assert "1 succeeded, 0 failed." in browser.page_source
-    browser.save_screenshot("/tmp/berth-e2e-bulk.png")
+    shot(browser, "bulk")
     assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "false"
     docker("rm", "-f", name)
 
@@ -112,7 +135,7 @@ def test_viewer_sees_containers_but_no_actions(browser):
         assert not browser.find_elements(By.CSS_SELECTOR, "#bulk")
         browser.find_element(By.LINK_TEXT, name).click()
         assert not browser.find_elements(By.CSS_SELECTOR, ".actions")
-        browser.save_screenshot("/tmp/berth-e2e-viewer.png")
+        shot(browser, "viewer")
     finally:
         docker("rm", "-f", name)
 
@@ -136,11 +159,11 @@ def test_viewer_follows_live_logs_with_colours_and_no_markup(browser):
         assert not browser.find_elements(By.CSS_SELECTOR, "pre.log b, pre.log a")
         # Lines keep coming while the page is open.
         wait_for(lambda: "live 8" in log.text)
-        browser.save_screenshot("/tmp/berth-e2e-logs.png")
+        shot(browser, "logs")
         browser.get(URL + "/events")
         docker("stop", "-t", "1", name)
         wait_for(lambda: name in browser.find_element(By.ID, "event-rows").text)
-        browser.save_screenshot("/tmp/berth-e2e-events.png")
+        shot(browser, "events")
     finally:
         docker("rm", "-f", name)
 
@@ -164,15 +187,7 @@ def test_settings_change_the_theme_and_times_and_the_audit_page_shows_it(browser
     assert "UTC" not in shown and shown[2] == "." and shown[5] == ".", shown
     row.find_element(By.CSS_SELECTOR, "details summary").click()
     assert "log.tail" in row.find_element(By.CSS_SELECTOR, "dl.facts").text or "theme" in row.find_element(By.CSS_SELECTOR, "dl.facts").text
-    browser.save_screenshot("/tmp/berth-e2e-audit.png")
-
-
-def browser_errors(driver):
-    """Console errors and CSP violations the page reported."""
-    try:
-        return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-    except Exception:
-        return []
+    shot(browser, "audit")
 
 
 def test_a_shared_dashboard_opens_through_its_link_in_a_fresh_browser_and_stays_live(browser):
@@ -193,7 +208,7 @@ def test_a_shared_dashboard_opens_through_its_link_in_a_fresh_browser_and_stays_
         browser.find_element(By.NAME, "showLogs").click()
         browser.find_element(By.CSS_SELECTOR, "#dashboard-form button[type=submit]").click()
         wait_for(lambda: first in text_of(browser, "table.dashboard-status"))
-        browser.save_screenshot("/tmp/berth-e2e-dashboard.png")
+        shot(browser, "dashboard")
         browser.find_element(By.LINK_TEXT, "Share links").click()
         browser.find_element(By.NAME, "label").send_keys("wall screen")
         browser.find_element(By.CSS_SELECTOR, "form[action$='/links'] button").click()
@@ -202,12 +217,7 @@ def test_a_shared_dashboard_opens_through_its_link_in_a_fresh_browser_and_stays_
         token = link.rsplit("/", 1)[1]
 
         # A fresh profile: no session, only the link.
-        options = webdriver.ChromeOptions()
-        for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        wall = webdriver.Chrome(options=options)
-        wall.implicitly_wait(5)
+        wall = new_browser(1200, 900)
         wall.get(link)
         assert token not in wall.current_url and "/shared/" in wall.current_url
         wait_for(lambda: first in text_of(wall, "table.dashboard-status"))
@@ -217,8 +227,8 @@ def test_a_shared_dashboard_opens_through_its_link_in_a_fresh_browser_and_stays_
                "busybox", "sleep", "60")
         wait_for(lambda: later in text_of(wall, "table.dashboard-status"), timeout=20)
         assert token not in wall.page_source
-        assert not browser_errors(wall), browser_errors(wall)
-        wall.save_screenshot("/tmp/berth-e2e-shared-dashboard.png")
+        assert not page_errors(wall), page_errors(wall)
+        shot(wall, "shared-dashboard")
         # No way into the rest of Berth with the link's cookie.
         wall.get(URL + "/containers")
         assert "/login" in wall.current_url
@@ -226,3 +236,63 @@ def test_a_shared_dashboard_opens_through_its_link_in_a_fresh_browser_and_stays_
         if wall:
             wall.quit()
         docker("rm", "-f", first, later)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A private registry with htpasswd auth (Debian's docker-registry) holding one pushed image."""
+    user, password = "e2e-puller", "pw-" + uuid.uuid4().hex[:12]
+    port = 41000 + int(uuid.uuid4().hex[:4], 16) % 8000
+    address = f"127.0.0.1:{port}"
+    subprocess.run(["htpasswd", "-Bbc", str(tmp_path / "htpasswd"), user, password], check=True, capture_output=True)
+    (tmp_path / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " + str(tmp_path / "data") +
+        "\nhttp:\n  addr: " + address + "\nauth:\n  htpasswd:\n    realm: berth-e2e\n    path: " + str(tmp_path / "htpasswd") + "\n")
+    server = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://{address}/v2/"]).returncode == 0)
+        reference = f"{address}/e2e/blob:{uuid.uuid4().hex[:6]}"
+        config = ["--config", str(tmp_path / "docker-config")]
+        subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "login", address, "-u", user, "--password-stdin"],
+                       input=password, text=True, check=True, capture_output=True)
+        container = docker("run", "-d", "--network", "none", "--label", "berth.test=1", "busybox", "sh", "-c",
+                           "head -c 3000000 /dev/urandom > /blob").strip()
+        docker("wait", container)
+        docker("commit", container, reference)
+        docker("rm", container)
+        subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "push", reference], check=True, capture_output=True)
+        docker("rmi", reference)
+        yield reference, user, password
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_operator_pulls_from_a_private_registry_with_credentials_and_finds_it_in_the_audit(browser, registry):
+    reference, user, password = registry
+    sign_in(browser, "bt-operator")
+    browser.get(URL + "/images")
+    browser.find_element(By.NAME, "reference").send_keys(reference)
+    browser.find_element(By.CSS_SELECTOR, ".pull-form details summary").click()
+    browser.find_element(By.NAME, "username").send_keys(user)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, ".pull-form button[type=submit]").click()
+    wait_for(lambda: "Pulled " in text_of(browser, "#pull-result"), timeout=60)
+    bar = browser.find_element(By.ID, "pull-bar")
+    assert bar.get_attribute("value") == bar.get_attribute("max") == "1"
+    shot(browser, "pull")
+    try:
+        browser.get(URL + "/audit?action=image.pull")
+        row = browser.find_element(By.CSS_SELECTOR, "tr[data-audit-id]")
+        assert "image.pull" in row.text and "bt-operator" in row.text
+        assert password not in browser.page_source
+        shot(browser, "audit-pull")
+        # Signing out ends the session: the pages ask for a sign-in again.
+        browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+        wait_for(lambda: "/login" in browser.current_url)
+        browser.get(URL + "/containers")
+        assert "/login" in browser.current_url
+        shot(browser, "signed-out")
+    finally:
+        subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rmi", "-f", reference], capture_output=True)
