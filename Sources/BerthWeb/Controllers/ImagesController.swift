@@ -169,10 +169,10 @@ struct ImagesController: Sendable {
     @Sendable func pullPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
         guard let user = context.user else { throw HTTPError(.unauthorized) }
         let ticket = try context.parameters.require("ticket")
-        guard tickets.isWaiting(ticket, sessionKey: user.sessionKey) else {
+        guard let reference = tickets.waitingReference(ticket, sessionKey: user.sessionKey) else {
             return .redirect(to: "/images", flash: Flash(.error, "That pull has already run or expired; start it again here."))
         }
-        return try views.page("image-pull", PullPage(stream: "/images/pull/\(ticket)/stream"), context: context)
+        return try views.page("image-pull", PullPage(stream: "/images/pull/\(ticket)/stream", reference: reference.description), context: context)
     }
 
     /// `GET /images/pull/{ticket}/stream`: runs the pull and streams its progress, folded per layer, at most ten
@@ -263,6 +263,7 @@ struct ImagesController: Sendable {
 struct PullPage: Sendable {
     let title = "Pulling an image"
     let stream: String
+    let reference: String
 }
 
 /// What `images.mustache` shows.

@@ -39,8 +39,8 @@ final class PullTickets: Sendable {
         }
     }
 
-    /// Whether a ticket is waiting, without taking it (the progress page checks before it renders).
-    func isWaiting(_ id: String, sessionKey: String) -> Bool {
-        tickets.withLockedValue { $0[id]?.sessionKey == sessionKey }
+    /// The reference of a waiting ticket, without taking it (the progress page checks before it renders).
+    func waitingReference(_ id: String, sessionKey: String) -> ImageReference? {
+        tickets.withLockedValue { tickets in tickets[id].flatMap { $0.sessionKey == sessionKey ? $0.reference : nil } }
     }
 }

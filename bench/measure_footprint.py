@@ -1,0 +1,179 @@
+"""Berth's footprint: time to the first answer, resident memory idle and while one dashboard is watched, and the
+engine requests it makes while no browser is connected (counted by a relay in front of the engine socket)."""
+import argparse
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+from measure import sign_in
+
+
+class CountingRelay:
+    """A Unix-socket relay in front of the engine that counts the HTTP requests passing through it."""
+
+    def __init__(self, listen, target):
+        self.listen, self.target = listen, target
+        self.requests = 0
+        self.lock = threading.Lock()
+        if os.path.exists(listen):
+            os.unlink(listen)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(listen)
+        self.server.listen(64)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            client, _ = self.server.accept()
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            threading.Thread(target=self.pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(upstream, client, False), daemon=True).start()
+
+    def pipe(self, source, destination, counting):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if counting:
+                    # Request lines: the client speaks HTTP/1.1 with small bodies, so a method at a line start is one.
+                    found = len(re.findall(rb"(?:^|\r\n)(?:GET|POST|DELETE|PUT|HEAD) /", data))
+                    with self.lock:
+                        self.requests += found
+                destination.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, destination):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def count(self):
+        with self.lock:
+            return self.requests
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def post_form(port, cookie, path, fields):
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    page = http_get(port, cookie, "/dashboards")
+    token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode([("_csrf", token)] + fields)
+    connection.request("POST", path, body=body, headers={
+        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://127.0.0.1:{port}"})
+    response = connection.getresponse()
+    response.read()
+    return response.status, response.getheader("Location")
+
+
+def http_get(port, cookie, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", path, headers={"Cookie": cookie})
+    response = connection.getresponse()
+    return response.read().decode()
+
+
+def watch(port, cookie, path, stop, counts):
+    """Reads an event stream as a browser tab would, until `stop` is set."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", path, headers={"Cookie": cookie, "Accept": "text/event-stream"})
+    response = connection.getresponse()
+    while not stop.is_set():
+        chunk = response.read1(65536)
+        if not chunk:
+            break
+        counts["bytes"] += len(chunk)
+        counts["events"] += chunk.count(b"\n\n")
+    connection.close()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--engine-socket", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--pam-service", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--idle-seconds", type=int, default=60)
+    parser.add_argument("--watch-seconds", type=int, default=3600)
+    parser.add_argument("--label", required=True, help="label=value the dashboard selects")
+    args = parser.parse_args()
+
+    relay = CountingRelay(os.path.join(args.work, "relay.sock"), args.engine_socket)
+    command = [args.binary, "serve", "--port", str(args.port), "--engine", "unix://" + relay.listen,
+               "--database", os.path.join(args.work, "berth.sqlite"), "--pam-service", args.pam_service,
+               "--operator-group", args.group, "--templates", "Templates", "--public", "Public"]
+    started = time.perf_counter()
+    server = subprocess.Popen(command, env={**os.environ, "BERTH_LOG_LEVEL": "error"})
+    try:
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", args.port, timeout=1)
+                connection.request("GET", "/login")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.005)
+            if time.perf_counter() - started > 30:
+                sys.exit("Berth did not answer within 30 s")
+        first_answer = time.perf_counter() - started
+        print(f"start to first answered request: {first_answer * 1000:.0f} ms")
+        time.sleep(2)
+        print(f"resident memory after start: {rss_kib(server.pid) / 1024:.1f} MiB")
+
+        before = relay.count()
+        time.sleep(args.idle_seconds)
+        idle_requests = relay.count() - before
+        print(f"engine requests in {args.idle_seconds} s with no browser connected: {idle_requests}")
+        print(f"resident memory idle: {rss_kib(server.pid) / 1024:.1f} MiB")
+
+        cookie = sign_in(args.port, args.user, args.password)
+        status, location = post_form(args.port, cookie, "/dashboards", [
+            ("title", "Footprint"), ("kind", "labels"), ("selection", args.label), ("showStatus", "on"),
+            ("showStats", "on"), ("showEvents", "on"), ("showLogs", "on")])
+        assert status == 303 and location and location.startswith("/dashboards/"), (status, location)
+        stop = threading.Event()
+        counts = {"bytes": 0, "events": 0}
+        reader = threading.Thread(target=watch, args=(args.port, cookie, location + "/stream", stop, counts), daemon=True)
+        reader.start()
+        samples = []
+        watched = time.perf_counter()
+        while time.perf_counter() - watched < args.watch_seconds:
+            time.sleep(min(60, args.watch_seconds))
+            samples.append(rss_kib(server.pid))
+            print(f"  {int(time.perf_counter() - watched)} s watched: {samples[-1] / 1024:.1f} MiB, "
+                  f"{counts['events']} events received", flush=True)
+        stop.set()
+        print(f"resident memory after {args.watch_seconds} s of one open dashboard: {samples[-1] / 1024:.1f} MiB "
+              f"(highest {max(samples) / 1024:.1f} MiB); {counts['events']} events, {counts['bytes'] / 1024:.0f} KiB received")
+        reader.join(timeout=5)
+        time.sleep(5)
+        before = relay.count()
+        time.sleep(args.idle_seconds)
+        print(f"engine requests in {args.idle_seconds} s after the dashboard closed: {relay.count() - before}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
