@@ -12,6 +12,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 URL = os.environ["BERTH_URL"]
 PASSWORD = os.environ["BERTH_TEST_PASSWORD"]
@@ -296,3 +297,33 @@ def test_operator_pulls_from_a_private_registry_with_credentials_and_finds_it_in
         shot(browser, "signed-out")
     finally:
         subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rmi", "-f", reference], capture_output=True)
+
+
+def unlabelled_fields(driver):
+    """Visible form fields with no label: neither inside a <label>, nor named by label[for], aria-label or -labelledby."""
+    return driver.execute_script("""
+        return Array.from(document.querySelectorAll('input, select, textarea'))
+          .filter(f => f.type !== 'hidden' && f.offsetParent !== null)
+          .filter(f => !f.closest('label') && !f.getAttribute('aria-label') && !f.getAttribute('aria-labelledby')
+                       && !(f.id && document.querySelector('label[for="' + f.id + '"]')))
+          .map(f => f.outerHTML.slice(0, 120));
+    """)
+
+
+def test_pages_fit_a_phone_label_every_field_and_show_keyboard_focus(browser):
+    sign_in(browser, "bt-admin")
+    browser.set_window_size(390, 844)
+    pages = ["/containers?all=1", "/containers/new", "/images", "/networks", "/volumes", "/events", "/dashboards",
+             "/dashboards/new", "/audit", "/settings", "/system"]
+    for path in pages:
+        browser.get(URL + path)
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} is {overflow}px wider than a phone"
+        assert not unlabelled_fields(browser), (path, unlabelled_fields(browser))
+        name = "phone-" + path.strip("/").replace("/", "-").split("?")[0]
+        shot(browser, name)
+    # Tabbing reaches the first link, and the focused element is outlined.
+    browser.get(URL + "/containers")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    outline = browser.execute_script("const e = document.activeElement; return [e.tagName, getComputedStyle(e).outlineStyle];")
+    assert outline[0] in ("A", "BUTTON", "INPUT") and outline[1] != "none", outline
