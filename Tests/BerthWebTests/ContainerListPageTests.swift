@@ -8,6 +8,12 @@ import Testing
 import TestSupport
 
 @Suite struct ContainerListPageTests {
+    @Test func creationTimesReadAsDockerPsWouldWriteThem() {
+        #expect(ContainerRow.format(epochSeconds: 0) == "1970-01-01 00:00 UTC")
+        #expect(ContainerRow.format(epochSeconds: 1_795_000_000) == "2026-11-18 11:06 UTC")
+        #expect(ContainerRow.format(epochSeconds: 253_402_300_799) == "9999-12-31 23:59 UTC")
+    }
+
     @Test func showsARunningContainerFromTheRealEngine() async throws {
         try await TestEngine.withContainers { _, scope in
             let name = TestEngine.uniqueName("web-list")
