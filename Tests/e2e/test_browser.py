@@ -327,3 +327,35 @@ def test_pages_fit_a_phone_label_every_field_and_show_keyboard_focus(browser):
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     outline = browser.execute_script("const e = document.activeElement; return [e.tagName, getComputedStyle(e).outlineStyle];")
     assert outline[0] in ("A", "BUTTON", "INPUT") and outline[1] != "none", outline
+
+
+def test_admin_stops_all_shown_then_commits_one_and_finds_both_in_the_audit(browser):
+    tag = uuid.uuid4().hex[:8]
+    names = ["e2e-all-" + tag + "-" + n for n in ("a", "b")]
+    for name in names:
+        docker("run", "-d", "--network", "none", "--label", "berth.test=1", "--label", "e2e.all=" + tag, "--name", name,
+               "busybox", "sleep", "300")
+    image = "e2e-commit-" + tag
+    try:
+        sign_in(browser, "bt-admin")
+        browser.get(URL + "/containers?label=e2e.all%3D" + tag)
+        browser.find_element(By.XPATH, "//button[starts-with(normalize-space(.), 'Stop all running')]").click()
+        assert "2 succeeded, 0 failed." in browser.find_element(By.TAG_NAME, "main").text
+        for name in names:
+            assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "false"
+        shot(browser, "stop-all")
+        browser.get(URL + "/containers/" + names[0])
+        browser.find_element(By.NAME, "repository").send_keys(image)
+        browser.find_element(By.NAME, "tag").send_keys("v1")
+        browser.find_element(By.NAME, "message").send_keys("made in the browser")
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/commit'] button").click()
+        assert "Committed " in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+        assert docker("image", "inspect", "-f", "{{.Comment}} {{.Author}}", image + ":v1").strip() == "made in the browser bt-admin"
+        shot(browser, "commit")
+        browser.get(URL + "/audit?target=" + names[0])
+        audit = browser.find_element(By.TAG_NAME, "main").text
+        assert "container.commit" in audit and "container.stop" in audit
+        shot(browser, "audit-container")
+    finally:
+        docker("rm", "-f", *names)
+        subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rmi", "-f", image + ":v1"], capture_output=True)
