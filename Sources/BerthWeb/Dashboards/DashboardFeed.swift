@@ -236,8 +236,8 @@ struct DashboardFeed: Sendable {
     }
 }
 
-/// The per-container tasks of one dashboard stream: logs for every selected container (the follower itself waits
-/// through stops and starts), stats for the running ones.
+/// The per-container tasks of one dashboard stream: logs for the first selected containers (the follower itself
+/// waits through stops and starts), stats for the running ones.
 struct Followers {
     enum Kind: Sendable { case stats, logs }
 
@@ -253,8 +253,9 @@ struct Followers {
     /// Starts what newly selected (or newly running) containers need, stops what left.
     mutating func update(_ rows: [DashboardContainerStatus], start: (DashboardContainerStatus, Kind) -> Task<Void, Never>) {
         var wanted: [String: (DashboardContainerStatus, Kind)] = [:]
-        for row in rows {
-            if logs { wanted["logs:\(row.id)"] = (row, .logs) }
+        for (index, row) in rows.enumerated() {
+            // Each followed log is an engine connection of this page's own: as many as a merged log view allows.
+            if logs && index < LogsController.maxContainers { wanted["logs:\(row.id)"] = (row, .logs) }
             if stats && row.running { wanted["stats:\(row.id)"] = (row, .stats) }
         }
         for (key, task) in tasks where wanted[key] == nil {
