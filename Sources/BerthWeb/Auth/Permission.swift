@@ -4,10 +4,14 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     /// The lowest role that has it; nil for routes open without a session.
     public let minimumRole: Role?
+    /// Whether a client on this machine (loopback, after proxy resolution) passes without a session, as a local
+    /// Prometheus does; everyone else still needs `minimumRole`.
+    public let opensToLoopback: Bool
 
-    public init(_ name: String, minimumRole: Role?) {
+    public init(_ name: String, minimumRole: Role?, opensToLoopback: Bool = false) {
         self.name = name
         self.minimumRole = minimumRole
+        self.opensToLoopback = opensToLoopback
     }
 
     public var description: String { name }
@@ -24,4 +28,6 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     public static let operateContainers = Permission("containers.operate", minimumRole: .operator)
     /// Remove, create privileged things, exec, change others' settings.
     public static let administer = Permission("admin", minimumRole: .admin)
+    /// Read operational metrics (`/metrics`): a scraper on this machine, or a signed-in admin.
+    public static let readMetrics = Permission("metrics.read", minimumRole: .admin, opensToLoopback: true)
 }
