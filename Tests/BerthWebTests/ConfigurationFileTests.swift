@@ -1,3 +1,4 @@
+import BerthStore
 import Foundation
 import Testing
 import TestSupport
@@ -116,6 +117,25 @@ import TestSupport
             let fallback = try berth(["check-config", "--templates", Repository.templates])
             #expect(fallback.output.contains("# configuration file: none"))
         }
+    }
+
+    @Test func theAuditCommandsFindTheDatabaseInTheFile() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("berth.sqlite").path
+        _ = try AppDatabase.open(path: database)
+        let file = try write("database = \"\(database)\"\n", in: directory)
+        let verified = try berth(["audit", "verify", "--config", file])
+        #expect(verified.status == 0, "\(verified.output)\(verified.errors)")
+        #expect(verified.output.contains("audit chain intact"))
+        // The file is what named it: one naming a missing database says that path.
+        let elsewhere = try write("database = \"\(directory.path)/none.sqlite\"\n", in: directory, named: "other.toml")
+        let missing = try berth(["audit", "verify"], environment: ["BERTH_CONFIG": elsewhere])
+        #expect(missing.status != 0)
+        #expect(missing.errors.contains("no database at \(directory.path)/none.sqlite"))
+        // --database wins, and a broken file is not read then.
+        let broken = try write("nonsense = 1\n", in: directory, named: "broken.toml")
+        #expect(try berth(["audit", "verify", "--config", broken, "--database", database]).status == 0)
     }
 
     @Test func checkConfigPassesAGoodSetupAndNamesEachProblem() async throws {
