@@ -54,6 +54,7 @@ struct BuiltRouter {
     let routes: Routes
     let services: [any Service]
     let streams: StreamCounters
+    let metrics: BerthMetrics
 }
 
 /// How many streams are open and how many upstream engine streams they share (for metrics and tests).
@@ -79,16 +80,20 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
 
     let accounts = AccountPolicy(pam: pam, roleGroups: configuration.roleGroups, allowRoot: configuration.allowRoot)
     let sessions = SessionManager(database: database, configuration: configuration.sessions, accounts: accounts, logger: logger)
-    let audit = AuditTrail(database: database, engineAddress: configuration.engineAddress.description, logger: logger)
+    let metrics = BerthMetrics()
+    let audit = AuditTrail(
+        database: database, engineAddress: configuration.engineAddress.description, logger: logger, metrics: metrics
+    )
     let clients = ClientResolver(trustedProxy: configuration.trustedProxy)
     let table = RouteTable()
 
     let router = Router(context: BerthRequestContext.self)
-    // Outermost first. Security headers wrap everything, error pages included.
+    // Outermost first. The request log and metrics see every answer, refusals and 431s included.
+    router.add(middleware: RequestLogMiddleware(metrics: metrics, level: .info))
+    // Security headers wrap everything, error pages included.
     router.add(middleware: SecurityHeadersMiddleware(clients: clients, alwaysSecure: configuration.sessions.secureCookies))
     // Outside the file middleware, so it also turns the 404 of a missing static file into a page.
     router.add(middleware: ErrorPageMiddleware(views: views, logger: logger))
-    router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: FileMiddleware(
         configuration.publicDirectory,
         cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(3600)])]),
@@ -109,7 +114,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     HealthController(engine: engine, database: database).addRoutes(to: routes)
     LoginController(
         pam: pam, accounts: accounts, sessions: sessions, throttle: LoginThrottle(configuration: configuration.throttle),
-        audit: audit, views: views
+        audit: audit, views: views, metrics: metrics
     ).addRoutes(to: routes)
     ContainersController(engine: engine, views: views).addRoutes(to: routes)
     // Before the actions: /containers/new is a page, not the container named "new".
@@ -136,6 +141,8 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         database: database, engine: engine, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
         events: events, stats: stats, refreshInterval: configuration.dashboardRefresh
     ).addRoutes(to: routes)
+    let streams = StreamCounters(events: events, stats: stats, open: sessions.streams)
+    MetricsController(metrics: metrics, streams: streams).addRoutes(to: routes)
     return BuiltRouter(
         routes: routes,
         services: [
@@ -144,7 +151,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
                 database: database, interval: configuration.auditHeadInterval, retentionDays: configuration.auditRetentionDays,
                 logger: logger
             ),
-        ], streams: StreamCounters(events: events, stats: stats, open: sessions.streams)
+        ], streams: streams, metrics: metrics
     )
 }
 

@@ -6,9 +6,15 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     /// Set by the access check; nil on public routes without a session.
-    public var user: SignedInUser?
+    public var user: SignedInUser? {
+        didSet { observed.username = user?.username }
+    }
+    /// Shared by every copy of this request's context: what the request log reports (``RequestLogMiddleware``).
+    let observed = ObservedRequest()
     /// Set by the access check on share-link routes instead of `user`.
-    public var shareViewer: ShareViewer?
+    public var shareViewer: ShareViewer? {
+        didSet { if user == nil { observed.username = shareViewer?.actor } }
+    }
     /// Where the request came from, proxies resolved.
     var client: ClientResolver.Client?
     var userAgent: String?

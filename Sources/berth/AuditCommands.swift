@@ -3,17 +3,31 @@ import BerthStore
 import BerthWeb
 import Foundation
 
-/// The database file, as `serve` finds it: the flag, else `BERTH_DATABASE`, else the default.
+/// The database file, as `serve` finds it: the flag, else `BERTH_DATABASE`, else `database` in the configuration file
+/// (read only when neither names one, so that a broken file never stands between an auditor and `--database`), else
+/// the default.
 struct DatabaseOption: ParsableArguments {
-    @Option(help: "SQLite database file (env BERTH_DATABASE, default \(AppConfiguration.defaultDatabasePath)).")
+    @Option(help: "SQLite database file (env BERTH_DATABASE, else the configuration file's, default \(AppConfiguration.defaultDatabasePath)).")
     var database: String?
 
-    var path: String {
-        database ?? ProcessInfo.processInfo.environment["BERTH_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? AppConfiguration.defaultDatabasePath
+    @Option(help: "Configuration file to take the database from (env BERTH_CONFIG, default \(ConfigurationFile.defaultPath)).")
+    var config: String?
+
+    func path() throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        func variable(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if let named = database ?? variable("BERTH_DATABASE") { return named }
+        let namedFile = config ?? variable("BERTH_CONFIG")
+        do {
+            let file = try ConfigurationFile.load(path: namedFile ?? ConfigurationFile.defaultPath, explicit: namedFile != nil)
+            return file?.string("database") ?? AppConfiguration.defaultDatabasePath
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
     }
 
     func open(readOnly: Bool = false) throws -> AppDatabase {
+        let path = try path()
         guard FileManager.default.fileExists(atPath: path) else {
             throw ValidationError("no database at \(path) (give --database or BERTH_DATABASE)")
         }

@@ -11,14 +11,35 @@ struct BerthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "A web administration server for Docker Engine.",
-        subcommands: [Serve.self, AuditCommand.self, DatabaseCommand.self],
+        subcommands: [Serve.self, CheckConfig.self, AuditCommand.self, DatabaseCommand.self],
         defaultSubcommand: Serve.self
     )
 }
 
-/// `berth serve`: every option can also come from a `BERTH_*` environment variable; a flag wins over the environment.
+/// `berth serve`: every option can also come from a `BERTH_*` environment variable or the configuration file.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the Berth web interface.")
+
+    @OptionGroup var options: ServeOptions
+
+    func run() async throws {
+        let configuration = try options.resolved()
+        do {
+            let app = try await buildApplication(configuration)
+            try await app.runService()
+        } catch {
+            // Start-up failures (database path, templates, a port in use) are the user's to fix: say what, no trace.
+            FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The options of `serve` (and `check-config`). Precedence: a flag, else its `BERTH_*` variable, else the
+/// configuration file's key of the same name, else the default.
+struct ServeOptions: ParsableArguments {
+    @Option(help: "Configuration file (env BERTH_CONFIG, default \(ConfigurationFile.defaultPath), which may be missing).")
+    var config: String?
 
     @Option(help: "Address to listen on (env BERTH_HOST, default 127.0.0.1).")
     var host: String?
@@ -95,87 +116,106 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The longest a dashboard's share link may stay valid, in days (env BERTH_SHARE_LINK_MAX_DAYS, default 7).")
     var shareLinkMaxDays: Int?
 
-    func run() async throws {
-        let configuration: AppConfiguration
+    /// The configuration from the process's environment, file errors as validation errors (a message, no trace).
+    func resolved() throws -> AppConfiguration {
         do {
-            configuration = try resolve(ProcessInfo.processInfo.environment)
+            return try resolve(ProcessInfo.processInfo.environment).configuration
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
-        do {
-            let app = try await buildApplication(configuration)
-            try await app.runService()
-        } catch {
-            // Start-up failures (database path, templates, a port in use) are the user's to fix: say what, no trace.
-            FileHandle.standardError.write(Data("berth: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
     }
 
-    func resolve(_ environment: [String: String]) throws -> AppConfiguration {
-        func value(_ flag: String?, _ variable: String) -> String? {
-            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+    /// What `serve` would run with, and the configuration file it was read from (nil: none).
+    struct Resolved {
+        var configuration: AppConfiguration
+        var file: String?
+    }
+
+    func resolve(_ environment: [String: String]) throws -> Resolved {
+        func environmentValue(_ variable: String) -> String? {
+            environment[variable].flatMap { $0.isEmpty ? nil : $0 }
         }
-        func number(_ flag: Int?, _ variable: String, atLeast minimum: Int) throws -> Int? {
-            var result = flag
-            if result == nil, let text = environment[variable], !text.isEmpty {
+        let namedFile = config ?? environmentValue("BERTH_CONFIG")
+        let file = try ConfigurationFile.load(path: namedFile ?? ConfigurationFile.defaultPath, explicit: namedFile != nil)
+
+        /// A flag, else its variable, else the file's key; with where it came from, for messages.
+        func value(_ flag: String?, _ variable: String, _ key: String) -> String? {
+            flag ?? environmentValue(variable) ?? file?.string(key)
+        }
+        func number(_ flag: Int?, _ variable: String, _ key: String, atLeast minimum: Int) throws -> Int? {
+            var result = flag.map { ($0, "--\(key)") }
+            if result == nil, let text = environmentValue(variable) {
                 guard let parsed = Int(text) else { throw ConfigurationError("\(variable) '\(text)' is not a whole number") }
-                result = parsed
+                result = (parsed, variable)
             }
-            if let result, result < minimum { throw ConfigurationError("\(variable) must be at least \(minimum)") }
-            return result
+            if result == nil, let file, let integer = file.integer(key) { result = (integer, file.source(key)) }
+            if let (number, source) = result, number < minimum { throw ConfigurationError("\(source) must be at least \(minimum)") }
+            return result?.0
         }
-        func flag(_ flag: Bool, _ variable: String) -> Bool {
-            flag || ["1", "true", "yes"].contains(environment[variable]?.lowercased() ?? "")
+        /// A flag given is true; the variable may say yes (1, true, yes) or no (0, false, no); then the file.
+        func boolean(_ flag: Bool, _ variable: String, _ key: String) throws -> Bool {
+            if flag { return true }
+            if let text = environmentValue(variable)?.lowercased() {
+                if ["1", "true", "yes"].contains(text) { return true }
+                if ["0", "false", "no"].contains(text) { return false }
+                throw ConfigurationError("\(variable) '\(text)' is not 1/true/yes or 0/false/no")
+            }
+            return file?.boolean(key) ?? false
         }
+
         var configuration = AppConfiguration()
-        if let host = value(host, "BERTH_HOST") { configuration.host = host }
+        if let host = value(host, "BERTH_HOST", "host") { configuration.host = host }
         if let port {
             configuration.port = port
-        } else if let text = environment["BERTH_PORT"], !text.isEmpty {
+        } else if let text = environmentValue("BERTH_PORT") {
             guard let port = Int(text) else { throw ConfigurationError("BERTH_PORT '\(text)' is not a port number") }
+            configuration.port = port
+        } else if let port = file?.integer("port") {
             configuration.port = port
         }
         guard (0...65535).contains(configuration.port) else {
             throw ConfigurationError("port \(configuration.port) is not between 0 and 65535")
         }
-        if let database = value(database, "BERTH_DATABASE") { configuration.databasePath = database }
-        if let engine = value(engine, "BERTH_ENGINE") ?? environment["DOCKER_HOST"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        if let database = value(database, "BERTH_DATABASE", "database") { configuration.databasePath = database }
+        // DOCKER_HOST is the Docker clients' default: below Berth's own settings, the file's included.
+        if let engine = value(engine, "BERTH_ENGINE", "engine") ?? environmentValue("DOCKER_HOST") {
             do {
                 configuration.engineAddress = try EngineAddress(parsing: engine)
             } catch {
                 throw ConfigurationError(error.description)
             }
         }
-        if let forced = environment["DOCKER_API_VERSION"], !forced.isEmpty {
+        if let forced = environmentValue("DOCKER_API_VERSION") {
             do {
                 configuration.apiVersion = try APIVersion.forced(forced)
             } catch {
                 throw ConfigurationError("\(error)")
             }
         }
-        if let templates = value(templates, "BERTH_TEMPLATES") { configuration.templatesDirectory = templates }
-        if let publicDirectory = value(publicDirectory, "BERTH_PUBLIC") { configuration.publicDirectory = publicDirectory }
-        if let level = value(logLevel, "BERTH_LOG_LEVEL") {
+        if let templates = value(templates, "BERTH_TEMPLATES", "templates") { configuration.templatesDirectory = templates }
+        if let publicDirectory = value(publicDirectory, "BERTH_PUBLIC", "public") { configuration.publicDirectory = publicDirectory }
+        if let level = value(logLevel, "BERTH_LOG_LEVEL", "log-level") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError("log level '\(level)' is not one of trace, debug, info, notice, warning, error, critical")
             }
             configuration.logLevel = parsed
         }
-        if let service = value(pamService, "BERTH_PAM_SERVICE") { configuration.pam.service = service }
-        if let pending = try number(maxPendingLogins, "BERTH_MAX_PENDING_LOGINS", atLeast: 1) { configuration.pam.maxPendingLogins = pending }
-        if let group = value(adminGroup, "BERTH_ADMIN_GROUP") { configuration.roleGroups.admin = group }
-        if let group = value(operatorGroup, "BERTH_OPERATOR_GROUP") { configuration.roleGroups.operator = group }
-        if let group = value(viewerGroup, "BERTH_VIEWER_GROUP") { configuration.roleGroups.viewer = group }
-        configuration.allowRoot = flag(allowRoot, "BERTH_ALLOW_ROOT")
-        if let seconds = try number(sessionIdleTimeout, "BERTH_SESSION_IDLE_TIMEOUT", atLeast: 1) {
+        if let service = value(pamService, "BERTH_PAM_SERVICE", "pam-service") { configuration.pam.service = service }
+        if let pending = try number(maxPendingLogins, "BERTH_MAX_PENDING_LOGINS", "max-pending-logins", atLeast: 1) {
+            configuration.pam.maxPendingLogins = pending
+        }
+        if let group = value(adminGroup, "BERTH_ADMIN_GROUP", "admin-group") { configuration.roleGroups.admin = group }
+        if let group = value(operatorGroup, "BERTH_OPERATOR_GROUP", "operator-group") { configuration.roleGroups.operator = group }
+        if let group = value(viewerGroup, "BERTH_VIEWER_GROUP", "viewer-group") { configuration.roleGroups.viewer = group }
+        configuration.allowRoot = try boolean(allowRoot, "BERTH_ALLOW_ROOT", "allow-root")
+        if let seconds = try number(sessionIdleTimeout, "BERTH_SESSION_IDLE_TIMEOUT", "session-idle-timeout", atLeast: 1) {
             configuration.sessions.idleTimeout = TimeInterval(seconds)
         }
-        if let seconds = try number(sessionLifetime, "BERTH_SESSION_LIFETIME", atLeast: 1) {
+        if let seconds = try number(sessionLifetime, "BERTH_SESSION_LIFETIME", "session-lifetime", atLeast: 1) {
             configuration.sessions.lifetime = TimeInterval(seconds)
         }
-        configuration.sessions.secureCookies = flag(secureCookies, "BERTH_SECURE_COOKIES")
-        switch (value(tlsCert, "BERTH_TLS_CERT"), value(tlsKey, "BERTH_TLS_KEY")) {
+        configuration.sessions.secureCookies = try boolean(secureCookies, "BERTH_SECURE_COOKIES", "secure-cookies")
+        switch (value(tlsCert, "BERTH_TLS_CERT", "tls-cert"), value(tlsKey, "BERTH_TLS_KEY", "tls-key")) {
         case (nil, nil):
             break
         case (let certificate?, let key?):
@@ -185,24 +225,24 @@ struct Serve: AsyncParsableCommand {
         default:
             throw ConfigurationError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP behind a proxy")
         }
-        configuration.trustedProxy = value(trustedProxy, "BERTH_TRUSTED_PROXY")
-        if let count = try number(loginMaxFailures, "BERTH_LOGIN_MAX_FAILURES", atLeast: 1) {
+        configuration.trustedProxy = value(trustedProxy, "BERTH_TRUSTED_PROXY", "trusted-proxy")
+        if let count = try number(loginMaxFailures, "BERTH_LOGIN_MAX_FAILURES", "login-max-failures", atLeast: 1) {
             configuration.throttle.maxConsecutiveFailures = count
         }
-        if let seconds = try number(loginLockout, "BERTH_LOGIN_LOCKOUT", atLeast: 1) {
+        if let seconds = try number(loginLockout, "BERTH_LOGIN_LOCKOUT", "login-lockout", atLeast: 1) {
             configuration.throttle.lockout = TimeInterval(seconds)
         }
-        if let count = try number(loginMaxFailuresPerHour, "BERTH_LOGIN_MAX_FAILURES_PER_HOUR", atLeast: 1) {
+        if let count = try number(loginMaxFailuresPerHour, "BERTH_LOGIN_MAX_FAILURES_PER_HOUR", "login-max-failures-per-hour", atLeast: 1) {
             configuration.throttle.maxFailuresPerHour = count
         }
-        configuration.auditRetentionDays = try number(auditRetention, "BERTH_AUDIT_RETENTION", atLeast: 1)
-        if let seconds = try number(auditHeadInterval, "BERTH_AUDIT_HEAD_INTERVAL", atLeast: 1) {
+        configuration.auditRetentionDays = try number(auditRetention, "BERTH_AUDIT_RETENTION", "audit-retention", atLeast: 1)
+        if let seconds = try number(auditHeadInterval, "BERTH_AUDIT_HEAD_INTERVAL", "audit-head-interval", atLeast: 1) {
             configuration.auditHeadInterval = .seconds(seconds)
         }
-        if let days = try number(shareLinkMaxDays, "BERTH_SHARE_LINK_MAX_DAYS", atLeast: 1) {
+        if let days = try number(shareLinkMaxDays, "BERTH_SHARE_LINK_MAX_DAYS", "share-link-max-days", atLeast: 1) {
             configuration.shareLinkMaxDays = days
         }
-        return configuration
+        return Resolved(configuration: configuration, file: file?.path)
     }
 }
 

@@ -24,7 +24,9 @@ import TestSupport
         let port: Int
         let databasePath: String
 
-        init(databasePath: String) throws {
+        /// `configFile` is `/dev/null` (empty) unless a test brings its own, so that a `/etc/berth/berth.toml` on the
+        /// machine never changes what runs.
+        init(databasePath: String, configFile: String = "/dev/null") throws {
             self.databasePath = databasePath
             port = Int.random(in: 20_000...40_000)
             let binary = Repository.root.appendingPathComponent(".build/debug/berth").path
@@ -33,7 +35,7 @@ import TestSupport
             }
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = [
-                "serve", "--port", String(port), "--database", databasePath, "--templates", Repository.templates,
+                "serve", "--config", configFile, "--port", String(port), "--database", databasePath, "--templates", Repository.templates,
                 "--public", Repository.publicFolder, "--pam-service", TestUsers.service, "--admin-group", TestUsers.adminGroup,
                 "--operator-group", TestUsers.operatorGroup, "--viewer-group", TestUsers.viewerGroup, "--log-level", "error",
                 "--engine", try TestEngine.address().description,

@@ -16,6 +16,9 @@ public struct CapturingLogHandler: LogHandler {
         public func values(of key: String) -> [String] {
             entries.withLockedValue { $0.compactMap { $0.metadata[key].map { "\($0)" } } }
         }
+
+        /// Every entry's message and metadata, in the order they were logged.
+        public var all: [(message: String, metadata: Logger.Metadata)] { entries.withLockedValue { $0 } }
     }
 
     public var logLevel: Logger.Level = .trace

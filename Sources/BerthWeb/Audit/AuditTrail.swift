@@ -9,6 +9,8 @@ struct AuditTrail: Sendable {
     let database: AppDatabase
     let engineAddress: String
     let logger: Logger
+    /// Where the write latency goes.
+    let metrics: BerthMetrics
 
     /// Parameters as they may be stored: values of keys that name a secret are replaced, `password=…`-style pieces
     /// inside values are blanked, and every value is cut at 1 KiB.
@@ -79,10 +81,13 @@ struct AuditTrail: Sendable {
             errorMessage: error.map { String($0.prefix(1024)) },
             durationMs: duration
         )
+        let writeStarted = ContinuousClock.now
         do {
             try await database.recordAudit(event)
+            metrics.recordAuditWrite(ContinuousClock.now - writeStarted, written: true)
             return true
         } catch {
+            metrics.recordAuditWrite(ContinuousClock.now - writeStarted, written: false)
             logger.error("cannot write audit record", metadata: ["action": "\(action)", "error": "\(error)"])
             return false
         }

@@ -12,6 +12,21 @@ struct ClientResolver: Sendable {
         var address: String
         /// Whether the browser reached us (or the trusted proxy) over TLS.
         var isSecure: Bool
+
+        /// Whether the client is on this machine: 127.0.0.0/8, `::1` or an IPv4-mapped loopback address.
+        var isLoopback: Bool {
+            guard let parsed = try? SocketAddress(ipAddress: address, port: 0) else { return false }
+            switch parsed {
+            case .v4:
+                // A valid dotted quad (parsed above) in 127.0.0.0/8.
+                return address.hasPrefix("127.")
+            case .v6:
+                let lowered = address.lowercased()
+                return lowered == "::1" || lowered == "0:0:0:0:0:0:0:1" || lowered.hasPrefix("::ffff:127.")
+            default:
+                return false
+            }
+        }
     }
 
     func client(for request: Request, remote: SocketAddress?) -> Client {

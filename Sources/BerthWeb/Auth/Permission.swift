@@ -4,13 +4,17 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     /// The lowest role that has it; nil for routes open without a session.
     public let minimumRole: Role?
+    /// Whether a client on this machine (loopback, after proxy resolution) passes without a session, as a local
+    /// Prometheus does; everyone else still needs `minimumRole`.
+    public let opensToLoopback: Bool
 
     /// Granted by a dashboard's share-link cookie instead of a session (the route's `{id}` names the dashboard).
     public let viaShareLink: Bool
 
-    public init(_ name: String, minimumRole: Role?, viaShareLink: Bool = false) {
+    public init(_ name: String, minimumRole: Role?, opensToLoopback: Bool = false, viaShareLink: Bool = false) {
         self.name = name
         self.minimumRole = minimumRole
+        self.opensToLoopback = opensToLoopback
         self.viaShareLink = viaShareLink
     }
 
@@ -30,4 +34,6 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     public static let watchSharedDashboard = Permission("dashboard.share-link", minimumRole: nil, viaShareLink: true)
     /// Remove, create privileged things, exec, change others' settings.
     public static let administer = Permission("admin", minimumRole: .admin)
+    /// Read operational metrics (`/metrics`): a scraper on this machine, or a signed-in admin.
+    public static let readMetrics = Permission("metrics.read", minimumRole: .admin, opensToLoopback: true)
 }

@@ -12,6 +12,7 @@ struct LoginController: Sendable {
     let throttle: LoginThrottle
     let audit: AuditTrail
     let views: PageRenderer
+    let metrics: BerthMetrics
 
     /// The same words for an unknown user and a wrong password.
     static let badCredentialsMessage = "Wrong username or password."
@@ -43,6 +44,7 @@ struct LoginController: Sendable {
         let actor = String(typed.prefix(64))
 
         func refuse(_ message: String, status: HTTPResponse.Status, reason: String) async throws -> Response {
+            metrics.countLogin(succeeded: false)
             await audit.record("login", outcome: .denied, context: context, actor: actor, error: reason, started: started)
             return try renderForm(next: next, username: typed, message: message, status: status, context: context)
         }
@@ -104,6 +106,7 @@ struct LoginController: Sendable {
             try? await sessions.end(sessionKey: user.sessionKey)
             throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
         }
+        metrics.countLogin(succeeded: true)
         var response = Response.redirect(to: next, type: .normal)
         response.setCookie(sessions.cookie(token: token))
         response.setCookie(Cookie(name: AccessControlMiddleware.loginCookieName, value: "", maxAge: 0, path: "/login", httpOnly: true, sameSite: .strict))

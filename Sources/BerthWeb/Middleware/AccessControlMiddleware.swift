@@ -9,7 +9,8 @@ import NIOCore
 ///
 /// 1. The route must have declared a permission (``Routes``); an undeclared route is refused.
 /// 2. The session cookie is resolved (timeouts, account re-check); routes for signed-in users need one.
-/// 3. The user's role must reach the permission's minimum role.
+/// 3. The user's role must reach the permission's minimum role (or the client is on loopback and the permission
+///    opens to it).
 /// 4. State-changing methods need a same-origin `Origin` (or `Sec-Fetch-Site: same-origin`) and the CSRF token.
 /// Every refusal is audited.
 struct AccessControlMiddleware: RouterMiddleware {
@@ -62,7 +63,10 @@ struct AccessControlMiddleware: RouterMiddleware {
             }
         }
 
-        if let minimumRole = permission.minimumRole {
+        // Loopback clients pass routes that open to them (`/metrics` for a local scraper). `client` is resolved after
+        // the trusted proxy, so requests relayed by a proxy on this machine count as their browser's address.
+        let passesAsLocal = permission.opensToLoopback && context.client?.isLoopback == true
+        if let minimumRole = permission.minimumRole, !passesAsLocal {
             guard let user = context.user else {
                 var response = signInFirst(request)
                 if endedSession { response.setCookie(sessions.expiredCookie()) }

@@ -2,12 +2,15 @@ import HTTPTypes
 import Hummingbird
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 
 /// Turns a mailbox of messages into a `text/event-stream` response: writes each message as it comes, a heartbeat
 /// comment when the stream is quiet, and ends when the producer finishes, the browser goes away, or the session ends.
 ///
 /// The producer runs in a child task of the response, so when the browser disconnects (the next write fails, at the
-/// latest at the next heartbeat) the producer and its engine stream are cancelled with it.
+/// latest at the next heartbeat) the producer and its engine stream are cancelled with it. When the server shuts down
+/// gracefully (SIGTERM) every stream ends with an `end` event that lets the page reconnect, so that shutdown does not
+/// wait for browsers to leave.
 struct EventStreamer: Sendable {
     let sessions: SessionManager
     let registry: StreamRegistry
@@ -19,6 +22,9 @@ struct EventStreamer: Sendable {
         .cacheControl: "no-cache",
         HTTPField.Name("X-Accel-Buffering")!: "no",
     ]
+
+    /// The `end` reason of streams closed by a graceful shutdown; the page reconnects (to the restarted server).
+    static let shutdownReason = "Berth is restarting; the page reconnects."
 
     /// - Parameters:
     ///   - render: encodes one message, or nil to skip it; it runs in the writing task only, in order, so it may keep a
@@ -60,60 +66,66 @@ struct EventStreamer: Sendable {
                 detach?()
                 registry.unregister(registration)
             }
-            await withTaskGroup(of: Void.self) { group in
-                if let produce {
-                    group.addTask {
-                        await produce(mailbox)
-                        mailbox.finish()
-                    }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: heartbeat)
-                        mailbox.tick()
-                    }
-                }
-                do {
-                    // The retry hint, and bytes at once so that proxies pass the head on.
-                    try await writer.write(ByteBuffer(string: "retry: 3000\n: stream open\n\n"))
-                    for event in await prelude?() ?? [] {
-                        try await writer.write(event.bytes)
-                    }
-                    reading: while let item = await mailbox.next() {
-                        switch item {
-                        case .element(let message):
-                            // What else is queued goes out in the same write: one syscall for a burst of messages.
-                            var buffer = ByteBuffer()
-                            var ends = false
-                            for message in [message] + mailbox.takeQueued(limit: 63) {
-                                guard let event = render(message) else { continue }
-                                buffer.writeImmutableBuffer(event.bytes)
-                                if event.endsStream {
-                                    ends = true
-                                    break
-                                }
-                            }
-                            if buffer.readableBytes > 0 { try await writer.write(buffer) }
-                            if ends { break reading }
-                        case .gap(let dropped):
-                            try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
-                        case .heartbeat:
-                            if let ended = await owner.endedReason() {
-                                mailbox.close(reason: ended)
-                                break reading
-                            }
-                            try await writer.write(ServerSentEvent.comment("heartbeat"))
+            // The server's graceful shutdown (the handler runs at once if it has begun already) closes the mailbox:
+            // the loop below drains it, writes the `end` event and the response finishes.
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    if let produce {
+                        group.addTask {
+                            await produce(mailbox)
+                            mailbox.finish()
                         }
                     }
-                    if let reason = mailbox.closeReason {
-                        try await writer.write(ServerSentEvent.end(reason, final: true).bytes)
-                    } else if mailbox.isOverflowed {
-                        try await writer.write(ServerSentEvent.end("This page fell too far behind the stream; it reconnects.", final: false).bytes)
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: heartbeat)
+                            mailbox.tick()
+                        }
                     }
-                } catch {
-                    // The browser went away; cancelling the producer below releases the engine stream.
+                    do {
+                        // The retry hint, and bytes at once so that proxies pass the head on.
+                        try await writer.write(ByteBuffer(string: "retry: 3000\n: stream open\n\n"))
+                        for event in await prelude?() ?? [] {
+                            try await writer.write(event.bytes)
+                        }
+                        reading: while let item = await mailbox.next() {
+                            switch item {
+                            case .element(let message):
+                                // What else is queued goes out in the same write: one syscall for a burst of messages.
+                                var buffer = ByteBuffer()
+                                var ends = false
+                                for message in [message] + mailbox.takeQueued(limit: 63) {
+                                    guard let event = render(message) else { continue }
+                                    buffer.writeImmutableBuffer(event.bytes)
+                                    if event.endsStream {
+                                        ends = true
+                                        break
+                                    }
+                                }
+                                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                                if ends { break reading }
+                            case .gap(let dropped):
+                                try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
+                            case .heartbeat:
+                                if let ended = await owner.endedReason() {
+                                    mailbox.close(reason: ended)
+                                    break reading
+                                }
+                                try await writer.write(ServerSentEvent.comment("heartbeat"))
+                            }
+                        }
+                        if let reason = mailbox.closeReason {
+                            try await writer.write(ServerSentEvent.end(reason, final: reason != Self.shutdownReason).bytes)
+                        } else if mailbox.isOverflowed {
+                            try await writer.write(ServerSentEvent.end("This page fell too far behind the stream; it reconnects.", final: false).bytes)
+                        }
+                    } catch {
+                        // The browser went away; cancelling the producer below releases the engine stream.
+                    }
+                    group.cancelAll()
                 }
-                group.cancelAll()
+            } onGracefulShutdown: {
+                mailbox.close(reason: Self.shutdownReason)
             }
             try? await writer.finish(nil)
         })

@@ -32,7 +32,7 @@ public struct PageRenderer: Sendable {
         guard missing.isEmpty else {
             throw TemplateError(
                 directory: directory,
-                reason: "missing \(missing.map { "\($0).mustache" }.joined(separator: ", ")) (set --templates or BERTH_TEMPLATES)"
+                reason: "missing \(missing.map { "\($0).mustache" }.joined(separator: ", ")) (set --templates, BERTH_TEMPLATES or templates in berth.toml)"
             )
         }
         return PageRenderer(library: library)

@@ -1,0 +1,114 @@
+import EngineAPI
+import Foundation
+import Logging
+import PAMAuth
+
+/// What `berth check-config` checks without starting the server: the folders, the database's folder, the TLS files,
+/// the PAM service, the role groups, and whether the engine answers (a warning only: it may simply be down now).
+///
+/// Permissions are checked for the calling process, so run it as the account the service runs as.
+public enum ConfigurationCheck {
+    public struct Finding: Sendable, Equatable {
+        public enum Severity: String, Sendable {
+            case ok, warning, error
+        }
+
+        public let severity: Severity
+        public let message: String
+    }
+
+    public static func run(_ configuration: AppConfiguration) async -> [Finding] {
+        var findings: [Finding] = []
+        func ok(_ message: String) { findings.append(Finding(severity: .ok, message: message)) }
+        func warn(_ message: String) { findings.append(Finding(severity: .warning, message: message)) }
+        func fail(_ message: String) { findings.append(Finding(severity: .error, message: message)) }
+        let files = FileManager.default
+
+        // Templates: the same check as at start.
+        do {
+            _ = try await PageRenderer.load(directory: configuration.templatesDirectory)
+            ok("templates: the \(PageRenderer.requiredTemplates.count) required templates are in \(configuration.templatesDirectory)")
+        } catch {
+            fail("\(error)")
+        }
+
+        var isDirectory: ObjCBool = false
+        if files.fileExists(atPath: configuration.publicDirectory, isDirectory: &isDirectory), isDirectory.boolValue,
+            files.isReadableFile(atPath: configuration.publicDirectory) {
+            ok("public: \(configuration.publicDirectory) is a readable folder")
+        } else {
+            fail("public: \(configuration.publicDirectory) is not a readable folder (set public, --public or BERTH_PUBLIC)")
+        }
+
+        findings.append(databaseFinding(configuration.databasePath))
+
+        if let tls = configuration.tls {
+            do {
+                _ = try serverBuilder(configuration)
+                ok("tls: certificate \(tls.certificatePath) and key \(tls.keyPath) load")
+                if let attributes = try? files.attributesOfItem(atPath: tls.keyPath),
+                    let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
+                    warn("tls: \(tls.keyPath) can be read by other accounts (mode \(String(mode, radix: 8))); chmod 600 it")
+                }
+            } catch {
+                fail("tls: \(error)")
+            }
+        }
+
+        let pamFile = ["/etc/pam.d/", "/usr/lib/pam.d/"].map { $0 + configuration.pam.service }.first { files.fileExists(atPath: $0) }
+        if let pamFile {
+            ok("pam: service \(configuration.pam.service) is \(pamFile)")
+        } else {
+            fail("pam: no /etc/pam.d/\(configuration.pam.service): nobody can sign in (install deploy/pam.d/berth there)")
+        }
+
+        for (role, group) in [("admin", configuration.roleGroups.admin), ("operator", configuration.roleGroups.operator),
+                              ("viewer", configuration.roleGroups.viewer)] {
+            if getgrnam(group) != nil {
+                ok("groups: \(role) group \(group) exists")
+            } else {
+                fail("groups: the \(role) group \(group) does not exist (groupadd --system \(group))")
+            }
+        }
+
+        findings.append(await engineFinding(configuration))
+        return findings
+    }
+
+    /// The database file must be writable, and so must its folder (SQLite writes `-wal` and `-shm` beside it); when
+    /// neither exists yet, the nearest existing parent must let Berth create the folder.
+    static func databaseFinding(_ path: String) -> Finding {
+        let files = FileManager.default
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        if files.fileExists(atPath: path) {
+            guard files.isWritableFile(atPath: path), files.isWritableFile(atPath: folder) else {
+                return Finding(severity: .error, message: "database: \(path) or its folder is not writable by this account")
+            }
+            return Finding(severity: .ok, message: "database: \(path) is writable")
+        }
+        var parent = folder
+        while !files.fileExists(atPath: parent), parent != "/", !parent.isEmpty {
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        guard files.isWritableFile(atPath: parent) else {
+            return Finding(severity: .error, message: "database: cannot create \(path): \(parent) is not writable by this account")
+        }
+        return Finding(severity: .ok, message: "database: \(path) will be created (\(parent) is writable)")
+    }
+
+    static func engineFinding(_ configuration: AppConfiguration) async -> Finding {
+        var logger = Logger(label: "berth.check-config")
+        logger.logLevel = .critical
+        let engine = EngineClient(address: configuration.engineAddress, apiVersion: configuration.apiVersion, logger: logger)
+        let finding: Finding
+        do {
+            let ping = try await engine.ping()
+            let version = ping.apiVersion.map { " (API \($0))" } ?? ""
+            finding = Finding(severity: .ok, message: "engine: \(configuration.engineAddress) answers\(version)")
+        } catch {
+            finding = Finding(severity: .warning, message: "engine: \(error)")
+        }
+        try? await engine.shutdown()
+        return finding
+    }
+}

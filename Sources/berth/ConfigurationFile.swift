@@ -1,0 +1,110 @@
+import Foundation
+import TOMLKit
+
+/// The settings of a `berth.toml`: flat keys named as `serve`'s long options (`port = 8080`, `tls-cert = "…"`).
+///
+/// Read and checked whole at start: a key Berth does not know, or a value of the wrong type, is an error that names
+/// the key and the file, so that a typo never silently falls back to a default.
+struct ConfigurationFile: Sendable {
+    /// The file read when neither `--config` nor `BERTH_CONFIG` names one; it may be missing.
+    static let defaultPath = "/etc/berth/berth.toml"
+
+    enum Kind: String, Sendable {
+        case string, integer, boolean
+    }
+
+    enum Value: Sendable, Equatable {
+        case string(String)
+        case integer(Int)
+        case boolean(Bool)
+    }
+
+    /// Every key a file may hold, with its type.
+    static let keys: [String: Kind] = [
+        "host": .string, "port": .integer, "database": .string, "engine": .string, "templates": .string,
+        "public": .string, "log-level": .string, "pam-service": .string, "admin-group": .string,
+        "operator-group": .string, "viewer-group": .string, "allow-root": .boolean, "session-idle-timeout": .integer,
+        "session-lifetime": .integer, "secure-cookies": .boolean, "tls-cert": .string, "tls-key": .string,
+        "trusted-proxy": .string, "login-max-failures": .integer, "login-lockout": .integer,
+        "login-max-failures-per-hour": .integer, "max-pending-logins": .integer, "audit-retention": .integer,
+        "audit-head-interval": .integer,
+        "share-link-max-days": .integer,
+    ]
+
+    let path: String
+    let values: [String: Value]
+
+    /// Reads the file at `path`. A missing file is `nil` unless it was named explicitly.
+    static func load(path: String, explicit: Bool) throws -> ConfigurationFile? {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if explicit { throw ConfigurationError("no configuration file at \(path) (--config or BERTH_CONFIG)") }
+            return nil
+        }
+        // A file handle reads character devices too: `--config /dev/null` is an empty configuration.
+        let data: Data
+        do {
+            guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoPermission) }
+            defer { try? handle.close() }
+            data = try handle.readToEnd() ?? Data()
+        } catch {
+            throw ConfigurationError("cannot read the configuration file \(path) (permissions?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError("\(path) is not UTF-8 text")
+        }
+        return try ConfigurationFile(path: path, text: text)
+    }
+
+    init(path: String, text: String) throws {
+        self.path = path
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError("\(path), line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+        }
+        var values: [String: Value] = [:]
+        for key in table.keys.sorted() {
+            guard let expected = Self.keys[key] else {
+                throw ConfigurationError("unknown key '\(key)' in \(path); known keys: \(Self.keys.keys.sorted().joined(separator: ", "))")
+            }
+            let node = table[key]
+            switch expected {
+            case .string:
+                guard let string = node?.string else { throw Self.wrongType(key, expected, node?.type, path) }
+                values[key] = .string(string)
+            case .integer:
+                guard let integer = node?.int else { throw Self.wrongType(key, expected, node?.type, path) }
+                values[key] = .integer(integer)
+            case .boolean:
+                guard let boolean = node?.bool else { throw Self.wrongType(key, expected, node?.type, path) }
+                values[key] = .boolean(boolean)
+            }
+        }
+        self.values = values
+    }
+
+    private static func wrongType(_ key: String, _ expected: Kind, _ found: TOMLType?, _ path: String) -> ConfigurationError {
+        let article = expected == .integer ? "an" : "a"
+        return ConfigurationError("'\(key)' in \(path) must be \(article) \(expected.rawValue), not \(found.map { "a \($0)" } ?? "nothing")")
+    }
+
+    /// Where a value came from, for messages: `'port' in /etc/berth/berth.toml`.
+    func source(_ key: String) -> String { "'\(key)' in \(path)" }
+
+    /// An empty string counts as unset, as an empty environment variable does.
+    func string(_ key: String) -> String? {
+        if case .string(let value) = values[key], !value.isEmpty { return value }
+        return nil
+    }
+
+    func integer(_ key: String) -> Int? {
+        if case .integer(let value) = values[key] { return value }
+        return nil
+    }
+
+    func boolean(_ key: String) -> Bool? {
+        if case .boolean(let value) = values[key] { return value }
+        return nil
+    }
+}

@@ -1,0 +1,175 @@
+import BerthStore
+import Foundation
+import Testing
+import TestSupport
+
+/// `berth.toml`, its precedence under the environment and the flags, and `berth check-config`, run as an operator
+/// would: the built binary.
+@Suite struct ConfigurationFileTests {
+    struct Run {
+        let status: Int32
+        let output: String
+        let errors: String
+    }
+
+    /// Runs the binary with only `environment` (and PATH): no BERTH_* or DOCKER_HOST of the test's own leaks in.
+    func berth(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = Repository.root.appendingPathComponent(".build/debug/berth")
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { mine, _ in mine }
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            errors: String(decoding: errorData, as: UTF8.self)
+        )
+    }
+
+    func write(_ text: String, in directory: URL, named name: String = "berth.toml") throws -> String {
+        let path = directory.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A file with settings that all check out on the test machine.
+    func goodFile(_ directory: URL) throws -> String {
+        try write("""
+            # Berth under test
+            port = 9123
+            database = "\(directory.appendingPathComponent("db/berth.sqlite").path)"
+            engine = "\(try TestEngine.address())"
+            templates = "\(Repository.templates)"
+            public = "\(Repository.publicFolder)"
+            pam-service = "\(TestUsers.service)"
+            admin-group = "\(TestUsers.adminGroup)"
+            operator-group = "\(TestUsers.operatorGroup)"
+            viewer-group = "\(TestUsers.viewerGroup)"
+            log-level = "notice"
+            secure-cookies = true
+            audit-retention = 400
+            """, in: directory)
+    }
+
+    @Test func flagsBeatTheEnvironmentWhichBeatsTheFile() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = try goodFile(directory)
+
+        let fromFile = try berth(["check-config", "--config", file])
+        #expect(fromFile.status == 0, "\(fromFile.output)\(fromFile.errors)")
+        #expect(fromFile.output.contains("# configuration file: \(file)"))
+        #expect(fromFile.output.contains("\nport = 9123\n"))
+        #expect(fromFile.output.contains("\nlog-level = \"notice\"\n"))
+        #expect(fromFile.output.contains("\nsecure-cookies = true\n"))
+        #expect(fromFile.output.contains("\naudit-retention = 400\n"))
+        #expect(fromFile.output.contains("\nhost = \"127.0.0.1\"\n"), "a default where the file says nothing")
+
+        // BERTH_CONFIG names the file as well; the environment wins over it, a flag over both.
+        let environment = ["BERTH_CONFIG": file, "BERTH_PORT": "9200", "BERTH_SECURE_COOKIES": "0", "BERTH_LOG_LEVEL": "debug"]
+        let fromEnvironment = try berth(["check-config"], environment: environment)
+        #expect(fromEnvironment.output.contains("\nport = 9200\n"))
+        #expect(fromEnvironment.output.contains("\nsecure-cookies = false\n"))
+        #expect(fromEnvironment.output.contains("\nlog-level = \"debug\"\n"))
+        #expect(fromEnvironment.output.contains("\naudit-retention = 400\n"))
+        let fromFlags = try berth(["check-config", "--port", "9300", "--log-level", "warning"], environment: environment)
+        #expect(fromFlags.output.contains("\nport = 9300\n"))
+        #expect(fromFlags.output.contains("\nlog-level = \"warning\"\n"))
+    }
+
+    @Test func aBadFileIsAnErrorNamingTheKeyAndTheFile() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        let unknown = try write("prot = 8080\n", in: directory, named: "unknown.toml")
+        for command in [["check-config"], ["serve"]] {
+            let run = try berth(command + ["--config", unknown])
+            #expect(run.status != 0)
+            #expect((run.output + run.errors).contains("unknown key 'prot' in \(unknown)"), "\(run.output)\(run.errors)")
+        }
+
+        let wrongType = try write("port = \"8080\"\n", in: directory, named: "wrong.toml")
+        let typed = try berth(["check-config", "--config", wrongType])
+        #expect(typed.status != 0)
+        #expect(typed.output.contains("'port' in \(wrongType) must be an integer, not a string"), "\(typed.output)")
+
+        let tooSmall = try write("login-lockout = 0\n", in: directory, named: "small.toml")
+        #expect(try berth(["check-config", "--config", tooSmall]).output.contains("'login-lockout' in \(tooSmall) must be at least 1"))
+
+        let broken = try write("port = \n", in: directory, named: "broken.toml")
+        let parse = try berth(["check-config", "--config", broken])
+        #expect(parse.status != 0)
+        #expect(parse.output.contains("\(broken), line 1"), "\(parse.output)")
+
+        let missing = directory.appendingPathComponent("none.toml").path
+        let named = try berth(["check-config"], environment: ["BERTH_CONFIG": missing])
+        #expect(named.status != 0)
+        #expect(named.output.contains("no configuration file at \(missing)"))
+
+        // The default file may be missing (only checkable where none is installed).
+        if !FileManager.default.fileExists(atPath: "/etc/berth/berth.toml") {
+            let fallback = try berth(["check-config", "--templates", Repository.templates])
+            #expect(fallback.output.contains("# configuration file: none"))
+        }
+    }
+
+    @Test func theAuditCommandsFindTheDatabaseInTheFile() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = directory.appendingPathComponent("berth.sqlite").path
+        _ = try AppDatabase.open(path: database)
+        let file = try write("database = \"\(database)\"\n", in: directory)
+        let verified = try berth(["audit", "verify", "--config", file])
+        #expect(verified.status == 0, "\(verified.output)\(verified.errors)")
+        #expect(verified.output.contains("audit chain intact"))
+        // The file is what named it: one naming a missing database says that path.
+        let elsewhere = try write("database = \"\(directory.path)/none.sqlite\"\n", in: directory, named: "other.toml")
+        let missing = try berth(["audit", "verify"], environment: ["BERTH_CONFIG": elsewhere])
+        #expect(missing.status != 0)
+        #expect(missing.errors.contains("no database at \(directory.path)/none.sqlite"))
+        // --database wins, and a broken file is not read then.
+        let broken = try write("nonsense = 1\n", in: directory, named: "broken.toml")
+        #expect(try berth(["audit", "verify", "--config", broken, "--database", database]).status == 0)
+    }
+
+    @Test func checkConfigPassesAGoodSetupAndNamesEachProblem() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let good = try berth(["check-config", "--config", try goodFile(directory)])
+        #expect(good.status == 0, "\(good.output)")
+        #expect(good.output.contains("ok: templates: the "))
+        #expect(good.output.contains("ok: database: \(directory.appendingPathComponent("db/berth.sqlite").path) will be created"))
+        #expect(good.output.contains("ok: engine: \(try TestEngine.address()) answers"))
+        #expect(good.output.contains("ok: groups: viewer group \(TestUsers.viewerGroup) exists"))
+        #expect(good.output.contains("0 errors, 0 warnings"))
+
+        let emptyFolder = directory.appendingPathComponent("empty").path
+        try FileManager.default.createDirectory(atPath: emptyFolder, withIntermediateDirectories: true)
+        let readOnlyParent = directory.appendingPathComponent("ro").path
+        try FileManager.default.createDirectory(atPath: readOnlyParent, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: readOnlyParent)
+        let bad = try berth([
+            "check-config", "--config", "/dev/null", "--templates", emptyFolder, "--public", directory.appendingPathComponent("nope").path,
+            "--database", readOnlyParent + "/sub/berth.sqlite", "--tls-cert", directory.appendingPathComponent("cert.pem").path,
+            "--tls-key", directory.appendingPathComponent("key.pem").path, "--admin-group", TestUsers.adminGroup,
+            "--operator-group", TestUsers.operatorGroup, "--viewer-group", "bt-no-such-group",
+            "--pam-service", "bt-no-such-service", "--engine", "unix://" + directory.appendingPathComponent("no.sock").path,
+        ])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("error: templates in '\(emptyFolder)': missing"))
+        #expect(bad.output.contains("error: public: "))
+        #expect(bad.output.contains("error: tls: cannot read the TLS certificate"))
+        #expect(bad.output.contains("error: groups: the viewer group bt-no-such-group does not exist"))
+        #expect(bad.output.contains("error: pam: no /etc/pam.d/bt-no-such-service"))
+        #expect(bad.output.contains("warning: engine: "), "an engine that is down is a warning")
+        // Root may write anywhere: the read-only folder counts only for other accounts.
+        if getuid() != 0 { #expect(bad.output.contains("error: database: cannot create")) }
+        #expect(bad.output.contains("6 errors") || bad.output.contains("5 errors"), "\(bad.output)")
+    }
+}
