@@ -15,8 +15,8 @@ struct ContainerListPage: Sendable {
     let engineProblem: EngineProblem?
     let isEmpty: Bool
     let showAll: Bool
-    /// The rows as HTML (`container-row.mustache`), set by the controller through the renderer's cache.
-    var rowsHTML: [String] = []
+    /// The rows as HTML (`container-row.mustache`), joined; set by the controller through the renderer's cache.
+    var rowsHTML = ""
 
     init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?) {
         self.query = query
@@ -35,8 +35,8 @@ struct EngineProblem: Sendable {
     let message: String
 }
 
-/// One row of the container list, already formatted.
-struct ContainerRow: Sendable {
+/// One row of the container list, already formatted. Hashable by every field it shows: the key of its cached HTML.
+struct ContainerRow: Sendable, Hashable {
     let id: String
     let shortId: String
     let name: String
@@ -54,17 +54,9 @@ struct ContainerRow: Sendable {
     /// need not walk up to the user for every row.
     var selectable = false
 
-    struct Label: Sendable {
+    struct Label: Sendable, Hashable {
         let key: String
         let value: String
-    }
-
-    /// Every field the row shows, joined by a separator no field contains.
-    var cacheKey: String {
-        var key = [id, name, image, command, state, status, created, ports, selectable ? "1" : "0", moreLabels.map(String.init) ?? ""]
-            .joined(separator: "\u{1F}")
-        for label in labels { key += "\u{1F}" + label.key + "=" + label.value }
-        return key
     }
 
     static let maxLabelsShown = 4

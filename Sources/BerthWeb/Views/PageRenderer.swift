@@ -53,14 +53,19 @@ public struct PageRenderer: Sendable {
 
     /// The container list's rows, each rendered with `container-row.mustache` once for as long as its fields stay
     /// the same: a list refreshed every few seconds mostly shows rows it showed before.
-    func containerRows(_ rows: [ContainerRow]) -> [String] {
-        rows.map { row in
-            let key = row.cacheKey
-            if let html = rowCache.html(for: key) { return html }
+    func containerRows(_ rows: [ContainerRow]) -> String {
+        var missing: [ContainerRow: String] = [:]
+        var found = rowCache.html(for: rows)
+        for (index, row) in rows.enumerated() where found[index] == nil {
             let html = library.render(row, withTemplate: "container-row") ?? ""
-            rowCache.store(html, for: key)
-            return html
+            missing[row] = html
+            found[index] = html
         }
+        if !missing.isEmpty { rowCache.store(missing) }
+        var joined = ""
+        joined.reserveCapacity(found.reduce(0) { $0 + ($1?.utf8.count ?? 0) })
+        for html in found { joined += html ?? "" }
+        return joined
     }
 
     func render(_ template: String, _ object: some Sendable, status: HTTPResponse.Status) throws -> Response {
@@ -124,20 +129,21 @@ public struct TemplateError: Error, CustomStringConvertible {
     public var description: String { "templates in '\(directory)': \(reason)" }
 }
 
-/// Rendered rows by a key made of every field a row shows. Bounded: when full it starts over, which costs one render
-/// per row on the next page.
+/// Rendered rows by every field they show. Bounded: when full it starts over, which costs one render per row on the
+/// next page.
 final class RowHTMLCache: Sendable {
     static let capacity = 4096
-    private let entries = NIOLockedValueBox<[String: String]>([:])
+    private let entries = NIOLockedValueBox<[ContainerRow: String]>([:])
 
-    func html(for key: String) -> String? {
-        entries.withLockedValue { $0[key] }
+    /// The cached HTML of each row, nil where there is none; one lock for the whole page.
+    func html(for rows: [ContainerRow]) -> [String?] {
+        entries.withLockedValue { entries in rows.map { entries[$0] } }
     }
 
-    func store(_ html: String, for key: String) {
+    func store(_ rendered: [ContainerRow: String]) {
         entries.withLockedValue { entries in
-            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = html
+            if entries.count + rendered.count > Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries.merge(rendered) { $1 }
         }
     }
 }
