@@ -33,8 +33,8 @@ struct ContainersController: Sendable {
                 totalShown: containers.count,
                 engineProblem: nil
             )
-            page.rowsHTML = views.containerRows(rows)
-            return try views.page("containers", page, context: context)
+            page.rowsHTML = PageRenderer.rowsMarker
+            return try views.containerListPage(page, rows: views.containerRows(rows), context: context)
         } catch let error as EngineError {
             context.logger.warning("engine request failed", metadata: ["error": "\(error)"])
             let page = ContainerListPage(

@@ -15,7 +15,7 @@ struct ContainerListPage: Sendable {
     let engineProblem: EngineProblem?
     let isEmpty: Bool
     let showAll: Bool
-    /// The rows as HTML (`container-row.mustache`), joined; set by the controller through the renderer's cache.
+    /// Where the rows go (``PageRenderer/rowsMarker``); the renderer writes them into the response there.
     var rowsHTML = ""
 
     init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?) {

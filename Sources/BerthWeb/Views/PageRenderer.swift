@@ -51,9 +51,34 @@ public struct PageRenderer: Sendable {
         )
     }
 
+    /// Where the container list's rows go in its page: they are written into the response around the rendered page,
+    /// so that hundreds of kilobytes of rows are not copied through every section and layout level of the template.
+    /// An HTML comment: nothing from the engine can spell it, since `<` is always escaped.
+    static let rowsMarker = "<!--berth:rows-->"
+
+    /// The container list: its page, with the rows' HTML put in at ``rowsMarker``.
+    func containerListPage(_ page: ContainerListPage, rows: [String], context: BerthRequestContext, status: HTTPResponse.Status = .ok) throws -> Response {
+        let pageContext = PageContext(
+            page: page, currentUser: context.user.map(CurrentUser.init), flash: context.flash, display: DisplaySettings(context.preferences)
+        )
+        guard let html = library.render(pageContext, withTemplate: "containers") else {
+            throw HTTPError(.internalServerError, message: "page template 'containers' is missing")
+        }
+        var buffer = ByteBuffer()
+        if !rows.isEmpty, let marker = html.range(of: Self.rowsMarker) {
+            buffer.reserveCapacity(html.utf8.count + rows.reduce(0) { $0 + $1.utf8.count })
+            buffer.writeSubstring(html[..<marker.lowerBound])
+            for row in rows { buffer.writeString(row) }
+            buffer.writeSubstring(html[marker.upperBound...])
+        } else {
+            buffer.writeString(html)
+        }
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"], body: .init(byteBuffer: buffer))
+    }
+
     /// The container list's rows, each rendered with `container-row.mustache` once for as long as its fields stay
     /// the same: a list refreshed every few seconds mostly shows rows it showed before.
-    func containerRows(_ rows: [ContainerRow]) -> String {
+    func containerRows(_ rows: [ContainerRow]) -> [String] {
         var missing: [ContainerRow: String] = [:]
         var found = rowCache.html(for: rows)
         for (index, row) in rows.enumerated() where found[index] == nil {
@@ -62,10 +87,7 @@ public struct PageRenderer: Sendable {
             found[index] = html
         }
         if !missing.isEmpty { rowCache.store(missing) }
-        var joined = ""
-        joined.reserveCapacity(found.reduce(0) { $0 + ($1?.utf8.count ?? 0) })
-        for html in found { joined += html ?? "" }
-        return joined
+        return found.map { $0 ?? "" }
     }
 
     func render(_ template: String, _ object: some Sendable, status: HTTPResponse.Status) throws -> Response {
