@@ -178,7 +178,7 @@ struct DashboardViewController: Sendable {
             var follower = prepared
             follower.sendMessage = { message in
                 if case .lines(let container, let lines) = message {
-                    return await mailbox.send(.lines(container: container, redactor.redact(lines)))
+                    return await mailbox.send(.lines(container: container, redactor.redact(lines)), merge: LogStreamMessage.merge)
                 }
                 return await mailbox.send(message)
             }

@@ -194,10 +194,10 @@ struct SwarmController: Sendable {
             do {
                 let logs = try await engine.serviceLogs(service.id, options: options)
                 var assembler = LogLineAssembler(timestamps: true)
-                for try await batch in logs.batches {
-                    var lines: [LogLine] = []
-                    for frame in batch { lines += assembler.feed(frame) }
-                    if !lines.isEmpty { guard await mailbox.send(.lines(container: service.id, lines)) else { return } }
+                for try await frames in logs.batches {
+                    var lines = LogBatch()
+                    for frame in frames { assembler.feed(frame, into: &lines) }
+                    if !lines.isEmpty { guard await mailbox.send(.lines(container: service.id, lines), merge: LogStreamMessage.merge) else { return } }
                 }
                 _ = await mailbox.send(.ended(container: service.id, reason: "The service's log ended (the service was removed)."))
             } catch {

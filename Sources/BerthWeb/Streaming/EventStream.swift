@@ -83,17 +83,22 @@ struct EventStreamer: Sendable {
                         switch item {
                         case .element(let message):
                             // What else is queued goes out in the same write: one syscall for a burst of messages.
-                            var buffer = ByteBuffer()
+                            var buffer: ByteBuffer?
                             var ends = false
-                            for message in [message] + mailbox.takeQueued(limit: 63) {
+                            for message in CollectionOfOne(message) + mailbox.takeQueued(limit: 63) {
                                 guard let event = render(message) else { continue }
-                                buffer.writeImmutableBuffer(event.bytes)
+                                if buffer == nil {
+                                    // The first event's own buffer: nothing is copied for a lone event.
+                                    buffer = event.bytes
+                                } else {
+                                    buffer!.writeImmutableBuffer(event.bytes)
+                                }
                                 if event.endsStream {
                                     ends = true
                                     break
                                 }
                             }
-                            if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                            if let buffer, buffer.readableBytes > 0 { try await writer.write(buffer) }
                             if ends { break reading }
                         case .gap(let dropped):
                             try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
