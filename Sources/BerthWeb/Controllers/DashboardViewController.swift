@@ -169,7 +169,7 @@ struct DashboardViewController: Sendable {
         )
         let renderer = LogStreamRenderer(cursor: cursor, containers: 1)
         let unavailable = inspect.hostConfig?.logConfig?.type == "none"
-        return streamer.response(for: owner(context, scope: scope), render: renderer.render, produce: { mailbox in
+        return streamer.response(for: owner(context, scope: scope), gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             if unavailable {
                 _ = await mailbox.send(.ended(container: inspect.id, reason: "This container logs with the driver \"none\": the engine keeps no logs for it."))
                 _ = await mailbox.send(.finished)

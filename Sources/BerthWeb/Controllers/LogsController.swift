@@ -80,7 +80,7 @@ struct LogsController: Sendable {
         }
         let renderer = LogStreamRenderer(cursor: cursor, containers: ids.count)
         let (followers, unavailable) = (followersFound, unavailableFound)
-        return streamer.response(for: user, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: user, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             for (id, reason) in unavailable {
                 guard await mailbox.send(.ended(container: id, reason: reason)) else { return }
             }

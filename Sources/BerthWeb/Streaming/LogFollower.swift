@@ -220,6 +220,10 @@ extension LogTimestamp {
 
 /// Encodes log stream messages, keeping the cursor that becomes each event's `id:`.
 final class LogStreamRenderer: Sendable {
+    /// How long a log stream's writer waits for more lines before it writes (``EventStreamer``'s `gather`): a
+    /// delay no reader sees, for events of hundreds of lines instead of a few when a log runs fast.
+    static let gather = Duration.milliseconds(2)
+
     private let cursor: NIOLockedValueBox<LogCursor>
     private let remaining: NIOLockedValueBox<Int>
 
