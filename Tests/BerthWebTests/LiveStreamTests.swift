@@ -116,6 +116,30 @@ import TestSupport
         }
     }
 
+    @Test func aFastLogComesInFewLargeEventsWithEveryLineInOrder() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            // Written before the stream opens: the engine then sends every line as its own chunk, as fast as it can.
+            let id = try await scope.busybox(["sh", "-c", "i=1; while [ $i -le 5000 ]; do echo fast$i; i=$((i+1)); done; sleep 60"])
+            var written = false
+            for _ in 0..<300 {
+                var options = LogOptions()
+                options.tail = 1
+                if try await engine.containerLogs(id, options: options).collect().stdoutText == "fast5000\n" { written = true; break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try #require(written, "the container wrote its lines within 30 s")
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let stream = try await live.open("/logs/stream?container=\(id)&tail=all", as: browser)
+                defer { stream.close() }
+                let (lines, events) = await collectLines(stream, timeout: .seconds(30)) { $0.last?.text == "fast5000" }
+                #expect(lines.map(\.text) == (1...5000).map { "fast\($0)" })
+                // Lines read while the writer is busy or gathering share an event: far fewer events than lines.
+                #expect(events.filter { $0.event == "logs" }.count * 5 < lines.count)
+            }
+        }
+    }
+
     @Test func aReconnectWithLastEventIDLosesNoLineAndRepeatsNone() async throws {
         try await TestEngine.withContainers { _, scope in
             let id = try await scope.busybox(["sh", "-c", "i=1; while [ $i -le 80 ]; do echo n$i; i=$((i+1)); usleep 30000; done; sleep 60"])

@@ -169,7 +169,7 @@ struct DashboardViewController: Sendable {
         )
         let renderer = LogStreamRenderer(cursor: cursor, containers: 1)
         let unavailable = inspect.hostConfig?.logConfig?.type == "none"
-        return streamer.response(for: owner(context, scope: scope), render: renderer.render, produce: { mailbox in
+        return streamer.response(for: owner(context, scope: scope), gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             if unavailable {
                 _ = await mailbox.send(.ended(container: inspect.id, reason: "This container logs with the driver \"none\": the engine keeps no logs for it."))
                 _ = await mailbox.send(.finished)
@@ -178,7 +178,7 @@ struct DashboardViewController: Sendable {
             var follower = prepared
             follower.sendMessage = { message in
                 if case .lines(let container, let lines) = message {
-                    return await mailbox.send(.lines(container: container, redactor.redact(lines)))
+                    return await mailbox.send(.lines(container: container, redactor.redact(lines)), merge: LogStreamMessage.merge)
                 }
                 return await mailbox.send(message)
             }

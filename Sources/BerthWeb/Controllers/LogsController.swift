@@ -80,13 +80,13 @@ struct LogsController: Sendable {
         }
         let renderer = LogStreamRenderer(cursor: cursor, containers: ids.count)
         let (followers, unavailable) = (followersFound, unavailableFound)
-        return streamer.response(for: user, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: user, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             for (id, reason) in unavailable {
                 guard await mailbox.send(.ended(container: id, reason: reason)) else { return }
             }
             await withTaskGroup(of: Void.self) { group in
                 for var follower in followers {
-                    follower.sendMessage = { await mailbox.send($0) }
+                    follower.sendMessage = { await mailbox.send($0, merge: LogStreamMessage.merge) }
                     group.addTask { await follower.run() }
                 }
             }
@@ -125,7 +125,7 @@ struct LogsController: Sendable {
             // Frames go out as they come: stderr and stdout interleaved as the container wrote them, nothing buffered whole.
             do {
                 for try await frame in logs {
-                    try await writer.write(ByteBuffer(bytes: frame.bytes))
+                    try await writer.write(frame.payload)
                 }
             } catch {
                 try? await writer.write(ByteBuffer(string: "\n[Berth: the log was cut short: \(error)]\n"))

@@ -188,16 +188,16 @@ struct SwarmController: Sendable {
         }
         let engine = self.engine
         let renderer = LogStreamRenderer(cursor: LogCursor(lastEventID: nil), containers: 1)
-        return streamer.response(for: user, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: user, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             var options = LogOptions(timestamps: true, follow: true)
             options.tail = tail
             do {
                 let logs = try await engine.serviceLogs(service.id, options: options)
                 var assembler = LogLineAssembler(timestamps: true)
-                for try await batch in logs.batches {
-                    var lines: [LogLine] = []
-                    for frame in batch { lines += assembler.feed(frame) }
-                    if !lines.isEmpty { guard await mailbox.send(.lines(container: service.id, lines)) else { return } }
+                for try await frames in logs.batches {
+                    var lines = LogBatch()
+                    for frame in frames { assembler.feed(frame, into: &lines) }
+                    if !lines.isEmpty { guard await mailbox.send(.lines(container: service.id, lines), merge: LogStreamMessage.merge) else { return } }
                 }
                 _ = await mailbox.send(.ended(container: service.id, reason: "The service's log ended (the service was removed)."))
             } catch {

@@ -28,13 +28,9 @@ final class LogRedactor: @unchecked Sendable {
         return text
     }
 
-    func redact(_ lines: [LogLine]) -> [LogLine] {
+    func redact(_ lines: LogBatch) -> LogBatch {
         guard !expressions.isEmpty else { return lines }
-        return lines.map { line in
-            var line = line
-            line.text = redact(line.text)
-            return line
-        }
+        return lines.mapText(redact)
     }
 
     /// Why a rule can't be used, or nil when it can.

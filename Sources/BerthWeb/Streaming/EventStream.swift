@@ -17,6 +17,9 @@ struct EventStreamer: Sendable {
     /// How often a quiet stream gets a keep-alive comment and its session a look.
     let heartbeat: Duration
 
+    /// A write this large goes out without waiting for more (see `gather`).
+    static let gatheredBytes = 64 * 1024
+
     static let headers: HTTPFields = [
         .contentType: "text/event-stream; charset=utf-8",
         .cacheControl: "no-cache",
@@ -34,9 +37,13 @@ struct EventStreamer: Sendable {
     ///   - prelude: events written before the mailbox is read (a replay), while the mailbox already collects.
     ///   - produce: fills the mailbox; the stream ends after it returns and the mailbox is drained. Without it the
     ///     stream runs until the browser leaves or the session ends.
+    ///   - gather: for a stream whose messages come fast and small (a log): after a message arrives, how long the
+    ///     writer waits for more before writing, unless what it has is already large. Fewer, larger writes and
+    ///     events, for at most this much delay.
     func response<Message: Sendable>(
         for user: SignedInUser,
         capacity: Int = 256,
+        gather: Duration? = nil,
         render: @escaping @Sendable (Message) -> ServerSentEvent?,
         attach: (@Sendable (Mailbox<Message>) -> @Sendable () -> Void)? = nil,
         prelude: (@Sendable () async -> [ServerSentEvent])? = nil,
@@ -44,13 +51,14 @@ struct EventStreamer: Sendable {
     ) -> Response {
         let sessions = self.sessions
         let owner = StreamOwner(key: user.sessionKey) { await sessions.endedReason(sessionKey: user.sessionKey) }
-        return response(for: owner, capacity: capacity, render: render, attach: attach, prelude: prelude, produce: produce)
+        return response(for: owner, capacity: capacity, gather: gather, render: render, attach: attach, prelude: prelude, produce: produce)
     }
 
     /// The same, for a stream whose owner is not a signed-in session (a dashboard's share link).
     func response<Message: Sendable>(
         for owner: StreamOwner,
         capacity: Int = 256,
+        gather: Duration? = nil,
         render: @escaping @Sendable (Message) -> ServerSentEvent?,
         attach: (@Sendable (Mailbox<Message>) -> @Sendable () -> Void)? = nil,
         prelude: (@Sendable () async -> [ServerSentEvent])? = nil,
@@ -92,17 +100,30 @@ struct EventStreamer: Sendable {
                             switch item {
                             case .element(let message):
                                 // What else is queued goes out in the same write: one syscall for a burst of messages.
-                                var buffer = ByteBuffer()
+                                var buffer: ByteBuffer?
                                 var ends = false
-                                for message in [message] + mailbox.takeQueued(limit: 63) {
-                                    guard let event = render(message) else { continue }
-                                    buffer.writeImmutableBuffer(event.bytes)
-                                    if event.endsStream {
-                                        ends = true
-                                        break
+                                func add(_ messages: [Message]) {
+                                    for message in messages {
+                                        guard let event = render(message) else { continue }
+                                        if buffer == nil {
+                                            // The first event's own buffer: nothing is copied for a lone event.
+                                            buffer = event.bytes
+                                        } else {
+                                            buffer!.writeImmutableBuffer(event.bytes)
+                                        }
+                                        if event.endsStream {
+                                            ends = true
+                                            return
+                                        }
                                     }
                                 }
-                                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                                add([message] + mailbox.takeQueued(limit: 63))
+                                if let gather, !ends, (buffer?.readableBytes ?? 0) < Self.gatheredBytes {
+                                    // A fast log's lines arrive a few at a time: a moment's wait lets many go in one event.
+                                    try? await Task.sleep(for: gather)
+                                    add(mailbox.takeQueued(limit: 64))
+                                }
+                                if let buffer, buffer.readableBytes > 0 { try await writer.write(buffer) }
                                 if ends { break reading }
                             case .gap(let dropped):
                                 try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)

@@ -1,16 +1,34 @@
 import EngineAPI
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// What a log stream sends: lines, and what happens to the container and the engine around them.
 enum LogStreamMessage: Sendable {
-    case lines(container: String, [LogLine])
+    case lines(container: String, LogBatch)
     /// `stopped`, `running`, `engine-down`, `engine-up`, with a sentence for the page.
     case status(container: String, state: String, message: String)
     /// This container's stream is over (removed, no logs kept, the daemon refused).
     case ended(container: String, reason: String)
     /// Every container's stream is over.
     case finished
+
+    /// Line bytes one message gathers at most when lines are merged (about a read's worth of a fast log).
+    static let mergedBytesLimit = 64 * 1024
+
+    /// Folds `next` into `queued` when both are lines of the same container and the result stays small: for
+    /// ``Mailbox/send(_:merge:)``, so that a log written faster than the page reads it goes out in few large events
+    /// rather than one per engine read.
+    static func merge(_ queued: inout LogStreamMessage, _ next: LogStreamMessage) -> Bool {
+        guard case .lines(let container, var lines) = queued, case .lines(let nextContainer, let more) = next,
+            container == nextContainer, lines.byteCount + more.byteCount <= mergedBytesLimit
+        else { return false }
+        // Let go of the queued copy first, so that the lines are appended in place.
+        queued = .finished
+        lines.append(contentsOf: more)
+        queued = .lines(container: container, lines)
+        return true
+    }
 }
 
 /// Where a reader is in one container's log: the timestamp of the last line it got, and how many lines it got with
@@ -112,14 +130,14 @@ struct LogFollower: Sendable {
                 let resumePoint = position
                 var seenAtResumePoint = 0
                 var assembler = LogLineAssembler(timestamps: true)
-                func deliverable(_ lines: [LogLine]) -> [LogLine] {
-                    lines.filter { line in
-                        guard let stamp = line.timestamp else { return true }
+                func keepDeliverable(_ lines: inout LogBatch) {
+                    lines.removeAll { line in
+                        guard let stamp = line.timestamp else { return false }
                         if let resumePoint {
-                            if stamp < resumePoint.timestamp { return false }
+                            if stamp < resumePoint.timestamp { return true }
                             if stamp == resumePoint.timestamp && seenAtResumePoint < resumePoint.count {
                                 seenAtResumePoint += 1
-                                return false
+                                return true
                             }
                         }
                         if position == nil {
@@ -127,16 +145,18 @@ struct LogFollower: Sendable {
                         } else {
                             position!.advance(to: stamp)
                         }
-                        return true
+                        return false
                     }
                 }
-                for try await batch in logs.batches {
-                    var lines: [LogLine] = []
-                    for frame in batch { lines += assembler.feed(frame) }
-                    lines = deliverable(lines)
+                for try await frames in logs.batches {
+                    var lines = LogBatch()
+                    for frame in frames { assembler.feed(frame, into: &lines) }
+                    keepDeliverable(&lines)
                     if !lines.isEmpty { guard await send(.lines(container: container, lines)) else { return } }
                 }
-                let rest = deliverable(assembler.finish())
+                var rest = LogBatch()
+                assembler.finish(into: &rest)
+                keepDeliverable(&rest)
                 if !rest.isEmpty { guard await send(.lines(container: container, rest)) else { return } }
                 firstRead = false
                 // A followed log ends when the container stops: wait for it to run again.
@@ -200,6 +220,10 @@ extension LogTimestamp {
 
 /// Encodes log stream messages, keeping the cursor that becomes each event's `id:`.
 final class LogStreamRenderer: Sendable {
+    /// How long a log stream's writer waits for more lines before it writes (``EventStreamer``'s `gather`): a
+    /// delay no reader sees, for events of hundreds of lines instead of a few when a log runs fast.
+    static let gather = Duration.milliseconds(2)
+
     private let cursor: NIOLockedValueBox<LogCursor>
     private let remaining: NIOLockedValueBox<Int>
 
@@ -211,45 +235,86 @@ final class LogStreamRenderer: Sendable {
     func render(_ message: LogStreamMessage) -> ServerSentEvent? {
         switch message {
         case .lines(let container, let lines):
-            let key = LogCursor.key(container)
-            var json = JSONBuilder(capacity: lines.reduce(32) { $0 + $1.text.utf8.count + 64 })
-            json.raw("{\"lines\":[")
+            // The position after these lines first: it is the event's `id:`, which comes before its data.
             var position = cursor.withLockedValue { $0.position(of: container) }
-            for (index, line) in lines.enumerated() {
-                if index > 0 { json.raw(",") }
-                json.raw("{\"c\":")
-                json.string(key)
-                json.raw(",\"s\":")
-                switch line.stream {
-                case .stderr: json.raw("\"stderr\"")
-                case .tty: json.raw("\"tty\"")
-                default: json.raw("\"stdout\"")
+            for line in lines.entries {
+                guard let stamp = line.timestamp else { continue }
+                if position == nil {
+                    position = LogPosition(timestamp: stamp, count: 1)
+                } else {
+                    position!.advance(to: stamp)
                 }
-                if let stamp = line.timestamp {
-                    json.timestamp(stamp)
-                    if position == nil {
-                        position = LogPosition(timestamp: stamp, count: 1)
-                    } else {
-                        position!.advance(to: stamp)
-                    }
-                }
-                json.raw(",\"x\":")
-                json.string(line.text)
-                if line.truncated { json.raw(",\"truncated\":true") }
-                json.raw("}")
             }
             let id = cursor.withLockedValue { cursor -> String? in
                 if let position { cursor.set(container, to: position) }
                 return cursor.eventID
             }
-            json.raw("]}")
-            return ServerSentEvent(event: "logs", id: id, json: json.bytes)
+            // The whole event is built in one buffer, each line's bytes escaped straight from the batch.
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(lines.byteCount + lines.count * 96 + 256)
+            buffer.writeStaticString("event: logs\n")
+            if let id {
+                buffer.writeStaticString("id: ")
+                buffer.writeString(ServerSentEvent.field(id))
+                buffer.writeStaticString("\n")
+            }
+            buffer.writeStaticString("data: {\"lines\":[")
+            var key = LogCursor.key(container)
+            key.withUTF8 { key in
+                for (index, line) in lines.entries.enumerated() {
+                    buffer.writeStaticString(index == 0 ? "{\"c\":" : ",{\"c\":")
+                    JSONEscaping.writeString(key, to: &buffer)
+                    switch line.stream {
+                    case .stderr: buffer.writeStaticString(",\"s\":\"stderr\"")
+                    case .tty: buffer.writeStaticString(",\"s\":\"tty\"")
+                    default: buffer.writeStaticString(",\"s\":\"stdout\"")
+                    }
+                    if let stamp = line.timestamp {
+                        buffer.writeStaticString(",\"t\":\"")
+                        stamp.write(into: &buffer)
+                        buffer.writeStaticString("\"")
+                    }
+                    buffer.writeStaticString(",\"x\":")
+                    lines.withBytes(of: line) { JSONEscaping.writeString($0, to: &buffer) }
+                    buffer.writeStaticString(line.truncated ? ",\"truncated\":true}" : "}")
+                }
+            }
+            buffer.writeStaticString("]}\n\n")
+            return ServerSentEvent(encoded: buffer)
         case .status(let container, let state, let message):
             return ServerSentEvent(event: "status", encoding: ["c": LogCursor.key(container), "state": state, "message": message])
         case .ended(let container, let reason):
             return ServerSentEvent(event: "ended", encoding: ["c": LogCursor.key(container), "reason": reason])
         case .finished:
             return .end("The log streams ended.", final: true)
+        }
+    }
+}
+
+extension LogTimestamp {
+    /// ``description``'s bytes (`seconds.nanoseconds`), written digit by digit.
+    func write(into buffer: inout ByteBuffer) {
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            // Seconds right-aligned in the first 20 bytes, then the point and nine digits of nanoseconds.
+            var value = seconds.magnitude
+            var start = 20
+            repeat {
+                start -= 1
+                scratch[start] = UInt8(48 + value % 10)
+                value /= 10
+            } while value > 0
+            if seconds < 0 {
+                start -= 1
+                scratch[start] = UInt8(ascii: "-")
+            }
+            scratch[20] = UInt8(ascii: ".")
+            var nanos = Int(nanoseconds)
+            for index in stride(from: 29, through: 21, by: -1) {
+                scratch[index] = UInt8(48 + nanos % 10)
+                nanos /= 10
+            }
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[start..<30]))
         }
     }
 }

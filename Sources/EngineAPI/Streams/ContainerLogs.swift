@@ -12,30 +12,27 @@ public struct ContainerLogs: AsyncSequence, Sendable {
     let address: String
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(body: body.makeAsyncIterator(), tty: tty, address: address)
+        Iterator(reads: batches.makeAsyncIterator())
     }
 
     public struct Iterator: AsyncIteratorProtocol {
-        var body: HTTPClientResponse.Body.AsyncIterator
-        let tty: Bool
-        let address: String
-        var demultiplexer = LogDemultiplexer()
+        var reads: BatchIterator
         var pending: [LogFrame] = []
+        var taken = 0
 
         public mutating func next() async throws -> LogFrame? {
-            while pending.isEmpty {
-                guard var chunk = try await body.nextChunk(address: address) else { return nil }
-                if tty {
-                    return LogFrame(stream: .tty, bytes: chunk.readBytes(length: chunk.readableBytes) ?? [])
-                }
-                pending = demultiplexer.feed(chunk).reversed()
+            if taken == pending.count {
+                guard let frames = try await reads.next() else { return nil }
+                pending = frames
+                taken = 0
             }
-            return pending.popLast()
+            defer { taken += 1 }
+            return pending[taken]
         }
     }
 
-    /// The same output, a read at a time: all the frames one read from the socket completed. Cheaper than frame by
-    /// frame for a fast log, whose reads hold hundreds of small frames.
+    /// The same output, a read at a time: all the frames one piece of the answer completed. Cheaper than frame by
+    /// frame for a fast log, whose reads hold many small frames.
     public var batches: Batches { Batches(logs: self) }
 
     public struct Batches: AsyncSequence, Sendable {
@@ -43,19 +40,28 @@ public struct ContainerLogs: AsyncSequence, Sendable {
         let logs: ContainerLogs
 
         public func makeAsyncIterator() -> BatchIterator {
-            BatchIterator(frames: logs.makeAsyncIterator())
+            BatchIterator(body: logs.body.makeAsyncIterator(), tty: logs.tty, address: logs.address)
         }
     }
 
     public struct BatchIterator: AsyncIteratorProtocol {
-        var frames: Iterator
+        var body: HTTPClientResponse.Body.AsyncIterator
+        let tty: Bool
+        let address: String
+        var demultiplexer = LogDemultiplexer()
 
+        /// The frames of the next piece that completes any; never empty.
         public mutating func next() async throws -> [LogFrame]? {
-            if let first = try await frames.next() {
-                defer { frames.pending.removeAll() }
-                return [first] + frames.pending.reversed()
+            var frames: [LogFrame] = []
+            while frames.isEmpty {
+                guard let chunk = try await body.nextChunk(address: address) else { return nil }
+                if tty {
+                    if chunk.readableBytes > 0 { frames.append(LogFrame(stream: .tty, payload: chunk)) }
+                } else {
+                    demultiplexer.feed(chunk, into: &frames)
+                }
             }
-            return nil
+            return frames
         }
     }
 
@@ -64,8 +70,8 @@ public struct ContainerLogs: AsyncSequence, Sendable {
         var logs = CollectedLogs()
         for try await frame in self {
             switch frame.stream {
-            case .stderr: logs.stderr += frame.bytes
-            default: logs.stdout += frame.bytes
+            case .stderr: logs.stderr += frame.payload.readableBytesView
+            default: logs.stdout += frame.payload.readableBytesView
             }
         }
         return logs

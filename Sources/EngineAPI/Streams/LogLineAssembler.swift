@@ -1,3 +1,5 @@
+import NIOCore
+
 /// One line of container output, joined from the pieces it arrived in.
 public struct LogLine: Sendable, Equatable {
     public var stream: LogStreamKind
@@ -22,6 +24,9 @@ public struct LogLine: Sendable, Equatable {
 /// own timestamp and a space, so the timestamps of the continuation messages are taken out and the line keeps the
 /// first one. A line is capped at `lineLimit` bytes (the rest is dropped and the line marked truncated), so a program
 /// that never writes a newline can't grow memory.
+///
+/// Lines go into a ``LogBatch``: a line that arrived whole in one frame (nearly all of them) is copied once, from the
+/// read buffer into the batch; only lines cut across frames wait in a per-stream buffer.
 public struct LogLineAssembler: Sendable {
     public static let defaultLineLimit = 1024 * 1024
     /// A timestamp is about 30 bytes; anything longer before a space is text, not a timestamp.
@@ -29,9 +34,11 @@ public struct LogLineAssembler: Sendable {
 
     public let timestamps: Bool
     public let lineLimit: Int
-    private var partials: [LogStreamKind: Partial] = [:]
+    /// One per stream seen, found by a short linear search (there are at most a few streams).
+    private var partials: [Partial] = []
 
     private struct Partial {
+        let stream: LogStreamKind
         var bytes: [UInt8] = []
         var timestamp: LogTimestamp?
         var truncated = false
@@ -46,56 +53,76 @@ public struct LogLineAssembler: Sendable {
 
     /// Consumes a piece of output and returns the lines it completes.
     public mutating func feed(_ frame: LogFrame) -> [LogLine] {
-        var lines: [LogLine] = []
-        var state = partials.removeValue(forKey: frame.stream) ?? Partial(expectingTimestamp: timestamps)
+        var batch = LogBatch()
+        feed(frame, into: &batch)
+        return Array(batch)
+    }
+
+    /// Consumes a piece of output and appends the lines it completes to `batch`.
+    public mutating func feed(_ frame: LogFrame, into batch: inout LogBatch) {
+        let slot = self.slot(for: frame.stream)
         if frame.startsMessage && timestamps {
-            state.expectingTimestamp = true
-            state.stamp.removeAll(keepingCapacity: true)
+            partials[slot].expectingTimestamp = true
+            partials[slot].stamp.removeAll(keepingCapacity: true)
         }
-        frame.bytes.withUnsafeBufferPointer { buffer in
+        frame.payload.withUnsafeReadableBytes { raw in
+            let buffer = raw.bindMemory(to: UInt8.self)
             var index = 0
             while index < buffer.count {
-                if state.expectingTimestamp {
-                    index = readTimestamp(buffer, from: index, into: &state)
+                if partials[slot].expectingTimestamp {
+                    index = readTimestamp(buffer, from: index, slot: slot)
                     continue
                 }
                 let rest = UnsafeBufferPointer(rebasing: buffer[index...])
                 if let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
-                    append(UnsafeBufferPointer(rebasing: rest[..<newline]), to: &state)
-                    lines.append(complete(&state, stream: frame.stream))
-                    index += newline - rest.startIndex + 1
-                    state.expectingTimestamp = timestamps
+                    complete(slot, with: UnsafeBufferPointer(rebasing: rest[..<newline]), into: &batch)
+                    index += newline + 1
+                    partials[slot].expectingTimestamp = timestamps
                 } else {
-                    append(rest, to: &state)
+                    append(rest, to: slot)
                     index = buffer.count
                 }
             }
         }
-        partials[frame.stream] = state
-        return lines
     }
 
     /// The unfinished lines at the end of the output, such as a last line without a newline.
     public mutating func finish() -> [LogLine] {
-        var lines: [LogLine] = []
-        for (stream, var state) in partials {
-            if !state.stamp.isEmpty { append(state.stamp, to: &state) }
-            if !state.bytes.isEmpty || state.truncated { lines.append(complete(&state, stream: stream)) }
+        var batch = LogBatch()
+        finish(into: &batch)
+        return Array(batch)
+    }
+
+    /// The same, appended to `batch`.
+    public mutating func finish(into batch: inout LogBatch) {
+        for slot in partials.indices {
+            if !partials[slot].stamp.isEmpty {
+                let stamp = partials[slot].stamp
+                stamp.withUnsafeBufferPointer { append($0, to: slot) }
+            }
+            if !partials[slot].bytes.isEmpty || partials[slot].truncated {
+                complete(slot, with: UnsafeBufferPointer(start: nil, count: 0), into: &batch)
+            }
         }
         partials.removeAll()
-        return lines
+    }
+
+    private mutating func slot(for stream: LogStreamKind) -> Int {
+        for index in partials.indices where partials[index].stream == stream { return index }
+        partials.append(Partial(stream: stream, expectingTimestamp: timestamps))
+        return partials.count - 1
     }
 
     /// Reads timestamp bytes up to the space after them; returns the index to go on from.
-    private func readTimestamp(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, into state: inout Partial) -> Int {
+    private mutating func readTimestamp(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, slot: Int) -> Int {
         // The common case: the whole timestamp is in this piece.
-        if state.stamp.isEmpty {
+        if partials[slot].stamp.isEmpty {
             let window = UnsafeBufferPointer(rebasing: buffer[start..<min(buffer.count, start + Self.timestampLimit)])
             if let space = window.firstIndex(of: UInt8(ascii: " ")), !window[..<space].contains(UInt8(ascii: "\n")) {
-                if state.bytes.isEmpty && state.timestamp == nil {
-                    state.timestamp = LogTimestamp.parse(UnsafeBufferPointer(rebasing: window[..<space]))
+                if partials[slot].bytes.isEmpty && partials[slot].timestamp == nil {
+                    partials[slot].timestamp = LogTimestamp.parse(UnsafeBufferPointer(rebasing: window[..<space]))
                 }
-                state.expectingTimestamp = false
+                partials[slot].expectingTimestamp = false
                 return start + space + 1
             }
         }
@@ -103,48 +130,62 @@ public struct LogLineAssembler: Sendable {
         while index < buffer.count {
             let byte = buffer[index]
             if byte == UInt8(ascii: " ") {
-                if state.bytes.isEmpty && state.timestamp == nil {
-                    state.timestamp = state.stamp.withUnsafeBufferPointer { LogTimestamp.parse($0) }
+                if partials[slot].bytes.isEmpty && partials[slot].timestamp == nil {
+                    partials[slot].timestamp = partials[slot].stamp.withUnsafeBufferPointer { LogTimestamp.parse($0) }
                 }
-                state.stamp.removeAll(keepingCapacity: true)
-                state.expectingTimestamp = false
+                partials[slot].stamp.removeAll(keepingCapacity: true)
+                partials[slot].expectingTimestamp = false
                 return index + 1
             }
-            if byte == UInt8(ascii: "\n") || state.stamp.count >= Self.timestampLimit {
+            if byte == UInt8(ascii: "\n") || partials[slot].stamp.count >= Self.timestampLimit {
                 // Not a timestamp after all: what was read is text.
-                let stamp = state.stamp
-                state.stamp.removeAll(keepingCapacity: true)
-                state.expectingTimestamp = false
-                append(stamp, to: &state)
+                let stamp = partials[slot].stamp
+                partials[slot].stamp.removeAll(keepingCapacity: true)
+                partials[slot].expectingTimestamp = false
+                stamp.withUnsafeBufferPointer { append($0, to: slot) }
                 return index
             }
-            state.stamp.append(byte)
+            partials[slot].stamp.append(byte)
             index += 1
         }
         return index
     }
 
-    private func append(_ bytes: some Collection<UInt8>, to state: inout Partial) {
-        let room = lineLimit - state.bytes.count
+    private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, to slot: Int) {
+        let room = lineLimit - partials[slot].bytes.count
         if bytes.count <= room {
-            state.bytes.append(contentsOf: bytes)
+            partials[slot].bytes.append(contentsOf: bytes)
         } else {
-            state.bytes.append(contentsOf: bytes.prefix(max(room, 0)))
-            state.truncated = true
+            partials[slot].bytes.append(contentsOf: UnsafeBufferPointer(rebasing: bytes.prefix(max(room, 0))))
+            partials[slot].truncated = true
         }
     }
 
-    private func complete(_ state: inout Partial, stream: LogStreamKind) -> LogLine {
-        var end = state.bytes.count
-        if end > 0 && state.bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        let line = LogLine(
-            stream: stream, timestamp: state.timestamp, text: String(decoding: state.bytes[..<end], as: UTF8.self),
-            truncated: state.truncated
-        )
-        state.bytes.removeAll(keepingCapacity: state.bytes.capacity <= 64 * 1024)
-        state.timestamp = nil
-        state.truncated = false
-        return line
+    /// Ends the stream's line with `last` (the bytes before its newline), into the batch.
+    private mutating func complete(_ slot: Int, with last: UnsafeBufferPointer<UInt8>, into batch: inout LogBatch) {
+        let stream = partials[slot].stream
+        if partials[slot].bytes.isEmpty && !partials[slot].truncated {
+            // The whole line is in this piece: straight from the read buffer into the batch.
+            let truncated = last.count > lineLimit
+            var end = min(last.count, lineLimit)
+            if end > 0 && last[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            batch.append(
+                stream: stream, timestamp: partials[slot].timestamp, bytes: UnsafeBufferPointer(rebasing: last[..<end]), truncated: truncated
+            )
+        } else {
+            append(last, to: slot)
+            var end = partials[slot].bytes.count
+            if end > 0 && partials[slot].bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            partials[slot].bytes.withUnsafeBufferPointer { bytes in
+                batch.append(
+                    stream: stream, timestamp: partials[slot].timestamp, bytes: UnsafeBufferPointer(rebasing: bytes[..<end]),
+                    truncated: partials[slot].truncated
+                )
+            }
+            partials[slot].bytes.removeAll(keepingCapacity: partials[slot].bytes.capacity <= 64 * 1024)
+        }
+        partials[slot].timestamp = nil
+        partials[slot].truncated = false
     }
 }
 
