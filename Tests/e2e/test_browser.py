@@ -340,7 +340,8 @@ def test_admin_stops_all_shown_then_commits_one_and_finds_both_in_the_audit(brow
         sign_in(browser, "bt-admin")
         browser.get(URL + "/containers?label=e2e.all%3D" + tag)
         browser.find_element(By.XPATH, "//button[starts-with(normalize-space(.), 'Stop all running')]").click()
-        assert "2 succeeded, 0 failed." in browser.find_element(By.TAG_NAME, "main").text
+        # The result page replaces the list: wait for it rather than read the page that is going away.
+        wait_for(lambda: "2 succeeded, 0 failed." in text_of(browser, "main"))
         for name in names:
             assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "false"
         shot(browser, "stop-all")
@@ -349,7 +350,7 @@ def test_admin_stops_all_shown_then_commits_one_and_finds_both_in_the_audit(brow
         browser.find_element(By.NAME, "tag").send_keys("v1")
         browser.find_element(By.NAME, "message").send_keys("made in the browser")
         browser.find_element(By.CSS_SELECTOR, "form[action$='/commit'] button").click()
-        assert "Committed " in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+        wait_for(lambda: "Committed " in text_of(browser, "[role=status]"))
         assert docker("image", "inspect", "-f", "{{.Comment}} {{.Author}}", image + ":v1").strip() == "made in the browser bt-admin"
         shot(browser, "commit")
         browser.get(URL + "/audit?target=" + names[0])

@@ -27,6 +27,8 @@ struct AuditMaintenance: Service {
         do {
             guard let head = try await database.auditChainHead() else { return }
             logger.notice("audit chain head", metadata: ["audit.id": "\(head.id)", "audit.hash": "\(head.hash)"])
+        } catch is CancellationError {
+            // The server is stopping before its first look: nothing is wrong with the chain.
         } catch {
             logger.error("cannot read the audit chain head", metadata: ["error": "\(error)"])
         }
