@@ -207,8 +207,8 @@ import TestSupport
 
     @Test func aLockoutEndsAfterItsWindowAndSuccessResetsTheCount() async throws {
         let password = try TestUsers.password()
-        // Three seconds of lockout: long enough that a loaded machine still sees it, short enough to wait out.
-        try await withTestApp(configure: { $0.throttle.maxConsecutiveFailures = 2; $0.throttle.lockout = 3 }) { client, _ in
+        // Six seconds of lockout: long enough that a loaded machine still sees it, short enough to wait out.
+        try await withTestApp(configure: { $0.throttle.maxConsecutiveFailures = 2; $0.throttle.lockout = 6 }) { client, _ in
             _ = try await postLogin(client, username: "bt-throttle3", password: "wrong")
             #expect(try await postLogin(client, username: "bt-throttle3", password: password).status == .seeOther)
             // The success cleared the count: one more failure does not lock.
@@ -217,7 +217,7 @@ import TestSupport
             _ = try await postLogin(client, username: "bt-throttle3", password: "wrong")
             _ = try await postLogin(client, username: "bt-throttle3", password: "wrong")
             #expect(try await postLogin(client, username: "bt-throttle3", password: password).status == .tooManyRequests)
-            try await Task.sleep(for: .milliseconds(3100))
+            try await Task.sleep(for: .milliseconds(6100))
             #expect(try await postLogin(client, username: "bt-throttle3", password: password).status == .seeOther)
         }
     }
