@@ -218,7 +218,7 @@ struct DashboardViewController: Sendable {
         }
         let scope = DashboardScope(
             id: id, title: record.title, details: record.details,
-            selection: DashboardSelection(kind: DashboardSelection.Kind(rawValue: record.selectionKind) ?? .names, values: record.selectionValues),
+            selection: DashboardSelection(record),
             showStatus: record.showStatus, showStats: record.showStats, showEvents: record.showEvents, showLogs: record.showLogs,
             redactor: LogRedactor(patterns: record.redactions), basePath: basePath
         )

@@ -1,3 +1,4 @@
+import BerthStore
 import EngineAPI
 
 /// Which containers a dashboard shows, evaluated against the engine's list each time (so a container recreated under
@@ -16,6 +17,16 @@ struct DashboardSelection: Sendable, Equatable {
 
     let kind: Kind
     let values: [String]
+
+    init(kind: Kind, values: [String]) {
+        self.kind = kind
+        self.values = values
+    }
+
+    /// A saved dashboard's selection (the table's check allows only the four kinds).
+    init(_ record: DashboardRecord) {
+        self.init(kind: Kind(rawValue: record.selectionKind) ?? .names, values: record.selectionValues)
+    }
 
     /// A dashboard shows at most this many containers (a wall screen, not the container list).
     static let maxContainers = 50

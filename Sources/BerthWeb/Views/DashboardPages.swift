@@ -17,7 +17,7 @@ struct DashboardListPage: Sendable {
             title = record.title
             details = record.details
             owner = record.owner
-            selection = DashboardSelection(kind: DashboardSelection.Kind(rawValue: record.selectionKind) ?? .names, values: record.selectionValues).summary
+            selection = DashboardSelection(record).summary
             sharing = DashboardListPage.sharing(record)
             canEdit = DashboardAccess.canEdit(record, user)
         }
