@@ -63,11 +63,25 @@ class CountingRelay:
 
 
 def rss_kib(pid):
+    return memory_kib(pid)["VmRSS"]
+
+
+def memory_kib(pid):
+    """VmRSS and its parts: RssAnon (heap, stacks, written data: only swap can take it) and RssFile (mapped pages of
+    the binary and libraries, which the kernel can drop and read again)."""
+    values = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            name = line.split(":")[0]
+            if name in values:
+                values[name] = int(line.split()[1])
+    return values
+
+
+def memory_text(pid):
+    values = memory_kib(pid)
+    return (f"{values['VmRSS'] / 1024:.1f} MiB (anonymous {values['RssAnon'] / 1024:.1f} MiB, "
+            f"file-backed {values['RssFile'] / 1024:.1f} MiB)")
 
 
 def post_form(port, cookie, path, fields):
@@ -138,13 +152,13 @@ def main():
         first_answer = time.perf_counter() - started
         print(f"start to first answered request: {first_answer * 1000:.0f} ms")
         time.sleep(2)
-        print(f"resident memory after start: {rss_kib(server.pid) / 1024:.1f} MiB")
+        print(f"resident memory after start: {memory_text(server.pid)}")
 
         before = relay.count()
         time.sleep(args.idle_seconds)
         idle_requests = relay.count() - before
         print(f"engine requests in {args.idle_seconds} s with no browser connected: {idle_requests}")
-        print(f"resident memory idle: {rss_kib(server.pid) / 1024:.1f} MiB")
+        print(f"resident memory idle: {memory_text(server.pid)}")
 
         cookie = sign_in(args.port, args.user, args.password)
         status, location = post_form(args.port, cookie, "/dashboards", [
@@ -163,7 +177,7 @@ def main():
             print(f"  {int(time.perf_counter() - watched)} s watched: {samples[-1] / 1024:.1f} MiB, "
                   f"{counts['events']} events received", flush=True)
         stop.set()
-        print(f"resident memory after {args.watch_seconds} s of one open dashboard: {samples[-1] / 1024:.1f} MiB "
+        print(f"resident memory after {args.watch_seconds} s of one open dashboard: {memory_text(server.pid)} "
               f"(highest {max(samples) / 1024:.1f} MiB); {counts['events']} events, {counts['bytes'] / 1024:.0f} KiB received")
         reader.join(timeout=5)
         time.sleep(5)

@@ -14,3 +14,13 @@ engine_answers() {
         *) return 1 ;;
     esac
 }
+
+# build_release: the release binary at $release_binary, as installed and benchmarked. The Swift runtime and Foundation
+# are linked in (no shared Swift libraries to find or map) and no symbol is exported (an executable needs none, and
+# exports keep the linker from dropping unused code). BERTH_RELEASE_SCRATCH puts the build elsewhere than .build (a
+# debug build and a release build in one folder wait for each other's lock).
+release_scratch=${BERTH_RELEASE_SCRATCH:-.build}
+release_binary="$release_scratch/release/berth"
+build_release() {
+    swift build -c release --product berth --static-swift-stdlib -Xlinker --no-export-dynamic --scratch-path "$release_scratch"
+}

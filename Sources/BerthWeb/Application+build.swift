@@ -14,7 +14,11 @@ import ServiceLifecycle
 /// authenticator and the router.
 ///
 /// Fails with a message naming the setting to change when the database or templates can't be used.
-public func buildApplication(_ configuration: AppConfiguration) async throws -> some ApplicationProtocol {
+///
+/// - Parameter onServerRunning: called once the server listens (the executable gives back start-up memory there).
+public func buildApplication(
+    _ configuration: AppConfiguration, onServerRunning: @escaping @Sendable () async -> Void = {}
+) async throws -> some ApplicationProtocol {
     let built = try await buildRouter(configuration)
     var logger = Logger(label: "berth")
     logger.logLevel = configuration.logLevel
@@ -23,6 +27,7 @@ public func buildApplication(_ configuration: AppConfiguration) async throws -> 
         server: try serverBuilder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Berth"),
         services: built.services,
+        onServerRunning: { _ in await onServerRunning() },
         logger: logger
     )
 }

@@ -118,10 +118,10 @@ extension EngineClient {
         if let tail = options.tail { query.append(("tail", String(tail))) }
         if let since = options.since { query.append(("since", since)) }
         if let until = options.until { query.append(("until", until)) }
-        let response = try await stream(
+        let body = try await openStream(
             EngineRequest(path: "/containers/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout)
         )
-        return ContainerLogs(body: response.body, tty: isTTY, address: address.description)
+        return ContainerLogs(body: body, tty: isTTY, address: address.description)
     }
 
     private func stateChange(_ request: EngineRequest) async throws -> StateChange {

@@ -65,8 +65,8 @@ extension EngineClient {
         ]
         if let tail = options.tail { query.append(("tail", String(tail))) }
         if let since = options.since { query.append(("since", since)) }
-        let response = try await stream(EngineRequest(path: "/services/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout))
-        return ContainerLogs(body: response.body, tty: false, address: address.description)
+        let body = try await openStream(EngineRequest(path: "/services/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout))
+        return ContainerLogs(body: body, tty: false, address: address.description)
     }
 }
 

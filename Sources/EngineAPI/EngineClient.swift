@@ -70,6 +70,11 @@ public final class EngineClient: Sendable {
         try await transport.send(request, version: apiVersion())
     }
 
+    /// Sends a versioned request on a connection of its own and returns the body of a successful answer as it streams.
+    func openStream(_ request: EngineRequest) async throws -> StreamedBody {
+        try await transport.openStream(request, version: apiVersion())
+    }
+
     /// Sends a versioned request and discards the (small) answer.
     func perform(_ request: EngineRequest) async throws {
         _ = try await transport.collect(request, version: apiVersion(), limit: Self.documentLimit)

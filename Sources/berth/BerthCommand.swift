@@ -25,7 +25,13 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.resolved()
         do {
-            let app = try await buildApplication(configuration)
+            let logLevel = configuration.logLevel
+            let app = try await buildApplication(configuration) {
+                let released = StartupMemory.release()
+                var logger = Logger(label: "berth")
+                logger.logLevel = logLevel
+                logger.debug("start-up memory released", metadata: ["code_bytes_unmapped": "\(released.codeBytes)"])
+            }
             try await app.runService()
         } catch {
             // Start-up failures (database path, templates, a port in use) are the user's to fix: say what, no trace.

@@ -65,7 +65,7 @@ public actor ContainerScope {
     let client: EngineClient
     private(set) var ids: [String] = []
 
-    init(client: EngineClient) {
+    public init(client: EngineClient) {
         self.client = client
     }
 
@@ -94,7 +94,7 @@ public actor ContainerScope {
         ids.append(id)
     }
 
-    func removeAll() async {
+    public func removeAll() async {
         for id in ids {
             try? await client.removeContainer(id, force: true)
         }

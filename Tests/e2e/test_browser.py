@@ -121,6 +121,9 @@ def test_operator_runs_detached_then_stops_it_from_the_list(browser):
     browser.get(URL + "/containers?name=" + name)
     browser.find_element(By.CSS_SELECTOR, f"input[aria-label='Select {name}']").click()
     browser.find_element(By.CSS_SELECTOR, "#bulk button").click()
+    # The shell ignores SIGTERM, so the stop takes the engine's 10 s before its SIGKILL; the click may come back
+    # before the results page does.
+    wait_for(lambda: text_of(browser, "h1") == "Stopped: results", timeout=30)
     assert "1 succeeded, 0 failed." in browser.page_source
     shot(browser, "bulk")
     assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "false"

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import NIOCore
 
 /// A container's log output as an asynchronous sequence of frames, read from the engine as it arrives.
@@ -7,7 +6,8 @@ import NIOCore
 public struct ContainerLogs: AsyncSequence, Sendable {
     public typealias Element = LogFrame
 
-    let body: HTTPClientResponse.Body
+    /// Read on a connection of the log's own, a socket read at a time (see ``StreamedBody``).
+    let body: StreamedBody
     let tty: Bool
     let address: String
 
@@ -45,7 +45,7 @@ public struct ContainerLogs: AsyncSequence, Sendable {
     }
 
     public struct BatchIterator: AsyncIteratorProtocol {
-        var body: HTTPClientResponse.Body.AsyncIterator
+        var body: StreamedBody.Producer.AsyncIterator
         let tty: Bool
         let address: String
         var demultiplexer = LogDemultiplexer()
@@ -54,7 +54,7 @@ public struct ContainerLogs: AsyncSequence, Sendable {
         public mutating func next() async throws -> [LogFrame]? {
             var frames: [LogFrame] = []
             while frames.isEmpty {
-                guard let chunk = try await body.nextChunk(address: address) else { return nil }
+                guard let chunk = try await nextRead() else { return nil }
                 if tty {
                     if chunk.readableBytes > 0 { frames.append(LogFrame(stream: .tty, payload: chunk)) }
                 } else {
@@ -62,6 +62,19 @@ public struct ContainerLogs: AsyncSequence, Sendable {
                 }
             }
             return frames
+        }
+
+        /// A broken connection becomes ``EngineError/unreachable(address:reason:)``.
+        private mutating func nextRead() async throws -> ByteBuffer? {
+            do {
+                return try await body.next()
+            } catch let error as CancellationError {
+                throw error
+            } catch let error as EngineError {
+                throw error
+            } catch {
+                throw EngineError.unreachable(address: address, reason: EngineTransport.reason(for: error))
+            }
         }
     }
 
@@ -75,19 +88,6 @@ public struct ContainerLogs: AsyncSequence, Sendable {
             }
         }
         return logs
-    }
-}
-
-extension HTTPClientResponse.Body.AsyncIterator {
-    /// The next piece of a streamed answer; a broken connection becomes ``EngineError/unreachable(address:reason:)``.
-    mutating func nextChunk(address: String) async throws -> ByteBuffer? {
-        do {
-            return try await next()
-        } catch let error as CancellationError {
-            throw error
-        } catch {
-            throw EngineError.unreachable(address: address, reason: EngineTransport.reason(for: error))
-        }
     }
 }
 

@@ -52,3 +52,16 @@ public struct JSONLines<Element: Decodable & Sendable>: AsyncSequence, Sendable 
         }
     }
 }
+
+extension HTTPClientResponse.Body.AsyncIterator {
+    /// The next piece of a streamed answer; a broken connection becomes ``EngineError/unreachable(address:reason:)``.
+    mutating func nextChunk(address: String) async throws -> ByteBuffer? {
+        do {
+            return try await next()
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw EngineError.unreachable(address: address, reason: EngineTransport.reason(for: error))
+        }
+    }
+}

@@ -31,7 +31,7 @@ final class EngineTransport: Sendable {
     private let logger: Logger
 
     /// Error bodies are short JSON documents; anything longer is cut.
-    private static let errorBodyLimit = 64 * 1024
+    static let errorBodyLimit = 64 * 1024
 
     init(address: EngineAddress, logger: Logger) {
         self.address = address
@@ -149,8 +149,11 @@ final class EngineTransport: Sendable {
 
     /// Reads the daemon's `{"message": "…"}` error body; falls back to the body text or the status line.
     private static func daemonError(from response: HTTPClientResponse) async -> EngineError {
-        let status = Int(response.status.code)
         let body = try? await response.body.collect(upTo: errorBodyLimit)
+        return daemonError(status: Int(response.status.code), reason: response.status.reasonPhrase, body: body)
+    }
+
+    static func daemonError(status: Int, reason: String, body: ByteBuffer?) -> EngineError {
         if let body, body.readableBytes > 0 {
             let data = Data(body.readableBytesView)
             if let decoded = try? JSONDecoder().decode(DaemonErrorBody.self, from: data), let message = decoded.message {
@@ -160,7 +163,7 @@ final class EngineTransport: Sendable {
             return .daemon(status: status, message: text)
         }
         if status == 304 { return .daemon(status: status, message: "not modified") }
-        return .daemon(status: status, message: response.status.reasonPhrase)
+        return .daemon(status: status, message: reason)
     }
 
     /// A short reason a person can act on, instead of NIO's error dump.
