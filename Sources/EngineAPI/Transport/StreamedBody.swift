@@ -116,6 +116,11 @@ final class StreamedResponseHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// Reads waiting for the reader, at most (each up to the socket read size, 64 KiB).
     static let bufferedReads = (low: 2, high: 16)
+    /// A read burst smaller than this makes the next read wait ``gatherDelay``. The engine writes each log message
+    /// on its own, so a reader that keeps up reads one message at a time and pays every per-read cost (a wake-up, a
+    /// hand-over to the reading task) per log line; a millisecond lets a fast log gather in the socket.
+    static let smallBurst = 16 * 1024
+    static let gatherDelay = TimeAmount.milliseconds(1)
 
     let eventLoop: any EventLoop
     /// The engine's address, for messages.
@@ -137,6 +142,10 @@ final class StreamedResponseHandler: ChannelDuplexHandler, @unchecked Sendable {
         case pausedWithReadHeld
     }
     private var reading = Reading.on
+    /// Bytes the current (or last) read burst brought.
+    private var burstBytes = 0
+    private var lastBurstBytes = Int.max
+    private var delayedRead = false
 
     init(eventLoop: any EventLoop, address: String) {
         self.eventLoop = eventLoop
@@ -172,6 +181,7 @@ final class StreamedResponseHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let input = unwrapInboundIn(data)
+        burstBytes += input.readableBytes
         do {
             if let head = try decoder.feed(input, body: &pendingBody) {
                 headDone = true
@@ -190,6 +200,8 @@ final class StreamedResponseHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        lastBurstBytes = burstBytes
+        burstBytes = 0
         deliver()
         context.fireChannelReadComplete()
     }
@@ -212,7 +224,21 @@ final class StreamedResponseHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func read(context: ChannelHandlerContext) {
         switch reading {
-        case .on: context.read()
+        case .on:
+            guard headDone, lastBurstBytes < Self.smallBurst else {
+                context.read()
+                return
+            }
+            guard !delayedRead else { return }
+            delayedRead = true
+            context.eventLoop.assumeIsolated().scheduleTask(in: Self.gatherDelay) {
+                self.delayedRead = false
+                switch self.reading {
+                case .on: self.context?.read()
+                case .paused: self.reading = .pausedWithReadHeld
+                case .pausedWithReadHeld: break
+                }
+            }
         case .paused: reading = .pausedWithReadHeld
         case .pausedWithReadHeld: break
         }
