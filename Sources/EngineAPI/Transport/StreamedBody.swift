@@ -60,7 +60,10 @@ extension EngineTransport {
         head.writeString("\(request.method.rawValue) \(Self.uri(for: request, version: version)) HTTP/1.1\r\n")
         // The engine is a Go HTTP server, which wants a Host header. The connection serves this one request.
         head.writeString("Host: docker\r\nUser-Agent: Berth\r\nConnection: close\r\n")
-        for (name, value) in request.headers { head.writeString("\(name): \(value)\r\n") }
+        // A header that would end the line early is not sent: nothing may add lines to the request.
+        for (name, value) in request.headers where !(name + value).utf8.contains(where: { $0 == 13 || $0 == 10 }) {
+            head.writeString("\(name): \(value)\r\n")
+        }
         if let body = request.body {
             head.writeString("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
             head.writeBytes(body)
