@@ -11,13 +11,9 @@ import Glibc
 /// segment is touched: it is never written. Read-only data is not: the loader wrote relocations into part of it
 /// before making it read-only, and `MADV_DONTNEED` would take those back to the file's bytes.
 enum StartupMemory {
-    /// What was given back, for the log.
-    struct Released {
-        var codeBytes = 0
-    }
-
-    static func release() -> Released {
-        var released = Released()
+    /// Returns the bytes of code unmapped, for the log.
+    static func release() -> Int {
+        var released = 0
         #if os(Linux)
         guard let executable = executablePath(), let maps = fopen("/proc/self/maps", "r") else { return released }
         var lines: [String] = []
@@ -34,7 +30,7 @@ enum StartupMemory {
             guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16),
                 let address = UnsafeMutableRawPointer(bitPattern: start)
             else { continue }
-            if madvise(address, Int(end - start), MADV_DONTNEED) == 0 { released.codeBytes += Int(end - start) }
+            if madvise(address, Int(end - start), MADV_DONTNEED) == 0 { released += Int(end - start) }
         }
         #endif
         return released

@@ -5,28 +5,8 @@ import TestSupport
 
 /// `berth audit verify`, `berth audit export` and `berth db backup`, run as an auditor would: the built binary.
 @Suite struct AuditCommandLineTests {
-    struct Run {
-        let status: Int32
-        let output: String
-        let errors: String
-    }
-
-    func berth(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = Repository.root.appendingPathComponent(".build/debug/berth")
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-            errors: String(decoding: errorData, as: UTF8.self)
-        )
+    func berth(_ arguments: [String]) throws -> BerthCommandLine.Run {
+        try BerthCommandLine.run(arguments)
     }
 
     func seeded(_ directory: URL) async throws -> String {

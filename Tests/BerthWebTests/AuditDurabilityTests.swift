@@ -29,7 +29,7 @@ import TestSupport
         init(databasePath: String, configFile: String = "/dev/null") throws {
             self.databasePath = databasePath
             port = Int.random(in: 20_000...40_000)
-            let binary = Repository.root.appendingPathComponent(".build/debug/berth").path
+            let binary = BerthCommandLine.binary.path
             guard FileManager.default.isExecutableFile(atPath: binary) else {
                 throw TestSetupError("\(binary) is missing: build with swift build --build-tests")
             }

@@ -6,30 +6,9 @@ import TestSupport
 /// `berth.toml`, its precedence under the environment and the flags, and `berth check-config`, run as an operator
 /// would: the built binary.
 @Suite struct ConfigurationFileTests {
-    struct Run {
-        let status: Int32
-        let output: String
-        let errors: String
-    }
-
     /// Runs the binary with only `environment` (and PATH): no BERTH_* or DOCKER_HOST of the test's own leaks in.
-    func berth(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = Repository.root.appendingPathComponent(".build/debug/berth")
-        process.arguments = arguments
-        process.environment = environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { mine, _ in mine }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-            errors: String(decoding: errorData, as: UTF8.self)
-        )
+    func berth(_ arguments: [String], environment: [String: String] = [:]) throws -> BerthCommandLine.Run {
+        try BerthCommandLine.run(arguments, environment: environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { mine, _ in mine })
     }
 
     func write(_ text: String, in directory: URL, named name: String = "berth.toml") throws -> String {

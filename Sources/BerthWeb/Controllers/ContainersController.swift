@@ -26,15 +26,14 @@ struct ContainersController: Sendable {
                 row.selectable = selectable
                 return row
             })
-            var page = ContainerListPage(
+            let page = ContainerListPage(
                 query: query,
                 rows: rows,
                 runningCount: containers.filter { $0.state == "running" }.count,
                 totalShown: containers.count,
                 engineProblem: nil
             )
-            page.rowsHTML = PageRenderer.rowsMarker
-            return try views.containerListPage(page, rows: views.containerRows(rows), context: context)
+            return try views.containerListPage(page, context: context)
         } catch let error as EngineError {
             context.logger.warning("engine request failed", metadata: ["error": "\(error)"])
             let page = ContainerListPage(

@@ -15,8 +15,8 @@ struct ContainerListPage: Sendable {
     let engineProblem: EngineProblem?
     let isEmpty: Bool
     let showAll: Bool
-    /// Where the rows go (``PageRenderer/rowsMarker``); the renderer writes them into the response there.
-    var rowsHTML = ""
+    /// Where the rows go: the renderer writes them into the response there (``PageRenderer/containerListPage``).
+    let rowsHTML = PageRenderer.rowsMarker
 
     init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?) {
         self.query = query

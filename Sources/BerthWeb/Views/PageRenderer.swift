@@ -41,14 +41,7 @@ public struct PageRenderer: Sendable {
     /// Renders a page as an HTML response. Templates see the page's own fields inside `{{#page}}`, and the layout
     /// sees `currentUser` for the header.
     func page(_ template: String, _ page: some Sendable, context: BerthRequestContext, status: HTTPResponse.Status = .ok) throws -> Response {
-        try render(
-            template,
-            PageContext(
-                page: page, currentUser: context.user.map(CurrentUser.init), flash: context.flash,
-                display: DisplaySettings(context.preferences)
-            ),
-            status: status
-        )
+        try render(template, PageContext(page, context: context), status: status)
     }
 
     /// Where the container list's rows go in its page: they are written into the response around the rendered page,
@@ -56,24 +49,18 @@ public struct PageRenderer: Sendable {
     /// An HTML comment: nothing from the engine can spell it, since `<` is always escaped.
     static let rowsMarker = "<!--berth:rows-->"
 
-    /// The container list: its page, with the rows' HTML put in at ``rowsMarker``.
-    func containerListPage(_ page: ContainerListPage, rows: [String], context: BerthRequestContext, status: HTTPResponse.Status = .ok) throws -> Response {
-        let pageContext = PageContext(
-            page: page, currentUser: context.user.map(CurrentUser.init), flash: context.flash, display: DisplaySettings(context.preferences)
-        )
-        guard let html = library.render(pageContext, withTemplate: "containers") else {
-            throw HTTPError(.internalServerError, message: "page template 'containers' is missing")
-        }
+    /// The container list: its page, with its rows' HTML (``containerRows(_:)``) put in at ``rowsMarker``.
+    func containerListPage(_ page: ContainerListPage, context: BerthRequestContext) throws -> Response {
+        let html = try renderHTML("containers", PageContext(page, context: context))
+        // The template writes the marker only where it shows the table.
+        guard let marker = html.range(of: Self.rowsMarker) else { return htmlResponse(ByteBuffer(string: html), status: .ok) }
+        let rows = containerRows(page.rows)
         var buffer = ByteBuffer()
-        if !rows.isEmpty, let marker = html.range(of: Self.rowsMarker) {
-            buffer.reserveCapacity(html.utf8.count + rows.reduce(0) { $0 + $1.utf8.count })
-            buffer.writeSubstring(html[..<marker.lowerBound])
-            for row in rows { buffer.writeString(row) }
-            buffer.writeSubstring(html[marker.upperBound...])
-        } else {
-            buffer.writeString(html)
-        }
-        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"], body: .init(byteBuffer: buffer))
+        buffer.reserveCapacity(html.utf8.count + rows.reduce(0) { $0 + $1.utf8.count })
+        buffer.writeSubstring(html[..<marker.lowerBound])
+        for row in rows { buffer.writeString(row) }
+        buffer.writeSubstring(html[marker.upperBound...])
+        return htmlResponse(buffer, status: .ok)
     }
 
     /// The container list's rows, each rendered with `container-row.mustache` once for as long as its fields stay
@@ -91,13 +78,21 @@ public struct PageRenderer: Sendable {
     }
 
     func render(_ template: String, _ object: some Sendable, status: HTTPResponse.Status) throws -> Response {
+        htmlResponse(ByteBuffer(string: try renderHTML(template, object)), status: status)
+    }
+
+    private func renderHTML(_ template: String, _ object: some Sendable) throws -> String {
         guard let html = library.render(object, withTemplate: template) else {
             throw HTTPError(.internalServerError, message: "page template '\(template)' is missing")
         }
-        return Response(
+        return html
+    }
+
+    private func htmlResponse(_ body: ByteBuffer, status: HTTPResponse.Status) -> Response {
+        Response(
             status: status,
             headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(string: html))
+            body: .init(byteBuffer: body)
         )
     }
 }
@@ -108,6 +103,13 @@ struct PageContext<Page: Sendable>: Sendable {
     let currentUser: CurrentUser?
     let flash: Flash?
     let display: DisplaySettings
+
+    init(_ page: Page, context: BerthRequestContext) {
+        self.page = page
+        currentUser = context.user.map(CurrentUser.init)
+        flash = context.flash
+        display = DisplaySettings(context.preferences)
+    }
 }
 
 /// What the layout applies on every page: the theme, and how `time.js` shows times.

@@ -73,10 +73,8 @@ struct StreamedResponseDecoder {
                 let size = try Self.chunkSize(line)
                 state = size == 0 ? .trailer : .chunkData(remaining: size)
             case .chunkData(let remaining):
-                let take = min(remaining, input.readableBytes)
-                var slice = input.readSlice(length: take)!
-                body.writeBuffer(&slice)
-                state = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
+                let left = Self.move(upTo: remaining, from: &input, to: &body)
+                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
             case .chunkDataEnd:
                 guard let line = try takeLine(&input) else { return head }
                 guard line.isEmpty else { throw StreamedResponseError(description: "a chunk longer than its size") }
@@ -86,10 +84,8 @@ struct StreamedResponseDecoder {
                 guard let line = try takeLine(&input) else { return head }
                 if line.isEmpty { state = .done }
             case .lengthBody(let remaining):
-                let take = min(remaining, input.readableBytes)
-                var slice = input.readSlice(length: take)!
-                body.writeBuffer(&slice)
-                state = take == remaining ? .done : .lengthBody(remaining: remaining - take)
+                let left = Self.move(upTo: remaining, from: &input, to: &body)
+                state = left == 0 ? .done : .lengthBody(remaining: left)
             case .untilClose:
                 body.writeBuffer(&input)
             case .done:
@@ -107,6 +103,14 @@ struct StreamedResponseDecoder {
         case .head: throw StreamedResponseError(description: "the engine closed the connection before answering")
         default: throw StreamedResponseError(description: "the engine closed the connection in the middle of an answer")
         }
+    }
+
+    /// Moves up to `count` body bytes of this read into `body`; returns how many of `count` are still to come.
+    private static func move(upTo count: Int, from input: inout ByteBuffer, to body: inout ByteBuffer) -> Int {
+        let take = min(count, input.readableBytes)
+        var slice = input.readSlice(length: take)!
+        body.writeBuffer(&slice)
+        return count - take
     }
 
     // MARK: - Lines
