@@ -5,8 +5,13 @@
 // Berth gives back its start-up code with MADV_DONTNEED, which also erases the traps: the tracer watches one trap
 // that has not fired and, when it is gone, starts a phase of its own with every trap set again (what runs after the
 // release is what stays resident). OUT marks each phase's start: "# PHASE signal|release".
+// Threads are followed (PTRACE_O_TRACECLONE), forked children are not: one would inherit the traps and die of the
+// first. Berth starts no process on the traced paths (PAM as root reads the shadow file itself).
 //   code_order_tracer FUNCTIONS OUT -- PROGRAM ARGS...   FUNCTIONS: hex link-time addresses, one a line
 #define _GNU_SOURCE
+#if !defined(__x86_64__)
+#error "code_order_tracer reads x86_64 registers (rip) and assumes the one-byte int3"
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,6 +21,7 @@
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static unsigned long *functions;
@@ -37,13 +43,17 @@ static long function_index(unsigned long offset) {
     return found ? found - functions : -1;
 }
 
-static void transfer(int fd, unsigned char *buffer, size_t length, unsigned long address, int writing) {
+// Reads or writes the traced process's memory. False once the process is gone (its memory reads as end of file).
+static int transfer(int fd, unsigned char *buffer, size_t length, unsigned long address, int writing) {
     for (size_t done = 0; done < length;) {
         ssize_t n = writing ? pwrite(fd, buffer + done, length - done, address + done)
                             : pread(fd, buffer + done, length - done, address + done);
-        if (n <= 0) { perror("code_order_tracer: /proc/PID/mem"); exit(1); }
+        if (n < 0 && errno == EINTR) continue;  // SIGUSR1 arrives without SA_RESTART
+        if (n == 0 || (n < 0 && (errno == ESRCH || errno == EIO))) return 0;
+        if (n < 0) { perror("code_order_tracer: /proc/PID/mem"); exit(1); }
         done += n;
     }
+    return 1;
 }
 
 // Writing the text back with one 0xCC per function start is safe while threads run: every other byte is written
@@ -63,15 +73,37 @@ static void arm_all(int memory) {
     arm_unseen(memory);
 }
 
-// True when the traps were erased: the first function that has not fired shows its own byte again.
-static size_t sentinel;
-static int traps_erased(int memory) {
-    while (sentinel < function_count && (seen[sentinel] || functions[sentinel] < text_start || functions[sentinel] >= text_end))
-        sentinel++;
-    if (sentinel == function_count) return 0;
+// True when the traps were erased: the lowest or the highest function that has not fired shows its own byte again.
+// Both lie on whole pages of the text (a release leaves partial pages), the high one so that a release still under
+// way when the traps were set again is noticed too.
+static size_t sentinel_low, sentinel_high;
+static unsigned long whole_pages_start, whole_pages_end;
+
+static int watchable(size_t i) {
+    return !seen[i] && functions[i] >= whole_pages_start && functions[i] < whole_pages_end;
+}
+
+static int erased(int memory, size_t i) {
     unsigned char current;
-    transfer(memory, &current, 1, load_base + functions[sentinel], 0);
-    return current != 0xCC;
+    return transfer(memory, &current, 1, load_base + functions[i], 0) && current != 0xCC;
+}
+
+static void reset_sentinels(void) {
+    sentinel_low = 0;
+    sentinel_high = function_count;
+}
+
+static int traps_erased(int memory) {
+    while (sentinel_low < function_count && !watchable(sentinel_low)) sentinel_low++;
+    while (sentinel_high > 0 && !watchable(sentinel_high - 1)) sentinel_high--;
+    if (sentinel_low < function_count && erased(memory, sentinel_low)) return 1;
+    return sentinel_high > 0 && erased(memory, sentinel_high - 1);
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
 }
 
 static void read_functions(const char *path) {
@@ -113,6 +145,9 @@ static void find_text(pid_t child) {
     }
     fclose(maps);
     if (text_end == 0) { fprintf(stderr, "code_order_tracer: no executable segment\n"); exit(1); }
+    long page = sysconf(_SC_PAGESIZE);
+    whole_pages_start = (text_start + page - 1) / page * page;
+    whole_pages_end = text_end / page * page;
 }
 
 int main(int argc, char **argv) {
@@ -143,27 +178,32 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "/proc/%d/mem", child);
     int memory = open(path, O_RDWR);
     original_text = malloc(text_end - text_start);
-    transfer(memory, original_text, text_end - text_start, load_base + text_start, 0);
+    if (!transfer(memory, original_text, text_end - text_start, load_base + text_start, 0)) return 1;
     arm_all(memory);
     fprintf(stderr, "code_order_tracer: %zu functions armed\n", function_count);
     ptrace(PTRACE_CONT, child, 0, 0);
 
     int phase = 1;
     size_t recorded = 0, events = 0;
+    double last_release = 0;
+    reset_sentinels();
     for (;;) {
         if (next_phase_requested) {
             next_phase_requested = 0;
             arm_all(memory);
-            sentinel = 0;
+            reset_sentinels();
             fprintf(out, "# %d signal\n", ++phase);
             fprintf(stderr, "code_order_tracer: phase %d (%zu records before it)\n", phase, recorded);
         }
         pid_t thread = waitpid(-1, &status, __WALL | WNOHANG);
         if ((thread == 0 || ++events % 64 == 0) && traps_erased(memory)) {
             arm_all(memory);
-            sentinel = 0;
-            fprintf(out, "# %d release\n", ++phase);
-            fprintf(stderr, "code_order_tracer: traps erased (a release), phase %d\n", phase);
+            reset_sentinels();
+            if (now() - last_release > 1.0) {  // else the same release, still going when the traps were set again
+                fprintf(out, "# %d release\n", ++phase);
+                fprintf(stderr, "code_order_tracer: traps erased (a release), phase %d\n", phase);
+            }
+            last_release = now();
         }
         if (thread == 0) {
             usleep(1000);
@@ -185,14 +225,14 @@ int main(int argc, char **argv) {
         }
         if (signal_number == SIGTRAP) {
             struct user_regs_struct registers;
-            ptrace(PTRACE_GETREGS, thread, 0, &registers);
+            if (ptrace(PTRACE_GETREGS, thread, 0, &registers) != 0) continue;  // the thread is going (exit)
             unsigned long offset = registers.rip - 1 - load_base;
             long index = function_index(offset);
             if (index >= 0) {
                 // Another thread may have met the same trap first: then the byte is back already.
                 unsigned char current;
-                transfer(memory, &current, 1, registers.rip - 1, 0);
-                if (current == 0xCC) transfer(memory, &original_text[offset - text_start], 1, registers.rip - 1, 1);
+                if (transfer(memory, &current, 1, registers.rip - 1, 0) && current == 0xCC)
+                    transfer(memory, &original_text[offset - text_start], 1, registers.rip - 1, 1);
                 if (!seen[index]) {
                     seen[index] = 1;
                     recorded++;

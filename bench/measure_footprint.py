@@ -142,15 +142,19 @@ def start_and_idle(command, args, relay, label):
         if time.perf_counter() - started > 30:
             server.kill()
             sys.exit("Berth did not answer within 30 s")
-    first_answer = time.perf_counter() - started
-    print(f"start to first answered request: {first_answer * 1000:.0f} ms")
-    time.sleep(2)
-    print(f"resident memory after start: {memory_text(server.pid)}")
-    before = relay.count()
-    time.sleep(args.idle_seconds)
-    idle_requests = relay.count() - before
-    print(f"engine requests in {args.idle_seconds} s with no browser connected: {idle_requests}")
-    print(f"resident memory idle: {memory_text(server.pid)}", flush=True)
+    try:
+        first_answer = time.perf_counter() - started
+        print(f"start to first answered request: {first_answer * 1000:.0f} ms")
+        time.sleep(2)
+        print(f"resident memory after start: {memory_text(server.pid)}")
+        before = relay.count()
+        time.sleep(args.idle_seconds)
+        idle_requests = relay.count() - before
+        print(f"engine requests in {args.idle_seconds} s with no browser connected: {idle_requests}")
+        print(f"resident memory idle: {memory_text(server.pid)}", flush=True)
+    except BaseException:
+        stop(server)
+        raise
     return server
 
 
@@ -170,18 +174,20 @@ def main():
     args = parser.parse_args()
 
     relay = CountingRelay(os.path.join(args.work, "relay.sock"), args.engine_socket)
-    command = [args.binary, "serve", "--port", str(args.port), "--engine", "unix://" + relay.listen,
-               "--database", os.path.join(args.work, "berth.sqlite"), "--pam-service", args.pam_service,
-               "--operator-group", args.group, "--templates", "Templates", "--public", "Public"]
 
-    # Twice: with the binary's pages in the page cache as found (a fresh build's as the linker wrote them), and with
-    # none, as after a reboot. The kernel maps a file in blocks of its page-cache folios, and a written file has
-    # other folios than one read in by the first start, so the same code can keep more or less of it mapped.
-    server = start_and_idle(command, args, relay, "page cache as found")
-    server.terminate()
-    server.wait()
+    def command(database):
+        return [args.binary, "serve", "--port", str(args.port), "--engine", "unix://" + relay.listen,
+                "--database", os.path.join(args.work, database), "--pam-service", args.pam_service,
+                "--operator-group", args.group, "--templates", "Templates", "--public", "Public"]
+
+    # Twice, each with a new database: with the binary's pages in the page cache as found (a fresh build's as the
+    # linker wrote them), and with none, as after a reboot. The kernel maps a file in blocks of its page-cache
+    # folios, and a written file has other folios than one read in by the first start, so the same code can keep
+    # more or less of it mapped.
+    server = start_and_idle(command("first.sqlite"), args, relay, "page cache as found")
+    stop(server)
     evict_from_page_cache(args.binary)
-    server = start_and_idle(command, args, relay, "binary not in the page cache, as after a reboot")
+    server = start_and_idle(command("berth.sqlite"), args, relay, "binary not in the page cache, as after a reboot")
     try:
         cookie = sign_in(args.port, args.user, args.password)
         status, location = post_form(args.port, cookie, "/dashboards", [
@@ -208,7 +214,15 @@ def main():
         time.sleep(args.idle_seconds)
         print(f"engine requests in {args.idle_seconds} s after the dashboard closed: {relay.count() - before}")
     finally:
-        server.terminate()
+        stop(server)
+
+
+def stop(server):
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
         server.wait()
 
 

@@ -22,6 +22,7 @@ from measure_footprint import post_form
 
 
 def get(port, path, cookie=None, stream_seconds=0):
+    """One request; a stream is read for `stream_seconds`. Returns the status."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Cookie": cookie} if cookie else {}
     if stream_seconds:
@@ -36,11 +37,10 @@ def get(port, path, cookie=None, stream_seconds=0):
                 pass
         except OSError:
             pass
-        connection.close()
-        return response.status, ""
-    body = response.read().decode(errors="replace")
+    else:
+        response.read()
     connection.close()
-    return response.status, body
+    return response.status
 
 
 def phase(tracer_pid, name):
@@ -64,25 +64,36 @@ def main():
     args = parser.parse_args()
 
     tracer = subprocess.Popen(args.tracer, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    listening = threading.Event()
+    threading.Thread(target=read_output, args=(tracer, listening), daemon=True).start()
     try:
-        run_workload(args, tracer)
+        run_workload(args, tracer, listening)
     finally:
         subprocess.run(["pkill", "-TERM", "--parent", str(tracer.pid)])  # Berth, which the tracer started
-        tracer.wait(timeout=60)
+        try:
+            tracer.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            tracer.kill()  # PTRACE_O_EXITKILL takes Berth with it
+            tracer.wait()
     write_order(args.binary, args.hits, args.out, args.link_map)
 
 
-def run_workload(args, tracer):
-    # Ready when Berth says it listens: a request to find out would run the first request's one-time code (type
-    # metadata, the first connection) before the next phase is armed, where StartupMemory's release has erased the
-    # start-up traps, and that code would be in no phase.
+def read_output(tracer, listening):
+    """Berth's log and the tracer's messages: the tracer's are shown, Berth's "listening" is waited for."""
     for line in tracer.stdout:
-        if "listening" in line:
-            break
-    else:
-        sys.exit("Berth ended under the tracer before it listened")
-    threading.Thread(target=lambda: tracer.stdout.read(), daemon=True).start()
-    time.sleep(2)  # StartupMemory gives back the start-up code right after the server listens
+        if line.startswith("code_order_tracer:"):
+            print(line.rstrip(), file=sys.stderr, flush=True)
+        elif "listening" in line:
+            listening.set()
+
+
+def run_workload(args, tracer, listening):
+    # Ready when Berth says it listens: a request to find out would run the first request's one-time code (type
+    # metadata, the first connection) before the next phase is armed, while StartupMemory's release has just erased
+    # the start-up traps, and that code would be in no phase.
+    if not listening.wait(timeout=120):
+        sys.exit("Berth did not listen under the tracer within 120 s")
+    time.sleep(2)  # StartupMemory gives back the start-up pages right after the server listens
 
     phase(tracer.pid, "sign-in page, then idle")
     for path in ["/login", "/css/berth.css", "/js/time.js", "/favicon.svg"]:
@@ -96,7 +107,7 @@ def run_workload(args, tracer):
     for path in ["/containers", "/containers?all=1", f"/containers/{container}", f"/containers/{container}/logs",
                  f"/containers/{container}/inspect", "/images", "/networks", "/volumes", "/events", "/system",
                  "/dashboards", "/audit", "/settings", "/logs"]:
-        status, _ = get(args.port, path, cookie)
+        status = get(args.port, path, cookie)
         assert status < 500, (path, status)  # a page this role may not see (403) runs its code too
     for path in [f"/containers/{container}/logs/stream?follow=1", f"/containers/{container}/stats/stream",
                  "/events/stream"]:
@@ -108,7 +119,7 @@ def run_workload(args, tracer):
     get(args.port, location, cookie)
     get(args.port, location + "/stream", cookie, stream_seconds=4)
 
-    phase(tracer.pid, "shutdown")
+    phase(tracer.pid, "shutdown")  # its own phase, so that shutdown's code is counted in none of the groups
 
 
 def write_order(binary, hits, out, link_map=None):

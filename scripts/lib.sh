@@ -25,15 +25,16 @@ engine_answers() {
 # folder wait for each other's lock).
 release_scratch=${BERTH_RELEASE_SCRATCH:-.build}
 release_binary="$release_scratch/release/berth"
+release_layout=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build_release() {
     local order=()
-    if [ -f scripts/release.order ]; then
-        order=(-Xlinker "--symbol-ordering-file=$PWD/scripts/release.order" -Xlinker --no-warn-symbol-ordering)
+    if [ -f "$release_layout/release.order" ]; then
+        order=(-Xlinker "--symbol-ordering-file=$release_layout/release.order" -Xlinker --no-warn-symbol-ordering)
     fi
     # SwiftPM does not know the order file is an input: without the binary it links again (seconds).
     rm -f "$release_binary"
     swift build -c release --product berth --static-swift-stdlib -Xlinker --no-export-dynamic \
         -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections \
         -Xswiftc -Xfrontend -Xswiftc -disable-llvm-merge-functions-pass -Xswiftc -use-ld=lld \
-        -Xlinker -T -Xlinker "$PWD/scripts/release.ld" "${order[@]}" --scratch-path "$release_scratch" "$@"
+        -Xlinker -T -Xlinker "$release_layout/release.ld" "${order[@]}" --scratch-path "$release_scratch" "$@"
 }

@@ -30,7 +30,7 @@ struct Serve: AsyncParsableCommand {
                 let released = StartupMemory.release()
                 var logger = Logger(label: "berth")
                 logger.logLevel = logLevel
-                logger.debug("start-up memory released", metadata: ["bytes_unmapped": "\(released)"])
+                logger.debug("start-up pages given back", metadata: ["advised_bytes": "\(released)"])
             }
             try await app.runService()
         } catch {
