@@ -58,19 +58,15 @@ static int transfer(int fd, unsigned char *buffer, size_t length, unsigned long 
 
 // Writing the text back with one 0xCC per function start is safe while threads run: every other byte is written
 // with the value it has, and a function start is either its old byte or the trap.
-static void arm_unseen(int memory) {
+static void arm_all(int memory) {
     size_t length = text_end - text_start;
     unsigned char *armed = malloc(length);
     memcpy(armed, original_text, length);
     for (size_t i = 0; i < function_count; i++)
-        if (!seen[i] && functions[i] >= text_start && functions[i] < text_end) armed[functions[i] - text_start] = 0xCC;
+        if (functions[i] >= text_start && functions[i] < text_end) armed[functions[i] - text_start] = 0xCC;
     transfer(memory, armed, length, load_base + text_start, 1);
     free(armed);
-}
-
-static void arm_all(int memory) {
     memset(seen, 0, function_count);
-    arm_unseen(memory);
 }
 
 // True when the traps were erased: the lowest or the highest function that has not fired shows its own byte again.
