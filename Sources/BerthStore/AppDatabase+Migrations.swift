@@ -146,6 +146,18 @@ extension AppDatabase {
                 table.column("expiresAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v6: audit intents") { db in
+            // An action's attempt, committed before the action runs and removed in the same transaction that appends
+            // its one audit row. What is left here after a crash or a failed write is turned into a row later: an
+            // action can't be done without a trace. `event` is the prospective row as JSON; `reserve` holds space
+            // that the settling transaction frees just before it appends the row and its search index.
+            try db.create(table: "auditIntent") { table in
+                table.primaryKey("id", .integer)
+                table.column("createdAt", .datetime).notNull()
+                table.column("event", .text).notNull()
+                table.column("reserve", .blob)
+            }
+        }
         return migrator
     }
 }

@@ -153,7 +153,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         services: [
             ShutdownService(engine: engine, pam: pam),
             AuditMaintenance(
-                database: database, interval: configuration.auditHeadInterval, retentionDays: configuration.auditRetentionDays,
+                database: database, audit: audit, interval: configuration.auditHeadInterval, retentionDays: configuration.auditRetentionDays,
                 logger: logger
             ),
         ], streams: streams, metrics: metrics

@@ -52,6 +52,15 @@ extension EngineClient {
         try await decode(VolumeListResponse.self, EngineRequest(path: "/volumes")).volumes ?? []
     }
 
+    /// `GET /volumes/{name}`: nil when there is no such volume.
+    public func inspectVolume(_ name: String) async throws -> Volume? {
+        do {
+            return try await decode(Volume.self, EngineRequest(path: "/volumes/\(Self.pathComponent(name))"))
+        } catch let error as EngineError where error.kind == .notFound {
+            return nil
+        }
+    }
+
     /// `POST /volumes/create`.
     public func createVolume(_ request: VolumeCreateRequest) async throws -> Volume {
         try await decode(Volume.self, EngineRequest(method: .POST, path: "/volumes/create", body: try Self.encodeJSON(request)))

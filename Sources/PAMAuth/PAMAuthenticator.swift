@@ -33,6 +33,7 @@ public final class PAMAuthenticator: Sendable {
     public let configuration: Configuration
     private let threadPool: NIOThreadPool
     private let pending = NIOLockedValueBox(0)
+    private let longestFailDelay = NIOLockedValueBox(TimeAmount.zero)
     private let logger: Logger
 
     public init(configuration: Configuration = .init(), threads: Int = 2, logger: Logger = Logger(label: "berth.pam")) {
@@ -80,13 +81,21 @@ public final class PAMAuthenticator: Sendable {
                     "pam.message": "\(raw.message)",
                 ]
             )
-            let delay = configuration.failureDelay ?? max(raw.failDelay, .seconds(2))
-            let wait = started + delay - .now()
-            if wait > .zero {
-                try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
-            }
+            longestFailDelay.withLockedValue { $0 = max($0, raw.failDelay) }
+            await waitOutFailureDelay(since: started)
         }
         return outcome
+    }
+
+    /// Waits until a refusal that began at `started` has taken as long as PAM's failure delay (the longest PAM has
+    /// asked for so far, at least 2 s, or the configured one). A caller that refuses after PAM said yes (an account in
+    /// no group) waits this too, so that no refusal tells a right password apart by its time.
+    public func waitOutFailureDelay(since started: NIODeadline) async {
+        let delay = configuration.failureDelay ?? max(longestFailDelay.withLockedValue { $0 }, .seconds(2))
+        let wait = started + delay - .now()
+        if wait > .zero {
+            try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
+        }
     }
 
     /// Asks pam_acct_mgmt whether the account may still be used (for sessions re-checked while signed in).

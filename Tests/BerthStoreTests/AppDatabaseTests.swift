@@ -18,7 +18,7 @@ import TestSupport
         #expect(try await database.journalMode() == "wal")
         #expect(try await database.appliedMigrations() == [
             "v1: sessions, settings, audit", "v2: audit hash chain, audit search indexes, write probe",
-            "v3: audit free-text index", "v4: audit rows are append-only", "v5: dashboards, share links",
+            "v3: audit free-text index", "v4: audit rows are append-only", "v5: dashboards, share links", "v6: audit intents",
         ])
         #expect(await database.isHealthy())
     }
@@ -33,7 +33,7 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 5)
+        #expect(try await again.appliedMigrations().count == 6)
     }
 
     @Test func connectionsWaitForLocksAndEnforceForeignKeys() throws {

@@ -204,6 +204,14 @@ import TestSupport
                 #expect(audit.status == .ok)
                 let list = try await client.execute(uri: "/containers", method: .get, headers: browser.getHeaders)
                 #expect(list.status == .ok)
+                // Monitors learn that the database takes no writes; a sign-in says so instead of a bare 500.
+                let health = try await client.execute(uri: "/healthz", method: .get, headers: [:])
+                #expect(health.status == .serviceUnavailable)
+                #expect(health.text.contains(#""writable":false"#))
+                let signIn = try await postLogin(client, username: "bt-viewer", password: try TestUsers.password())
+                #expect(signIn.status == .serviceUnavailable)
+                #expect(signIn.text.contains("Berth cannot write to its database"))
+                #expect(signIn.setCookie("berth") == nil)
 
                 // Space returns: the same action works, and is recorded.
                 try FileManager.default.removeItem(atPath: filler)
@@ -215,8 +223,81 @@ import TestSupport
                 #expect(try await engine.inspectContainer(id).state?.running == false)
                 let stops = try await app.auditEvents().filter { $0.action == "container.stop" }
                 #expect(stops.map(\.outcome) == [.ok])
+                let healthy = try await client.execute(uri: "/healthz", method: .get, headers: [:])
+                #expect(healthy.text.contains(#""writable":true"#))
                 let store = try AppDatabase.open(path: app.configuration.databasePath)
                 #expect(try await store.verifyAuditChain().isIntact)
+            }
+        }
+    }
+}
+
+/// The reviewers' reproduction: a database on a 4 MiB file system filled until 4 to 64 KiB are free, and start/stop
+/// requests against a real container. No request may act without the record of its attempt, nor report success
+/// without its outcome row; once space returns, every change the engine saw has exactly one row.
+@Suite(.serialized) struct NearlyFullDiskTests {
+    @Test func noActionIsDoneWithoutItsRecordAndNoSuccessIsToldWithoutItsRow() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let mountPoint = directory.appendingPathComponent("small").path
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        try TestUsers.shell("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint)
+        defer { try? TestUsers.shell("umount", "-l", mountPoint) }
+        let filler = mountPoint + "/filler"
+        let databasePath = mountPoint + "/berth.sqlite"
+
+        try await TestEngine.withContainers { engine, scope in
+            let id = try await scope.busybox(["sleep", "300"])
+            try await withTestApp(configure: { $0.databasePath = databasePath }) { client, app in
+                let browser = try await signIn(client, as: "bt-operator")
+                let reader = try DatabasePool(path: databasePath)
+                func okRows() async throws -> Int {
+                    try await reader.read { db in
+                        try Int.fetchOne(db, sql: """
+                            SELECT count(*) FROM auditEvent WHERE action IN ('container.start', 'container.stop') AND outcome = 'ok'
+                            """) ?? 0
+                    }
+                }
+                func running() async throws -> Bool { try await engine.inspectContainer(id).state?.running == true }
+
+                var changes = 0
+                var refused = 0
+                var told = 0
+                for free in [4, 8, 16, 24, 32, 48, 64] {
+                    try? FileManager.default.removeItem(atPath: filler)
+                    try TestUsers.shell("sh", "-c", "dd if=/dev/zero of=\(filler) bs=4k 2>/dev/null; truncate -s -\(free)K \(filler)")
+                    for _ in 0..<3 {
+                        let before = try await running()
+                        let rowsBefore = try await okRows()
+                        let response = try await post(client, browser, "/containers/\(id)/\(before ? "stop" : "start")", [("timeout", "0")])
+                        #expect(response.status == .seeOther)
+                        let message = try #require(try await flash(after: response, client, browser))
+                        let after = try await running()
+                        if after != before { changes += 1 }
+                        if message.contains(AuditTrail.unavailableMessage) {
+                            refused += 1
+                            #expect(after == before, "refused, yet the engine acted (\(free) KiB free)")
+                        } else if message.contains("could not be written to the audit trail") {
+                            told += 1
+                        } else {
+                            #expect(message.hasPrefix(before ? "Stopped" : "Started"), "\(message)")
+                            #expect(try await okRows() == rowsBefore + 1, "success told without its row (\(free) KiB free): \(message)")
+                        }
+                    }
+                }
+                #expect(refused > 0, "the disk was never full enough to refuse")
+                // Space returns: the next action first writes what could not be written before.
+                try FileManager.default.removeItem(atPath: filler)
+                let before = try await running()
+                _ = try await post(client, browser, "/containers/\(id)/\(before ? "stop" : "start")", [("timeout", "0")])
+                changes += 1
+                let rows = try await app.auditEvents().filter { ["container.start", "container.stop"].contains($0.action) }
+                #expect(rows.filter { $0.outcome == .ok }.count == changes, "every change the engine saw has its row (\(refused) refused, \(told) told late)")
+                #expect(rows.count == 21 - refused + 1, "one row per request that was not refused")
+                let store = try AppDatabase.open(path: databasePath)
+                #expect(try await store.pendingAuditIntents() == 0)
+                #expect(try await store.verifyAuditChain().isIntact)
+                try reader.close()
             }
         }
     }

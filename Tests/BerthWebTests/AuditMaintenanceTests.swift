@@ -1,11 +1,51 @@
 @testable import BerthWeb
 import BerthStore
 import Foundation
+import Hummingbird
+import Logging
+import NIOEmbedded
 import Testing
 import TestSupport
 
 /// The chain head leaves the database at a set interval; retention runs from the server.
 @Suite struct AuditMaintenanceTests {
+    static func trail(_ database: AppDatabase, _ logger: Logger) -> AuditTrail {
+        AuditTrail(database: database, engineAddress: "unix:///var/run/docker.sock", logger: logger, metrics: BerthMetrics())
+    }
+
+    @Test func anAttemptLeftWithoutOutcomeBecomesARowSayingSoAndARunningOneIsLeftAlone() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("m.sqlite").path
+        // What a server killed mid-action leaves: an attempt and no outcome.
+        let crashed = try AppDatabase.open(path: path)
+        _ = try await crashed.beginAuditedAction(AuditEvent(actor: "alice", action: "container.stop", targetId: "web-1", outcome: .error))
+        try await Task.sleep(for: .milliseconds(20))
+
+        let database = try AppDatabase.open(path: path)
+        var (logger, _) = CapturingLogHandler.logger()
+        // What Hummingbird puts in every request's logger.
+        logger[metadataKey: "hb.request.id"] = "1"
+        let audit = Self.trail(database, logger)
+        // An action of this server's own, still running while maintenance comes round.
+        let running = try #require(await audit.begin("container.start", context: BerthRequestContext(source: .init(channel: EmbeddedChannel(), logger: logger)), targetId: "db-1"))
+        await audit.settleLeftovers()
+        let rows = try await database.recentAuditEvents()
+        #expect(rows.count == 1)
+        let recovered = try #require(rows.first)
+        #expect(recovered.action == "container.stop" && recovered.actor == "alice" && recovered.targetId == "web-1")
+        #expect(recovered.outcome == .error)
+        #expect(recovered.errorMessage?.hasPrefix("outcome not recorded") == true)
+        #expect(try await database.pendingAuditIntents() == 1, "the running action's attempt stays")
+
+        #expect(await audit.finish(running, outcome: .ok))
+        let all = try await database.recentAuditEvents()
+        #expect(all.map(\.action) == ["container.start", "container.stop"])
+        #expect(all.first?.outcome == .ok)
+        #expect(try await database.pendingAuditIntents() == 0)
+        #expect(try await database.verifyAuditChain().isIntact)
+    }
+
     @Test func theNewestHashIsLoggedAtEachIntervalAndRetentionKeepsTheChainVerifiable() async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -15,7 +55,9 @@ import TestSupport
         }
         let (logger, logged) = CapturingLogHandler.logger()
         // A retention of one day removes nothing yet.
-        let maintenance = AuditMaintenance(database: database, interval: .milliseconds(100), retentionDays: 1, logger: logger)
+        let maintenance = AuditMaintenance(
+            database: database, audit: Self.trail(database, logger), interval: .milliseconds(100), retentionDays: 1, logger: logger
+        )
         let running = Task { try await maintenance.run() }
         defer { running.cancel() }
         // Waits (up to 30 s, however loaded the machine) until `count` head lines were logged.

@@ -159,6 +159,34 @@ import TestSupport
         }
     }
 
+    /// The reviewers' reproduction: a `Last-Event-ID` in the future silenced a log stream for good, and an events
+    /// stream after one resync.
+    @Test func aPositionInTheFutureGivesAResyncAndTheLiveTail() async throws {
+        let future = "\(Int64(Date().timeIntervalSince1970) + 365 * 86_400).000000000"
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo before; sleep 2; echo after; sleep 60"])
+            try await withLiveStreamApp { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let logs = try await live.open("/logs/stream?container=\(id)", as: browser, lastEventID: "\(id.prefix(12))=\(future)~1")
+                defer { logs.close() }
+                let (lines, events) = await collectLines(logs) { $0.contains { $0.text == "after" } }
+                #expect(lines.map(\.text).suffix(2) == ["before", "after"])
+                #expect(events.contains { $0.event == "status" && ($0.json?["state"] as? String) == "resync" })
+
+                let engineEvents = try await live.open("/events/stream?type=container", as: browser, lastEventID: future)
+                defer { engineEvents.close() }
+                #expect(await engineEvents.next("resync", timeout: .seconds(5)) != nil)
+                let started = try await scope.busybox(["true"])
+                // Other tests' containers may speak first.
+                var seen = false
+                while !seen, let event = await engineEvents.next("event", timeout: .seconds(10)) {
+                    seen = (event.found.json?["id"] as? String) == started
+                }
+                #expect(seen, "live events flow after the resync")
+            }
+        }
+    }
+
     @Test func severalContainersMergeIntoOneStreamTaggedByContainer() async throws {
         try await TestEngine.withContainers { _, scope in
             let one = try await scope.busybox(["sh", "-c", "echo from-one; sleep 60"])
@@ -226,6 +254,29 @@ import TestSupport
                 // And the browser can't come back without signing in.
                 let again = try await live.open("/logs/stream?container=\(id)", as: browser)
                 #expect(again.status == 401)
+            }
+        }
+    }
+
+    /// The reviewers' reproduction: with a 60 s idle timeout and only an open stream, the session never ended (each
+    /// heartbeat, and each reconnection, counted as activity).
+    @Test func anOpenStreamDoesNotKeepAnIdleSessionAlive() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo hello; sleep 60"])
+            try await withLiveStreamApp(heartbeat: .milliseconds(300), configure: { $0.sessions.idleTimeout = 6 }) { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let logs = try await live.open("/logs/stream?container=\(id)", as: browser)
+                defer { logs.close() }
+                #expect(logs.status == 200)
+                // A reconnecting page is no person either.
+                try await Task.sleep(for: .seconds(1))
+                let reconnected = try await live.open("/logs/stream?container=\(id)", as: browser)
+                reconnected.close()
+                // Heartbeats every 300 ms all along; the session still ends at its idle timeout.
+                let end = try #require(await logs.next("end", timeout: .seconds(15)))
+                #expect((end.found.json?["reason"] as? String)?.contains("idle timeout") == true)
+                let page = try await live.client.execute(uri: "/containers", method: .get, headers: browser.getHeaders)
+                #expect(page.status != .ok, "the session is over")
             }
         }
     }

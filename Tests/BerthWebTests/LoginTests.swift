@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import PAMAuth
 import Testing
 import TestSupport
 
@@ -45,27 +46,40 @@ import TestSupport
         }
     }
 
-    @Test func anAccountInNoBerthGroupIsRefused() async throws {
+    @Test func anAccountInNoBerthGroupIsRefusedExactlyAsAWrongPasswordIs() async throws {
         let password = try TestUsers.password()
-        try await withTestApp { client, app in
-            let response = try await postLogin(client, username: "bt-nogroup", password: password)
-            #expect(response.status == .forbidden)
-            #expect(response.text.contains("This account is not allowed to use Berth."))
-            #expect(response.setCookie("berth") == nil)
-            #expect(try await app.auditEvents().contains { $0.actor == "bt-nogroup" && $0.errorMessage == "in none of the Berth groups" })
+        // A delay long enough to measure: a right password must not answer sooner than a wrong one.
+        let delay = Duration.milliseconds(600)
+        try await withTestApp(configure: { $0.pam.failureDelay = .milliseconds(600) }) { client, app in
+            func timed(_ username: String, _ password: String) async throws -> (TestResponse, Duration) {
+                let started = ContinuousClock.now
+                let response = try await postLogin(client, username: username, password: password)
+                return (response, ContinuousClock.now - started)
+            }
+            let (rightPassword, rightTime) = try await timed("bt-nogroup", password)
+            let (wrongPassword, wrongTime) = try await timed("bt-nogroup", password + "x")
+            #expect(failure(rightPassword) == failure(wrongPassword))
+            #expect(failure(rightPassword).0 == .unauthorized)
+            #expect(failure(rightPassword).1 == "Wrong username or password.")
+            #expect(rightPassword.setCookie("berth") == nil)
+            #expect(rightTime >= delay, "a right password answered in \(rightTime)")
+            #expect(wrongTime >= delay)
+            // The audit row keeps the real reason.
+            let reasons = try await app.auditEvents().filter { $0.actor == "bt-nogroup" }.compactMap(\.errorMessage)
+            #expect(Set(reasons) == ["in none of the Berth groups", "wrong username or password"])
         }
     }
 
-    @Test func lockedAndExpiredAccountsAreRefused() async throws {
+    @Test func lockedAndExpiredAccountsAreRefusedAsAWrongPasswordIs() async throws {
         let password = try TestUsers.password()
-        try await withTestApp { client, _ in
+        try await withTestApp { client, app in
             let locked = try await postLogin(client, username: "bt-locked", password: password)
             #expect(locked.status == .unauthorized)
             #expect(locked.setCookie("berth") == nil)
             let expired = try await postLogin(client, username: "bt-expired", password: password)
-            #expect(expired.status == .forbidden)
-            #expect(expired.text.contains("expired, locked"))
+            #expect(failure(expired) == (.unauthorized, "Wrong username or password."))
             #expect(expired.setCookie("berth") == nil)
+            #expect(try await app.auditEvents().contains { $0.actor == "bt-expired" && $0.errorMessage?.hasPrefix("PAM: ") == true })
         }
     }
 

@@ -125,3 +125,33 @@ import TestSupport
         }
     }
 }
+
+/// `.` and `..` as references must never reach the engine as path segments: its router resolves them into other
+/// endpoints (`/containers/../json` answers as `/json`, after a redirect).
+@Suite struct DotSegmentTests {
+    @Test(arguments: [".", ".."])
+    func aDotReferenceIsNoSuchObjectAndNeverReachesTheEngine(_ reference: String) async throws {
+        try await TestEngine.withClient { client in
+            func isBerthsOwnNotFound(_ error: any Error) -> Bool {
+                guard let error = error as? EngineError, error.kind == .notFound else { return false }
+                return error.description == "No such object: \(reference)"
+            }
+            await #expect(performing: { _ = try await client.inspectContainer(reference) }, throws: isBerthsOwnNotFound)
+            await #expect(performing: { try await client.removeContainer(reference, force: true) }, throws: isBerthsOwnNotFound)
+            await #expect(performing: { _ = try await client.inspectImage(reference) }, throws: isBerthsOwnNotFound)
+            await #expect(performing: { _ = try await client.removeImage(reference, force: true) }, throws: isBerthsOwnNotFound)
+            await #expect(performing: { _ = try await client.containerLogs(reference, tty: false) }, throws: isBerthsOwnNotFound)
+        }
+    }
+
+    /// Escaped once by Berth, decoded once by the engine: the engine sees the text as typed, never a dot segment.
+    @Test(arguments: ["%2E%2E", "%2e", ".%2E"])
+    func anEscapedDotIsTakenLiterally(_ reference: String) async throws {
+        try await TestEngine.withClient { client in
+            await #expect(performing: { _ = try await client.inspectContainer(reference) }, throws: { error in
+                guard let error = error as? EngineError, error.kind == .notFound else { return false }
+                return error.description.contains(reference)
+            })
+        }
+    }
+}

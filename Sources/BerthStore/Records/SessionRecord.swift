@@ -54,11 +54,11 @@ extension AppDatabase {
         try await writer.read { db in try SessionRecord.fetchOne(db, key: tokenHash) }
     }
 
-    /// Records activity (and, when given, a fresh account check and role) on a session.
-    public func touchSession(tokenHash: String, lastSeenAt: Date, accountCheckedAt: Date? = nil, role: String? = nil) async throws {
+    /// Records activity (when `lastSeenAt` is given) and, when given, a fresh account check and role on a session.
+    public func touchSession(tokenHash: String, lastSeenAt: Date?, accountCheckedAt: Date? = nil, role: String? = nil) async throws {
         try await writer.write { db in
             guard var session = try SessionRecord.fetchOne(db, key: tokenHash) else { return }
-            session.lastSeenAt = lastSeenAt
+            if let lastSeenAt { session.lastSeenAt = lastSeenAt }
             if let accountCheckedAt { session.accountCheckedAt = accountCheckedAt }
             if let role { session.role = role }
             try session.update(db)

@@ -4,9 +4,12 @@ import Logging
 import ServiceLifecycle
 
 /// Keeps the audit trail honest while the server runs: writes the newest hash to the server log at a set interval
-/// (so that a rewritten database can be caught against the log), and applies retention.
+/// (so that a rewritten database can be caught against the log), applies retention, and writes the outcome rows
+/// that could not be written when their action ended.
 struct AuditMaintenance: Service {
     let database: AppDatabase
+    /// Its outcome rows still to write, and attempts a crash left without one.
+    let audit: AuditTrail
     let interval: Duration
     let retentionDays: Int?
     let logger: Logger
@@ -15,6 +18,7 @@ struct AuditMaintenance: Service {
         // Shutdown cancels the sleep; the loop has nothing to finish.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                await audit.settleLeftovers()
                 await applyRetention()
                 await logHead()
                 try await Task.sleep(for: interval)

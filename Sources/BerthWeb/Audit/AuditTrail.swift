@@ -3,6 +3,7 @@ import EngineAPI
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 
 /// The one way the web app writes audit records: who (from the request context), what, on what, with what result.
 struct AuditTrail: Sendable {
@@ -11,6 +12,8 @@ struct AuditTrail: Sendable {
     let logger: Logger
     /// Where the write latency goes.
     let metrics: BerthMetrics
+    /// Attempts on record whose outcome row is not written yet.
+    let intents = AuditIntents()
 
     /// Parameters as they may be stored: values of keys that name a secret are replaced, `password=…`-style pieces
     /// inside values are blanked, and every value is cut at 1 KiB.
@@ -40,24 +43,18 @@ struct AuditTrail: Sendable {
     static let unavailableMessage =
         "Nothing was done: the audit trail cannot be written right now (the database is locked or its disk is full). Ask an administrator."
 
-    /// Whether a record could be written now; actions that must be audited fail closed when it can't.
-    func isWritable() async -> Bool {
-        do {
-            try await database.checkWritable()
-            return true
-        } catch {
-            logger.error("audit trail not writable", metadata: ["error": "\(error)"])
-            return false
-        }
+    /// What the user reads after an action whose outcome row could not be written (its attempt is on record).
+    static func unrecordedOutcome(_ message: String) -> String {
+        "\(message) But its outcome could not be written to the audit trail (the attempt is on record and will be completed); tell an administrator."
     }
 
-    /// Writes a record. Names and messages are stored as data, cut to a sane length. Returns whether it was written.
-    @discardableResult
-    func record(
+    /// The row as it will be stored: who from the request context, names and messages cut to a sane length, secrets
+    /// in parameters redacted.
+    func event(
         _ action: String, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
-    ) async -> Bool {
+    ) -> AuditEvent {
         let parametersJSON = parameters.map(Self.redacted).flatMap { parameters -> String? in
             guard !parameters.isEmpty, let data = try? JSONSerialization.data(withJSONObject: parameters, options: [.sortedKeys]) else {
                 return nil
@@ -65,7 +62,7 @@ struct AuditTrail: Sendable {
             return String(decoding: data, as: UTF8.self)
         }
         let duration = started.map { ContinuousClock.now - $0 }.map { Int($0 / .milliseconds(1)) }
-        let event = AuditEvent(
+        return AuditEvent(
             requestId: context.id,
             actor: String((actor ?? context.user?.username ?? context.shareViewer?.actor ?? "-").prefix(64)),
             role: context.user?.role.rawValue ?? (context.shareViewer == nil ? nil : "link"),
@@ -81,9 +78,104 @@ struct AuditTrail: Sendable {
             errorMessage: error.map { String($0.prefix(1024)) },
             durationMs: duration
         )
+    }
+
+    /// Writes a record of something that changed nothing (a refusal, a view of a secret, a sign-in). Actions that
+    /// change something go through `begin`/`finish` (or `perform`). Returns whether it was written.
+    @discardableResult
+    func record(
+        _ action: String, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
+        targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
+        error: String? = nil, started: ContinuousClock.Instant? = nil
+    ) async -> Bool {
+        let event = event(
+            action, outcome: outcome, context: context, actor: actor, targetType: targetType, targetId: targetId,
+            targetName: targetName, parameters: parameters, error: error, started: started
+        )
+        return await write(action) { try await database.recordAudit(event) }
+    }
+
+    // MARK: - Actions: attempt first, outcome after
+
+    /// An action whose attempt is durably on record; `finish` writes its one audit row.
+    struct Attempt: Sendable {
+        fileprivate let intent: Int64
+        fileprivate let event: AuditEvent
+        fileprivate let context: BerthRequestContext
+        let started: ContinuousClock.Instant
+    }
+
+    /// Puts an action's attempt on record before it runs. Nil when that can't be written: the caller must refuse
+    /// (`unavailableMessage`) and do nothing.
+    func begin(
+        _ action: String, context: BerthRequestContext, actor: String? = nil, targetType: String? = nil,
+        targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil
+    ) async -> Attempt? {
+        let started = ContinuousClock.now
+        if intents.hasUnsettled { await settleLeftovers() }
+        let event = event(
+            action, outcome: .error, context: context, actor: actor, targetType: targetType, targetId: targetId,
+            targetName: targetName, parameters: parameters
+        )
+        do {
+            let intent = try await database.beginAuditedAction(event)
+            intents.started(intent)
+            return Attempt(intent: intent, event: event, context: context, started: started)
+        } catch {
+            logger.error("audit trail not writable: action refused", metadata: ["action": "\(action)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Writes the action's one row: its outcome, duration and what it learned. Target and parameters given here
+    /// replace the attempt's (an action learns a container's id and name as it goes). Returns whether the row was
+    /// written; when not, the attempt stays on record and is settled later with this outcome. `context` and `actor`
+    /// replace who acted when the action itself decided it (a share link admitted as its viewer).
+    @discardableResult
+    func finish(
+        _ attempt: Attempt, outcome: AuditEvent.Outcome, context: BerthRequestContext? = nil, actor: String? = nil,
+        targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
+        error: String? = nil
+    ) async -> Bool {
+        let base = attempt.event
+        var row = event(
+            base.action, outcome: outcome, context: context ?? attempt.context, actor: actor ?? (context == nil ? base.actor : nil),
+            targetType: targetType ?? base.targetType, targetId: targetId ?? base.targetId, targetName: targetName ?? base.targetName,
+            parameters: parameters, error: error, started: attempt.started
+        )
+        if parameters == nil { row.parameters = base.parameters }
+        // Written even when the request's task was cancelled (a page closed mid-action).
+        let written = await Task { [self, row] in
+            await write(base.action) { try await database.settleAuditedAction(intent: attempt.intent, as: row) }
+        }.value
+        if written {
+            intents.settled(attempt.intent)
+        } else {
+            intents.unsettled(attempt.intent, row)
+            logger.critical("action done but its outcome not recorded yet", metadata: ["action": "\(base.action)", "actor": "\(base.actor)"])
+        }
+        return written
+    }
+
+    /// Settles what could not be settled before (its outcome known), and turns the attempts an earlier process left
+    /// (a crash) into rows that say their outcome was not recorded. On each maintenance round, the first at start.
+    func settleLeftovers() async {
+        for (intent, row) in intents.takeUnsettled() {
+            let written = await write(row.action) { try await database.settleAuditedAction(intent: intent, as: row) }
+            if written { intents.settled(intent) } else { intents.unsettled(intent, row) }
+        }
+        do {
+            let recovered = try await database.recoverAuditIntents(createdBefore: intents.since, keep: intents.owned)
+            if recovered > 0 { logger.warning("audit attempts without an outcome were recorded as such", metadata: ["rows": "\(recovered)"]) }
+        } catch {
+            logger.error("cannot record attempts left without an outcome", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func write(_ action: String, _ body: () async throws -> AuditEvent?) async -> Bool {
         let writeStarted = ContinuousClock.now
         do {
-            try await database.recordAudit(event)
+            _ = try await body()
             metrics.recordAuditWrite(ContinuousClock.now - writeStarted, written: true)
             return true
         } catch {
@@ -91,6 +183,25 @@ struct AuditTrail: Sendable {
             logger.error("cannot write audit record", metadata: ["action": "\(action)", "error": "\(error)"])
             return false
         }
+    }
+}
+
+/// The attempts this process owns: running (no outcome yet) or done with an outcome row still to write.
+final class AuditIntents: Sendable {
+    private let state = NIOLockedValueBox<[Int64: AuditEvent?]>([:])
+    /// When this process began: every attempt made since is one of its own.
+    let since = Date()
+
+    func started(_ intent: Int64) { state.withLockedValue { $0[intent] = .some(nil) } }
+    func settled(_ intent: Int64) { state.withLockedValue { _ = $0.removeValue(forKey: intent) } }
+    func unsettled(_ intent: Int64, _ row: AuditEvent) { state.withLockedValue { $0[intent] = .some(row) } }
+
+    var owned: Set<Int64> { state.withLockedValue { Set($0.keys) } }
+    var hasUnsettled: Bool { state.withLockedValue { $0.values.contains { $0 != nil } } }
+
+    /// The rows waiting to be written, left owned (so recovery skips them) until settled.
+    func takeUnsettled() -> [(Int64, AuditEvent)] {
+        state.withLockedValue { state in state.compactMap { key, value in value.map { (key, $0) } }.sorted { $0.0 < $1.0 } }
     }
 }
 
@@ -121,28 +232,22 @@ extension AuditTrail {
         parameters: [String: String]? = nil, back: String, backOnFailure: (@Sendable (EngineError) -> String)? = nil,
         _ work: () async throws -> ActionDone
     ) async -> Response {
-        let started = ContinuousClock.now
-        guard await isWritable() else { return .redirect(to: back, flash: Flash(.error, Self.unavailableMessage)) }
+        guard let attempt = await begin(
+            action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
+        ) else {
+            return .redirect(to: back, flash: Flash(.error, Self.unavailableMessage))
+        }
         do {
             let done = try await work()
-            let message = done.message
             let recorded = done.results.isEmpty ? parameters : (parameters ?? [:]).merging(done.results) { $1 }
-            guard await record(
-                action, outcome: .ok, context: context, targetType: targetType, targetId: targetId, targetName: targetName,
-                parameters: recorded, started: started
-            ) else {
-                // The probe passed, the record after the action did not (the disk filled meanwhile): say so loudly.
-                logger.critical("action done but not audited", metadata: ["action": "\(action)", "actor": "\(context.user?.username ?? "-")"])
-                return .redirect(to: back, flash: Flash(.error, "\(message) But its audit record could not be written; tell an administrator."))
+            guard await finish(attempt, outcome: .ok, parameters: recorded) else {
+                return .redirect(to: back, flash: Flash(.error, Self.unrecordedOutcome(done.message)))
             }
-            return .redirect(to: back, flash: Flash(.ok, message))
+            return .redirect(to: back, flash: Flash(.ok, done.message))
         } catch {
             let engineError = error as? EngineError
-            let message = engineError?.description ?? "\(error)"
-            await record(
-                action, outcome: .error, context: context, targetType: targetType, targetId: targetId, targetName: targetName,
-                parameters: parameters, error: message, started: started
-            )
+            let message = engineError?.description ?? (error as? InputError)?.message ?? "\(error)"
+            await finish(attempt, outcome: .error, error: message)
             let destination = engineError.flatMap { backOnFailure?($0) } ?? back
             return .redirect(to: destination, flash: Flash(.error, message))
         }

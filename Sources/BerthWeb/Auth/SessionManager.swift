@@ -57,21 +57,23 @@ struct SessionManager: Sendable {
     }
 
     /// Finds the session of a cookie token, ending it when it timed out or its account may no longer sign in.
-    func resolve(token: String) async -> Resolution {
-        await resolve(key: Tokens.hash(token))
+    /// `activity` is false for what no person did: a stream's (re)connection.
+    func resolve(token: String, activity: Bool = true) async -> Resolution {
+        await resolve(key: Tokens.hash(token), activity: activity)
     }
 
-    /// Why the session of an open stream is over, or nil while it is valid. An open stream counts as activity, so a
-    /// page that shows live logs keeps its session until the absolute lifetime.
+    /// Why the session of an open stream is over, or nil while it is valid. Asked at every heartbeat, which is not
+    /// activity: a page left open with live logs ends with the idle timeout like any other (a wall screen uses a
+    /// share link).
     func endedReason(sessionKey: String) async -> String? {
-        switch await resolve(key: sessionKey) {
+        switch await resolve(key: sessionKey, activity: false) {
         case .valid: return nil
         case .ended(_, let reason): return "Your session ended (\(reason)). Sign in again."
         case .none: return "You were signed out."
         }
     }
 
-    private func resolve(key: String) async -> Resolution {
+    private func resolve(key: String, activity: Bool) async -> Resolution {
         let found: SessionRecord?
         do {
             found = try await database.session(tokenHash: key)
@@ -100,9 +102,10 @@ struct SessionManager: Sendable {
         }
         // Activity is recorded coarsely: a write per request would be wasted on a busy page.
         let touchEvery = min(5, configuration.idleTimeout / 10)
-        if checkedAt != nil || role != storedRole || session.lastSeenAt.addingTimeInterval(touchEvery) <= now {
+        let seen = activity && session.lastSeenAt.addingTimeInterval(touchEvery) <= now
+        if checkedAt != nil || role != storedRole || seen {
             try? await database.touchSession(
-                tokenHash: key, lastSeenAt: now, accountCheckedAt: checkedAt, role: role != storedRole ? role.rawValue : nil
+                tokenHash: key, lastSeenAt: seen ? now : nil, accountCheckedAt: checkedAt, role: role != storedRole ? role.rawValue : nil
             )
         }
         return .valid(SignedInUser(username: session.username, role: role, csrfToken: session.csrfToken, sessionKey: key))

@@ -52,7 +52,6 @@ struct ContainerActionsController: Sendable {
 
     /// `POST /containers/{id}/commit`: a new image from the container; the author defaults to the signed-in user.
     @Sendable func commit(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let started = ContinuousClock.now
         let id = try context.parameters.require("id")
         let form = context.form ?? FormFields("")
         let page = "/containers/\(EngineClientPath.escape(id))"
@@ -76,7 +75,9 @@ struct ContainerActionsController: Sendable {
         parameters["message"] = options.message
         parameters["author"] = options.author
         if !labels.isEmpty { parameters["labels"] = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
-        guard await audit.isWritable() else {
+        guard let attempt = await audit.begin(
+            "container.commit", context: context, targetType: "container", targetId: id, parameters: parameters
+        ) else {
             return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage))
         }
         var name = id
@@ -85,17 +86,17 @@ struct ContainerActionsController: Sendable {
             name = inspect.displayName
             let result = try await engine.commitContainer(inspect.id, options: options)
             let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" } ?? "an untagged image"
-            await audit.record(
-                "container.commit", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
-                targetName: name, parameters: parameters.merging(["image": result.id]) { $1 }, started: started
+            let message = "Committed \(name) as \(reference)."
+            let written = await audit.finish(
+                attempt, outcome: .ok, targetId: inspect.id, targetName: name, parameters: parameters.merging(["image": result.id]) { $1 }
             )
-            return .redirect(to: "/images/\(EngineClientPath.escape(result.id))", flash: Flash(.ok, "Committed \(name) as \(reference)."))
+            return .redirect(
+                to: "/images/\(EngineClientPath.escape(result.id))",
+                flash: written ? Flash(.ok, message) : Flash(.error, AuditTrail.unrecordedOutcome(message))
+            )
         } catch let error as EngineError {
             let message = Self.describe(error, name: name)
-            await audit.record(
-                "container.commit", outcome: .error, context: context, targetType: "container", targetId: id, targetName: name,
-                parameters: parameters, error: message, started: started
-            )
+            await audit.finish(attempt, outcome: .error, targetName: name, parameters: parameters, error: message)
             return .redirect(to: error.kind == .notFound ? "/containers?all=1" : page, flash: Flash(.error, message))
         }
     }
@@ -148,9 +149,6 @@ struct ContainerActionsController: Sendable {
         let id = try context.parameters.require("id")
         let form = context.form ?? FormFields("")
         let page = "/containers/\(EngineClientPath.escape(id))"
-        guard await audit.isWritable() else {
-            return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage))
-        }
         let result = await perform(action, on: id, form: form, context: context)
         if result.ok {
             let next = action == .remove ? "/containers?all=1" : "/containers/\(EngineClientPath.escape(result.newName ?? id))"
@@ -171,10 +169,19 @@ struct ContainerActionsController: Sendable {
 
     /// Performs one action on one container and writes its audit record; never throws, so bulk actions go on.
     func perform(_ action: Action, on idOrName: String, form: FormFields, context: BerthRequestContext) async -> Outcome {
-        let started = ContinuousClock.now
+        guard let attempt = await audit.begin(action.auditName, context: context, targetType: "container", targetId: idOrName) else {
+            return Outcome(ok: false, message: AuditTrail.unavailableMessage, name: idOrName, id: idOrName)
+        }
         var parameters: [String: String] = [:]
         var name = idOrName
         var id = idOrName
+        func finish(_ ok: Bool, _ message: String) async -> Outcome {
+            let written = await audit.finish(
+                attempt, outcome: ok ? .ok : .error, targetId: id, targetName: name, parameters: parameters, error: ok ? nil : message
+            )
+            // A success is told only once its row is written.
+            return Outcome(ok: ok && written, message: ok && !written ? AuditTrail.unrecordedOutcome(message) : message, name: name, id: id)
+        }
         do {
             // One inspect for the audit's name and id: the target may be given by either.
             let inspect = try await engine.inspectContainer(idOrName)
@@ -184,13 +191,13 @@ struct ContainerActionsController: Sendable {
             switch action {
             case .start:
                 if try await engine.startContainer(id) == .alreadyInState {
-                    return await finish(action, ok: true, "\(name) was already running.", id: id, name: name, parameters, started, context)
+                    return await finish(true, "\(name) was already running.")
                 }
             case .stop:
                 let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
                 if let timeout { parameters["timeout"] = String(timeout) }
                 if try await engine.stopContainer(id, timeout: timeout) == .alreadyInState {
-                    return await finish(action, ok: true, "\(name) was already stopped.", id: id, name: name, parameters, started, context)
+                    return await finish(true, "\(name) was already stopped.")
                 }
             case .restart:
                 let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
@@ -207,6 +214,7 @@ struct ContainerActionsController: Sendable {
             case .rename:
                 let requested = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
                 guard !requested.isEmpty else { throw InputError("Give the new name.") }
+                guard NameRules.isValidObjectName(requested) else { throw InputError(NameRules.objectNameRule) }
                 parameters["name"] = requested
                 try await engine.renameContainer(id, to: requested)
                 newName = requested
@@ -217,30 +225,19 @@ struct ContainerActionsController: Sendable {
                 parameters["volumes"] = volumes ? "1" : "0"
                 try await engine.removeContainer(id, force: force, removeVolumes: volumes)
             }
-            var outcome = await finish(action, ok: true, "\(action.done) \(newName.map { "\(name) to \($0)" } ?? name).", id: id, name: name, parameters, started, context)
+            var outcome = await finish(true, "\(action.done) \(newName.map { "\(name) to \($0)" } ?? name).")
             outcome.newName = newName
             return outcome
         } catch let error as EngineError {
-            var outcome = await finish(action, ok: false, Self.describe(error, name: name), id: id, name: name, parameters, started, context)
+            var outcome = await finish(false, Self.describe(error, name: name))
             outcome.gone = error.kind == .notFound
             return outcome
         } catch let error as InputError {
-            return await finish(action, ok: false, error.message, id: id, name: name, parameters, started, context)
+            return await finish(false, error.message)
         } catch {
             context.logger.error("container action failed", metadata: ["action": "\(action)", "error": "\(error)"])
-            return await finish(action, ok: false, "\(action.rawValue) failed.", id: id, name: name, parameters, started, context)
+            return await finish(false, "\(action.rawValue) failed.")
         }
-    }
-
-    private func finish(
-        _ action: Action, ok: Bool, _ message: String, id: String, name: String, _ parameters: [String: String],
-        _ started: ContinuousClock.Instant, _ context: BerthRequestContext
-    ) async -> Outcome {
-        await audit.record(
-            action.auditName, outcome: ok ? .ok : .error, context: context, targetType: "container", targetId: id,
-            targetName: name, parameters: parameters, error: ok ? nil : message, started: started
-        )
-        return Outcome(ok: ok, message: message, name: name, id: id)
     }
 
     /// The daemon's message, worded for a person.
@@ -278,20 +275,43 @@ struct ContainerActionsController: Sendable {
         } else {
             return .redirect(to: "/containers", flash: Flash(.error, "Choose an action."))
         }
+        guard ids.count <= Self.maxBulk else {
+            await audit.record(
+                action.auditName, outcome: .error, context: context, targetType: "container", parameters: Self.summary(of: ids),
+                error: "\(ids.count) containers at once; at most \(Self.maxBulk)"
+            )
+            return .redirect(to: "/containers", flash: Flash(.error, "Select at most \(Self.maxBulk) containers at once. Nothing was done."))
+        }
         guard let user = context.user, let minimumRole = action.permission.minimumRole, user.role >= minimumRole else {
-            for id in ids {
-                await audit.record(
-                    action.auditName, outcome: .denied, context: context, targetType: "container", targetId: id,
-                    error: "role \(context.user?.role.rawValue ?? "none") lacks \(action.permission.name)"
-                )
-            }
+            // One row for the whole request, however many it named.
+            await audit.record(
+                action.auditName, outcome: .denied, context: context, targetType: "container", targetId: ids.count == 1 ? ids[0] : nil,
+                parameters: Self.summary(of: ids), error: "role \(context.user?.role.rawValue ?? "none") lacks \(action.permission.name)"
+            )
             throw HTTPError(.forbidden, message: "Your role (\(context.user?.role.rawValue ?? "none")) may not \(action.rawValue) containers.")
         }
         guard !ids.isEmpty else {
             return .redirect(to: "/containers", flash: Flash(.ok, requested == "stop-all" ? "No container was running." : "Select containers first."))
         }
-        guard await audit.isWritable() else {
-            return .redirect(to: "/containers", flash: Flash(.error, AuditTrail.unavailableMessage))
+        // Ids no container has are reported, and recorded in one row: made-up ids cost no engine call and no row each.
+        var unknown: [String] = []
+        if requested != "stop-all" {
+            let known: [ContainerSummary]
+            do {
+                known = try await engine.listContainers(all: true)
+            } catch let error as EngineError {
+                return .redirect(to: "/containers", flash: Flash(.error, error.description))
+            }
+            let named = ids
+            unknown = named.filter { id in !known.contains { $0.id == id || $0.name == id || (id.count >= 12 && $0.id.hasPrefix(id)) } }
+            if !unknown.isEmpty {
+                let missing = Set(unknown)
+                ids = named.filter { !missing.contains($0) }
+                await audit.record(
+                    action.auditName, outcome: .error, context: context, targetType: "container",
+                    targetId: unknown.count == 1 ? unknown[0] : nil, parameters: Self.summary(of: unknown), error: "no such container"
+                )
+            }
         }
         // A few at a time: stopping waits for each container's processes.
         let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
@@ -311,14 +331,29 @@ struct ContainerActionsController: Sendable {
             }
             return results.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        let rows = outcomes.map { ActionResultRow(name: $0.name, id: $0.id, ok: $0.ok, message: $0.message) }
+        var rows = outcomes.map { ActionResultRow(name: $0.name, id: $0.id, ok: $0.ok, message: $0.message) }
+        for id in unknown.prefix(20) {
+            rows.append(ActionResultRow(name: id, id: id, ok: false, message: "No such container: \(id). It may have been removed."))
+        }
+        if unknown.count > 20 {
+            rows.append(ActionResultRow(name: "…", id: "", ok: false, message: "\(unknown.count - 20) more ids that no container has."))
+        }
         let page = BulkResultPage(
-            title: "\(action.done): results", rows: rows, okCount: rows.filter(\.ok).count, failedCount: rows.filter { !$0.ok }.count
+            title: "\(action.done): results", rows: rows, okCount: outcomes.filter(\.ok).count,
+            failedCount: outcomes.filter { !$0.ok }.count + unknown.count
         )
         return try views.page("bulk-result", page, context: context, status: page.failedCount == 0 ? .ok : .init(code: 207, reasonPhrase: "Multi-Status"))
     }
 
     // MARK: - Input
+
+    /// The most containers one bulk request may name.
+    static let maxBulk = 1000
+
+    /// A list of ids as one audit row keeps it: how many, and the first few.
+    static func summary(of ids: [String]) -> [String: String] {
+        ["count": String(ids.count), "ids": ids.prefix(10).map { String($0.prefix(64)) }.joined(separator: ",")]
+    }
 
     static func seconds(_ text: String) throws -> Int {
         guard let value = Int(text.trimmingCharacters(in: .whitespaces)), (0...3600).contains(value) else {
@@ -337,20 +372,5 @@ struct ContainerActionsController: Sendable {
             throw InputError("Unknown signal '\(text.prefix(20))'.")
         }
         return name
-    }
-}
-
-/// Input a person can correct, with the message to show.
-struct InputError: Error, Sendable {
-    let message: String
-    init(_ message: String) { self.message = message }
-}
-
-/// Container and image ids and names in our own links (`:` may stand in a path segment, as in `sha256:…`).
-enum EngineClientPath {
-    static func escape(_ idOrName: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._:")
-        return idOrName.addingPercentEncoding(withAllowedCharacters: allowed) ?? idOrName
     }
 }

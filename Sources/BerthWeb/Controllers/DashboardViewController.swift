@@ -40,23 +40,28 @@ struct DashboardViewController: Sendable {
     /// URL without the token (so it leaves the address bar, the history's latest entry and every `Referer`).
     @Sendable func exchange(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let token = context.parameters.get("token") ?? ""
-        guard await audit.isWritable() else { throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage) }
-        switch try await links.exchange(token: token, clientAddress: context.client?.address) {
+        guard let attempt = await audit.begin("dashboard.link.use", context: context, actor: "link", targetType: "dashboard") else {
+            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+        }
+        let exchange: ShareLinks.Exchange
+        do {
+            exchange = try await links.exchange(token: token, clientAddress: context.client?.address)
+        } catch {
+            await audit.finish(attempt, outcome: .error, error: "\(error)")
+            throw error
+        }
+        switch exchange {
         case .unknown:
-            await audit.record("dashboard.link.use", outcome: .denied, context: context, actor: "link", targetType: "dashboard", error: "unknown link")
+            await audit.finish(attempt, outcome: .denied, error: "unknown link")
             throw HTTPError(.notFound, message: "This link opens nothing. Ask whoever sent it for a new one.")
         case .gone(let reason, let link):
-            await audit.record(
-                "dashboard.link.use", outcome: .denied, context: context, actor: "link #\(link.id ?? 0)", targetType: "dashboard",
-                targetId: String(link.dashboardId), error: reason
-            )
+            await audit.finish(attempt, outcome: .denied, actor: "link #\(link.id ?? 0)", targetId: String(link.dashboardId), error: reason)
             throw HTTPError(.gone, message: "\(reason) Ask whoever sent it for a new one.")
         case .admitted(let cookieToken, let link):
             var context = context
             context.shareViewer = ShareViewer(linkId: link.id ?? 0, dashboardId: link.dashboardId, sessionKey: Tokens.hash(cookieToken))
-            guard await audit.record(
-                "dashboard.link.use", outcome: .ok, context: context, targetType: "dashboard", targetId: String(link.dashboardId),
-                parameters: ["label": link.label]
+            guard await audit.finish(
+                attempt, outcome: .ok, context: context, targetId: String(link.dashboardId), parameters: ["label": link.label]
             ) else {
                 try? await database.deleteShareSession(tokenHash: Tokens.hash(cookieToken))
                 throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
@@ -178,7 +183,7 @@ struct DashboardViewController: Sendable {
             var follower = prepared
             follower.sendMessage = { message in
                 if case .lines(let container, let lines) = message {
-                    return await mailbox.send(.lines(container: container, redactor.redact(lines)), merge: LogStreamMessage.merge)
+                    return await mailbox.send(.lines(container: container, await redactor.redact(lines)), merge: LogStreamMessage.merge)
                 }
                 return await mailbox.send(message)
             }

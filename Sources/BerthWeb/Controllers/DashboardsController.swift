@@ -94,17 +94,19 @@ struct DashboardsController: Sendable {
             )
             return try await editor(form, id: nil, problems: problems, context: context, status: .unprocessableContent)
         }
-        guard await audit.isWritable() else { return .redirect(to: "/dashboards", flash: Flash(.error, AuditTrail.unavailableMessage)) }
+        guard let attempt = await audit.begin(
+            "dashboard.create", context: context, targetType: "dashboard", targetName: form.title, parameters: form.auditParameters
+        ) else {
+            return .redirect(to: "/dashboards", flash: Flash(.error, AuditTrail.unavailableMessage))
+        }
         do {
             let saved = try await database.createDashboard(form.record(owner: user.username))
             let id = saved.id ?? 0
-            await audit.record(
-                "dashboard.create", outcome: .ok, context: context, targetType: "dashboard", targetId: String(id), targetName: saved.title,
-                parameters: form.auditParameters
-            )
-            return .redirect(to: "/dashboards/\(id)", flash: Flash(.ok, "The dashboard \(saved.title) was saved."))
+            let message = "The dashboard \(saved.title) was saved."
+            let written = await audit.finish(attempt, outcome: .ok, targetId: String(id), targetName: saved.title)
+            return .redirect(to: "/dashboards/\(id)", flash: written ? Flash(.ok, message) : Flash(.error, AuditTrail.unrecordedOutcome(message)))
         } catch {
-            await audit.record("dashboard.create", outcome: .error, context: context, targetType: "dashboard", targetName: form.title, error: "\(error)")
+            await audit.finish(attempt, outcome: .error, error: "\(error)")
             return .redirect(to: "/dashboards", flash: Flash(.error, "The dashboard could not be saved: \(error)"))
         }
     }
@@ -166,10 +168,22 @@ struct DashboardsController: Sendable {
                 message: "The label must be at most 100 plain characters.", back: back
             )
         }
-        guard await audit.isWritable() else { return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage)) }
-        let (link, token) = try await links.create(dashboardId: id, label: label, lifetime: lifetime, by: user.username)
-        guard await audit.record(
-            "dashboard.link.create", outcome: .ok, context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+        guard let attempt = await audit.begin(
+            "dashboard.link.create", context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+            parameters: parameters
+        ) else {
+            return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
+        }
+        let link: DashboardLinkRecord
+        let token: String
+        do {
+            (link, token) = try await links.create(dashboardId: id, label: label, lifetime: lifetime, by: user.username)
+        } catch {
+            await audit.finish(attempt, outcome: .error, error: "\(error)")
+            throw error
+        }
+        guard await audit.finish(
+            attempt, outcome: .ok,
             parameters: parameters.merging(["link": String(link.id ?? 0), "expiresAt": ISO8601DateFormatter().string(from: link.expiresAt)]) { $1 }
         ) else {
             // No record, no link: it is revoked before anyone saw it.

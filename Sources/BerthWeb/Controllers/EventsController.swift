@@ -37,13 +37,18 @@ struct EventsController: Sendable {
         let filter = EventFilter(
             types: Self.list(request.uri.queryParameters["type"]), actions: Self.list(request.uri.queryParameters["action"])
         )
-        let lastID = request.lastEventID.flatMap { LogTimestamp(parsingEngineForm: Substring($0)) }
-        let renderer = EventRenderer(filter: filter, after: lastID)
+        let sent = request.lastEventID.map { ($0, LogTimestamp(parsingEngineForm: Substring($0))) }
+        // A position past now (a clock that ran ahead, a forged id) would hold back every event until then: the page
+        // is told, and gets the live events.
+        let usable = sent?.1.flatMap { $0 <= LogTimestamp(date: Date().addingTimeInterval(Self.clockTolerance)) ? $0 : nil }
+        let renderer = EventRenderer(filter: filter, after: usable, revealingCommands: user.role == .admin)
         let engine = self.engine
         let broadcaster = self.broadcaster
         var prelude: (@Sendable () async -> [ServerSentEvent])?
-        if let lastID {
-            prelude = { await Self.replay(engine: engine, since: lastID, renderer: renderer) }
+        if let usable {
+            prelude = { await Self.replay(engine: engine, since: usable, renderer: renderer) }
+        } else if sent != nil {
+            prelude = { [ServerSentEvent(event: "resync", encoding: ["reason": Self.unusablePosition])] }
         }
         return streamer.response(
             for: user, render: renderer.render,
@@ -54,6 +59,11 @@ struct EventsController: Sendable {
             prelude: prelude
         )
     }
+
+    /// How far ahead of Berth's clock a position may be (the engine's clock, which stamps events, may run a little
+    /// ahead of ours).
+    static let clockTolerance: TimeInterval = 5
+    static let unusablePosition = "The page's last position can't be used (it lies in the future or is not one Berth wrote); showing live events from now."
 
     /// The events a reconnecting page missed, from the engine's memory of recent events.
     static func replay(engine: EngineClient, since: LogTimestamp, renderer: EventRenderer) async -> [ServerSentEvent] {
@@ -131,10 +141,13 @@ struct EventFilter: Sendable {
 /// Encodes events for one page: filtered, and never one at or before the last it already has.
 final class EventRenderer: Sendable {
     let filter: EventFilter
+    /// Whether exec command lines are shown (admins only: `sh -c 'echo PASSWORD=…'` is an exec's action).
+    let revealingCommands: Bool
     private let last: NIOLockedValueBox<LogTimestamp?>
 
-    init(filter: EventFilter, after: LogTimestamp?) {
+    init(filter: EventFilter, after: LogTimestamp?, revealingCommands: Bool) {
         self.filter = filter
+        self.revealingCommands = revealingCommands
         self.last = NIOLockedValueBox(after)
     }
 
@@ -153,7 +166,7 @@ final class EventRenderer: Sendable {
                 guard fresh else { return nil }
             }
             guard filter.matches(event) else { return nil }
-            return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event))
+            return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event, revealingCommands: revealingCommands))
         }
     }
 }
@@ -165,6 +178,14 @@ struct EngineStatus: Encodable, Sendable {
 
 /// An event as the page gets it: what happened to what, when.
 struct EventPayload: Encodable, Sendable {
+    /// The event's action; an exec's (`exec_create: sh -c …`, `exec_start: …`) without its command line unless
+    /// `revealingCommands`.
+    static func action(of event: EngineEvent, revealingCommands: Bool) -> String {
+        let action = event.action ?? ""
+        guard !revealingCommands, action.hasPrefix("exec_"), let colon = action.firstIndex(of: ":") else { return action }
+        return String(action[..<colon])
+    }
+
     let type: String
     let action: String
     let id: String
@@ -173,9 +194,9 @@ struct EventPayload: Encodable, Sendable {
     /// Milliseconds since the epoch, for the page's clock.
     let time: Int64
 
-    init(_ event: EngineEvent) {
+    init(_ event: EngineEvent, revealingCommands: Bool) {
         type = event.type ?? ""
-        action = event.action ?? ""
+        action = Self.action(of: event, revealingCommands: revealingCommands)
         id = event.actor?.id ?? ""
         name = event.actor?.attributes?["name"]
         attributes = event.actor?.attributes ?? [:]

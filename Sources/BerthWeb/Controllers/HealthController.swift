@@ -2,7 +2,7 @@ import BerthStore
 import EngineAPI
 import Hummingbird
 
-/// `GET /healthz`: whether the engine and the database answer. Open to everyone (monitors have no session), and tells
+/// `GET /healthz`: whether the engine answers and the database can be read and written. Open to everyone (monitors have no session), and tells
 /// nothing beyond reachability and the API version.
 struct HealthController: Sendable {
     let engine: EngineClient
@@ -14,6 +14,10 @@ struct HealthController: Sendable {
 
     @Sendable func health(_ request: Request, context: BerthRequestContext) async throws -> EditedResponse<HealthReport> {
         async let databaseOK = database.isHealthy()
+        // A real committed write: a full disk or a locked file reads fine and refuses every action.
+        async let databaseWritable: Bool = { [database] in
+            do { try await database.checkWritable(); return true } catch { return false }
+        }()
         var engineReport = HealthReport.Engine(address: engine.address.description, reachable: false)
         do {
             _ = try await engine.ping()
@@ -23,11 +27,12 @@ struct HealthController: Sendable {
             engineReport.error = (error as? EngineError)?.description ?? "\(error)"
         }
         let databaseHealthy = await databaseOK
-        let healthy = engineReport.reachable && engineReport.error == nil && databaseHealthy
+        let writable = await databaseWritable
+        let healthy = engineReport.reachable && engineReport.error == nil && databaseHealthy && writable
         let report = HealthReport(
             status: healthy ? "ok" : "unavailable",
             engine: engineReport,
-            database: .init(ok: databaseHealthy)
+            database: .init(ok: databaseHealthy && writable, readable: databaseHealthy, writable: writable)
         )
         var response = EditedResponse(status: report.status == "ok" ? .ok : .serviceUnavailable, response: report)
         response.headers[.cacheControl] = "no-store"
@@ -49,5 +54,8 @@ struct HealthReport: ResponseEncodable {
 
     struct Database: Codable {
         var ok: Bool
+        var readable: Bool
+        /// False when a write can't be committed (full disk, locked or read-only file): every action is refused then.
+        var writable: Bool
     }
 }

@@ -158,9 +158,6 @@ struct ImagesController: Sendable {
             }
             credentials = RegistryCredentials(username: username, password: password, serverAddress: reference.registry ?? "docker.io")
         }
-        guard await audit.isWritable() else {
-            return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage))
-        }
         let ticket = tickets.issue(reference, credentials: credentials, sessionKey: user.sessionKey)
         return Response(status: .seeOther, headers: [.location: "/images/pull/\(ticket)", .cacheControl: "no-store"])
     }
@@ -188,7 +185,17 @@ struct ImagesController: Sendable {
         let engine = self.engine
         let audit = self.audit
         return streamer.response(for: user, capacity: 64, render: Self.render, produce: { mailbox in
-            let started = ContinuousClock.now
+            let reference = ticket.reference
+            let parameters = [
+                "reference": reference.description, "registry": reference.registry ?? "docker.io",
+                "registryLogin": ticket.credentials == nil ? "none" : "given",
+            ]
+            guard let attempt = await audit.begin(
+                "image.pull", context: context, targetType: "image", targetName: reference.description, parameters: parameters
+            ) else {
+                _ = await mailbox.send(.failed(AuditTrail.unavailableMessage))
+                return
+            }
             var progress = PullProgress()
             var failure: String?
             do {
@@ -209,21 +216,12 @@ struct ImagesController: Sendable {
             } catch {
                 failure = Task.isCancelled ? "The pull was cancelled: its page was closed." : "The pull was cut short: \(error)"
             }
-            // Recorded even when the page went away (the stream's task is cancelled then): in a task of its own.
-            let reference = ticket.reference
-            let parameters = [
-                "reference": reference.description, "registry": reference.registry ?? "docker.io",
-                "registryLogin": ticket.credentials == nil ? "none" : "given",
-            ]
-            let outcome: AuditEvent.Outcome = failure == nil ? .ok : .error
-            await Task {
-                await audit.record(
-                    "image.pull", outcome: outcome, context: context, targetType: "image", targetId: progress.digest,
-                    targetName: reference.description,
-                    parameters: parameters.merging(progress.digest.map { ["digest": $0] } ?? [:]) { $1 }, error: failure,
-                    started: started
-                )
-            }.value
+            // `finish` writes even when the page went away (the stream's task is cancelled then).
+            let written = await audit.finish(
+                attempt, outcome: failure == nil ? .ok : .error, targetId: progress.digest,
+                parameters: parameters.merging(progress.digest.map { ["digest": $0] } ?? [:]) { $1 }, error: failure
+            )
+            if failure == nil, !written { failure = AuditTrail.unrecordedOutcome("The image was pulled.") }
             _ = await mailbox.send(.progress(progress.snapshot))
             if let failure {
                 _ = await mailbox.send(.failed(failure))

@@ -2,6 +2,7 @@ import BerthStore
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import PAMAuth
 
 /// Sign-in through PAM, and sign-out.
@@ -16,6 +17,9 @@ struct LoginController: Sendable {
 
     /// The same words for an unknown user and a wrong password.
     static let badCredentialsMessage = "Wrong username or password."
+    /// A sign-in that PAM accepted but Berth could not put on record (a full disk, a locked database).
+    static let cannotWriteMessage =
+        "Sign-in is unavailable: Berth cannot write to its database right now (its disk may be full). Ask an administrator."
 
     func addRoutes(to routes: Routes) {
         routes.get("/login", .anyone, use: showForm)
@@ -59,6 +63,13 @@ struct LoginController: Sendable {
             )
         }
 
+        // Every refusal from here on looks the same and takes as long as a wrong password: whether the password was
+        // right (an account in no group, an expired one) is for the audit row only.
+        let pamStarted = NIODeadline.now()
+        func refuseAsWrongPassword(reason: String) async throws -> Response {
+            await pam.waitOutFailureDelay(since: pamStarted)
+            return try await refuse(Self.badCredentialsMessage, status: .unauthorized, reason: reason)
+        }
         let outcome: PAMOutcome
         do {
             outcome = try await pam.authenticate(username: typed, password: password, clientAddress: address)
@@ -74,13 +85,10 @@ struct LoginController: Sendable {
             if throttle.recordFailure(username: typed, address: address) {
                 await audit.record("login.lockout", outcome: .denied, context: context, actor: actor, error: "throttle limit reached")
             }
-            return try await refuse(Self.badCredentialsMessage, status: .unauthorized, reason: "wrong username or password")
+            return try await refuseAsWrongPassword(reason: "wrong username or password")
         case .accountExpired, .passwordExpired, .accessDenied:
             throttle.recordFailure(username: typed, address: address)
-            return try await refuse(
-                "This account cannot sign in: it is expired, locked or its password must be changed.", status: .forbidden,
-                reason: "PAM: \(outcome)"
-            )
+            return try await refuseAsWrongPassword(reason: "PAM: \(outcome)")
         case .unanswerablePrompt, .systemError:
             return try await refuse(
                 "Sign-in is not available right now; the server log says why.", status: .serviceUnavailable, reason: "PAM: \(outcome)"
@@ -92,19 +100,28 @@ struct LoginController: Sendable {
         case .allowed(let granted):
             role = granted
         case .refused(let reason):
-            return try await refuse("This account is not allowed to use Berth.", status: .forbidden, reason: reason)
+            throttle.recordFailure(username: typed, address: address)
+            return try await refuseAsWrongPassword(reason: reason)
         }
         throttle.recordSuccess(username: typed, address: address)
 
         // A fresh token at every sign-in: a cookie planted before sign-in is worth nothing after it.
         if let old = context.user { try? await sessions.end(sessionKey: old.sessionKey) }
-        let (token, user) = try await sessions.create(username: typed, role: role, clientAddress: address, userAgent: context.userAgent)
+        let token: String
+        let user: SignedInUser
+        do {
+            (token, user) = try await sessions.create(username: typed, role: role, clientAddress: address, userAgent: context.userAgent)
+        } catch {
+            context.logger.error("cannot store a new session", metadata: ["error": "\(error)"])
+            return try await refuse(Self.cannotWriteMessage, status: .serviceUnavailable, reason: "session not stored: \(error)")
+        }
         var signedIn = context
         signedIn.user = user
         // No session without its record.
         guard await audit.record("login", outcome: .ok, context: signedIn, started: started) else {
             try? await sessions.end(sessionKey: user.sessionKey)
-            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+            metrics.countLogin(succeeded: false)
+            return try renderForm(next: next, username: typed, message: Self.cannotWriteMessage, status: .serviceUnavailable, context: context)
         }
         metrics.countLogin(succeeded: true)
         var response = Response.redirect(to: next, type: .normal)

@@ -45,7 +45,14 @@ struct RunController: Sendable {
             return try again(error.message, status: .badRequest)
         }
         // Operators run with the allow-listed options only.
-        let adminOnly = form.adminOnlyOptions
+        var adminOnly = form.adminOnlyOptions
+        if !isAdmin {
+            do {
+                adminOnly += try await MountPolicy(engine: engine).adminOnly(form.mounts.map { .init(name: $0.source) })
+            } catch let error as EngineError {
+                return try again("The mounts could not be checked: \(error.description) Nothing was created.", status: .badGateway)
+            }
+        }
         if !isAdmin && !adminOnly.isEmpty {
             await audit.record(
                 "container.run", outcome: .denied, context: context, targetType: "image", targetName: form.image,
@@ -53,7 +60,9 @@ struct RunController: Sendable {
             )
             return try again("Only admins may use: \(adminOnly.joined(separator: ", ")). Nothing was created.", status: .forbidden)
         }
-        guard await audit.isWritable() else {
+        guard let attempt = await audit.begin(
+            "container.run", context: context, targetType: "image", targetName: form.image, parameters: form.auditParameters
+        ) else {
             return try again(AuditTrail.unavailableMessage, status: .serviceUnavailable)
         }
 
@@ -62,12 +71,9 @@ struct RunController: Sendable {
             created = try await engine.createContainer(form.createRequest, name: form.name.isEmpty ? nil : form.name)
         } catch let error as EngineError {
             let message = Self.describeCreateError(error, image: form.image)
-            await audit.record(
-                "container.run", outcome: .error, context: context, targetType: "image", targetName: form.image,
-                parameters: form.auditParameters, error: message, started: started
-            )
+            await audit.finish(attempt, outcome: .error, error: message)
             return try again(
-                message, status: error.kind == .notFound ? .notFound : error.kind == .conflict ? .conflict : .badGateway,
+                message, status: error.pageStatus,
                 missingImage: Self.isMissingImage(error) ? form.image : nil
             )
         }
@@ -75,26 +81,23 @@ struct RunController: Sendable {
         do {
             try await engine.startContainer(created.id)
         } catch let error as EngineError {
-            await audit.record(
-                "container.run", outcome: .error, context: context, targetType: "container", targetId: created.id,
-                targetName: name, parameters: form.auditParameters, error: error.description, started: started
-            )
+            await audit.finish(attempt, outcome: .error, targetType: "container", targetId: created.id, targetName: name, error: error.description)
             // Created but not started (a port taken, a missing command): leave it for the user to inspect.
             return .redirect(to: "/containers/\(created.id)", flash: Flash(.error, "Created \(name), but it did not start: \(error.description)"))
         }
 
         if form.mode == .detached {
-            await audit.record(
-                "container.run", outcome: .ok, context: context, targetType: "container", targetId: created.id,
-                targetName: name, parameters: form.auditParameters, started: started
+            let written = await audit.finish(attempt, outcome: .ok, targetType: "container", targetId: created.id, targetName: name)
+            let message = "Started \(name)."
+            return .redirect(
+                to: "/containers/\(created.id)", flash: written ? Flash(.ok, message) : Flash(.error, AuditTrail.unrecordedOutcome(message))
             )
-            return .redirect(to: "/containers/\(created.id)", flash: Flash(.ok, "Started \(name)."))
         }
-        return try await foreground(form: form, id: created.id, name: name, started: started, context: context)
+        return try await foreground(form: form, id: created.id, name: name, attempt: attempt, context: context)
     }
 
     /// Waits (bounded) for a foreground container and shows what it printed.
-    private func foreground(form: RunForm, id: String, name: String, started: ContinuousClock.Instant, context: BerthRequestContext) async throws -> Response {
+    private func foreground(form: RunForm, id: String, name: String, attempt: AuditTrail.Attempt, context: BerthRequestContext) async throws -> Response {
         var exitCode: Int?
         var waitError: String?
         do {
@@ -120,14 +123,16 @@ struct RunController: Sendable {
         }
         var parameters = form.auditParameters
         if let exitCode { parameters["exitCode"] = String(exitCode) }
-        await audit.record(
-            "container.run", outcome: waitError == nil ? .ok : .error, context: context, targetType: "container", targetId: id,
-            targetName: name, parameters: parameters, error: waitError, started: started
+        let written = await audit.finish(
+            attempt, outcome: waitError == nil ? .ok : .error, targetType: "container", targetId: id, targetName: name,
+            parameters: parameters, error: waitError
         )
         let page = RunResultPage(
             title: "Ran \(name)", id: id, name: name, image: form.image, command: form.command.joined(separator: " "),
             exitCode: exitCode, stillRunning: exitCode == nil && waitError == nil, waitError: waitError,
-            stdout: output.stdout, stderr: output.stderr, tty: form.tty, note: output.note, removed: removed
+            stdout: output.stdout, stderr: output.stderr, tty: form.tty,
+            note: written ? output.note : [output.note, AuditTrail.unrecordedOutcome("It ran.")].compactMap { $0 }.joined(separator: " "),
+            removed: removed
         )
         return try views.page("run-result", page, context: context)
     }

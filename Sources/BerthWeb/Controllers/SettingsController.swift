@@ -35,22 +35,20 @@ struct SettingsController: Sendable {
             )
         } else {
             let changed = chosen.stored.filter { context.preferences.stored[$0.key] != $0.value }
-            guard await audit.isWritable() else {
+            guard let attempt = await audit.begin(
+                "settings.update", context: context, targetType: "user", targetId: user.username, parameters: changed
+            ) else {
                 return .redirect(to: "/settings", flash: Flash(.error, AuditTrail.unavailableMessage))
             }
             do {
                 try await preferences.save(chosen, for: user.username)
             } catch {
-                await audit.record(
-                    "settings.update", outcome: .error, context: context, targetType: "user", targetId: user.username,
-                    parameters: changed, error: "\(error)", started: started
-                )
+                await audit.finish(attempt, outcome: .error, error: "\(error)")
                 return .redirect(to: "/settings", flash: Flash(.error, "Your settings could not be saved: \(error)"))
             }
-            await audit.record(
-                "settings.update", outcome: .ok, context: context, targetType: "user", targetId: user.username,
-                parameters: changed, started: started
-            )
+            guard await audit.finish(attempt, outcome: .ok) else {
+                return .redirect(to: "/settings", flash: Flash(.error, AuditTrail.unrecordedOutcome("Settings saved.")))
+            }
             return .redirect(to: "/settings", flash: Flash(.ok, changed.isEmpty ? "Nothing changed." : "Settings saved."))
         }
     }

@@ -108,8 +108,12 @@ struct DashboardFeed: Sendable {
         "health_status",
     ]
 
+    /// Events of containers not (yet) on the dashboard, held until the table is read again.
+    static let maxWaitingEvents = 64
+
     func run(into mailbox: Mailbox<DashboardMessage>) async {
         let selected = NIOLockedValueBox<Set<String>>([])
+        let waiting = NIOLockedValueBox<[EngineEvent]>([])
         let (triggers, trigger) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let eventBox = Mailbox<EngineEventMessage>(capacity: 256)
         events.subscribe(eventBox, to: EventsController.topic)
@@ -136,13 +140,18 @@ struct DashboardFeed: Sendable {
                         trigger.yield()
                     case .event(let event):
                         guard event.type == "container", let id = event.actor?.id else { continue }
-                        let attributes = event.actor?.attributes ?? [:]
-                        // Container events carry the name and labels, so a new container is recognised at once.
-                        let isSelected = selected.withLockedValue { $0.contains(id) }
-                            || scope.selection.matches(name: attributes["name"] ?? "", labels: attributes)
-                        guard isSelected else { continue }
-                        if scope.showEvents { mailbox.offer(.event(event)) }
                         let action = (event.action ?? "").split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+                        // Only the containers the pages select (from the list, by their real labels) pass: an
+                        // event's attributes mix labels with `name` and `image`, so they can't decide it. A
+                        // container not selected yet may be new: its events wait for the next reading of the table.
+                        if selected.withLockedValue({ $0.contains(id) }) {
+                            if scope.showEvents { mailbox.offer(.event(event)) }
+                        } else if scope.showEvents {
+                            waiting.withLockedValue { waiting in
+                                if waiting.count >= Self.maxWaitingEvents { waiting.removeFirst() }
+                                waiting.append(event)
+                            }
+                        }
                         if Self.statusActions.contains(action) { trigger.yield() }
                     }
                 }
@@ -165,8 +174,14 @@ struct DashboardFeed: Sendable {
                         mailbox.offer(.engine(up: true, message: "The engine answers again."))
                     }
                     let rows = await DashboardScope.statuses(of: containers, engine: engine)
-                    selected.withLockedValue { $0 = Set(rows.map(\.id)) }
+                    let members = Set(rows.map(\.id))
+                    selected.withLockedValue { $0 = members }
                     guard await mailbox.send(.containers(rows)) else { break }
+                    let held = waiting.withLockedValue { waiting in
+                        defer { waiting.removeAll() }
+                        return waiting
+                    }
+                    for event in held where members.contains(event.actor?.id ?? "") { mailbox.offer(.event(event)) }
                     followers.update(rows, start: { row, kind in follow(row, kind, into: mailbox) })
                 } catch {
                     if !engineDown {
@@ -186,10 +201,10 @@ struct DashboardFeed: Sendable {
         let now = Date()
         var found: [EngineEvent] = []
         do {
+            let members = Set(try await scope.containers(engine: engine).map(\.id))
             let stream = try await engine.events(since: LogTimestamp(date: now.addingTimeInterval(-3600)), until: LogTimestamp(date: now))
-            for try await event in stream where event.type == "container" {
-                let attributes = event.actor?.attributes ?? [:]
-                if scope.selection.matches(name: attributes["name"] ?? "", labels: attributes) { found.append(event) }
+            for try await event in stream where event.type == "container" && members.contains(event.actor?.id ?? "") {
+                found.append(event)
             }
         } catch {
             return []
@@ -223,7 +238,7 @@ struct DashboardFeed: Sendable {
                 sendMessage: { message in
                     switch message {
                     case .lines(let container, let lines):
-                        return await mailbox.send(.logs(.lines(container: container, redactor.redact(lines))))
+                        return await mailbox.send(.logs(.lines(container: container, await redactor.redact(lines))))
                     case .finished:
                         return true
                     default:
@@ -303,7 +318,8 @@ struct DashboardEventPayload: Encodable, Sendable {
     let time: Int64
 
     init(_ event: EngineEvent) {
-        action = event.action ?? ""
+        // A dashboard (a share link among its viewers) never shows an exec's command line: it may hold a secret.
+        action = EventPayload.action(of: event, revealingCommands: false)
         c = String((event.actor?.id ?? "").prefix(12))
         name = event.actor?.attributes?["name"] ?? ""
         exitCode = event.actor?.attributes?["exitCode"]

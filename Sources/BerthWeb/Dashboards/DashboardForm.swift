@@ -89,6 +89,7 @@ struct DashboardForm: Sendable {
         for rule in redactions {
             if let problem = LogRedactor.problem(with: rule) { problems.append("The redaction rule \(rule.prefix(60)) \(problem).") }
         }
+        if let problem = LogRedactor.problem(withRules: redactions) { problems.append(problem) }
         if sharedGroups.count > Self.maxShares || sharedUsers.count > Self.maxShares {
             problems.append("Share with at most \(Self.maxShares) groups and \(Self.maxShares) users.")
         }

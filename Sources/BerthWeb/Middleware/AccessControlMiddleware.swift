@@ -51,7 +51,9 @@ struct AccessControlMiddleware: RouterMiddleware {
         }
         var endedSession = false
         if let token = request.cookies[sessions.cookieName]?.value, !token.isEmpty {
-            switch await sessions.resolve(token: token) {
+            // An EventSource (re)connecting is the page, not the person: it keeps no session alive.
+            let isStream = request.headers[.accept]?.contains("text/event-stream") == true
+            switch await sessions.resolve(token: token, activity: !isStream) {
             case .valid(let user):
                 context.user = user
                 context.preferences = await preferences.preferences(of: user.username)

@@ -53,12 +53,17 @@ struct RunForm: Sendable {
     init(_ form: FormFields) throws(InputError) {
         func text(_ key: String) -> String { (form[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
 
+        // A NUL can't travel in the engine's strings: a container made with one could never start.
+        if let field = form.fieldNames.first(where: { form.values($0).contains { $0.contains("\u{0}") } }) {
+            throw InputError("The field \(field.prefix(40)) holds a NUL character, which no container setting may hold.")
+        }
         image = text("image")
         guard !image.isEmpty else { throw InputError("Give the image to run, such as busybox or alpine:3.20.") }
-        guard image.count <= 512, !image.contains(where: { $0.isWhitespace || $0.isNewline }) else {
-            throw InputError("The image reference may not contain spaces.")
+        guard image.utf8.count <= 512, image.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && $0.value < 0x7F }) else {
+            throw InputError("The image reference may hold only printable ASCII characters, without spaces, such as busybox or registry:5000/team/app:1.")
         }
         name = text("name")
+        guard name.isEmpty || NameRules.isValidObjectName(name) else { throw InputError(NameRules.objectNameRule) }
         commandText = form["command"] ?? ""
         commandPerLine = form["commandMode"] == "lines"
         if commandPerLine {
@@ -146,14 +151,13 @@ struct RunForm: Sendable {
         return MountSpec(source: parts[0], target: parts[1], readOnly: readOnly)
     }
 
-    /// The options only admins may use, by the names the Engine API gives them; empty when there are none.
+    /// The options only admins may use, by the names the Engine API gives them; empty when there are none. Mounts are
+    /// judged by `MountPolicy`, which looks volumes up.
     var adminOnlyOptions: [String] {
         var options: [String] = []
         if privileged { options.append("Privileged") }
         if !capAdd.isEmpty { options.append("CapAdd") }
         if hostPID { options.append("PidMode=host") }
-        if mounts.contains(where: \.isBind) { options.append("bind mount") }
-        if mounts.contains(where: { $0.source.hasSuffix("docker.sock") }) { options.append("engine socket mount") }
         let lowered = network.lowercased()
         if lowered == "host" || lowered.hasPrefix("container:") { options.append("NetworkMode=\(network)") }
         return options

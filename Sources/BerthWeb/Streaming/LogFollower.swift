@@ -53,14 +53,28 @@ struct LogCursor: Sendable {
 
     init() {}
 
-    init(lastEventID: String?) {
-        guard let lastEventID, lastEventID.utf8.count <= 4096 else { return }
+    /// Whether the browser sent a position that can't be resumed from (unreadable, or past now): the stream says so
+    /// and starts from the live tail.
+    private(set) var wasUnusable = false
+
+    /// `now` + a few seconds is as far as a position may lie ahead (the engine's clock, which stamps the lines, may run
+    /// a little ahead of ours); a later one would hold back every line until then.
+    init(lastEventID: String?, now: Date = Date()) {
+        guard let lastEventID else { return }
+        guard lastEventID.utf8.count <= 4096 else {
+            wasUnusable = true
+            return
+        }
+        let latest = LogTimestamp(date: now.addingTimeInterval(5))
         for part in lastEventID.split(separator: ";") {
             let pair = part.split(separator: "=", maxSplits: 1)
-            guard pair.count == 2 else { continue }
-            let stamp = pair[1].split(separator: "~", maxSplits: 1)
-            guard stamp.count == 2, let timestamp = LogTimestamp(parsingEngineForm: stamp[0]), let count = Int(stamp[1]), count >= 0
-            else { continue }
+            let stamp = pair.count == 2 ? pair[1].split(separator: "~", maxSplits: 1) : []
+            guard stamp.count == 2, let timestamp = LogTimestamp(parsingEngineForm: stamp[0]), let count = Int(stamp[1]), count >= 0,
+                  timestamp <= latest
+            else {
+                wasUnusable = true
+                continue
+            }
             positions[String(pair[0])] = LogPosition(timestamp: timestamp, count: count)
         }
     }

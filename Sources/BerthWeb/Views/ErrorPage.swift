@@ -10,9 +10,22 @@ struct ErrorPage: Sendable {
 
 
 extension EngineError {
+    /// The status a page answers with: the engine's refusal of what the user asked (4xx) is the user's 4xx, with
+    /// the engine's words; an engine that fails is 502; one that can't be reached, 503.
+    var pageStatus: HTTPResponse.Status {
+        switch self {
+        case .daemon(let status, _) where (400..<500).contains(status):
+            return HTTPResponse.Status(code: status)
+        case .daemon, .invalidResponse:
+            return .badGateway
+        case .unreachable, .unsupportedAPIVersion:
+            return .serviceUnavailable
+        }
+    }
+
     /// The error page for a page that asked the engine about one thing: 404 with `missing` when the engine does not
-    /// know it, else 503 with the engine's own words.
+    /// know it, else `pageStatus` with the engine's own words.
     func pageError(missing: String) -> HTTPError {
-        kind == .notFound ? HTTPError(.notFound, message: missing) : HTTPError(.serviceUnavailable, message: description)
+        kind == .notFound ? HTTPError(.notFound, message: missing) : HTTPError(pageStatus, message: description)
     }
 }

@@ -28,6 +28,9 @@ struct FormFields: Sendable {
         (self[key] ?? "").split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// The names of the fields sent, in order (repeated names repeated).
+    var fieldNames: [String] { fields.map(\.0) }
+
     /// Every value of `key`.
     func values(_ key: String) -> [String] {
         fields.filter { $0.0 == key }.map(\.1)

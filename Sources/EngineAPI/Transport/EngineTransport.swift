@@ -19,6 +19,18 @@ struct EngineRequest: Sendable {
     var versioned = true
     /// How long the whole exchange may take, body included.
     var timeout: TimeAmount = .seconds(60)
+
+    /// Refuses a path with a `.` or `..` segment, however it was escaped: the engine's router would resolve it into
+    /// another endpoint (`/containers/../json` is `/json`). No container, image, volume or network is named so, so
+    /// the answer is the engine's own for a missing object.
+    func checkPath() throws(EngineError) {
+        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
+            let decoded = String(segment).removingPercentEncoding ?? String(segment)
+            if decoded == "." || decoded == ".." {
+                throw EngineError.daemon(status: 404, message: "No such object: \(decoded)")
+            }
+        }
+    }
 }
 
 /// Sends requests to the engine over a Unix socket or TCP and hands back the response with its body still streaming.
@@ -58,6 +70,7 @@ final class EngineTransport: Sendable {
     /// Sends the request; throws `EngineError.daemon` for an error status and `.unreachable` when the engine can't be
     /// reached. On success the body is left for the caller to stream.
     func send(_ request: EngineRequest, version: APIVersion?) async throws -> HTTPClientResponse {
+        try request.checkPath()
         let uri = Self.uri(for: request, version: version)
         let url: String
         switch address {

@@ -36,6 +36,7 @@ extension EngineTransport {
     /// For long, fast streams (followed logs): the engine flushes every log message as its own HTTP chunk, and this
     /// reads them a socket read at a time instead of a chunk at a time.
     func openStream(_ request: EngineRequest, version: APIVersion?) async throws -> StreamedBody {
+        try request.checkPath()
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let handler = StreamedResponseHandler(eventLoop: eventLoop, address: address.description)
         let bootstrap = ClientBootstrap(group: eventLoop)
