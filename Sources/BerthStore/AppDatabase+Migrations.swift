@@ -151,8 +151,10 @@ extension AppDatabase {
             // its one audit row. What is left here after a crash or a failed write is turned into a row later: an
             // action can't be done without a trace. `event` is the prospective row as JSON; `reserve` holds space
             // that the settling transaction frees just before it appends the row and its search index.
+            // `process` names the server process that owns it: only another process's intents are recovered.
             try db.create(table: "auditIntent") { table in
                 table.primaryKey("id", .integer)
+                table.column("process", .text).notNull()
                 table.column("createdAt", .datetime).notNull()
                 table.column("event", .text).notNull()
                 table.column("reserve", .blob)

@@ -40,6 +40,15 @@ public struct AppConfiguration: Sendable {
     public var shareLinkMaxDays: Int = 7
     /// How often a watched dashboard reads its status table again when no event said anything changed.
     public var dashboardRefresh: Duration = .seconds(30)
+    /// Connections served at once before only signed-in people get answers (`--max-connections`).
+    public var maxConnections: Int = 1000
+    /// Seconds a new connection has to send a whole request head (`--header-timeout`).
+    public var headerTimeout: Int = 10
+    /// Seconds an idle keep-alive connection is kept for its next request (`--keepalive-timeout`).
+    public var keepAliveTimeout: Int = 60
+    /// Event streams open at once: in all, per session and per share link (`--max-streams`, `--max-streams-per-session`,
+    /// `--max-streams-per-link`).
+    public var streamLimits = StreamLimits()
 
     public struct TLSFiles: Sendable {
         public var certificatePath: String

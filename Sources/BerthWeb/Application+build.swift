@@ -36,7 +36,15 @@ public func buildApplication(
 /// for the live pages: over HTTP/1.1 a browser opens at most six connections to a host, so a seventh tab's stream
 /// would wait; over HTTP/2 they all share one.
 func serverBuilder(_ configuration: AppConfiguration) throws -> HTTPServerBuilder {
-    guard let files = configuration.tls else { return .http1() }
+    let limits = ConnectionLimits(
+        maxConnections: configuration.maxConnections, headerTimeout: .seconds(Int64(configuration.headerTimeout)),
+        keepAliveTimeout: .seconds(Int64(configuration.keepAliveTimeout))
+    )
+    // Hummingbird's own idle timeout covers a request body that stops arriving.
+    let http1 = HTTP1Channel.Configuration(
+        additionalChannelHandlers: limits.handlers(), idleTimeout: .seconds(Int64(configuration.keepAliveTimeout))
+    )
+    guard let files = configuration.tls else { return .http1(configuration: http1) }
     let chain: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey
     do {
@@ -51,7 +59,10 @@ func serverBuilder(_ configuration: AppConfiguration) throws -> HTTPServerBuilde
     }
     guard !chain.isEmpty else { throw StartupError("no certificate in \(files.certificatePath) (--tls-cert)") }
     let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-    return try .http2Upgrade(tlsConfiguration: tls)
+    return try .http2Upgrade(
+        tlsConfiguration: tls,
+        configuration: .init(idleTimeout: .seconds(configuration.keepAliveTimeout), streamConfiguration: http1)
+    )
 }
 
 /// The router with its declared routes, and the services that must stop with the application.
@@ -125,7 +136,9 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     // Before the actions: /containers/new is a page, not the container named "new".
     RunController(engine: engine, audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
     ContainerActionsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
-    let streamer = EventStreamer(sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat)
+    let streamer = EventStreamer(
+        sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
+    )
     LogsController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     let events = Broadcaster<EngineEventMessage>(upstream: EventsController.upstream(engine: engine))
     EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)

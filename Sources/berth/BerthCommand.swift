@@ -24,6 +24,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.resolved()
+        ReturnedMemory.configureAllocator()
         do {
             let logLevel = configuration.logLevel
             let app = try await buildApplication(configuration) {
@@ -121,6 +122,24 @@ struct ServeOptions: ParsableArguments {
 
     @Option(help: "The longest a dashboard's share link may stay valid, in days (env BERTH_SHARE_LINK_MAX_DAYS, default 7).")
     var shareLinkMaxDays: Int?
+
+    @Option(help: "Connections served at once; past it only signed-in people get answers, others 503 (env BERTH_MAX_CONNECTIONS, default 1000).")
+    var maxConnections: Int?
+
+    @Option(help: "Seconds a new connection has to send a whole request head (env BERTH_HEADER_TIMEOUT, default 10).")
+    var headerTimeout: Int?
+
+    @Option(help: "Seconds an idle keep-alive connection waits for its next request (env BERTH_KEEPALIVE_TIMEOUT, default 60).")
+    var keepaliveTimeout: Int?
+
+    @Option(help: "Live views (event streams) open at once in all; more get 503 (env BERTH_MAX_STREAMS, default 1000).")
+    var maxStreams: Int?
+
+    @Option(help: "Live views one session may have open; more get 429 (env BERTH_MAX_STREAMS_PER_SESSION, default 24).")
+    var maxStreamsPerSession: Int?
+
+    @Option(help: "Live views one share link may have open; more get 429 (env BERTH_MAX_STREAMS_PER_LINK, default 4).")
+    var maxStreamsPerLink: Int?
 
     /// The configuration from the process's environment, file errors as validation errors (a message, no trace).
     func resolved() throws -> AppConfiguration {
@@ -247,6 +266,24 @@ struct ServeOptions: ParsableArguments {
         }
         if let days = try number(shareLinkMaxDays, "BERTH_SHARE_LINK_MAX_DAYS", "share-link-max-days", atLeast: 1) {
             configuration.shareLinkMaxDays = days
+        }
+        if let count = try number(maxConnections, "BERTH_MAX_CONNECTIONS", "max-connections", atLeast: 1) {
+            configuration.maxConnections = count
+        }
+        if let seconds = try number(headerTimeout, "BERTH_HEADER_TIMEOUT", "header-timeout", atLeast: 1) {
+            configuration.headerTimeout = seconds
+        }
+        if let seconds = try number(keepaliveTimeout, "BERTH_KEEPALIVE_TIMEOUT", "keepalive-timeout", atLeast: 1) {
+            configuration.keepAliveTimeout = seconds
+        }
+        if let count = try number(maxStreams, "BERTH_MAX_STREAMS", "max-streams", atLeast: 1) {
+            configuration.streamLimits.total = count
+        }
+        if let count = try number(maxStreamsPerSession, "BERTH_MAX_STREAMS_PER_SESSION", "max-streams-per-session", atLeast: 1) {
+            configuration.streamLimits.perSession = count
+        }
+        if let count = try number(maxStreamsPerLink, "BERTH_MAX_STREAMS_PER_LINK", "max-streams-per-link", atLeast: 1) {
+            configuration.streamLimits.perLink = count
         }
         return Resolved(configuration: configuration, file: file?.path)
     }

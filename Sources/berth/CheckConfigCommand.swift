@@ -75,6 +75,14 @@ struct CheckConfig: AsyncParsableCommand {
         if let days = configuration.auditRetentionDays { lines.append(("audit-retention", String(days))) }
         lines.append(("audit-head-interval", String(configuration.auditHeadInterval.components.seconds)))
         lines.append(("share-link-max-days", String(configuration.shareLinkMaxDays)))
+        lines += [
+            ("max-connections", String(configuration.maxConnections)),
+            ("header-timeout", String(configuration.headerTimeout)),
+            ("keepalive-timeout", String(configuration.keepAliveTimeout)),
+            ("max-streams", String(configuration.streamLimits.total)),
+            ("max-streams-per-session", String(configuration.streamLimits.perSession)),
+            ("max-streams-per-link", String(configuration.streamLimits.perLink)),
+        ]
         return lines
     }
 }

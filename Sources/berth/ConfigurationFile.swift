@@ -28,7 +28,9 @@ struct ConfigurationFile: Sendable {
         "trusted-proxy": .string, "login-max-failures": .integer, "login-lockout": .integer,
         "login-max-failures-per-hour": .integer, "max-pending-logins": .integer, "audit-retention": .integer,
         "audit-head-interval": .integer,
-        "share-link-max-days": .integer,
+        "share-link-max-days": .integer, "max-connections": .integer, "header-timeout": .integer,
+        "keepalive-timeout": .integer, "max-streams": .integer, "max-streams-per-session": .integer,
+        "max-streams-per-link": .integer,
     ]
 
     let path: String

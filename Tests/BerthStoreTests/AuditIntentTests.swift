@@ -15,7 +15,7 @@ import TestSupport
         let (database, directory) = try openFresh()
         defer { try? FileManager.default.removeItem(at: directory) }
         let attempt = AuditEvent(actor: "alice", action: "container.stop", targetId: "web-1", outcome: .error)
-        let intent = try await database.beginAuditedAction(attempt)
+        let intent = try await database.beginAuditedAction(attempt, process: "this")
         #expect(try await database.pendingAuditIntents() == 1)
         #expect(try await database.recentAuditEvents().isEmpty, "no row before the outcome")
         var outcome = attempt
@@ -28,14 +28,14 @@ import TestSupport
         #expect(try await database.verifyAuditChain().isIntact)
     }
 
-    @Test func aRecoveredAttemptIsNotWrittenTwiceAndYoungerOnesWait() async throws {
+    @Test func anotherProcesssAttemptIsRecoveredOnceAndOurOwnWait() async throws {
         let (database, directory) = try openFresh()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let old = try await database.beginAuditedAction(AuditEvent(actor: "alice", action: "container.kill", targetId: "a", outcome: .error))
-        let cutoff = Date()
-        try await Task.sleep(for: .milliseconds(20))
-        let young = try await database.beginAuditedAction(AuditEvent(actor: "bob", action: "container.start", targetId: "b", outcome: .error))
-        #expect(try await database.recoverAuditIntents(createdBefore: cutoff) == 1)
+        let old = try await database.beginAuditedAction(
+            AuditEvent(actor: "alice", action: "container.kill", targetId: "a", outcome: .error), process: "crashed"
+        )
+        _ = try await database.beginAuditedAction(AuditEvent(actor: "bob", action: "container.start", targetId: "b", outcome: .error), process: "this")
+        #expect(try await database.recoverAuditIntents(leftBy: "this") == 1)
         let rows = try await database.recentAuditEvents()
         #expect(rows.map(\.actor) == ["alice"])
         #expect(rows.first?.outcome == .error)
@@ -45,9 +45,9 @@ import TestSupport
         late.durationMs = 5
         #expect(try await database.settleAuditedAction(intent: old, as: late) == nil)
         #expect(try await database.recentAuditEvents().count == 1)
-        // What was kept is still there.
+        // Our own running action's attempt stays.
         #expect(try await database.pendingAuditIntents() == 1)
-        #expect(try await database.recoverAuditIntents(keep: [young]) == 0)
+        #expect(try await database.recoverAuditIntents(leftBy: "this") == 0)
         #expect(try await database.verifyAuditChain().isIntact)
     }
 }

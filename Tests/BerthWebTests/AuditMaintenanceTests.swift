@@ -19,8 +19,9 @@ import TestSupport
         let path = directory.appendingPathComponent("m.sqlite").path
         // What a server killed mid-action leaves: an attempt and no outcome.
         let crashed = try AppDatabase.open(path: path)
-        _ = try await crashed.beginAuditedAction(AuditEvent(actor: "alice", action: "container.stop", targetId: "web-1", outcome: .error))
-        try await Task.sleep(for: .milliseconds(20))
+        _ = try await crashed.beginAuditedAction(
+            AuditEvent(actor: "alice", action: "container.stop", targetId: "web-1", outcome: .error), process: "a process that was killed"
+        )
 
         let database = try AppDatabase.open(path: path)
         var (logger, _) = CapturingLogHandler.logger()

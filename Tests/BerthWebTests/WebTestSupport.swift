@@ -17,7 +17,7 @@ struct TestApp {
     let configuration: AppConfiguration
 
     static func configuration(directory: URL, engine: EngineAddress) -> AppConfiguration {
-        AppConfiguration(
+        var configuration = AppConfiguration(
             databasePath: directory.appendingPathComponent("berth.sqlite").path,
             engineAddress: engine,
             templatesDirectory: Repository.templates,
@@ -26,6 +26,9 @@ struct TestApp {
             pam: .init(service: TestUsers.service, failureDelay: .milliseconds(50)),
             roleGroups: RoleGroups(admin: TestUsers.adminGroup, operator: TestUsers.operatorGroup, viewer: TestUsers.viewerGroup)
         )
+        // Tests open many streams from one session (fan-out, shared upstreams); the caps have tests of their own.
+        configuration.streamLimits = StreamLimits(total: 5000, perSession: 1000, perLink: 1000)
+        return configuration
     }
 
     /// The audit trail the app wrote, newest first.

@@ -9,18 +9,19 @@ import GRDB
 /// still there after a crash, or after a settle that failed (a full disk), becomes a row with outcome `error` and the
 /// words "outcome not recorded" (`recoverAuditIntents`).
 extension AppDatabase {
-    /// Space each intent holds and its settle frees right before appending: on a nearly full disk the row and its
-    /// search index are written into pages the intent already had.
+    /// Space each intent holds and its settle frees right before appending, so that the database file need not grow
+    /// for the row and its search index. (The write-ahead log may still need room: a settle can fail on a full disk,
+    /// and then the attempt stays on record.)
     static let auditIntentReserve = 64 * 1024
 
-    /// Commits the attempt (synced, as every write) and returns its intent id. Throws when it can't be written: the
-    /// caller must then not act.
-    public func beginAuditedAction(_ event: AuditEvent) async throws -> Int64 {
+    /// Commits the attempt of `process` (synced, as every write) and returns its intent id. Throws when it can't be
+    /// written: the caller must then not act.
+    public func beginAuditedAction(_ event: AuditEvent, process: String) async throws -> Int64 {
         let json = try Self.intentJSON(event)
         return try await writer.write { db in
             try db.execute(
-                sql: "INSERT INTO auditIntent (createdAt, event, reserve) VALUES (?, ?, zeroblob(?))",
-                arguments: [Date(), json, Self.auditIntentReserve]
+                sql: "INSERT INTO auditIntent (process, createdAt, event, reserve) VALUES (?, ?, ?, zeroblob(?))",
+                arguments: [process, Date(), json, Self.auditIntentReserve]
             )
             return db.lastInsertedRowID
         }
@@ -39,19 +40,18 @@ extension AppDatabase {
         }
     }
 
-    /// Turns intents that no running action owns into audit rows (outcome `error`, "outcome not recorded" and the
-    /// attempt's time), oldest first: those made before `createdBefore` (the running server's start: what an
-    /// earlier process left) and not in `keep`. Returns how many.
+    /// Turns the intents other processes left (a crash, a kill) into audit rows (outcome `error`, "outcome not
+    /// recorded" and the attempt's time), oldest first. One server runs on a database at a time: a process's own
+    /// intents are its running actions. Returns how many.
     @discardableResult
-    public func recoverAuditIntents(createdBefore: Date = .distantFuture, keep: Set<Int64> = []) async throws -> Int {
+    public func recoverAuditIntents(leftBy ownProcess: String) async throws -> Int {
         try await writer.write { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT id, createdAt, event FROM auditIntent WHERE createdAt < ? ORDER BY id", arguments: [createdBefore]
+                db, sql: "SELECT id, createdAt, event FROM auditIntent WHERE process != ? ORDER BY id", arguments: [ownProcess]
             )
             var recovered = 0
             for row in rows {
                 let id: Int64 = row["id"]
-                guard !keep.contains(id) else { continue }
                 let attempted: Date = row["createdAt"]
                 let text: String = row["event"]
                 let decoder = JSONDecoder()

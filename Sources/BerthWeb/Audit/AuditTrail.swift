@@ -118,7 +118,7 @@ struct AuditTrail: Sendable {
             targetName: targetName, parameters: parameters
         )
         do {
-            let intent = try await database.beginAuditedAction(event)
+            let intent = try await database.beginAuditedAction(event, process: intents.process)
             intents.started(intent)
             return Attempt(intent: intent, event: event, context: context, started: started)
         } catch {
@@ -145,34 +145,59 @@ struct AuditTrail: Sendable {
         )
         if parameters == nil { row.parameters = base.parameters }
         // Written even when the request's task was cancelled (a page closed mid-action).
-        let written = await Task { [self, row] in
-            await write(base.action) { try await database.settleAuditedAction(intent: attempt.intent, as: row) }
-        }.value
-        if written {
-            intents.settled(attempt.intent)
-        } else {
-            intents.unsettled(attempt.intent, row)
-            logger.critical("action done but its outcome not recorded yet", metadata: ["action": "\(base.action)", "actor": "\(base.actor)"])
+        let settled = await Task { [self, row] in await settle(attempt.intent, as: row) }.value
+        if settled != .written {
+            logger.critical("action done but its outcome not recorded", metadata: ["action": "\(base.action)", "actor": "\(base.actor)"])
         }
-        return written
+        return settled == .written
+    }
+
+    /// After an action was undone because its outcome row could not be written (a share link revoked, a link
+    /// session dropped): the row still to be written says so instead of the success.
+    func rolledBack(_ attempt: Attempt, reason: String) {
+        var row = event(
+            attempt.event.action, outcome: .error, context: attempt.context, actor: attempt.event.actor,
+            targetType: attempt.event.targetType, targetId: attempt.event.targetId, targetName: attempt.event.targetName,
+            error: "undone: \(reason)", started: attempt.started
+        )
+        row.parameters = attempt.event.parameters
+        intents.replaceUnsettled(attempt.intent, with: row)
+    }
+
+    private enum Settled { case written, recoveredMeanwhile, failed }
+
+    /// Writes an attempt's row (or keeps it to retry). A row already recovered as "outcome not recorded" is not written
+    /// again: one row per action.
+    private func settle(_ intent: Int64, as row: AuditEvent) async -> Settled {
+        let writeStarted = ContinuousClock.now
+        do {
+            let stored = try await database.settleAuditedAction(intent: intent, as: row)
+            metrics.recordAuditWrite(ContinuousClock.now - writeStarted, written: true)
+            intents.settled(intent)
+            return stored == nil ? .recoveredMeanwhile : .written
+        } catch {
+            metrics.recordAuditWrite(ContinuousClock.now - writeStarted, written: false)
+            logger.error("cannot write audit record", metadata: ["action": "\(row.action)", "error": "\(error)"])
+            intents.unsettled(intent, row)
+            return .failed
+        }
     }
 
     /// Settles what could not be settled before (its outcome known), and turns the attempts an earlier process left
     /// (a crash) into rows that say their outcome was not recorded. On each maintenance round, the first at start.
     func settleLeftovers() async {
         for (intent, row) in intents.takeUnsettled() {
-            let written = await write(row.action) { try await database.settleAuditedAction(intent: intent, as: row) }
-            if written { intents.settled(intent) } else { intents.unsettled(intent, row) }
+            _ = await settle(intent, as: row)
         }
         do {
-            let recovered = try await database.recoverAuditIntents(createdBefore: intents.since, keep: intents.owned)
+            let recovered = try await database.recoverAuditIntents(leftBy: intents.process)
             if recovered > 0 { logger.warning("audit attempts without an outcome were recorded as such", metadata: ["rows": "\(recovered)"]) }
         } catch {
             logger.error("cannot record attempts left without an outcome", metadata: ["error": "\(error)"])
         }
     }
 
-    private func write(_ action: String, _ body: () async throws -> AuditEvent?) async -> Bool {
+    private func write(_ action: String, _ body: () async throws -> AuditEvent) async -> Bool {
         let writeStarted = ContinuousClock.now
         do {
             _ = try await body()
@@ -189,14 +214,18 @@ struct AuditTrail: Sendable {
 /// The attempts this process owns: running (no outcome yet) or done with an outcome row still to write.
 final class AuditIntents: Sendable {
     private let state = NIOLockedValueBox<[Int64: AuditEvent?]>([:])
-    /// When this process began: every attempt made since is one of its own.
-    let since = Date()
+    /// This process, as its intent rows name it: recovery takes only other processes' rows.
+    let process = UUID().uuidString
 
     func started(_ intent: Int64) { state.withLockedValue { $0[intent] = .some(nil) } }
     func settled(_ intent: Int64) { state.withLockedValue { _ = $0.removeValue(forKey: intent) } }
     func unsettled(_ intent: Int64, _ row: AuditEvent) { state.withLockedValue { $0[intent] = .some(row) } }
+    func replaceUnsettled(_ intent: Int64, with row: AuditEvent) {
+        state.withLockedValue { state in
+            if case .some(.some) = state[intent] { state[intent] = .some(row) }
+        }
+    }
 
-    var owned: Set<Int64> { state.withLockedValue { Set($0.keys) } }
     var hasUnsettled: Bool { state.withLockedValue { $0.values.contains { $0 != nil } } }
 
     /// The rows waiting to be written, left owned (so recovery skips them) until settled.

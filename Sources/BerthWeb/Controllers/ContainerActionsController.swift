@@ -98,6 +98,9 @@ struct ContainerActionsController: Sendable {
             let message = Self.describe(error, name: name)
             await audit.finish(attempt, outcome: .error, targetName: name, parameters: parameters, error: message)
             return .redirect(to: error.kind == .notFound ? "/containers?all=1" : page, flash: Flash(.error, message))
+        } catch {
+            await audit.finish(attempt, outcome: .error, targetName: name, parameters: parameters, error: "\(error)")
+            throw error
         }
     }
 

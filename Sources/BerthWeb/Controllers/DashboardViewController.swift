@@ -64,6 +64,7 @@ struct DashboardViewController: Sendable {
                 attempt, outcome: .ok, context: context, targetId: String(link.dashboardId), parameters: ["label": link.label]
             ) else {
                 try? await database.deleteShareSession(tokenHash: Tokens.hash(cookieToken))
+                audit.rolledBack(attempt, reason: "its outcome row could not be written, so the viewer was not admitted")
                 throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
             }
             var response = Response(
@@ -132,7 +133,7 @@ struct DashboardViewController: Sendable {
         let feed = DashboardFeed(engine: engine, scope: scope, events: events, stats: stats, refreshInterval: refreshInterval)
         let renderer = DashboardStreamRenderer()
         return streamer.response(
-            for: owner(context, scope: scope), render: renderer.render,
+            for: owner(context, scope: scope), weight: DashboardMessage.weight, render: renderer.render,
             prelude: { [ServerSentEvent(event: "hello", encoding: ["dashboard": scope.id])] },
             produce: { mailbox in await feed.run(into: mailbox) }
         )
@@ -174,7 +175,7 @@ struct DashboardViewController: Sendable {
         )
         let renderer = LogStreamRenderer(cursor: cursor, containers: 1)
         let unavailable = inspect.hostConfig?.logConfig?.type == "none"
-        return streamer.response(for: owner(context, scope: scope), gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: owner(context, scope: scope), weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             if unavailable {
                 _ = await mailbox.send(.ended(container: inspect.id, reason: "This container logs with the driver \"none\": the engine keeps no logs for it."))
                 _ = await mailbox.send(.finished)
@@ -274,7 +275,7 @@ struct DashboardViewController: Sendable {
         let database = self.database
         if let viewer = context.shareViewer {
             let links = self.links
-            return StreamOwner(key: viewer.streamKey) {
+            return StreamOwner(key: viewer.streamKey, isLink: true) {
                 if let reason = await links.endedReason(viewer) { return reason }
                 return (try? await database.dashboard(id: scope.id)) == nil ? "This dashboard was removed." : nil
             }

@@ -186,8 +186,9 @@ struct DashboardsController: Sendable {
             attempt, outcome: .ok,
             parameters: parameters.merging(["link": String(link.id ?? 0), "expiresAt": ISO8601DateFormatter().string(from: link.expiresAt)]) { $1 }
         ) else {
-            // No record, no link: it is revoked before anyone saw it.
+            // No record, no link: it is revoked before anyone saw it, and the row still to be written says so.
             _ = try? await database.revokeDashboardLink(id: link.id ?? 0, by: user.username, at: Date())
+            audit.rolledBack(attempt, reason: "its outcome row could not be written, so the link was revoked at once")
             return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
         }
         let scheme = (context.client?.isSecure ?? false) || links.secureCookies ? "https" : "http"

@@ -81,7 +81,7 @@ struct LogsController: Sendable {
         let renderer = LogStreamRenderer(cursor: cursor, containers: ids.count)
         let (followers, unavailable) = (followersFound, unavailableFound)
         let resync = cursor.wasUnusable ? followersFound.first?.container : nil
-        return streamer.response(for: user, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: user, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             if let resync {
                 let notice = "The page's last position can't be used (it lies in the future or is not one Berth wrote); showing the latest lines."
                 guard await mailbox.send(.status(container: resync, state: "resync", message: notice)) else { return }

@@ -76,6 +76,10 @@ struct RunController: Sendable {
                 message, status: error.pageStatus,
                 missingImage: Self.isMissingImage(error) ? form.image : nil
             )
+        } catch {
+            // Cancelled (the server is stopping): the attempt still gets its outcome.
+            await audit.finish(attempt, outcome: .error, error: "\(error)")
+            throw error
         }
         let name = form.name.isEmpty ? String(created.id.prefix(12)) : form.name
         do {
@@ -84,6 +88,9 @@ struct RunController: Sendable {
             await audit.finish(attempt, outcome: .error, targetType: "container", targetId: created.id, targetName: name, error: error.description)
             // Created but not started (a port taken, a missing command): leave it for the user to inspect.
             return .redirect(to: "/containers/\(created.id)", flash: Flash(.error, "Created \(name), but it did not start: \(error.description)"))
+        } catch {
+            await audit.finish(attempt, outcome: .error, targetType: "container", targetId: created.id, targetName: name, error: "\(error)")
+            throw error
         }
 
         if form.mode == .detached {
@@ -110,6 +117,8 @@ struct RunController: Sendable {
             } else {
                 waitError = error.description
             }
+        } catch {
+            waitError = "The wait was cut short: \(error)"
         }
         var output = RunResultPage.Output()
         do {

@@ -188,7 +188,7 @@ struct SwarmController: Sendable {
         }
         let engine = self.engine
         let renderer = LogStreamRenderer(cursor: LogCursor(lastEventID: nil), containers: 1)
-        return streamer.response(for: user, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: user, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             var options = LogOptions(timestamps: true, follow: true)
             options.tail = tail
             do {

@@ -43,6 +43,12 @@ enum DashboardMessage: Sendable {
     /// Log lines (already redacted) and log status, as the log viewer's stream sends them.
     case logs(LogStreamMessage)
     case engine(up: Bool, message: String)
+
+    /// What a message holds, for the stream's byte bound: log lines are what can be large.
+    @Sendable static func weight(_ message: DashboardMessage) -> Int {
+        if case .logs(let logs) = message { return LogStreamMessage.weight(logs) }
+        return 256
+    }
 }
 
 /// A dashboard as one request sees it: the record, where its pages are for this viewer, and its rules made ready.

@@ -16,19 +16,26 @@ final class LogRedactor: Sendable {
     static let lineBudget = 2_000_000
 
     private let rules: [LinearRegex]
+    /// A saved rule can't be used (saved before this matcher, with syntax it refuses, or too much together): no line
+    /// is shown rather than one a rule was meant to mask.
+    let isUnusable: Bool
     /// How many characters of a line are checked; the rest is cut.
     let checkedLength: Int
 
-    /// Rules that do not compile are refused when a dashboard is saved; here they are skipped.
+    static let withheld = "[line withheld: a redaction rule of this dashboard can't be used; its owner must save the dashboard again]"
+
     init(patterns: [String]) {
-        rules = patterns.compactMap { try? LinearRegex($0) }
+        let compiled = patterns.map { try? LinearRegex($0) }
+        rules = compiled.compactMap { $0 }
         let size = rules.reduce(0) { $0 + $1.programSize }
+        isUnusable = rules.count < compiled.count || size > Self.maxTotalProgramSize
         checkedLength = max(1024, Self.lineBudget / max(size, 1))
     }
 
-    var isEmpty: Bool { rules.isEmpty }
+    var isEmpty: Bool { rules.isEmpty && !isUnusable }
 
     func redact(_ text: String) -> String {
+        if isUnusable { return Self.withheld }
         guard !rules.isEmpty else { return text }
         var text = text
         var cut = ""
@@ -58,7 +65,7 @@ final class LogRedactor: Sendable {
 
     /// Redacts every line, letting other work run between lines: a dashboard's log never holds a thread for long.
     func redact(_ lines: LogBatch) async -> LogBatch {
-        guard !rules.isEmpty else { return lines }
+        guard !isEmpty else { return lines }
         var result = LogBatch()
         result.reserveCapacity(lines: lines.count, bytes: lines.byteCount)
         for entry in lines.entries {

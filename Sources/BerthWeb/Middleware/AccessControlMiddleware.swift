@@ -34,8 +34,14 @@ struct AccessControlMiddleware: RouterMiddleware {
         context.client = clients.client(for: request, remote: context.remoteAddress)
         context.userAgent = request.headers[.userAgent]
 
+        // A connection past the cap (`ConnectionGuard`): only a valid session gets through.
+        let overCapacity = request.headers[ConnectionLimits.overCapacityHeader] != nil
+
         // No matching route: static files and the 404 page, which need no permission.
-        guard let path = context.endpointPath else { return try await next(request, context) }
+        guard let path = context.endpointPath else {
+            if overCapacity { return Self.atCapacity() }
+            return try await next(request, context)
+        }
 
         guard let rule = routes.rule(method: request.method, path: path) else {
             context.logger.error("route without a declared permission refused", metadata: ["route": "\(request.method) \(path)"])
@@ -45,6 +51,7 @@ struct AccessControlMiddleware: RouterMiddleware {
 
         let permission = rule.permission
         if permission.viaShareLink {
+            if overCapacity { return Self.atCapacity() }
             // A share link's cookie opens its one dashboard, for reading; the signed-in session is not consulted.
             context.shareViewer = try await admitShareViewer(request, context: context, path: path, rule: rule)
             return try await next(request, context)
@@ -64,6 +71,8 @@ struct AccessControlMiddleware: RouterMiddleware {
                 endedSession = true
             }
         }
+
+        if overCapacity && context.user == nil { return Self.atCapacity() }
 
         // Loopback clients pass routes that open to them (`/metrics` for a local scraper). `client` is resolved after
         // the trusted proxy, so requests relayed by a proxy on this machine count as their browser's address.
@@ -103,6 +112,15 @@ struct AccessControlMiddleware: RouterMiddleware {
     }
 
     static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
+
+    /// The answer past the connection cap to anyone without a session; the connection closes after it.
+    static func atCapacity() -> Response {
+        Response(
+            status: .serviceUnavailable,
+            headers: [.retryAfter: "5", .contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: "Berth has as many connections as it takes now. Try again in a few seconds.\n"))
+        )
+    }
 
     /// The viewer a share cookie admits to the dashboard of the route's `{id}`; refusals are audited. A revoked or
     /// expired link gets 410, anything else 404 (nothing tells a guesser whether the dashboard exists).

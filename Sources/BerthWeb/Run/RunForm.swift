@@ -54,7 +54,7 @@ struct RunForm: Sendable {
         func text(_ key: String) -> String { (form[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
 
         // A NUL can't travel in the engine's strings: a container made with one could never start.
-        if let field = form.fieldNames.first(where: { form.values($0).contains { $0.contains("\u{0}") } }) {
+        if let field = form.firstField(where: { $0.contains("\u{0}") }) {
             throw InputError("The field \(field.prefix(40)) holds a NUL character, which no container setting may hold.")
         }
         image = text("image")

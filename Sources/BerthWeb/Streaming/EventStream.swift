@@ -16,9 +16,14 @@ struct EventStreamer: Sendable {
     let registry: StreamRegistry
     /// How often a quiet stream gets a keep-alive comment and its session a look.
     let heartbeat: Duration
+    /// How many streams may be open at once, in all and per session or share link.
+    var limits = StreamLimits()
 
     /// A write this large goes out without waiting for more (see `gather`).
     static let gatheredBytes = 64 * 1024
+    /// What a stream whose messages have a weight (log lines) may hold queued for a reader that stopped reading: then
+    /// its producer waits (and with it the engine stream), so a stalled page costs this much, not the log's size.
+    static let queuedBytesLimit = 1024 * 1024
 
     static let headers: HTTPFields = [
         .contentType: "text/event-stream; charset=utf-8",
@@ -43,6 +48,7 @@ struct EventStreamer: Sendable {
     func response<Message: Sendable>(
         for user: SignedInUser,
         capacity: Int = 256,
+        weight: (@Sendable (Message) -> Int)? = nil,
         gather: Duration? = nil,
         render: @escaping @Sendable (Message) -> ServerSentEvent?,
         attach: (@Sendable (Mailbox<Message>) -> @Sendable () -> Void)? = nil,
@@ -51,13 +57,16 @@ struct EventStreamer: Sendable {
     ) -> Response {
         let sessions = self.sessions
         let owner = StreamOwner(key: user.sessionKey) { await sessions.endedReason(sessionKey: user.sessionKey) }
-        return response(for: owner, capacity: capacity, gather: gather, render: render, attach: attach, prelude: prelude, produce: produce)
+        return response(
+            for: owner, capacity: capacity, weight: weight, gather: gather, render: render, attach: attach, prelude: prelude, produce: produce
+        )
     }
 
     /// The same, for a stream whose owner is not a signed-in session (a dashboard's share link).
     func response<Message: Sendable>(
         for owner: StreamOwner,
         capacity: Int = 256,
+        weight: (@Sendable (Message) -> Int)? = nil,
         gather: Duration? = nil,
         render: @escaping @Sendable (Message) -> ServerSentEvent?,
         attach: (@Sendable (Mailbox<Message>) -> @Sendable () -> Void)? = nil,
@@ -66,13 +75,20 @@ struct EventStreamer: Sendable {
     ) -> Response {
         let registry = self.registry
         let heartbeat = self.heartbeat
+        // Each stream may hold engine connections (a log stream one per container): a cap per owner and in all keeps
+        // the engine's descriptors bounded however many pages connect.
+        if let refusal = limits.refusal(open: registry.openStreams, ofOwner: registry.openStreams(key: owner.key), isLink: owner.isLink) {
+            return refusal
+        }
         return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
-            let mailbox = Mailbox<Message>(capacity: capacity)
+            let mailbox = Mailbox<Message>(capacity: capacity, byteLimit: Self.queuedBytesLimit, weight: weight)
             let registration = registry.register(sessionKey: owner.key) { reason in mailbox.close(reason: reason) }
             let detach = attach?(mailbox)
             defer {
                 detach?()
                 registry.unregister(registration)
+                // A stream that held much (a reader that fell behind a fast log) gives it back to the system.
+                if mailbox.peakBytes >= Self.queuedBytesLimit / 4 { ReturnedMemory.trimSoon() }
             }
             // The server's graceful shutdown (the handler runs at once if it has begun already) closes the mailbox:
             // the loop below drains it, writes the `end` event and the response finishes.
@@ -117,11 +133,11 @@ struct EventStreamer: Sendable {
                                         }
                                     }
                                 }
-                                add([message] + mailbox.takeQueued(limit: 63))
+                                add([message] + mailbox.takeQueued(limit: 63, bytes: Self.gatheredBytes))
                                 if let gather, !ends, (buffer?.readableBytes ?? 0) < Self.gatheredBytes {
                                     // A fast log's lines arrive a few at a time: a moment's wait lets many go in one event.
                                     try? await Task.sleep(for: gather)
-                                    add(mailbox.takeQueued(limit: 64))
+                                    add(mailbox.takeQueued(limit: 64, bytes: Self.gatheredBytes))
                                 }
                                 if let buffer, buffer.readableBytes > 0 { try await writer.write(buffer) }
                                 if ends { break reading }
@@ -157,8 +173,45 @@ struct EventStreamer: Sendable {
 /// what each heartbeat asks to learn whether the stream may go on.
 struct StreamOwner: Sendable {
     let key: String
+    /// A share link (its own, lower cap) rather than a signed-in session.
+    var isLink = false
     /// Why the stream must end now, or nil while it may go on.
     let endedReason: @Sendable () async -> String?
+}
+
+/// How many event streams may be open at once (`--max-streams`, `--max-streams-per-session`, `--max-streams-per-link`).
+public struct StreamLimits: Sendable, Equatable {
+    public var total: Int
+    public var perSession: Int
+    public var perLink: Int
+
+    public init(total: Int = 1000, perSession: Int = 24, perLink: Int = 4) {
+        self.total = total
+        self.perSession = perSession
+        self.perLink = perLink
+    }
+
+    /// The answer to a stream past a cap: 429 when its owner has too many (a page left open in many tabs), 503 when
+    /// the server has; both with `Retry-After`. Nil when it may open.
+    func refusal(open: Int, ofOwner: Int, isLink: Bool) -> Response? {
+        let ownerLimit = isLink ? perLink : perSession
+        let (status, message): (HTTPResponse.Status, String)
+        if ofOwner >= ownerLimit {
+            status = .tooManyRequests
+            message = isLink
+                ? "This link has \(ownerLimit) live views open already; close one, or ask for a link of your own."
+                : "You have \(ownerLimit) live views open already; close some tabs and this one reconnects."
+        } else if open >= total {
+            status = .serviceUnavailable
+            message = "Berth has as many live views open as it takes now; this one reconnects shortly."
+        } else {
+            return nil
+        }
+        return Response(
+            status: status, headers: [.retryAfter: "10", .contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: message + "\n"))
+        )
+    }
 }
 
 extension ServerSentEvent {
@@ -213,4 +266,7 @@ final class StreamRegistry: Sendable {
 
     /// Streams open now, over all sessions.
     var openStreams: Int { state.withLockedValue { $0.closers.values.reduce(0) { $0 + $1.count } } }
+
+    /// Streams open now under one key (a session, a share link).
+    func openStreams(key: String) -> Int { state.withLockedValue { $0.closers[key]?.count ?? 0 } }
 }

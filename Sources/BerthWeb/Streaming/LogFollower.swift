@@ -16,6 +16,12 @@ enum LogStreamMessage: Sendable {
     /// Line bytes one message gathers at most when lines are merged (about a read's worth of a fast log).
     static let mergedBytesLimit = 64 * 1024
 
+    /// What a message holds, for a mailbox's byte bound.
+    @Sendable static func weight(_ message: LogStreamMessage) -> Int {
+        if case .lines(_, let lines) = message { return lines.byteCount + 32 * lines.count }
+        return 64
+    }
+
     /// Folds `next` into `queued` when both are lines of the same container and the result stays small: for
     /// ``Mailbox/send(_:merge:)``, so that a log written faster than the page reads it goes out in few large events
     /// rather than one per engine read.

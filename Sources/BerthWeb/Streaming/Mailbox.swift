@@ -6,7 +6,9 @@ import NIOCore
 /// Memory stays bounded whatever the reader does. A shared producer ``offer(_:)``s and never waits: when the queue is
 /// full the message is dropped and counted, the reader later gets a ``Item/gap(_:)`` with the count, and a reader that
 /// stays behind for more than a whole queue's worth of messages is given up (``isOverflowed``). A producer of its own
-/// ``send(_:)``s and waits for room instead, which slows its engine stream down rather than losing lines.
+/// ``send(_:)``s and waits for room instead, which slows its engine stream down rather than losing lines. Room is
+/// counted in messages and, when the mailbox is given a `weight`, in bytes too: a log's messages can be large, and a
+/// reader that stopped reading must cost a bounded amount (``byteLimit``, plus the one message over it).
 final class Mailbox<Element: Sendable>: Sendable {
     enum Item: Sendable {
         case element(Element)
@@ -18,6 +20,10 @@ final class Mailbox<Element: Sendable>: Sendable {
 
     private struct State {
         var queue = CircularBuffer<Element>()
+        /// The weight of what is queued.
+        var bytes = 0
+        /// The most it held at once.
+        var peakBytes = 0
         var dropped = 0
         var droppedInARow = 0
         var heartbeatDue = false
@@ -40,11 +46,19 @@ final class Mailbox<Element: Sendable>: Sendable {
     }
 
     let capacity: Int
+    let byteLimit: Int
+    private let weight: (@Sendable (Element) -> Int)?
     private let state = NIOLockedValueBox(State())
 
-    init(capacity: Int) {
+    init(capacity: Int, byteLimit: Int = .max, weight: (@Sendable (Element) -> Int)? = nil) {
         self.capacity = capacity
+        self.byteLimit = byteLimit
+        self.weight = weight
     }
+
+    private func weigh(_ element: Element) -> Int { weight?(element) ?? 0 }
+
+    private func hasRoom(_ state: State) -> Bool { state.queue.count < capacity && state.bytes < byteLimit }
 
     /// Adds a message without waiting; false when it was dropped (the queue is full, or the mailbox is finished).
     @discardableResult
@@ -55,7 +69,7 @@ final class Mailbox<Element: Sendable>: Sendable {
                 state.reader = nil
                 return (true, reader)
             }
-            guard state.queue.count < capacity else {
+            guard hasRoom(state) else {
                 state.dropped += 1
                 state.droppedInARow += 1
                 if state.droppedInARow > capacity {
@@ -65,6 +79,8 @@ final class Mailbox<Element: Sendable>: Sendable {
                 return (false, nil)
             }
             state.queue.append(element)
+            state.bytes += weigh(element)
+            state.peakBytes = max(state.peakBytes, state.bytes)
             return (true, nil)
         }
         reader?.resume(returning: .element(element))
@@ -88,12 +104,17 @@ final class Mailbox<Element: Sendable>: Sendable {
                 }
                 if let merge, var last = state.queue.popLast() {
                     // Taken out of the queue while merging, so that it is changed in place rather than copied.
+                    state.bytes -= weigh(last)
                     let merged = merge(&last, element)
+                    state.bytes += weigh(last)
+                    state.peakBytes = max(state.peakBytes, state.bytes)
                     state.queue.append(last)
                     if merged { return .accepted }
                 }
-                if state.queue.count < capacity {
+                if hasRoom(state) {
                     state.queue.append(element)
+                    state.bytes += weigh(element)
+                    state.peakBytes = max(state.peakBytes, state.bytes)
                     return .accepted
                 }
                 return .wait
@@ -108,7 +129,7 @@ final class Mailbox<Element: Sendable>: Sendable {
                 let goOn = await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                         let resumeNow = state.withLockedValue { state -> Bool in
-                            if state.finished || state.queue.count < capacity || Task.isCancelled { return true }
+                            if state.finished || hasRoom(state) || Task.isCancelled { return true }
                             state.writers.append(continuation)
                             return false
                         }
@@ -133,6 +154,7 @@ final class Mailbox<Element: Sendable>: Sendable {
                         return (.now(.gap(state.dropped)), [])
                     }
                     if let element = state.queue.popFirst() {
+                        state.bytes -= weigh(element)
                         state.droppedInARow = 0
                         let writers = state.writers
                         state.writers.removeAll()
@@ -154,12 +176,19 @@ final class Mailbox<Element: Sendable>: Sendable {
         }
     }
 
-    /// Up to `limit` more messages that are queued now, without waiting: lets the writer put several into one write.
-    func takeQueued(limit: Int) -> [Element] {
+    /// Up to `limit` more messages (and about `bytes` of weight) that are queued now, without waiting: lets the writer
+    /// put several into one write.
+    func takeQueued(limit: Int, bytes: Int = .max) -> [Element] {
         let (taken, writers) = state.withLockedValue { state -> ([Element], [CheckedContinuation<Bool, Never>]) in
             guard state.closeReason == nil, state.dropped == 0, !state.queue.isEmpty else { return ([], []) }
             var taken: [Element] = []
-            while taken.count < limit, let element = state.queue.popFirst() { taken.append(element) }
+            var takenBytes = 0
+            while taken.count < limit, takenBytes < bytes, let element = state.queue.popFirst() {
+                let size = weigh(element)
+                state.bytes -= size
+                takenBytes += size
+                taken.append(element)
+            }
             state.droppedInARow = 0
             defer { state.writers.removeAll() }
             return (taken, state.writers)
@@ -199,6 +228,7 @@ final class Mailbox<Element: Sendable>: Sendable {
             state.finished = true
             if state.closeReason == nil { state.closeReason = reason }
             state.queue.removeAll()
+            state.bytes = 0
             defer { state.reader = nil; state.writers.removeAll() }
             return (state.reader, state.writers)
         }
@@ -207,6 +237,8 @@ final class Mailbox<Element: Sendable>: Sendable {
     }
 
     var isFinished: Bool { state.withLockedValue { $0.finished } }
+    /// The most weight it held queued at once.
+    var peakBytes: Int { state.withLockedValue { $0.peakBytes } }
     /// The reader stayed behind for more than a whole queue of messages and was given up.
     var isOverflowed: Bool { state.withLockedValue { $0.overflowed } }
     /// Why ``close(reason:)`` was called, if it was.

@@ -14,7 +14,8 @@ extension EngineError {
     /// the engine's words; an engine that fails is 502; one that can't be reached, 503.
     var pageStatus: HTTPResponse.Status {
         switch self {
-        case .daemon(let status, _) where (400..<500).contains(status):
+        case .daemon(let status, _) where (400..<500).contains(status) && status != 401 && status != 407:
+            // (An engine behind a proxy that wants credentials is the engine failing, not the user's sign-in.)
             return HTTPResponse.Status(code: status)
         case .daemon, .invalidResponse:
             return .badGateway

@@ -28,8 +28,10 @@ struct FormFields: Sendable {
         (self[key] ?? "").split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    /// The names of the fields sent, in order (repeated names repeated).
-    var fieldNames: [String] { fields.map(\.0) }
+    /// The name of the first field whose value satisfies `predicate` (one pass over the fields).
+    func firstField(where predicate: (String) -> Bool) -> String? {
+        fields.first { predicate($0.1) }?.0
+    }
 
     /// Every value of `key`.
     func values(_ key: String) -> [String] {

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOConcurrencyHelpers
+
+/// Memory a burst of streams used goes back to the system when they end.
+///
+/// glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after which blocks of that size
+/// come from the heap and stay there when freed; and freed small blocks stay in each thread's arena. Readers of a
+/// fast log that stopped reading, once gone, left their megabytes behind. So: a fixed threshold (every block of
+/// 128 KiB or more is a mapping of its own, unmapped on free), and `malloc_trim` a moment after streams that held
+/// much have closed (it gives back the free pages inside every arena).
+public enum ReturnedMemory {
+    /// `mallopt`'s parameters, from glibc's `malloc.h` (which the Glibc module does not bring in).
+    private static let trimThreshold: Int32 = -1
+    private static let mmapThreshold: Int32 = -3
+    private static let trimPending = NIOLockedValueBox(false)
+
+    /// Called once at start, before anything large is allocated.
+    public static func configureAllocator() {
+        #if canImport(Glibc)
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        _ = mallopt(mmapThreshold, 128 * 1024)
+        _ = mallopt(trimThreshold, 128 * 1024)
+        #endif
+    }
+
+    /// Trims the heap a second from now, once however many streams close meanwhile.
+    static func trimSoon() {
+        #if canImport(Glibc)
+        guard trimPending.withLockedValue({ pending in
+            defer { pending = true }
+            return !pending
+        }) else { return }
+        Task.detached(priority: .background) {
+            try? await Task.sleep(for: .seconds(1))
+            trimPending.withLockedValue { $0 = false }
+            typealias MallocTrim = @convention(c) (Int) -> Int32
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+            _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
+        }
+        #endif
+    }
+}

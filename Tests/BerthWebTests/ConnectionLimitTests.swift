@@ -1,0 +1,158 @@
+@testable import BerthWeb
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+import TestSupport
+
+/// The reviewers' reproductions: slow-header connections lasted over a minute, idle keep-alive sockets over 150 s,
+/// 1,100 idle sockets made Berth unreachable; one viewer's 360 streams exhausted the engine's descriptors.
+@Suite struct ConnectionLimitTests {
+    /// The application as `berth serve` builds it (with its connection guard), on a port of its own.
+    func withServedApp(
+        configure: (inout AppConfiguration) -> Void, _ body: @Sendable (_ port: Int, _ client: any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
+        configure(&configuration)
+        let built = try await buildRouter(configuration)
+        var logger = Logger(label: "berth.test")
+        logger.logLevel = .warning
+        let app = Application(
+            router: built.routes.router, server: try serverBuilder(configuration),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
+        )
+        try await app.test(.live) { client in
+            try await body(try #require(client.port), client)
+        }
+    }
+
+    /// A raw client socket, as an attacker's or a forgotten tab's.
+    final class RawConnection: Sendable {
+        let socket: Int32
+
+        init(port: Int) throws {
+            socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { throw TestSetupError("connect: \(errno)") }
+        }
+
+        func send(_ text: String) { _ = text.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
+
+        /// What arrives within `timeout`, until the server closes; nil while the connection is still open then.
+        func readUntilClosed(timeout: Duration) -> String? {
+            var received: [UInt8] = []
+            let deadline = ContinuousClock.now + timeout
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while ContinuousClock.now < deadline {
+                var poller = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, Int32(100)) > 0 else { continue }
+                let count = recv(socket, &buffer, buffer.count, 0)
+                if count <= 0 { return String(decoding: received, as: UTF8.self) }
+                received += buffer[0..<count]
+            }
+            return nil
+        }
+
+        /// What has arrived so far, without waiting.
+        func partial() -> String {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : "nothing (\(count))"
+        }
+
+        deinit { close(socket) }
+    }
+
+    @Test func aSlowHeadAndAnIdleKeepAliveConnectionAreClosed() async throws {
+        try await withServedApp(configure: { $0.headerTimeout = 1; $0.keepAliveTimeout = 2 }) { port, _ in
+            // A byte every 300 ms never completes a head: closed after the header timeout, not when the bytes stop.
+            let slow = try RawConnection(port: port)
+            let started = ContinuousClock.now
+            let trickle = Task {
+                for byte in "GET /login HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+                    slow.send(String(byte))
+                    try await Task.sleep(for: .milliseconds(300))
+                }
+            }
+            #expect(slow.readUntilClosed(timeout: .seconds(5)) != nil, "a slow head is cut off")
+            #expect(ContinuousClock.now - started < .seconds(3))
+            trickle.cancel()
+
+            // A complete request is answered; the idle connection after it goes after the keep-alive timeout.
+            let idle = try RawConnection(port: port)
+            idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let answered = ContinuousClock.now
+            let text = idle.readUntilClosed(timeout: .seconds(6))
+            #expect(text?.hasPrefix("HTTP/1.1 ") == true, "answered, then closed: \(text?.prefix(40) ?? "still open")")
+            #expect(ContinuousClock.now - answered >= .seconds(1.5))
+        }
+    }
+
+    @Test func pastTheConnectionCapSignedInPeopleGetInAndOthersGet503() async throws {
+        try await withServedApp(configure: { $0.maxConnections = 6; $0.headerTimeout = 30 }) { port, client in
+            let browser = try await signIn(client, as: "bt-viewer")
+            // Sockets that say nothing pile up past the cap.
+            let idle = try (0..<8).map { _ in try RawConnection(port: port) }
+            // Accepted and counted by the server before the next one comes.
+            try await Task.sleep(for: .milliseconds(500))
+            let anonymous = try RawConnection(port: port)
+            anonymous.send("GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+            let refused = try #require(anonymous.readUntilClosed(timeout: .seconds(5)), "the refusal closes the connection: \(anonymous.partial())")
+            #expect(refused.hasPrefix("HTTP/1.1 503"))
+            #expect(refused.lowercased().contains("retry-after: 5"))
+            let member = try RawConnection(port: port)
+            member.send("GET /containers HTTP/1.1\r\nHost: x\r\nCookie: \(browser.cookie)\r\nConnection: close\r\n\r\n")
+            let page = try #require(member.readUntilClosed(timeout: .seconds(10)))
+            #expect(page.hasPrefix("HTTP/1.1 200"), "\(page.prefix(60))")
+            _ = idle
+        }
+    }
+
+    @Test func streamsAreCappedPerSessionPerLinkAndInAll() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("caps")
+            try await scope.busybox(["sh", "-c", "echo hi; sleep 60"], name: name)
+            try await withLiveStreamApp(configure: { $0.streamLimits = StreamLimits(total: 5, perSession: 3, perLink: 1) }) { live in
+                let viewer = try await signIn(live.client, as: "bt-viewer")
+                var open: [EventStreamConnection] = []
+                defer { for stream in open { stream.close() } }
+                for _ in 0..<3 { open.append(try await live.open("/events/stream", as: viewer)) }
+                #expect(open.allSatisfy { $0.status == 200 })
+                let fourth = try await live.open("/events/stream", as: viewer)
+                #expect(fourth.status == 429)
+                #expect(fourth.headers.contains { $0.0.lowercased() == "retry-after" })
+
+                let owner = try await signIn(live.client, as: "bt-operator")
+                let id = try await createDashboard(live.client, owner, [("title", "Caps"), ("kind", "names"), ("selection", name), ("showStatus", "on")])
+                let cookie = try await exchange(live.client, token: try await createLink(live.client, owner, dashboard: id, expiresIn: 3600), dashboard: id)
+                open.append(try await live.open("/shared/\(id)/stream", as: Browser(cookie: cookie, csrfToken: "")))
+                #expect(open.last?.status == 200)
+                let secondView = try await live.open("/shared/\(id)/stream", as: Browser(cookie: cookie, csrfToken: ""))
+                #expect(secondView.status == 429)
+
+                open.append(try await live.open("/events/stream", as: owner))
+                #expect(open.last?.status == 200)
+                let overall = try await live.open("/events/stream", as: owner)
+                #expect(overall.status == 503, "five open in all")
+                // A closed one makes room.
+                open.removeFirst().close()
+                try await Task.sleep(for: .milliseconds(500))
+                let again = try await live.open("/events/stream", as: owner)
+                #expect(again.status == 200)
+                open.append(again)
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+@testable import BerthWeb
+import AsyncHTTPClient
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import TestSupport
+
+/// The reviewers' reproduction: readers that stopped reading a fast log took Berth from 60 to 247 MB, still 240 MB
+/// after they left. Each stream now holds at most about 1 MiB queued, and what it held goes back when it closes.
+/// Runs alone: it measures the memory of a `berth serve` process of its own.
+@Suite(.serialized) struct StalledReaderTests {
+    /// Private memory (anonymous and private dirty pages): what the process really costs.
+    static func privateBytes(of pid: Int32) throws -> Int {
+        let text = try String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("Private_Dirty:") })
+        let kilobytes = try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        return kilobytes * 1024
+    }
+
+    /// A browser tab that asks for a stream and then never reads: a socket with a small receive buffer.
+    static func stalledReader(port: Int, path: String, cookie: String) throws -> Int32 {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw TestSetupError("socket: \(errno)") }
+        var small: Int32 = 4096
+        setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestSetupError("connect: \(errno)") }
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCookie: \(cookie)\r\n\r\n"
+        _ = request.withCString { Glibc.send(socket, $0, strlen($0), 0) }
+        return socket
+    }
+
+    @Test func stalledReadersOfAFastLogCostABoundedAmountAndGiveItBack() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let line = String(repeating: "x", count: 200)
+            let id = try await scope.busybox(["sh", "-c", "while :; do echo \(line); done"])
+            let directory = try Repository.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let server = try AuditDurabilityTests.ServerProcess(databasePath: directory.appendingPathComponent("berth.sqlite").path)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+            defer { server.kill() }
+            do {
+                try await server.waitUntilServing(client)
+                var browser = AuditDurabilityTests.HTTPBrowser(client: client, base: server.base)
+                try await browser.signIn("bt-viewer")
+                let pid = server.process.processIdentifier
+                // Warm: one reader that reads, so what every stream needs once is there.
+                let warm = try Self.stalledReader(port: server.port, path: "/logs/stream?container=\(id)", cookie: browser.cookie)
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                for _ in 0..<50 { _ = recv(warm, &buffer, buffer.count, 0) }
+                close(warm)
+                try await Task.sleep(for: .seconds(2))
+                let baseline = try Self.privateBytes(of: pid)
+
+                let readers = 20
+                var sockets: [Int32] = []
+                for _ in 0..<readers {
+                    sockets.append(try Self.stalledReader(port: server.port, path: "/logs/stream?container=\(id)&tail=all", cookie: browser.cookie))
+                }
+                try await Task.sleep(for: .seconds(8))
+                let stalled = try Self.privateBytes(of: pid)
+                let perReader = (stalled - baseline) / readers
+                #expect(perReader <= 2 << 20, "each stalled reader costs \(perReader >> 10) KiB (baseline \(baseline >> 20) MiB, now \(stalled >> 20) MiB)")
+
+                for socket in sockets { close(socket) }
+                // Given back once the streams have ended (a stream that was reading a long backlog notices within
+                // seconds; then the allocator is trimmed).
+                var after = Int.max
+                for _ in 0..<60 where after - baseline > 4 << 20 {
+                    try await Task.sleep(for: .milliseconds(500))
+                    after = try Self.privateBytes(of: pid)
+                }
+                print("stalled readers: baseline \(baseline >> 10) KiB, \(readers) stalled \(stalled >> 10) KiB, after \(after >> 10) KiB")
+                #expect(after - baseline <= 4 << 20, "after the readers left: \(after >> 10) KiB, baseline \(baseline >> 10) KiB, stalled \(stalled >> 10) KiB")
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
+}
