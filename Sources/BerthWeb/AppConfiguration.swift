@@ -49,6 +49,9 @@ public struct AppConfiguration: Sendable {
     /// Event streams open at once: in all, per session and per share link (`--max-streams`, `--max-streams-per-session`,
     /// `--max-streams-per-link`).
     public var streamLimits = StreamLimits()
+    /// Followed logs open to the engine at once, over every page and dashboard (`--max-engine-streams`): each is a
+    /// connection and a descriptor in the daemon.
+    public var maxEngineStreams: Int = 512
 
     public struct TLSFiles: Sendable {
         public var certificatePath: String

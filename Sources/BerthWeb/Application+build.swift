@@ -91,7 +91,10 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let views = try await PageRenderer.load(directory: configuration.templatesDirectory)
     var engineLogger = logger
     engineLogger[metadataKey: "engine"] = "\(configuration.engineAddress)"
-    let engine = EngineClient(address: configuration.engineAddress, apiVersion: configuration.apiVersion, logger: engineLogger)
+    let engine = EngineClient(
+        address: configuration.engineAddress, apiVersion: configuration.apiVersion, maxStreams: configuration.maxEngineStreams,
+        logger: engineLogger
+    )
     let pam = PAMAuthenticator(configuration: configuration.pam, logger: logger)
 
     let accounts = AccountPolicy(pam: pam, roleGroups: configuration.roleGroups, allowRoot: configuration.allowRoot)

@@ -24,12 +24,19 @@ public final class EngineClient: Sendable {
     /// - Parameters:
     ///   - address: where the engine listens.
     ///   - apiVersion: a forced API version (what `DOCKER_API_VERSION` sets); nil negotiates.
-    public init(address: EngineAddress, apiVersion: APIVersion? = nil, logger: Logger = Logger(label: "berth.engine")) {
+    /// - Parameter maxStreams: followed logs open to the engine at once (each is a connection, a descriptor in the
+    ///   daemon); one more throws ``EngineError/busy(_:)`` until one closes.
+    public init(
+        address: EngineAddress, apiVersion: APIVersion? = nil, maxStreams: Int = .max, logger: Logger = Logger(label: "berth.engine")
+    ) {
         self.address = address
         self.forcedVersion = apiVersion
         self.logger = logger
-        self.transport = EngineTransport(address: address, logger: logger)
+        self.transport = EngineTransport(address: address, maxStreams: maxStreams, logger: logger)
     }
+
+    /// Streams of their own (followed logs) open to the engine now.
+    public var openStreams: Int { transport.streamSlots.inUse }
 
     /// Reads `DOCKER_HOST` and `DOCKER_API_VERSION` from the environment as the Docker CLI does.
     public static func fromEnvironment(

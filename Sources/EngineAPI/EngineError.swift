@@ -8,6 +8,8 @@ public enum EngineError: Error, Sendable, Equatable {
     case daemon(status: Int, message: String)
     /// The daemon answered something that is not what the API documents.
     case invalidResponse(String)
+    /// Berth holds as many long-lived streams to the engine as it may (`EngineClient.maxStreams`); try again later.
+    case busy(String)
 
     /// What kind of daemon error this is, by the status codes the Engine API documents.
     public enum Kind: Sendable, Equatable {
@@ -55,6 +57,8 @@ extension EngineError: CustomStringConvertible {
             return message.isEmpty ? "the engine answered HTTP \(status)" : message
         case .invalidResponse(let message):
             return "unexpected answer from the engine: \(message)"
+        case .busy(let message):
+            return message
         }
     }
 }

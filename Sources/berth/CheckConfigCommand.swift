@@ -82,6 +82,7 @@ struct CheckConfig: AsyncParsableCommand {
             ("max-streams", String(configuration.streamLimits.total)),
             ("max-streams-per-session", String(configuration.streamLimits.perSession)),
             ("max-streams-per-link", String(configuration.streamLimits.perLink)),
+            ("max-engine-streams", String(configuration.maxEngineStreams)),
         ]
         return lines
     }

@@ -30,7 +30,7 @@ struct ConfigurationFile: Sendable {
         "audit-head-interval": .integer,
         "share-link-max-days": .integer, "max-connections": .integer, "header-timeout": .integer,
         "keepalive-timeout": .integer, "max-streams": .integer, "max-streams-per-session": .integer,
-        "max-streams-per-link": .integer,
+        "max-streams-per-link": .integer, "max-engine-streams": .integer,
     ]
 
     let path: String

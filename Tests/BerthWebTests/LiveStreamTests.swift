@@ -187,6 +187,23 @@ import TestSupport
         }
     }
 
+    /// Past `--max-engine-streams` a followed log waits for a free engine connection, and its page says so.
+    @Test func aLogPastTheEngineStreamCapWaitsAndSaysSo() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let first = try await scope.busybox(["sh", "-c", "echo one; sleep 60"])
+            let second = try await scope.busybox(["sh", "-c", "echo two; sleep 60"])
+            try await withLiveStreamApp(configure: { $0.maxEngineStreams = 1 }) { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let logs = try await live.open("/logs/stream?container=\(first)&container=\(second)", as: browser)
+                defer { logs.close() }
+                let waiting = try #require(await logs.next("status", timeout: .seconds(10)))
+                #expect((waiting.found.json?["state"] as? String) == "waiting")
+                #expect((waiting.found.json?["message"] as? String)?.contains("as many logs at once as it may (1)") == true)
+                #expect(live.streams.open.openStreams == 1)
+            }
+        }
+    }
+
     @Test func severalContainersMergeIntoOneStreamTaggedByContainer() async throws {
         try await TestEngine.withContainers { _, scope in
             let one = try await scope.busybox(["sh", "-c", "echo from-one; sleep 60"])

@@ -89,4 +89,33 @@ import TestSupport
             #expect(lines.allSatisfy { $0.utf8.count == 99 })
         }
     }
+
+    /// The reviewers' reproduction: one viewer's 360 log views of 20 containers ran dockerd out of descriptors. The
+    /// client holds at most `maxStreams` followed logs; one more is `busy` until one closes.
+    @Test func followedLogsAreCappedAndASlotComesBackWhenOneCloses() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "while :; do echo tick; sleep 0.2; done"])
+            let client = EngineClient(address: try TestEngine.address(), maxStreams: 2)
+            do {
+                let first = try await client.containerLogs(id, options: LogOptions(follow: true), tty: false)
+                var second: ContainerLogs? = try await client.containerLogs(id, options: LogOptions(follow: true), tty: false)
+                #expect(client.openStreams == 2)
+                await #expect(performing: { _ = try await client.containerLogs(id, options: LogOptions(follow: true), tty: false) }, throws: { error in
+                    guard case .busy(let message) = error as? EngineError else { return false }
+                    return message.contains("(2)")
+                })
+                _ = second
+                second = nil
+                let deadline = ContinuousClock.now + .seconds(5)
+                while client.openStreams > 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(client.openStreams == 1, "the dropped log gave its connection back")
+                let third = try await client.containerLogs(id, options: LogOptions(follow: true), tty: false)
+                _ = (first, third)
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
 }

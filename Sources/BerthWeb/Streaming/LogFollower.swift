@@ -132,6 +132,7 @@ struct LogFollower: Sendable {
         let openedAt = LogTimestamp(date: Date())
         var firstRead = true
         var outage = EngineOutage(firstDelay: retryDelay)
+        var waitingForSlot = false
         while !Task.isCancelled {
             var options = LogOptions(timestamps: true, follow: true)
             if let position {
@@ -144,6 +145,10 @@ struct LogFollower: Sendable {
             }
             do {
                 let logs = try await engine.containerLogs(container, options: options, tty: tty)
+                if waitingForSlot {
+                    waitingForSlot = false
+                    guard await send(.status(container: container, state: "running", message: "Following again.")) else { return }
+                }
                 if let message = outage.recovered() {
                     guard await send(.status(container: container, state: "engine-up", message: message)) else { return }
                 }
@@ -182,6 +187,15 @@ struct LogFollower: Sendable {
                 // A followed log ends when the container stops: wait for it to run again.
                 guard await waitUntilRunning() else { return }
             } catch let error as EngineError {
+                if case .busy(let message) = error {
+                    // Berth's own cap on engine connections: wait for a free one, saying so once.
+                    if !waitingForSlot {
+                        waitingForSlot = true
+                        guard await send(.status(container: container, state: "waiting", message: message)) else { return }
+                    }
+                    try? await Task.sleep(for: retryDelay * 4)
+                    continue
+                }
                 if case .unreachable = error {
                     if let message = outage.failed(error) {
                         guard await send(.status(container: container, state: "engine-down", message: message)) else { return }

@@ -19,7 +19,7 @@ extension EngineError {
             return HTTPResponse.Status(code: status)
         case .daemon, .invalidResponse:
             return .badGateway
-        case .unreachable, .unsupportedAPIVersion:
+        case .unreachable, .unsupportedAPIVersion, .busy:
             return .serviceUnavailable
         }
     }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
@@ -45,9 +46,13 @@ final class EngineTransport: Sendable {
     /// Error bodies are short JSON documents; anything longer is cut.
     static let errorBodyLimit = 64 * 1024
 
-    init(address: EngineAddress, logger: Logger) {
+    /// Connections of their own (`openStream`) that may be open at once.
+    let streamSlots: StreamSlots
+
+    init(address: EngineAddress, maxStreams: Int = .max, logger: Logger) {
         self.address = address
         self.logger = logger
+        self.streamSlots = StreamSlots(limit: maxStreams)
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(5), read: nil),
@@ -211,4 +216,24 @@ final class EngineTransport: Sendable {
 
 private struct DaemonErrorBody: Decodable {
     var message: String?
+}
+
+/// A count of the connections of their own that are open, against a limit.
+final class StreamSlots: Sendable {
+    let limit: Int
+    private let used = NIOLockedValueBox(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    var inUse: Int { used.withLockedValue { $0 } }
+
+    func acquire() -> Bool {
+        used.withLockedValue { used in
+            guard used < limit else { return false }
+            used += 1
+            return true
+        }
+    }
+
+    func release() { used.withLockedValue { $0 -= 1 } }
 }

@@ -37,6 +37,12 @@ extension EngineTransport {
     /// reads them a socket read at a time instead of a chunk at a time.
     func openStream(_ request: EngineRequest, version: APIVersion?) async throws -> StreamedBody {
         try request.checkPath()
+        guard streamSlots.acquire() else {
+            throw EngineError.busy("Berth follows as many logs at once as it may (\(streamSlots.limit)); this one starts when another closes.")
+        }
+        // The slot is the connection's: given back when it closes, however that happens.
+        var connected = false
+        defer { if !connected { streamSlots.release() } }
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let handler = StreamedResponseHandler(eventLoop: eventLoop, address: address.description)
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -50,6 +56,9 @@ extension EngineTransport {
             case .unix(let path): channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
             case .tcp(let host, let port): channel = try await bootstrap.connect(host: host, port: port).get()
             }
+            connected = true
+            let slots = streamSlots
+            channel.closeFuture.whenComplete { _ in slots.release() }
         } catch {
             let failure = EngineError.unreachable(address: address.description, reason: Self.reason(for: error))
             // Nothing will answer: the head's promise must still be kept.
