@@ -1,4 +1,5 @@
 @testable import BerthWeb
+import BerthStore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -151,6 +152,10 @@ import TestSupport
                 let fourth = try await live.open("/events/stream", as: viewer)
                 #expect(fourth.status == 429)
                 #expect(fourth.headers.contains { $0.0.lowercased() == "retry-after" })
+                // A refused log view costs no inspect and writes no row saying logs were streamed.
+                let logs = try await live.open("/logs/stream?container=\(name)", as: viewer)
+                #expect(logs.status == 429)
+                #expect(try await live.app.auditEvents().filter { $0.action == "container.logs" }.isEmpty)
 
                 let owner = try await signIn(live.client, as: "bt-operator")
                 let id = try await createDashboard(live.client, owner, [("title", "Caps"), ("kind", "names"), ("selection", name), ("showStatus", "on")])

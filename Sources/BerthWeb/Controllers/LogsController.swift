@@ -52,6 +52,8 @@ struct LogsController: Sendable {
         guard let user = context.user else { throw HTTPError(.unauthorized) }
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Name at least one container.") }
+        // Past a cap: refused before any inspect or audit row (the row would say logs were streamed).
+        if let refusal = streamer.refusal(for: streamer.owner(of: user)) { return refusal }
         let cursor = LogCursor(lastEventID: request.lastEventID)
         let tail = self.tail(request, context)
         var followersFound: [LogFollower] = []

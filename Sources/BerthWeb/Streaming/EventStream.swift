@@ -55,11 +55,21 @@ struct EventStreamer: Sendable {
         prelude: (@Sendable () async -> [ServerSentEvent])? = nil,
         produce: (@Sendable (Mailbox<Message>) async -> Void)? = nil
     ) -> Response {
-        let sessions = self.sessions
-        let owner = StreamOwner(key: user.sessionKey) { await sessions.endedReason(sessionKey: user.sessionKey) }
+        let owner = owner(of: user)
         return response(
             for: owner, capacity: capacity, weight: weight, gather: gather, render: render, attach: attach, prelude: prelude, produce: produce
         )
+    }
+
+    func owner(of user: SignedInUser) -> StreamOwner {
+        let sessions = self.sessions
+        return StreamOwner(key: user.sessionKey) { await sessions.endedReason(sessionKey: user.sessionKey) }
+    }
+
+    /// The refusal a new stream of `owner` gets now (past a cap), or nil. `response` asks it too; a handler that
+    /// does work before (inspects, audit rows) asks first, so that a refused stream costs nothing.
+    func refusal(for owner: StreamOwner) -> Response? {
+        limits.refusal(open: registry.openStreams, ofOwner: registry.openStreams(key: owner.key), isLink: owner.isLink)
     }
 
     /// The same, for a stream whose owner is not a signed-in session (a dashboard's share link).
@@ -77,9 +87,7 @@ struct EventStreamer: Sendable {
         let heartbeat = self.heartbeat
         // Each stream may hold engine connections (a log stream one per container): a cap per owner and in all keeps
         // the engine's descriptors bounded however many pages connect.
-        if let refusal = limits.refusal(open: registry.openStreams, ofOwner: registry.openStreams(key: owner.key), isLink: owner.isLink) {
-            return refusal
-        }
+        if let refusal = refusal(for: owner) { return refusal }
         return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
             let mailbox = Mailbox<Message>(capacity: capacity, byteLimit: Self.queuedBytesLimit, weight: weight)
             let registration = registry.register(sessionKey: owner.key) { reason in mailbox.close(reason: reason) }
