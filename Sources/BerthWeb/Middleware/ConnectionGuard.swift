@@ -74,8 +74,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if counted {
             counted = false
             limits.release()
-            // Thousands of connections coming and going leave their buffers in the allocator's arenas.
-            ReturnedMemory.trimSoon()
         }
         context.fireChannelInactive()
     }
