@@ -23,7 +23,7 @@ struct EventStreamer: Sendable {
     static let gatheredBytes = 64 * 1024
     /// What a stream whose messages have a weight (log lines) may hold queued for a reader that stopped reading: then
     /// its producer waits (and with it the engine stream), so a stalled page costs this much, not the log's size.
-    static let queuedBytesLimit = 1024 * 1024
+    static let queuedBytesLimit = 512 * 1024
 
     static let headers: HTTPFields = [
         .contentType: "text/event-stream; charset=utf-8",

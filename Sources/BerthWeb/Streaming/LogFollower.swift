@@ -18,7 +18,7 @@ enum LogStreamMessage: Sendable {
 
     /// What a message holds, for a mailbox's byte bound.
     @Sendable static func weight(_ message: LogStreamMessage) -> Int {
-        if case .lines(_, let lines) = message { return lines.byteCount + 32 * lines.count }
+        if case .lines(_, let lines) = message { return lines.allocatedBytes }
         return 64
     }
 

@@ -34,8 +34,12 @@ public struct LogBatch: Sendable, RandomAccessCollection {
         return LogLine(stream: entry.stream, timestamp: entry.timestamp, text: text(of: entry), truncated: entry.truncated)
     }
 
-    /// The bytes of every line together: a measure of the batch's memory.
+    /// The bytes of every line together.
     public var byteCount: Int { storage.count }
+
+    /// What the batch holds allocated (its arrays' capacity, which growth by doubling makes up to twice what they
+    /// use): the measure of its memory, for a queue bounded in bytes.
+    public var allocatedBytes: Int { storage.capacity + entries.capacity * MemoryLayout<Entry>.stride }
 
     public func text(of entry: Entry) -> String {
         withBytes(of: entry) { String(decoding: $0, as: UTF8.self) }

@@ -127,8 +127,9 @@ final class StreamedResponseHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Reads waiting for the reader, at most (each up to the socket read size, 64 KiB).
-    static let bufferedReads = (low: 2, high: 16)
+    /// Read bursts waiting for the reader, at most (each a few socket reads of up to 64 KiB). Few: a reader that
+    /// stopped (a browser that stopped reading a fast log) holds them all, and the engine's socket holds the rest.
+    static let bufferedReads = (low: 1, high: 4)
     /// A read burst smaller than this makes the next read wait ``gatherDelay``. The engine writes each log message
     /// on its own, so a reader that keeps up reads one message at a time and pays every per-read cost (a wake-up, a
     /// hand-over to the reading task) per log line; a millisecond lets a fast log gather in the socket.
