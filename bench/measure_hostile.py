@@ -1135,14 +1135,20 @@ def main():
         table.add("flood", "log lines received", flood.lines)
         logs_rows = audit_rows(args.database, "SELECT COUNT(*) FROM auditEvent WHERE actor = ? AND action = 'container.logs'", (args.flood_user,))[0][0]
         table.add("flood", "container.logs audit rows of the session", f"{logs_rows} (20 x the 200 answers: {20 * statuses.get(200, 0)})")
-    # Each log follow costs dockerd about three descriptors (its end of the connection, the log file, a watch); the caps
-    # bound the follows however many streams are asked for: a session's streams x 20 containers, each stalled reader
-    # and each link viewer one.
-    follows = (args.streams_per_session * len(flood_containers) if "flood" in running else 0) + \
-        (args.stalled if "stalled" in running else 0) + (args.viewers if "viewers" in running else 0)
+    # Each log follow costs dockerd about three descriptors (its end of the connection, the log file, a watch). Every
+    # page on a container shares that container's one follow, so the follows are the containers watched, however many
+    # streams are asked for (the flood's 20, the fast log, the dashboard's); a stream that opens also reads what came
+    # before with a short request of its own (the flood has 16 opening at once, of 20 containers each), and a reader
+    # that stopped holds none.
+    follows = (len(flood_containers) if "flood" in running else 0) + (1 if "stalled" in running else 0) + \
+        (1 if "viewers" in running else 0)
+    catch_ups = 16 * len(flood_containers) if "flood" in running else 0
     dockerd_peak = max(samples["dockerd"] or [0])
-    table.add("engine", "dockerd open descriptors before / peak / after", f"{dockerd_before} / {dockerd_peak} / {dockerd_after}",
-              f"peak <= {dockerd_before} + 4 x {follows} follows", dockerd_peak <= dockerd_before + 4 * follows)
+    dockerd_median = sorted(samples["dockerd"])[len(samples["dockerd"]) // 2] if samples["dockerd"] else 0
+    table.add("engine", "dockerd open descriptors before / median / peak / after",
+              f"{dockerd_before} / {dockerd_median} / {dockerd_peak} / {dockerd_after}",
+              f"median <= {dockerd_before + 4 * follows + catch_ups} ({follows} follows), peak <= {dockerd_before + 4 * (follows + catch_ups)}",
+              dockerd_median <= dockerd_before + 4 * follows + catch_ups and dockerd_peak <= dockerd_before + 4 * (follows + catch_ups))
     table.add("memory", "Berth open descriptors before / peak / after", f"{berth_fds_before} / {max(samples['berth_fds'] or [0])} / {berth_fds_after}")
 
     peak = max(samples["memory"] or [0])

@@ -49,8 +49,9 @@ public struct AppConfiguration: Sendable {
     /// Event streams open at once: in all, per session and per share link (`--max-streams`, `--max-streams-per-session`,
     /// `--max-streams-per-link`).
     public var streamLimits = StreamLimits()
-    /// Followed logs open to the engine at once, over every page and dashboard (`--max-engine-streams`): each is a
-    /// connection and a descriptor in the daemon.
+    /// Log connections open to the engine at once (`--max-engine-streams`): one per followed container however many
+    /// pages and dashboards show it, and one more for a moment while a page catches up; each is a connection and a
+    /// descriptor in the daemon. At least 2.
     public var maxEngineStreams: Int = 512
 
     public struct TLSFiles: Sendable {

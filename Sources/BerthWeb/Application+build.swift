@@ -77,9 +77,10 @@ struct BuiltRouter {
 struct StreamCounters: Sendable {
     let events: Broadcaster<EngineEventMessage>
     let stats: Broadcaster<StatsMessage>
+    let tails: Broadcaster<LogStreamMessage>
     let open: StreamRegistry
 
-    var upstreams: Int { events.activeTopics + stats.activeTopics }
+    var upstreams: Int { events.activeTopics + stats.activeTopics + tails.activeTopics }
 }
 
 /// The routes, the middleware in front of them, and the services that must stop with the application.
@@ -142,7 +143,8 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let streamer = EventStreamer(
         sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
     )
-    LogsController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
+    let tails = Broadcaster<LogStreamMessage>(upstream: LogTail.upstream(engine: engine))
+    LogsController(engine: engine, audit: audit, views: views, streamer: streamer, tails: tails).addRoutes(to: routes)
     let events = Broadcaster<EngineEventMessage>(upstream: EventsController.upstream(engine: engine))
     EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)
     let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
@@ -160,9 +162,9 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     ).addRoutes(to: routes)
     DashboardViewController(
         database: database, engine: engine, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
-        events: events, stats: stats, refreshInterval: configuration.dashboardRefresh
+        events: events, stats: stats, tails: tails, refreshInterval: configuration.dashboardRefresh
     ).addRoutes(to: routes)
-    let streams = StreamCounters(events: events, stats: stats, open: sessions.streams)
+    let streams = StreamCounters(events: events, stats: stats, tails: tails, open: sessions.streams)
     MetricsController(metrics: metrics, streams: streams).addRoutes(to: routes)
     return BuiltRouter(
         routes: routes,

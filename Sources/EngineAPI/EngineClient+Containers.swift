@@ -119,7 +119,8 @@ extension EngineClient {
         if let since = options.since { query.append(("since", since)) }
         if let until = options.until { query.append(("until", until)) }
         let body = try await openStream(
-            EngineRequest(path: "/containers/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout)
+            EngineRequest(path: "/containers/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout),
+            follows: options.follow
         )
         return ContainerLogs(body: body, tty: isTTY, address: address.description)
     }

@@ -65,7 +65,7 @@ extension EngineClient {
         ]
         if let tail = options.tail { query.append(("tail", String(tail))) }
         if let since = options.since { query.append(("since", since)) }
-        let body = try await openStream(EngineRequest(path: "/services/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout))
+        let body = try await openStream(EngineRequest(path: "/services/\(Self.pathComponent(id))/logs", query: query, timeout: options.timeout), follows: options.follow)
         return ContainerLogs(body: body, tty: false, address: address.description)
     }
 }

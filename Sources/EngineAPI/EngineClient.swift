@@ -78,8 +78,8 @@ public final class EngineClient: Sendable {
     }
 
     /// Sends a versioned request on a connection of its own and returns the body of a successful answer as it streams.
-    func openStream(_ request: EngineRequest) async throws -> StreamedBody {
-        try await transport.openStream(request, version: apiVersion())
+    func openStream(_ request: EngineRequest, follows: Bool) async throws -> StreamedBody {
+        try await transport.openStream(request, version: apiVersion(), follows: follows)
     }
 
     /// Sends a versioned request and discards the (small) answer.

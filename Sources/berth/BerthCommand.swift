@@ -141,7 +141,7 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Live views one share link may have open; more get 429 (env BERTH_MAX_STREAMS_PER_LINK, default 4).")
     var maxStreamsPerLink: Int?
 
-    @Option(help: "Followed logs open to the engine at once; more wait for one to close (env BERTH_MAX_ENGINE_STREAMS, default 512).")
+    @Option(help: "Log connections open to the engine at once (one per followed container, shared by its pages); more wait for one to close (env BERTH_MAX_ENGINE_STREAMS, default 512).")
     var maxEngineStreams: Int?
 
     /// The configuration from the process's environment, file errors as validation errors (a message, no trace).
@@ -288,7 +288,7 @@ struct ServeOptions: ParsableArguments {
         if let count = try number(maxStreamsPerLink, "BERTH_MAX_STREAMS_PER_LINK", "max-streams-per-link", atLeast: 1) {
             configuration.streamLimits.perLink = count
         }
-        if let count = try number(maxEngineStreams, "BERTH_MAX_ENGINE_STREAMS", "max-engine-streams", atLeast: 1) {
+        if let count = try number(maxEngineStreams, "BERTH_MAX_ENGINE_STREAMS", "max-engine-streams", atLeast: 2) {
             configuration.maxEngineStreams = count
         }
         return Resolved(configuration: configuration, file: file?.path)

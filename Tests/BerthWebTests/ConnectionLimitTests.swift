@@ -33,66 +33,6 @@ import TestSupport
         }
     }
 
-    /// A raw client socket, as an attacker's or a forgotten tab's.
-    final class RawConnection: Sendable {
-        let socket: Int32
-
-        init(port: Int) throws {
-            socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw TestSetupError("connect: \(errno)") }
-        }
-
-        func send(_ text: String) { _ = text.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
-
-        /// What arrives within `timeout`, until the server closes; nil while the connection is still open then. Waits
-        /// without blocking a thread: the server under test runs on the same few.
-        func readUntilClosed(timeout: Duration) async throws -> String? {
-            var received: [UInt8] = []
-            let deadline = ContinuousClock.now + timeout
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while ContinuousClock.now < deadline {
-                let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-                if count == 0 { return String(decoding: received, as: UTF8.self) }
-                if count > 0 {
-                    received += buffer[0..<count]
-                    continue
-                }
-                guard errno == EAGAIN || errno == EWOULDBLOCK else { return String(decoding: received, as: UTF8.self) }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            return nil
-        }
-
-        /// The first bytes that arrive within `timeout`.
-        func firstBytes(timeout: Duration) async throws -> String? {
-            let deadline = ContinuousClock.now + timeout
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while ContinuousClock.now < deadline {
-                let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-                if count > 0 { return String(decoding: buffer[0..<count], as: UTF8.self) }
-                if count == 0 { return nil }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            return nil
-        }
-
-        /// What has arrived so far, without waiting.
-        func partial() -> String {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : "nothing (\(count))"
-        }
-
-        deinit { close(socket) }
-    }
-
     @Test func aSlowHeadAndAnIdleKeepAliveConnectionAreClosed() async throws {
         try await withServedApp(configure: { $0.headerTimeout = 1; $0.keepAliveTimeout = 2 }) { port, _ in
             // A byte every 300 ms never completes a head: closed after the header timeout, not when the bytes stop.

@@ -187,19 +187,32 @@ import TestSupport
         }
     }
 
-    /// Past `--max-engine-streams` a followed log waits for a free engine connection, and its page says so.
+    /// Past `--max-engine-streams` a followed log waits for a free engine connection, and its page says so; what was
+    /// logged before still shows (catching up keeps a slot of its own).
     @Test func aLogPastTheEngineStreamCapWaitsAndSaysSo() async throws {
         try await TestEngine.withContainers { _, scope in
             let first = try await scope.busybox(["sh", "-c", "echo one; sleep 60"])
             let second = try await scope.busybox(["sh", "-c", "echo two; sleep 60"])
-            try await withLiveStreamApp(configure: { $0.maxEngineStreams = 1 }) { live in
+            // Two slots: one for a followed log, one kept for catching up.
+            try await withLiveStreamApp(configure: { $0.maxEngineStreams = 2 }) { live in
                 let browser = try await signIn(live.client, as: "bt-viewer")
                 let logs = try await live.open("/logs/stream?container=\(first)&container=\(second)", as: browser)
                 defer { logs.close() }
-                let waiting = try #require(await logs.next("status", timeout: .seconds(10)))
-                #expect((waiting.found.json?["state"] as? String) == "waiting")
-                #expect((waiting.found.json?["message"] as? String)?.contains("as many logs at once as it may (1)") == true)
+                let (lines, events) = await collectLines(logs) { lines in
+                    Set(lines.map(\.text)) == ["one", "two"]
+                }
+                #expect(Set(lines.map(\.text)) == ["one", "two"])
+                func saysTheFollowedLogWaits(_ event: ReceivedEvent) -> Bool {
+                    (event.json?["state"] as? String) == "waiting"
+                        && (event.json?["message"] as? String)?.contains("as many logs at once as it may (1)") == true
+                }
+                var statuses = events.filter { $0.event == "status" }
+                while !statuses.contains(where: saysTheFollowedLogWaits), let status = await logs.next("status", timeout: .seconds(10)) {
+                    statuses.append(status.found)
+                }
+                #expect(statuses.contains(where: saysTheFollowedLogWaits), "\(statuses.map(\.data))")
                 #expect(live.streams.open.openStreams == 1)
+                #expect(live.streams.tails.activeTopics == 2)
             }
         }
     }

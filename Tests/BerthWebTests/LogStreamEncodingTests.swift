@@ -138,6 +138,33 @@ import Testing
         #expect(received.flatMap { $0 }.count == 4)
         #expect(received.allSatisfy { $0.count == 1 })
     }
+
+    /// A follower joins the shared tail where its catch-up ended: lines up to its position (the equal-stamped ones
+    /// counted) are dropped, the rest kept, and a batch with nothing old is passed on untouched.
+    @Test func thePositionFilterKeepsOnlyWhatThePageHasNotHad() {
+        func stamp(_ nanos: Int32) -> LogTimestamp { LogTimestamp(seconds: 1_795_384_043, nanoseconds: nanos) }
+        func batch(_ lines: [(Int32, String)]) -> LogBatch {
+            LogBatch(lines.map { LogLine(stream: .stdout, timestamp: stamp($0.0), text: $0.1) })
+        }
+        // The catch-up sent a, b and c; b and c share a timestamp, so the position is (2, count 2).
+        var position: LogPosition? = LogPosition(timestamp: stamp(2), count: 2)
+        var filter = LogPositionFilter(resumePoint: position)
+        var lines = batch([(1, "a"), (2, "b"), (2, "c"), (2, "d"), (3, "e")])
+        filter.keepNew(&lines, position: &position)
+        #expect(lines.map(\.text) == ["d", "e"])
+        #expect(position == LogPosition(timestamp: stamp(3), count: 1))
+        var later = batch([(4, "f")])
+        filter.keepNew(&later, position: &position)
+        #expect(later.map(\.text) == ["f"])
+
+        // No line yet: what is stamped before the floor is old.
+        var none: LogPosition?
+        var floored = LogPositionFilter(resumePoint: nil, floor: stamp(5))
+        var tail = batch([(4, "old"), (5, "new"), (6, "newer")])
+        floored.keepNew(&tail, position: &none)
+        #expect(tail.map(\.text) == ["new", "newer"])
+        #expect(none == LogPosition(timestamp: stamp(6), count: 1))
+    }
 }
 
 /// A small deterministic generator for the random cases.

@@ -103,6 +103,90 @@ import TestSupport
         }
     }
 
+    /// The reviewers' reproduction (issue 17, item 5): every page on a log held engine connections of its own, and
+    /// 150 pages cost dockerd 1,438 descriptors. Now the pages of one container share one followed connection; each
+    /// catches up on its own with a short read that ends, and still gets every line once, in order.
+    @Test func thirtyLogPagesOfOneContainerShareOneFollowedConnection() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "i=0; while :; do echo \"n $i\"; i=$((i+1)); usleep 20000; done"])
+            try await withRelayedApp { live, relay in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                var streams: [EventStreamConnection] = []
+                for index in 0..<30 {
+                    streams.append(try await live.open("/logs/stream?container=\(id)&tail=all", as: browser))
+                    // Some pages join a tail that has run for a while.
+                    if index % 10 == 9 { try await Task.sleep(for: .milliseconds(500)) }
+                }
+                func followed() -> Int { relay.openConnections(to: "\(id)/logs?stdout=1&stderr=1&timestamps=1&follow=1") }
+                func allLogs() -> Int { relay.openConnections(to: "\(id)/logs") }
+                #expect(await waitFor(.seconds(15)) { allLogs() == 1 }, "engine log connections: \(allLogs())")
+                #expect(followed() == 1)
+                #expect(live.streams.tails.subscriberCount(id) == 30)
+
+                // Every page has every line from the first, once and in order.
+                for (index, stream) in streams.enumerated() {
+                    let (lines, _) = await collectLines(stream, timeout: .seconds(30)) { $0.count >= 200 }
+                    let numbers = lines.compactMap { Int($0.text.dropFirst(2)) }
+                    #expect(numbers.count >= 200 && numbers == Array(0..<numbers.count), "page \(index): \(numbers.prefix(5))… \(numbers.count) lines")
+                }
+                #expect(followed() == 1)
+
+                // A page that comes back with its last position gets what came after, from a read of its own.
+                let (seen, _) = await collectLines(streams[0], timeout: .seconds(10)) { !$0.isEmpty }
+                let last = try #require(seen.last)
+                let resumed = try await live.open("/logs/stream?container=\(id)&tail=all", as: browser, lastEventID: last.eventID)
+                defer { resumed.close() }
+                let (after, _) = await collectLines(resumed, timeout: .seconds(10)) { $0.count >= 20 }
+                let lastNumber = try #require(Int(last.text.dropFirst(2)))
+                let afterNumbers = after.compactMap { Int($0.text.dropFirst(2)) }
+                #expect(afterNumbers.first.map { $0 <= lastNumber + 1 } == true, "resumed at \(afterNumbers.first ?? -1) after \(lastNumber)")
+                #expect(afterNumbers.first.map { afterNumbers == Array($0..<$0 + afterNumbers.count) } == true)
+                #expect(afterNumbers.first.map { $0 > lastNumber } == true)
+
+                for stream in streams { stream.close() }
+                resumed.close()
+                // The last page out closes the followed connection.
+                #expect(await waitFor(.seconds(5)) { allLogs() == 0 && live.streams.tails.activeTopics == 0 })
+            }
+        }
+    }
+
+    /// A page that stops reading a fast log falls behind the shared tail: it is dropped from the tail (nobody waits for
+    /// it) and holds no engine connection while it does not read; it catches up from its own position when it reads
+    /// again, and has lost and repeated nothing.
+    @Test func aPageThatFellBehindTheSharedTailCatchesUpWithoutLoss() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let total = 60_000
+            let id = try await scope.busybox(
+                ["sh", "-c", "i=0; while [ $i -lt \(total) ]; do echo \"n $i\"; i=$((i+1)); done; sleep 600"]
+            )
+            try await withRelayedApp { live, relay in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let port = try #require(live.client.port)
+                // A page that keeps reading holds the tail open the whole time.
+                let reading = try await live.open("/logs/stream?container=\(id)&tail=0", as: browser)
+                defer { reading.close() }
+                let slow = try RawEventReader(port: port, path: "/logs/stream?container=\(id)&tail=all", cookie: browser.cookie)
+                defer { slow.close() }
+                // It stops reading while the container writes: its catch-up lets go of the engine once its queue is full.
+                try await Task.sleep(for: .seconds(2))
+                #expect(await waitFor(.seconds(10)) { relay.openConnections(to: "\(id)/logs") == 1 }, "engine log connections: \(relay.openConnections(to: "\(id)/logs"))")
+                #expect(relay.openConnections(to: "\(id)/logs?stdout=1&stderr=1&timestamps=1&follow=1") == 1)
+                var numbers: [Int] = []
+                let deadline = ContinuousClock.now + .seconds(90)
+                while numbers.last != total - 1, ContinuousClock.now < deadline {
+                    let events = try await slow.readEvents()
+                    for event in events where event.event == "logs" {
+                        numbers += LogLineSeen.parse(event).compactMap { Int($0.text.dropFirst(2)) }
+                    }
+                    if events.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(numbers.count == total, "got \(numbers.count) of \(total) lines")
+                #expect(numbers == Array(0..<numbers.count), "lines lost or repeated")
+            }
+        }
+    }
+
     @Test func aReaderThatStopsReadingCostsBoundedMemoryAndSlowsNobody() async throws {
         try await TestEngine.withContainers { _, scope in
             let id = try await scope.busybox(

@@ -33,25 +33,6 @@ import TestSupport
         return last
     }
 
-    /// A browser tab that asks for a stream and then never reads: a socket with a small receive buffer.
-    static func stalledReader(port: Int, path: String, cookie: String) throws -> Int32 {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw TestSetupError("socket: \(errno)") }
-        var small: Int32 = 4096
-        setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw TestSetupError("connect: \(errno)") }
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCookie: \(cookie)\r\n\r\n"
-        _ = request.withCString { Glibc.send(socket, $0, strlen($0), 0) }
-        return socket
-    }
-
     @Test func stalledReadersOfAFastLogCostABoundedAmountAndGiveItBack() async throws {
         try await TestEngine.withContainers { _, scope in
             let line = String(repeating: "x", count: 200)
@@ -67,17 +48,17 @@ import TestSupport
                 try await browser.signIn("bt-viewer")
                 let pid = server.process.processIdentifier
                 // Warm: one reader that reads, so what every stream needs once is there.
-                let warm = try Self.stalledReader(port: server.port, path: "/logs/stream?container=\(id)", cookie: browser.cookie)
+                let warm = try RawConnection.eventStream(port: server.port, path: "/logs/stream?container=\(id)", cookie: browser.cookie)
                 var buffer = [UInt8](repeating: 0, count: 65536)
-                for _ in 0..<50 { _ = recv(warm, &buffer, buffer.count, 0) }
-                close(warm)
+                for _ in 0..<50 { _ = recv(warm.socket, &buffer, buffer.count, 0) }
+                warm.close()
                 try await Task.sleep(for: .seconds(2))
                 let baseline = try await Self.settledPrivateBytes(of: pid, limit: .seconds(15))
 
                 let readers = 20
-                var sockets: [Int32] = []
+                var sockets: [RawConnection] = []
                 for _ in 0..<readers {
-                    sockets.append(try Self.stalledReader(port: server.port, path: "/logs/stream?container=\(id)&tail=all", cookie: browser.cookie))
+                    sockets.append(try RawConnection.eventStream(port: server.port, path: "/logs/stream?container=\(id)&tail=all", cookie: browser.cookie))
                 }
                 try await Task.sleep(for: .seconds(4))
                 let stalled = try await Self.settledPrivateBytes(of: pid, limit: .seconds(20))
@@ -85,7 +66,7 @@ import TestSupport
                 // The bound: 100 stalled readers cost at most 150 MiB.
                 #expect(perReader <= 1536 << 10, "each stalled reader costs \(perReader >> 10) KiB (baseline \(baseline >> 20) MiB, now \(stalled >> 20) MiB)")
 
-                for socket in sockets { close(socket) }
+                for socket in sockets { socket.close() }
                 // Given back once the streams have ended (a stream that was reading a long backlog notices within
                 // seconds; then the allocator is trimmed).
                 var after = Int.max

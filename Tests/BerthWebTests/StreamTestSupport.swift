@@ -1,9 +1,13 @@
 @testable import BerthWeb
 import EngineAPI
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
 import HummingbirdTesting
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -105,4 +109,155 @@ final class StalledReader: Sendable {
     func close() async {
         try? await channel.close()
     }
+}
+
+/// A raw client socket, as an attacker's, a forgotten tab's or a page that stopped reading (with a small receive
+/// buffer). Reads never block a thread: a server under test in this process runs on the same few.
+final class RawConnection: Sendable {
+    private let descriptor: NIOLockedValueBox<Int32>
+
+    /// The socket; -1 once closed.
+    var socket: Int32 { descriptor.withLockedValue { $0 } }
+
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw TestSetupError("socket: \(errno)") }
+        descriptor = NIOLockedValueBox(socket)
+        if var size = receiveBuffer {
+            setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestSetupError("connect: \(errno)") }
+    }
+
+    /// Asks for an event stream as `EventSource` does.
+    static func eventStream(port: Int, path: String, cookie: String, receiveBuffer: Int32 = 4096) throws -> RawConnection {
+        let connection = try RawConnection(port: port, receiveBuffer: receiveBuffer)
+        connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCookie: \(cookie)\r\n\r\n")
+        return connection
+    }
+
+    func send(_ text: String) { _ = text.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
+
+    /// Bytes that have arrived, up to `limit`, without waiting: empty when none have; nil once the peer closed.
+    func receiveNow(limit: Int = 65536) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: limit)
+        let count = recv(socket, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        if count > 0 { return Array(buffer[0..<count]) }
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return [] }
+        return nil
+    }
+
+    /// What arrives within `timeout`, until the server closes; nil while the connection is still open then.
+    func readUntilClosed(timeout: Duration) async throws -> String? {
+        var received: [UInt8] = []
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let bytes = receiveNow(limit: 4096) else { return String(decoding: received, as: UTF8.self) }
+            if !bytes.isEmpty {
+                received += bytes
+                continue
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    /// The first bytes that arrive within `timeout`.
+    func firstBytes(timeout: Duration) async throws -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard let bytes = receiveNow(limit: 4096) else { return nil }
+            if !bytes.isEmpty { return String(decoding: bytes, as: UTF8.self) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    /// What has arrived so far, without waiting.
+    func partial() -> String {
+        guard let bytes = receiveNow(limit: 4096) else { return "nothing (closed)" }
+        return bytes.isEmpty ? "nothing (yet)" : String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Goes away as a closed tab does (what was not read is dropped: the server sees a reset).
+    func close() {
+        descriptor.withLockedValue { socket in
+            if socket >= 0 { Glibc.close(socket) }
+            socket = -1
+        }
+    }
+
+    deinit { close() }
+}
+
+/// An event stream read from a ``RawConnection`` only when the test says so: what a page that stops reading for a
+/// while looks like to the server.
+final class RawEventReader: @unchecked Sendable {
+    private let connection: RawConnection
+    private var bytes: [UInt8] = []
+    private var headDone = false
+    /// Left of the current chunk; nil while a chunk-size line is expected.
+    private var chunkLeft: Int?
+    private var parser = EventStreamConnection.Parser()
+
+    init(port: Int, path: String, cookie: String) throws {
+        connection = try RawConnection.eventStream(port: port, path: path, cookie: cookie)
+    }
+
+    /// The events whose bytes have arrived, without waiting for more.
+    func readEvents() async throws -> [ReceivedEvent] {
+        var events: [ReceivedEvent] = []
+        while true {
+            guard let received = connection.receiveNow() else { throw TestSetupError("the stream closed") }
+            if received.isEmpty { break }
+            bytes += received
+            events += decode()
+            await Task.yield()
+        }
+        return events
+    }
+    /// Takes the head off, then the chunked framing, and parses what is left.
+    private func decode() -> [ReceivedEvent] {
+        var events: [ReceivedEvent] = []
+        if !headDone {
+            guard let end = bytes.firstRange(of: Array("\r\n\r\n".utf8)) else { return [] }
+            bytes.removeSubrange(..<end.upperBound)
+            headDone = true
+        }
+        var index = 0
+        while index < bytes.count {
+            if let left = chunkLeft {
+                let take = min(left, bytes.count - index)
+                for byte in bytes[index..<index + take] {
+                    if case .event(let event) = parser.feed(byte) { events.append(event) }
+                }
+                index += take
+                chunkLeft = left - take == 0 ? nil : left - take
+                if chunkLeft == nil {
+                    // The CRLF after the chunk's data.
+                    guard bytes.count - index >= 2 else {
+                        chunkLeft = 0
+                        break
+                    }
+                    index += 2
+                }
+            } else {
+                guard let lineEnd = bytes[index...].firstRange(of: Array("\r\n".utf8)) else { break }
+                let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
+                chunkLeft = Int(sizeText.prefix { $0 != ";" }, radix: 16) ?? 0
+                index = lineEnd.upperBound
+            }
+        }
+        bytes.removeSubrange(..<index)
+        return events
+    }
+
+    func close() { connection.close() }
 }

@@ -103,15 +103,18 @@ public final class EventStreamConnection: Sendable {
         task.cancel()
     }
 
-    struct Parser {
-        enum Output { case event(ReceivedEvent), comment, none }
+    /// The `text/event-stream` parser, byte by byte (also for tests that read a socket themselves).
+    public struct Parser: Sendable {
+        public enum Output { case event(ReceivedEvent), comment, none }
         var line: [UInt8] = []
         var event = ""
         var id: String?
         var data: [String] = []
         var sawComment = false
 
-        mutating func feed(_ byte: UInt8) -> Output {
+        public init() {}
+
+        public mutating func feed(_ byte: UInt8) -> Output {
             guard byte == UInt8(ascii: "\n") else {
                 line.append(byte)
                 return .none

@@ -18,6 +18,7 @@ struct DashboardViewController: Sendable {
     let links: ShareLinks
     let events: Broadcaster<EngineEventMessage>
     let stats: Broadcaster<StatsMessage>
+    let tails: Broadcaster<LogStreamMessage>
     var refreshInterval: Duration = .seconds(30)
 
     static let outsideSelection = "No such container on this dashboard."
@@ -130,7 +131,7 @@ struct DashboardViewController: Sendable {
     @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, _) = try await resolveScope(context, action: "dashboard.stream")
         try await auditStream("dashboard.stream", scope: scope, context: context, parameters: ["logs": scope.showLogs ? "1" : "0"])
-        let feed = DashboardFeed(engine: engine, scope: scope, events: events, stats: stats, refreshInterval: refreshInterval)
+        let feed = DashboardFeed(engine: engine, scope: scope, events: events, stats: stats, tails: tails, refreshInterval: refreshInterval)
         let renderer = DashboardStreamRenderer()
         return streamer.response(
             for: owner(context, scope: scope), weight: DashboardMessage.weight, render: renderer.render,
@@ -170,8 +171,8 @@ struct DashboardViewController: Sendable {
         let cursor = LogCursor(lastEventID: request.lastEventID)
         let redactor = scope.redactor
         let prepared = LogFollower(
-            engine: engine, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
-            resumeAfter: cursor.position(of: inspect.id), sendMessage: { _ in false }
+            engine: engine, tails: tails, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
+            resumeAfter: cursor.position(of: inspect.id), running: inspect.state?.running ?? false
         )
         let renderer = LogStreamRenderer(cursor: cursor, containers: 1)
         let unavailable = inspect.hostConfig?.logConfig?.type == "none"
@@ -181,8 +182,7 @@ struct DashboardViewController: Sendable {
                 _ = await mailbox.send(.finished)
                 return
             }
-            var follower = prepared
-            follower.sendMessage = { message in
+            let follower = prepared.sending(into: mailbox) { message in
                 if case .lines(let container, let lines) = message {
                     return await mailbox.send(.lines(container: container, await redactor.redact(lines)), merge: LogStreamMessage.merge)
                 }

@@ -87,10 +87,10 @@ struct EventsController: Sendable {
     /// The upstream of the shared topic: one `/events` connection, resumed after the last event when the engine comes
     /// back.
     static func upstream(engine: EngineClient) -> Broadcaster<EngineEventMessage>.Upstream {
-        { _, publish in
+        { _, opened, publish in
             // From the moment the first page subscribed: the engine replays what happened while the connection to
             // it was being made, so a container created right after a page opened its stream is not missed.
-            var last: LogTimestamp? = LogTimestamp(date: Date())
+            var last: LogTimestamp? = LogTimestamp(date: opened)
             var outage = EngineOutage()
             while !Task.isCancelled {
                 do {

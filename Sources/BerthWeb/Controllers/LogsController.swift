@@ -11,6 +11,8 @@ struct LogsController: Sendable {
     let audit: AuditTrail
     let views: PageRenderer
     let streamer: EventStreamer
+    /// The live tails every log stream shares, one engine connection per followed container.
+    let tails: Broadcaster<LogStreamMessage>
 
     static let defaultTail = 500
     static let maxTail = 100_000
@@ -76,8 +78,8 @@ struct LogsController: Sendable {
                 continue
             }
             followersFound.append(LogFollower(
-                engine: engine, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
-                resumeAfter: cursor.position(of: inspect.id), sendMessage: { _ in false }
+                engine: engine, tails: tails, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
+                resumeAfter: cursor.position(of: inspect.id), running: inspect.state?.running ?? false
             ))
         }
         let renderer = LogStreamRenderer(cursor: cursor, containers: ids.count)
@@ -92,8 +94,8 @@ struct LogsController: Sendable {
                 guard await mailbox.send(.ended(container: id, reason: reason)) else { return }
             }
             await withTaskGroup(of: Void.self) { group in
-                for var follower in followers {
-                    follower.sendMessage = { await mailbox.send($0, merge: LogStreamMessage.merge) }
+                for follower in followers {
+                    let follower = follower.sending(into: mailbox) { await mailbox.send($0, merge: LogStreamMessage.merge) }
                     group.addTask { await follower.run() }
                 }
             }

@@ -79,7 +79,7 @@ struct StatsController: Sendable {
 
     /// One `/containers/{id}/stats` connection per watched container, restarted when the engine comes back.
     static func upstream(engine: EngineClient) -> Broadcaster<StatsMessage>.Upstream {
-        { container, publish in
+        { container, _, publish in
             var outage = EngineOutage()
             while !Task.isCancelled {
                 do {

@@ -103,6 +103,7 @@ struct DashboardFeed: Sendable {
     let scope: DashboardScope
     let events: Broadcaster<EngineEventMessage>
     let stats: Broadcaster<StatsMessage>
+    let tails: Broadcaster<LogStreamMessage>
     var refreshInterval: Duration = .seconds(30)
     var logTail = 100
     /// How many recent events a page starts with.
@@ -240,18 +241,17 @@ struct DashboardFeed: Sendable {
         case .logs:
             let redactor = scope.redactor
             let follower = LogFollower(
-                engine: engine, container: id, tty: row.tty, tail: logTail, resumeAfter: nil,
-                sendMessage: { message in
-                    switch message {
-                    case .lines(let container, let lines):
-                        return await mailbox.send(.logs(.lines(container: container, await redactor.redact(lines))))
-                    case .finished:
-                        return true
-                    default:
-                        return await mailbox.send(.logs(message))
-                    }
+                engine: engine, tails: tails, container: id, tty: row.tty, tail: logTail, resumeAfter: nil, running: row.running
+            ).sending(into: mailbox) { message in
+                switch message {
+                case .lines(let container, let lines):
+                    return await mailbox.send(.logs(.lines(container: container, await redactor.redact(lines))))
+                case .finished:
+                    return true
+                default:
+                    return await mailbox.send(.logs(message))
                 }
-            )
+            }
             return Task { await follower.run() }
         }
     }

@@ -1,16 +1,20 @@
+import Foundation
 import NIOConcurrencyHelpers
 
 /// Shares one upstream engine stream per topic among all the connections watching it.
 ///
 /// The upstream starts with the first subscriber and is cancelled when the last one leaves, so nothing reads from the
 /// engine while nobody watches. Messages are offered to every subscriber's bounded ``Mailbox``: a slow subscriber loses
-/// messages (and learns how many), the others never wait for it.
+/// messages (and learns how many), the others never wait for it. An upstream that returns by itself (what it follows
+/// is gone) ends its topic: the subscribers' mailboxes are finished, and the next subscriber starts a new upstream.
 final class Broadcaster<Message: Sendable>: Sendable {
     /// Runs while the topic has subscribers, passing each message to `publish`; cancelled when the last one leaves.
-    typealias Upstream = @Sendable (_ topic: String, _ publish: @escaping @Sendable (Message) -> Void) async -> Void
+    /// `opened` is when the first subscriber came: what happened since then is what every subscriber may expect.
+    typealias Upstream = @Sendable (_ topic: String, _ opened: Date, _ publish: @escaping @Sendable (Message) -> Void) async -> Void
 
     private struct Topic {
         var generation: Int
+        let opened = Date()
         var subscribers: [ObjectIdentifier: Mailbox<Message>] = [:]
         var task: Task<Void, Never>?
     }
@@ -43,8 +47,10 @@ final class Broadcaster<Message: Sendable>: Sendable {
         guard let generation = start else { return }
         let upstream = self.upstream
         // The task holds the broadcaster only while the topic has subscribers: the last one leaving cancels it.
+        let opened = state.withLockedValue { $0.topics[topic]?.opened } ?? Date()
         let task = Task {
-            await upstream(topic) { message in self.publish(message, topic: topic, generation: generation) }
+            await upstream(topic, opened) { message in self.publish(message, topic: topic, generation: generation) }
+            if !Task.isCancelled { self.end(topic, generation: generation) }
         }
         let orphan = state.withLockedValue { state -> Bool in
             guard state.topics[topic]?.generation == generation else { return true }
@@ -67,6 +73,16 @@ final class Broadcaster<Message: Sendable>: Sendable {
             return nil
         }
         task?.cancel()
+    }
+
+    /// The upstream returned by itself: its subscribers get what is queued, then the end of their mailbox.
+    private func end(_ topic: String, generation: Int) {
+        let subscribers = state.withLockedValue { state -> [Mailbox<Message>] in
+            guard let entry = state.topics[topic], entry.generation == generation else { return [] }
+            state.topics[topic] = nil
+            return Array(entry.subscribers.values)
+        }
+        for mailbox in subscribers { mailbox.finish() }
     }
 
     /// How many topics have an upstream running now (for metrics and tests).

@@ -110,136 +110,220 @@ struct LogCursor: Sendable {
     }
 }
 
-/// Follows one container's log for a stream: reads with `follow`, keeps reading across stops and starts of the
-/// container and restarts of the engine, and resumes after the last line sent so that nothing is lost or repeated.
+/// Follows one container's log for a stream, on the engine connection every stream showing that log shares.
+///
+/// It joins the container's shared live tail (``LogTail``, one `follow` connection per container however many pages
+/// watch it) first, so that what the tail reads from then on collects in a small mailbox of its own; then it reads
+/// what the page should see before that (its `tail`, or everything after the position a reconnecting page sent) with a
+/// short request of its own that ends; then it passes on the tail's lines, skipping those the catch-up already gave
+/// (every line has the engine's timestamp, and the position counts lines with an equal one). A page that falls
+/// behind the tail (its mailbox overflows) leaves it and catches up again from its position: nothing is lost or
+/// repeated, and nobody waits for it.
 struct LogFollower: Sendable {
     let engine: EngineClient
+    /// The shared live tails, one topic per container id.
+    let tails: Broadcaster<LogStreamMessage>
     let container: String
     let tty: Bool
     /// Lines to show first; nil for all.
     let tail: Int?
     /// Where a reconnecting reader left off.
     let resumeAfter: LogPosition?
+    /// The container ran when the page was opened (a stopped one's page says so; the tail says when it starts).
+    var running = true
     var retryDelay: Duration = .milliseconds(500)
-    var pollInterval: Duration = .seconds(2)
     /// Passes a message on, waiting for room; false when the stream is gone.
-    var sendMessage: @Sendable (LogStreamMessage) async -> Bool
+    var sendMessage: @Sendable (LogStreamMessage) async -> Bool = { _ in false }
+    /// The stream's queue is full (its reader fell behind or stopped): a catch-up lets go of its engine connection
+    /// rather than hold it for a reader that may never come back, and catches up again later from its position.
+    var isFull: @Sendable () -> Bool = { false }
+    /// Waits until the stream's queue has room again; false when the stream is gone.
+    var waitForRoom: @Sendable () async -> Bool = { true }
+
+    /// This follower, sending into `mailbox` through `send` (which may wrap or redact the message).
+    func sending<Message>(into mailbox: Mailbox<Message>, _ send: @escaping @Sendable (LogStreamMessage) async -> Bool) -> LogFollower {
+        var follower = self
+        follower.sendMessage = send
+        follower.isFull = { mailbox.isFull }
+        follower.waitForRoom = { await mailbox.waitForRoom() }
+        return follower
+    }
+
+    /// What the tail may hold for one follower that is catching up or reading slowly, before it is dropped from the
+    /// tail and catches up again on its own.
+    static let liveCapacity = 256
+    static let liveBytes = 256 * 1024
 
     private func send(_ message: LogStreamMessage) async -> Bool { await sendMessage(message) }
 
     func run() async {
         var position = resumeAfter
-        let openedAt = LogTimestamp(date: Date())
-        var firstRead = true
+        // Lines the engine stamped before the first join were the first catch-up's to give (or, with `tail=0`, are
+        // not wanted): while no line has been sent, the tail's lines count from here.
+        let joined = LogTimestamp(date: Date())
+        var first = true
+        var toldStopped = false
         var outage = EngineOutage(firstDelay: retryDelay)
         var waitingForSlot = false
         while !Task.isCancelled {
-            var options = LogOptions(timestamps: true, follow: true)
-            if let position {
-                options.since = position.timestamp.description
-            } else if firstRead {
-                options.tail = tail
-            } else {
-                // Nothing was logged before: what came after the stream opened is new.
-                options.since = openedAt.description
+            // A reader that stopped: nothing is held for it (no engine connection, no place in the tail) until it reads.
+            if isFull() {
+                guard await waitForRoom() else { return }
             }
-            do {
-                let logs = try await engine.containerLogs(container, options: options, tty: tty)
-                if waitingForSlot {
-                    waitingForSlot = false
-                    guard await send(.status(container: container, state: "running", message: "Following again.")) else { return }
+            let live = Mailbox<LogStreamMessage>(capacity: Self.liveCapacity, byteLimit: Self.liveBytes, weight: LogStreamMessage.weight)
+            tails.subscribe(live, to: container)
+            defer { tails.unsubscribe(live, from: container) }
+
+            // The catch-up: what came before the tail was joined, up to now.
+            if !(first && position == nil && tail == 0) {
+                var options = LogOptions(timestamps: true, follow: false)
+                if let position {
+                    options.since = position.timestamp.description
+                } else if first {
+                    options.tail = tail
+                } else {
+                    options.since = joined.description
                 }
-                if let message = outage.recovered() {
-                    guard await send(.status(container: container, state: "engine-up", message: message)) else { return }
-                }
-                let resumePoint = position
-                var seenAtResumePoint = 0
-                var assembler = LogLineAssembler(timestamps: true)
-                func keepDeliverable(_ lines: inout LogBatch) {
-                    lines.removeAll { line in
-                        guard let stamp = line.timestamp else { return false }
-                        if let resumePoint {
-                            if stamp < resumePoint.timestamp { return true }
-                            if stamp == resumePoint.timestamp && seenAtResumePoint < resumePoint.count {
-                                seenAtResumePoint += 1
-                                return true
-                            }
+                do {
+                    let logs = try await engine.containerLogs(container, options: options, tty: tty)
+                    if waitingForSlot {
+                        waitingForSlot = false
+                        guard await send(.status(container: container, state: "running", message: "Following again.")) else { return }
+                    }
+                    if let message = outage.recovered() {
+                        guard await send(.status(container: container, state: "engine-up", message: message)) else { return }
+                    }
+                    var filter = LogPositionFilter(resumePoint: position, floor: first ? nil : joined)
+                    var assembler = LogLineAssembler(timestamps: true)
+                    var letGo = false
+                    for try await frames in logs.batches {
+                        // Checked before the lines count as sent: what is let go of here is read again from the position.
+                        if isFull() {
+                            letGo = true
+                            break
                         }
-                        if position == nil {
-                            position = LogPosition(timestamp: stamp, count: 1)
-                        } else {
-                            position!.advance(to: stamp)
+                        var lines = LogBatch()
+                        for frame in frames { assembler.feed(frame, into: &lines) }
+                        filter.keepNew(&lines, position: &position)
+                        if !lines.isEmpty { guard await send(.lines(container: container, lines)) else { return } }
+                    }
+                    if letGo { continue }
+                    var rest = LogBatch()
+                    assembler.finish(into: &rest)
+                    filter.keepNew(&rest, position: &position)
+                    if !rest.isEmpty { guard await send(.lines(container: container, rest)) else { return } }
+                } catch let error as EngineError {
+                    if case .busy(let message) = error {
+                        // Berth's own cap on engine connections: wait for a free one, saying so once.
+                        if !waitingForSlot {
+                            waitingForSlot = true
+                            guard await send(.status(container: container, state: "waiting", message: message)) else { return }
                         }
-                        return false
+                        try? await Task.sleep(for: retryDelay * 4)
+                        continue
                     }
-                }
-                for try await frames in logs.batches {
-                    var lines = LogBatch()
-                    for frame in frames { assembler.feed(frame, into: &lines) }
-                    keepDeliverable(&lines)
-                    if !lines.isEmpty { guard await send(.lines(container: container, lines)) else { return } }
-                }
-                var rest = LogBatch()
-                assembler.finish(into: &rest)
-                keepDeliverable(&rest)
-                if !rest.isEmpty { guard await send(.lines(container: container, rest)) else { return } }
-                firstRead = false
-                // A followed log ends when the container stops: wait for it to run again.
-                guard await waitUntilRunning() else { return }
-            } catch let error as EngineError {
-                if case .busy(let message) = error {
-                    // Berth's own cap on engine connections: wait for a free one, saying so once.
-                    if !waitingForSlot {
-                        waitingForSlot = true
-                        guard await send(.status(container: container, state: "waiting", message: message)) else { return }
+                    if case .unreachable = error {
+                        if let message = outage.failed(error) {
+                            guard await send(.status(container: container, state: "engine-down", message: message)) else { return }
+                        }
+                        await outage.pause()
+                        continue
                     }
-                    try? await Task.sleep(for: retryDelay * 4)
+                    let reason = error.kind == .notFound ? "The container was removed." : error.description
+                    _ = await send(.ended(container: container, reason: reason))
+                    return
+                } catch {
+                    return
+                }
+            }
+            if first && !running {
+                toldStopped = true
+                let message = LogTail.stoppedMessage
+                guard await send(.status(container: container, state: "stopped", message: message)) else { return }
+            }
+            first = false
+
+            // The live tail, from where the catch-up ended.
+            var filter = LogPositionFilter(resumePoint: position, floor: position == nil ? joined : nil)
+            reading: while let item = await live.next() {
+                switch item {
+                case .element(.lines(let id, var lines)):
+                    filter.keepNew(&lines, position: &position)
+                    if !lines.isEmpty { guard await send(.lines(container: id, lines)) else { return } }
+                case .element(.status(let id, let state, let message)):
+                    // The page was told at the start that the container is stopped; the tail tells the rest.
+                    if state == "stopped" && toldStopped { continue }
+                    toldStopped = false
+                    guard await send(.status(container: id, state: state, message: message)) else { return }
+                case .element(.ended(let id, let reason)):
+                    _ = await send(.ended(container: id, reason: reason))
+                    return
+                case .element(.finished), .heartbeat:
                     continue
+                case .gap:
+                    // Fell behind the tail: catch up again from the position.
+                    break reading
                 }
-                if case .unreachable = error {
-                    if let message = outage.failed(error) {
-                        guard await send(.status(container: container, state: "engine-down", message: message)) else { return }
-                    }
-                    await outage.pause()
-                    continue
-                }
-                let reason = error.kind == .notFound ? "The container was removed." : error.description
-                _ = await send(.ended(container: container, reason: reason))
-                return
-            } catch {
-                return
+            }
+            if !live.isOverflowed && !Task.isCancelled {
+                // The tail ended without a word (it never does but for a removed container): join a new one soon.
+                try? await Task.sleep(for: retryDelay)
+            }
+        }
+    }
+}
+
+/// Keeps the lines of a read that a reader at `resumePoint` has not had: the engine's `since` includes lines stamped
+/// exactly then, and a position counts how many lines with its timestamp were sent already.
+struct LogPositionFilter {
+    let resumePoint: LogPosition?
+    /// Without a resume point: lines stamped before this are old.
+    let floor: LogTimestamp?
+    private var seenAtResumePoint = 0
+
+    init(resumePoint: LogPosition?, floor: LogTimestamp? = nil) {
+        self.resumePoint = resumePoint
+        self.floor = floor
+    }
+
+    /// Removes what is old from `lines` (changing the batch only when something is) and moves `position` past the rest.
+    mutating func keepNew(_ lines: inout LogBatch, position: inout LogPosition?) {
+        // Most reads have nothing old (the tail's lines, after the catch-up): the batch, shared with every other
+        // follower of the tail, is then passed on as it is, not copied.
+        var old: [Bool] = []
+        for (index, entry) in lines.entries.enumerated() {
+            guard let stamp = entry.timestamp, isOld(stamp) else { continue }
+            if old.isEmpty { old = Array(repeating: false, count: lines.count) }
+            old[index] = true
+        }
+        if !old.isEmpty {
+            var index = 0
+            lines.removeAll { _ in
+                defer { index += 1 }
+                return old[index]
+            }
+        }
+        for entry in lines.entries {
+            guard let stamp = entry.timestamp else { continue }
+            if position == nil {
+                position = LogPosition(timestamp: stamp, count: 1)
+            } else {
+                position!.advance(to: stamp)
             }
         }
     }
 
-    /// Polls until the container runs again (true), or is removed or the stream goes away (false).
-    private func waitUntilRunning() async -> Bool {
-        var told = false
-        while !Task.isCancelled {
-            do {
-                let inspect = try await engine.inspectContainer(container)
-                if inspect.state?.running == true {
-                    if told {
-                        return await send(.status(container: container, state: "running", message: "The container runs again."))
-                    }
-                    return true
-                }
-                if !told {
-                    told = true
-                    let message = "The container is not running; new output shows when it starts."
-                    guard await send(.status(container: container, state: "stopped", message: message)) else { return false }
-                }
-            } catch let error as EngineError where error.kind == .notFound {
-                _ = await send(.ended(container: container, reason: "The container was removed."))
-                return false
-            } catch is EngineError {
-                // The engine is away: the next read reports it.
+    /// Whether the line stamped `stamp` was had already; counts it when it is one of those stamped at the resume point.
+    private mutating func isOld(_ stamp: LogTimestamp) -> Bool {
+        if let resumePoint {
+            if stamp < resumePoint.timestamp { return true }
+            if stamp == resumePoint.timestamp && seenAtResumePoint < resumePoint.count {
+                seenAtResumePoint += 1
                 return true
-            } catch {
-                return false
             }
-            try? await Task.sleep(for: pollInterval)
+            return false
         }
+        if let floor { return stamp < floor }
         return false
     }
 }

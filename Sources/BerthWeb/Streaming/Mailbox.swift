@@ -143,6 +143,34 @@ final class Mailbox<Element: Sendable>: Sendable {
         }
     }
 
+    /// No room for another message now (its reader fell behind or stopped): a producer that holds something it can let
+    /// go of and take up again later (a catch-up's engine connection) does so, and waits with ``waitForRoom()``.
+    var isFull: Bool { state.withLockedValue { !hasRoom($0) } }
+
+    /// Waits until the reader has taken half of what the mailbox may hold (so that a producer that let go of its source
+    /// gets a good run before the mailbox fills again). False when the mailbox finished or the task was cancelled.
+    func waitForRoom() async -> Bool {
+        func halfEmpty(_ state: State) -> Bool { state.queue.count <= capacity / 2 && state.bytes <= byteLimit / 2 }
+        while true {
+            if Task.isCancelled { return false }
+            let goOn = await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                    let resumeNow = state.withLockedValue { state -> Bool in
+                        if state.finished || halfEmpty(state) || Task.isCancelled { return true }
+                        state.writers.append(continuation)
+                        return false
+                    }
+                    if resumeNow { continuation.resume(returning: true) }
+                }
+            } onCancel: {
+                wakeWriters()
+            }
+            let (finished, ready) = state.withLockedValue { ($0.finished, halfEmpty($0)) }
+            if !goOn || finished || Task.isCancelled { return false }
+            if ready { return true }
+        }
+    }
+
     /// The next item; nil once the mailbox is finished and drained, or at once when it was closed.
     func next() async -> Item? {
         await withTaskCancellationHandler {

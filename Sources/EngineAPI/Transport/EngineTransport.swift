@@ -219,6 +219,10 @@ private struct DaemonErrorBody: Decodable {
 }
 
 /// A count of the connections of their own that are open, against a limit.
+///
+/// Streams that last (followed logs) may not take the last eighth of the slots: those stay for reads that end by
+/// themselves (a page catching up on a log before it joins the followed one), so that a new page gets its first lines
+/// even while every lasting slot is taken.
 final class StreamSlots: Sendable {
     let limit: Int
     private let used = NIOLockedValueBox(0)
@@ -227,8 +231,12 @@ final class StreamSlots: Sendable {
 
     var inUse: Int { used.withLockedValue { $0 } }
 
-    func acquire() -> Bool {
-        used.withLockedValue { used in
+    /// The slots a lasting stream may use.
+    var lastingLimit: Int { limit < 2 ? limit : limit - max(1, limit / 8) }
+
+    func acquire(lasting: Bool) -> Bool {
+        let limit = lasting ? lastingLimit : self.limit
+        return used.withLockedValue { used in
             guard used < limit else { return false }
             used += 1
             return true

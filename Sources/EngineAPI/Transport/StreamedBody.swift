@@ -35,10 +35,13 @@ extension EngineTransport {
     ///
     /// For long, fast streams (followed logs): the engine flushes every log message as its own HTTP chunk, and this
     /// reads them a socket read at a time instead of a chunk at a time.
-    func openStream(_ request: EngineRequest, version: APIVersion?) async throws -> StreamedBody {
+    /// `follows`: the stream runs until it is closed (a followed log), rather than ending when the engine has sent what
+    /// it has.
+    func openStream(_ request: EngineRequest, version: APIVersion?, follows: Bool) async throws -> StreamedBody {
         try request.checkPath()
-        guard streamSlots.acquire() else {
-            throw EngineError.busy("Berth follows as many logs at once as it may (\(streamSlots.limit)); this one starts when another closes.")
+        guard streamSlots.acquire(lasting: follows) else {
+            let limit = follows ? streamSlots.lastingLimit : streamSlots.limit
+            throw EngineError.busy("Berth follows as many logs at once as it may (\(limit)); this one starts when another closes.")
         }
         // The slot is the connection's: given back when it closes, however that happens.
         var connected = false
