@@ -3,6 +3,7 @@ import EngineAPI
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 import TestSupport
@@ -168,9 +169,10 @@ import TestSupport
                 defer { reading.close() }
                 let slow = try RawEventReader(port: port, path: "/logs/stream?container=\(id)&tail=all", cookie: browser.cookie)
                 defer { slow.close() }
-                // It stops reading while the container writes: its catch-up lets go of the engine once its queue is full.
+                // It stops reading while the container writes: its catch-up lets go of the engine once its queue has
+                // been full for a while.
                 try await Task.sleep(for: .seconds(2))
-                #expect(await waitFor(.seconds(10)) { relay.openConnections(to: "\(id)/logs") == 1 }, "engine log connections: \(relay.openConnections(to: "\(id)/logs"))")
+                #expect(await waitFor(LogFollower.stallLimit + .seconds(10)) { relay.openConnections(to: "\(id)/logs") == 1 }, "engine log connections: \(relay.openConnections(to: "\(id)/logs"))")
                 #expect(relay.openConnections(to: "\(id)/logs?stdout=1&stderr=1&timestamps=1&follow=1") == 1)
                 var numbers: [Int] = []
                 let deadline = ContinuousClock.now + .seconds(90)
@@ -291,3 +293,44 @@ import TestSupport
     }
 }
 
+
+@Suite struct AsyncGateTests {
+    @Test func atMostThePermitsHoldItAndTheRestGetTheirTurn() async {
+        let gate = AsyncGate(permits: 2)
+        #expect(await gate.acquire())
+        #expect(await gate.acquire())
+        let order = NIOLockedValueBox<[Int]>([])
+        let waiters = (1...3).map { number in
+            Task {
+                guard await gate.acquire() else { return }
+                order.withLockedValue { $0.append(number) }
+            }
+        }
+        // All three wait while two hold it.
+        try? await Task.sleep(for: .milliseconds(100))
+        #expect(order.withLockedValue { $0 }.isEmpty)
+        gate.release()
+        gate.release()
+        try? await Task.sleep(for: .milliseconds(100))
+        #expect(order.withLockedValue { $0 }.count == 2)
+        gate.release()
+        for waiter in waiters { await waiter.value }
+        #expect(Set(order.withLockedValue { $0 }) == [1, 2, 3])
+    }
+
+    @Test func aCancelledWaiterLeavesWithoutAPermit() async {
+        let gate = AsyncGate(permits: 1)
+        #expect(await gate.acquire())
+        let waiter = Task { await gate.acquire() }
+        try? await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        #expect(await waiter.value == false)
+        // The permit still goes to the next one, and only one holds it.
+        gate.release()
+        #expect(await gate.acquire())
+        let another = Task { await gate.acquire() }
+        try? await Task.sleep(for: .milliseconds(50))
+        another.cancel()
+        #expect(await another.value == false)
+    }
+}

@@ -103,10 +103,15 @@ struct SessionManager: Sendable {
         // Activity is recorded coarsely: a write per request would be wasted on a busy page.
         let touchEvery = min(5, configuration.idleTimeout / 10)
         let seen = activity && session.lastSeenAt.addingTimeInterval(touchEvery) <= now
-        if checkedAt != nil || role != storedRole || seen {
+        if checkedAt != nil || role != storedRole {
             try? await database.touchSession(
                 tokenHash: key, lastSeenAt: seen ? now : nil, accountCheckedAt: checkedAt, role: role != storedRole ? role.rawValue : nil
             )
+        } else if seen {
+            // Only the time of the last activity: the request does not wait for it behind other writes (a burst of
+            // audit rows, each committed to disk), since nothing in this answer depends on it.
+            let database = self.database
+            Task { try? await database.touchSession(tokenHash: key, lastSeenAt: now, accountCheckedAt: nil, role: nil) }
         }
         return .valid(SignedInUser(username: session.username, role: role, csrfToken: session.csrfToken, sessionKey: key))
     }

@@ -16,7 +16,17 @@ public final class ConnectionLimits: Sendable {
     let maxConnections: Int
     let headerTimeout: TimeAmount
     let keepAliveTimeout: TimeAmount
-    private let open = NIOLockedValueBox(0)
+    private let open = NIOLockedValueBox(Count())
+
+    private struct Count {
+        var now = 0
+        /// The most open at once since the allocator was last trimmed.
+        var peak = 0
+    }
+
+    /// A wave of connections this large that has mostly left gives its memory back (each held buffers; what they
+    /// freed stays in the allocator's arenas until trimmed).
+    static let wave = 256
 
     public init(maxConnections: Int, headerTimeout: TimeAmount, keepAliveTimeout: TimeAmount) {
         self.maxConnections = maxConnections
@@ -25,11 +35,26 @@ public final class ConnectionLimits: Sendable {
     }
 
     /// Connections open now.
-    public var openConnections: Int { open.withLockedValue { $0 } }
+    public var openConnections: Int { open.withLockedValue { $0.now } }
 
     /// Counts a new connection in; true when it is over the cap.
-    func admit() -> Bool { open.withLockedValue { count in count += 1; return count > maxConnections } }
-    func release() { open.withLockedValue { $0 -= 1 } }
+    func admit() -> Bool {
+        open.withLockedValue { count in
+            count.now += 1
+            count.peak = max(count.peak, count.now)
+            return count.now > maxConnections
+        }
+    }
+
+    func release() {
+        let trim = open.withLockedValue { count -> Bool in
+            count.now -= 1
+            guard count.peak >= Self.wave, count.now <= count.peak / 8 else { return false }
+            count.peak = count.now
+            return true
+        }
+        if trim { ReturnedMemory.trimSoon() }
+    }
 
     func handlers() -> [any RemovableChannelHandler] { [ConnectionGuard(limits: self)] }
 

@@ -134,8 +134,9 @@ struct LogFollower: Sendable {
     var retryDelay: Duration = .milliseconds(500)
     /// Passes a message on, waiting for room; false when the stream is gone.
     var sendMessage: @Sendable (LogStreamMessage) async -> Bool = { _ in false }
-    /// The stream's queue is full (its reader fell behind or stopped): a catch-up lets go of its engine connection
-    /// rather than hold it for a reader that may never come back, and catches up again later from its position.
+    /// The stream's queue is full (its reader fell behind or stopped): a catch-up that finds no room for
+    /// ``stallLimit`` lets go of its engine connection rather than hold it for a reader that may never come back, and
+    /// catches up again from its position once the reader reads.
     var isFull: @Sendable () -> Bool = { false }
     /// Waits until the stream's queue has room again; false when the stream is gone.
     var waitForRoom: @Sendable () async -> Bool = { true }
@@ -153,8 +154,28 @@ struct LogFollower: Sendable {
     /// tail and catches up again on its own.
     static let liveCapacity = 256
     static let liveBytes = 256 * 1024
+    /// How long a catch-up holds its engine connection for a reader that does not read.
+    static let stallLimit = Duration.seconds(10)
+    /// Catch-ups read a few at a time, over every stream of the process: many pages opened at once must not make every
+    /// page request wait behind their reading. A catch-up waiting for its reader gives its turn up meanwhile.
+    static let catchUps = AsyncGate(permits: 4)
 
     private func send(_ message: LogStreamMessage) async -> Bool { await sendMessage(message) }
+
+    /// Waits for room in the stream's queue for at most `limit`: false when it did not come (or the stream is gone).
+    private func roomCame(within limit: Duration) async -> Bool {
+        let waitForRoom = self.waitForRoom
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await waitForRoom() }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
 
     func run() async {
         var position = resumeAfter
@@ -176,6 +197,9 @@ struct LogFollower: Sendable {
 
             // The catch-up: what came before the tail was joined, up to now.
             if !(first && position == nil && tail == 0) {
+                guard await Self.catchUps.acquire() else { return }
+                var holding = true
+                defer { if holding { Self.catchUps.release() } }
                 var options = LogOptions(timestamps: true, follow: false)
                 if let position {
                     options.since = position.timestamp.description
@@ -186,6 +210,9 @@ struct LogFollower: Sendable {
                 }
                 do {
                     let logs = try await engine.containerLogs(container, options: options, tty: tty)
+                    // The turn is held for opening and reading, never while waiting for the reader.
+                    Self.catchUps.release()
+                    holding = false
                     if waitingForSlot {
                         waitingForSlot = false
                         guard await send(.status(container: container, state: "running", message: "Following again.")) else { return }
@@ -197,15 +224,29 @@ struct LogFollower: Sendable {
                     var assembler = LogLineAssembler(timestamps: true)
                     var letGo = false
                     for try await frames in logs.batches {
-                        // Checked before the lines count as sent: what is let go of here is read again from the position.
+                        if !holding {
+                            guard await Self.catchUps.acquire() else { return }
+                            holding = true
+                        }
+                        // Before the lines count as sent: what is let go of here is read again from the position.
                         if isFull() {
-                            letGo = true
-                            break
+                            Self.catchUps.release()
+                            holding = false
+                            guard await roomCame(within: Self.stallLimit) else {
+                                letGo = true
+                                break
+                            }
                         }
                         var lines = LogBatch()
                         for frame in frames { assembler.feed(frame, into: &lines) }
                         filter.keepNew(&lines, position: &position)
-                        if !lines.isEmpty { guard await send(.lines(container: container, lines)) else { return } }
+                        if !lines.isEmpty {
+                            if holding {
+                                Self.catchUps.release()
+                                holding = false
+                            }
+                            guard await send(.lines(container: container, lines)) else { return }
+                        }
                     }
                     if letGo { continue }
                     var rest = LogBatch()
@@ -229,9 +270,12 @@ struct LogFollower: Sendable {
                         await outage.pause()
                         continue
                     }
-                    let reason = error.kind == .notFound ? "The container was removed." : error.description
-                    _ = await send(.ended(container: container, reason: reason))
-                    return
+                    // A container being removed (or dead) has no log to read: the tail says what becomes of it.
+                    if error.kind != .conflict {
+                        let reason = error.kind == .notFound ? "The container was removed." : error.description
+                        _ = await send(.ended(container: container, reason: reason))
+                        return
+                    }
                 } catch {
                     return
                 }

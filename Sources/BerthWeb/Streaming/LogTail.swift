@@ -71,6 +71,11 @@ struct LogTail: Sendable {
                     await outage.pause()
                     continue
                 }
+                if error.kind == .conflict {
+                    // Dead, or being removed: wait until it runs again or is gone.
+                    guard await waitUntilRunning() else { return }
+                    continue
+                }
                 let reason = error.kind == .notFound ? "The container was removed." : error.description
                 publish(.ended(container: container, reason: reason))
                 return
