@@ -254,6 +254,11 @@ struct LogFollower: Sendable {
                     filter.keepNew(&rest, position: &position)
                     if !rest.isEmpty { guard await send(.lines(container: container, rest)) else { return } }
                 } catch let error as EngineError {
+                    // The turn is not held while waiting to try again.
+                    if holding {
+                        Self.catchUps.release()
+                        holding = false
+                    }
                     if case .busy(let message) = error {
                         // Berth's own cap on engine connections: wait for a free one, saying so once.
                         if !waitingForSlot {
