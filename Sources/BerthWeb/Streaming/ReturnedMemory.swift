@@ -27,7 +27,8 @@ public enum ReturnedMemory {
         #endif
     }
 
-    /// Trims the heap a second from now, once however many streams close meanwhile.
+    /// Trims the heap a second from now, once however many streams close meanwhile, and again a few seconds later for
+    /// what their connections and engine streams let go of after them.
     static func trimSoon() {
         #if canImport(Glibc)
         guard trimPending.withLockedValue({ pending in
@@ -39,7 +40,10 @@ public enum ReturnedMemory {
             trimPending.withLockedValue { $0 = false }
             typealias MallocTrim = @convention(c) (Int) -> Int32
             guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
-            _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
+            let trim = unsafeBitCast(symbol, to: MallocTrim.self)
+            _ = trim(0)
+            try? await Task.sleep(for: .seconds(4))
+            _ = trim(0)
         }
         #endif
     }
