@@ -50,6 +50,15 @@ struct LogPosition: Sendable, Equatable {
             self = LogPosition(timestamp: timestamp, count: 1)
         }
     }
+
+    /// Past a line stamped `timestamp`; the first line makes the position.
+    static func advance(_ position: inout LogPosition?, to timestamp: LogTimestamp) {
+        if position == nil {
+            position = LogPosition(timestamp: timestamp, count: 1)
+        } else {
+            position!.advance(to: timestamp)
+        }
+    }
 }
 
 /// The positions of every container of a (merged) log stream, as the `id:` of its events: `shortid=seconds.nanos~n`
@@ -353,12 +362,7 @@ struct LogPositionFilter {
             }
         }
         for entry in lines.entries {
-            guard let stamp = entry.timestamp else { continue }
-            if position == nil {
-                position = LogPosition(timestamp: stamp, count: 1)
-            } else {
-                position!.advance(to: stamp)
-            }
+            if let stamp = entry.timestamp { LogPosition.advance(&position, to: stamp) }
         }
     }
 
@@ -405,12 +409,7 @@ final class LogStreamRenderer: Sendable {
             // The position after these lines first: it is the event's `id:`, which comes before its data.
             var position = cursor.withLockedValue { $0.position(of: container) }
             for line in lines.entries {
-                guard let stamp = line.timestamp else { continue }
-                if position == nil {
-                    position = LogPosition(timestamp: stamp, count: 1)
-                } else {
-                    position!.advance(to: stamp)
-                }
+                if let stamp = line.timestamp { LogPosition.advance(&position, to: stamp) }
             }
             let id = cursor.withLockedValue { cursor -> String? in
                 if let position { cursor.set(container, to: position) }

@@ -126,19 +126,7 @@ final class Mailbox<Element: Sendable>: Sendable {
                 reader?.resume(returning: .element(element))
                 return true
             case .wait:
-                let goOn = await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                        let resumeNow = state.withLockedValue { state -> Bool in
-                            if state.finished || hasRoom(state) || Task.isCancelled { return true }
-                            state.writers.append(continuation)
-                            return false
-                        }
-                        if resumeNow { continuation.resume(returning: true) }
-                    }
-                } onCancel: {
-                    wakeWriters()
-                }
-                if !goOn { return false }
+                if !(await wakeUp(when: hasRoom)) { return false }
             }
         }
     }
@@ -153,18 +141,7 @@ final class Mailbox<Element: Sendable>: Sendable {
         func halfEmpty(_ state: State) -> Bool { state.queue.count <= capacity / 2 && state.bytes <= byteLimit / 2 }
         while true {
             if Task.isCancelled { return false }
-            let goOn = await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                    let resumeNow = state.withLockedValue { state -> Bool in
-                        if state.finished || halfEmpty(state) || Task.isCancelled { return true }
-                        state.writers.append(continuation)
-                        return false
-                    }
-                    if resumeNow { continuation.resume(returning: true) }
-                }
-            } onCancel: {
-                wakeWriters()
-            }
+            let goOn = await wakeUp(when: halfEmpty)
             let (finished, ready) = state.withLockedValue { ($0.finished, halfEmpty($0)) }
             if !goOn || finished || Task.isCancelled { return false }
             if ready { return true }
@@ -271,6 +248,23 @@ final class Mailbox<Element: Sendable>: Sendable {
     var isOverflowed: Bool { state.withLockedValue { $0.overflowed } }
     /// Why ``close(reason:)`` was called, if it was.
     var closeReason: String? { state.withLockedValue { $0.closeReason } }
+
+    /// Waits among the writers until the reader takes something (or the mailbox finishes, or the task is cancelled),
+    /// unless `condition` (or one of those) holds already. False when the mailbox was finished or closed while it waited.
+    private func wakeUp(when condition: (State) -> Bool) async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let resumeNow = state.withLockedValue { state -> Bool in
+                    if state.finished || condition(state) || Task.isCancelled { return true }
+                    state.writers.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume(returning: true) }
+            }
+        } onCancel: {
+            wakeWriters()
+        }
+    }
 
     private func wakeWriters() {
         let writers = state.withLockedValue { state in
