@@ -273,6 +273,28 @@ def admin_process(port, session, csrf, target, ready, start, stop, results, acti
     results.close()
 
 
+def engine_probe_process(socket_path, start, stop, results):
+    """The engine alone, at the same moments: what the admin's container list asks it for (`/containers/json?all=1`),
+    every 200 ms on a connection of its own. A page that needs the engine is no faster than the engine's answer."""
+    start.wait(600)
+    samples = []  # (seconds, seconds since the loads began)
+    loads_began = now()
+    while not stop.is_set():
+        began = now()
+        try:
+            connection = UnixConnection(socket_path)
+            connection.timeout = 30
+            connection.request("GET", "/containers/json?all=1", headers={"Host": "docker"})
+            connection.getresponse().read()
+            connection.close()
+            samples.append((now() - began, began - loads_began))
+        except Exception:  # noqa: BLE001 - an engine that does not answer shows as a missing sample
+            pass
+        time.sleep(max(0.0, began + 0.2 - now()))
+    results.send(samples)
+    results.close()
+
+
 def decode_flash(value):
     value = value.replace("-", "+").replace("_", "/")
     value += "=" * (-len(value) % 4)
@@ -943,6 +965,11 @@ def main():
     send.close()
     if not ready.wait(120):
         raise SystemExit("the admin's warm-up did not finish in 120 s")
+    engine_receive, engine_send = context.Pipe(duplex=False)
+    engine_worker = context.Process(target=engine_probe_process, args=(args.socket, start, stop, engine_send))
+    engine_worker.daemon = True
+    engine_worker.start()
+    engine_send.close()
 
     # A log stream read once (what every stream needs once), then the baseline.
     warm = socket.create_connection((HOST, port), timeout=30)
@@ -1028,6 +1055,8 @@ def main():
     client_cpu = sum(os.times()[:2]) - client_cpu_before
     admin_results = receive.recv() if receive.poll(120) else None
     admin_worker.join(30)
+    engine_samples = engine_receive.recv() if engine_receive.poll(60) else []
+    engine_worker.join(30)
     log(f"loads closed; waiting {args.settle} s for Berth to give memory back")
     while now() < closed_at + args.settle:
         time.sleep(1)
@@ -1058,12 +1087,20 @@ def main():
     table.add("admin", "signed-in page p99", f"{percentile(times, 0.99):.1f} ms", "<= 200 ms", bool(times) and percentile(times, 0.99) <= 200)
     table.add("admin", "signed-in page max", f"{times[-1] if times else float('nan'):.1f} ms")
     slowest = sorted(samples_admin, key=lambda sample: -sample[1])[:5]
-    table.add("admin", "slowest five: ms at s into the loads", ", ".join(f"{seconds * 1000:.0f} at {at:.0f}" for _, seconds, _, at in slowest))
+    table.add("admin", "slowest five: page ms at s into the loads", ", ".join(f"{path.split('/')[1]} {seconds * 1000:.0f} at {at:.0f}" for path, seconds, _, at in slowest))
     for page in ADMIN_PAGES:
         path = page.replace("{target}", args.target)
         page_times = sorted(seconds * 1000 for p, seconds, _, _ in samples_admin if p == path)
         table.add("admin", f"  {page} p50 / p99 / max", f"{percentile(page_times, 0.5):.1f} / {percentile(page_times, 0.99):.1f} / "
                   f"{page_times[-1] if page_times else float('nan'):.1f} ms")
+    engine_times = sorted(seconds * 1000 for seconds, _ in engine_samples)
+    table.add("engine", "alone, same moments: /containers/json p50 / p99 / max", f"{percentile(engine_times, 0.5):.1f} / "
+              f"{percentile(engine_times, 0.99):.1f} / {engine_times[-1] if engine_times else float('nan'):.1f} ms")
+    slow_engine = [at for seconds, at in engine_samples if seconds > 0.2]
+    slow_admin = [at for _, seconds, _, at in samples_admin if seconds > 0.2]
+    def spread(moments):
+        return f"{len(moments)}" + (f", {min(moments):.0f}-{max(moments):.0f} s into the loads" if moments else "")
+    table.add("admin", "pages over 200 ms (the engine alone over 200 ms)", f"{spread(slow_admin)} ({spread(slow_engine)})")
     table.add("admin", "errors on signed-in pages", len(errors), "0", not errors)
     table.add("admin", "connections opened again (server closed or timed out)", reconnects)
     flashes_ok = sum(1 for a in actions if a.get("status") == 303 and (a.get("flash") or {}).get("kind") == "ok" and a.get("banner_ok"))

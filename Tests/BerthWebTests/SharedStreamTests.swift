@@ -189,6 +189,44 @@ import TestSupport
         }
     }
 
+    /// A catch-up reads the engine's history only as fast as its reader takes it: a reader that never reads was sent
+    /// whole queues before (512 KiB, each line decoded by the engine and rendered by Berth for nothing). When the reader
+    /// comes back, every line arrives, once and in order.
+    @Test func aCatchUpQueuesLittleAheadOfItsReaderAndLosesNothing() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let lines = 20000
+            let id = try await scope.busybox(["sh", "-c", "seq 1 \(lines) | sed 's/$/ of a history long enough to fill many queues/'; sleep 3600"])
+            try await Task.sleep(for: .seconds(2))
+            try await withLiveStreamApp { live in
+                try await TestEngine.withClient { engine in
+                    let mailbox = Mailbox<LogStreamMessage>(capacity: 256, byteLimit: EventStreamer.queuedBytesLimit, weight: LogStreamMessage.weight)
+                    let follower = LogFollower(engine: engine, tails: live.streams.tails, container: id, tty: false, tail: nil, resumeAfter: nil)
+                        .sending(into: mailbox) { await mailbox.send($0, merge: LogStreamMessage.merge) }
+                    let task = Task { await follower.run() }
+                    defer { task.cancel() }
+                    #expect(await waitFor(.seconds(10)) { mailbox.queuedBytes >= LogFollower.readAhead })
+                    try await Task.sleep(for: .seconds(1))
+                    // Ahead by its read-ahead and the engine read that crossed it (a merged message of at most 64 KiB
+                    // of lines, as allocated), far from the queue's 512 KiB.
+                    #expect(mailbox.peakBytes <= LogFollower.readAhead + 2 * LogStreamMessage.mergedBytesLimit, "queued \(mailbox.peakBytes) bytes ahead")
+
+                    var numbers: [Int] = []
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while numbers.count < lines, ContinuousClock.now < deadline {
+                        let taken = mailbox.takeQueued(limit: 256)
+                        if taken.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                        for case .lines(_, let batch) in taken {
+                            for entry in batch.entries {
+                                batch.withBytes(of: entry) { numbers.append(Int(String(decoding: $0.prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)) ?? -1) }
+                            }
+                        }
+                    }
+                    #expect(numbers == Array(1...lines), "\(numbers.count) lines, first \(numbers.prefix(3)), last \(numbers.suffix(3))")
+                }
+            }
+        }
+    }
+
     @Test func aReaderThatStopsReadingCostsBoundedMemoryAndSlowsNobody() async throws {
         try await TestEngine.withContainers { _, scope in
             let id = try await scope.busybox(

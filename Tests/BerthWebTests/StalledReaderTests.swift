@@ -8,7 +8,8 @@ import Testing
 import TestSupport
 
 /// The reviewers' reproduction: readers that stopped reading a fast log took Berth from 60 to 247 MB, still 240 MB
-/// after they left. Each stream now holds at most about 512 KiB queued (what its batches hold allocated), and what it held goes back when it closes.
+/// after they left. A stream's catch-up now queues at most 64 KiB ahead of its reader (the whole queue holds at most
+/// 512 KiB), its socket holds ~190 KB unsent, and what it held goes back when it closes.
 /// Runs alone: it measures the memory of a `berth serve` process of its own.
 @Suite(.serialized) struct StalledReaderTests {
     /// Private memory (anonymous and private dirty pages): what the process really costs.
@@ -66,6 +67,11 @@ import TestSupport
                 let perReader = (stalled - baseline) / readers
                 // The bound: 100 stalled readers cost at most 150 MiB.
                 #expect(perReader <= 1536 << 10, "each stalled reader costs \(perReader >> 10) KiB (baseline \(baseline >> 20) MiB, now \(stalled >> 20) MiB)")
+                // Nor does the kernel hold much for it: the socket's own default grew to ~2.8 MB unsent each, log
+                // the engine decoded and Berth rendered for a reader that never took it.
+                let unsent = try sockets.map { try #require(try $0.serverSendQueue(serverPort: server.port)) }
+                #expect(unsent.allSatisfy { $0 <= 256 << 10 }, "unsent bytes per stalled reader: \(unsent)")
+                #expect(unsent.contains { $0 >= 32 << 10 }, "the readers were sent little: \(unsent)")
 
                 for socket in sockets { socket.close() }
                 // Given back once the streams have ended (a stream that was reading a long backlog notices within

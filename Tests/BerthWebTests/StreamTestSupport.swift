@@ -136,6 +136,42 @@ final class RawConnection: Sendable {
         guard connected == 0 else { throw TestSetupError("connect: \(errno)") }
     }
 
+    /// The port this end was given.
+    var localPort: Int {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Bytes the server has written to this connection that the kernel still holds unsent (`tx_queue` of the
+    /// server's end in /proc/net/tcp, or tcp6 for a server listening on both).
+    func serverSendQueue(serverPort: Int) throws -> Int? {
+        // Read to the end by hand: a /proc file says it is empty, and Foundation then reads only its first page.
+        var table = ""
+        for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let file = fopen(path, "r") else { throw TestSetupError("\(path): \(errno)") }
+            defer { fclose(file) }
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while case let count = fread(&buffer, 1, buffer.count, file), count > 0 {
+                table += String(decoding: buffer[0..<count], as: UTF8.self)
+            }
+        }
+        func hex(_ port: Int) -> String {
+            let digits = String(port, radix: 16, uppercase: true)
+            return ":" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+        }
+        let local = hex(serverPort), remote = hex(localPort)
+        for row in table.split(separator: "\n") {
+            let fields = row.split(separator: " ")
+            guard fields.count > 4, fields[1].hasSuffix(local), fields[2].hasSuffix(remote) else { continue }
+            return Int(fields[4].split(separator: ":")[0], radix: 16)
+        }
+        return nil
+    }
+
     /// Asks for an event stream as `EventSource` does.
     static func eventStream(port: Int, path: String, cookie: String, receiveBuffer: Int32 = 4096) throws -> RawConnection {
         let connection = try RawConnection(port: port, receiveBuffer: receiveBuffer)

@@ -10,6 +10,7 @@ import NIOHTTPTypes
 /// - Past `maxConnections`, a connection's requests are marked (`overCapacityHeader`); the access check lets a valid
 ///   session through and answers everyone else 503 with `Retry-After`, and the connection closes after that answer. So
 ///   signed-in people still get in while anonymous sockets pile up, and those sockets leave again.
+/// - An event stream's socket holds at most `streamSendBuffer` unsent in the kernel.
 ///
 /// One `ConnectionLimits` is shared by every connection; each connection gets a `ConnectionGuard` of its own.
 public final class ConnectionLimits: Sendable {
@@ -57,6 +58,12 @@ public final class ConnectionLimits: Sendable {
     }
 
     func handlers() -> [any RemovableChannelHandler] { [ConnectionGuard(limits: self)] }
+
+    /// What the kernel may hold unsent for an event stream (SO_SNDBUF; Linux counts twice this with its overhead).
+    /// Its own default grows to 4 MiB a socket: a reader that stops reading then takes ~2.8 MiB of log the engine
+    /// decoded and Berth rendered for nothing, and a hundred such readers kept both cores busy for tens of seconds
+    /// (bench/hostile). 128 KiB still carries 1 MB/s to a browser 100 ms away, many times a fast log.
+    static let streamSendBuffer: Int32 = 128 * 1024
 
     /// Set by the guard on the requests of a connection over the cap; never taken from the client.
     static let overCapacityHeader = HTTPField.Name("X-Berth-Over-Capacity")!
@@ -128,6 +135,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .head(let head):
             // The refusal of a request over the cap ends its connection.
             if overCapacity, head.status == .serviceUnavailable { closeAfterResponse = true }
+            if head.headerFields[.contentType]?.hasPrefix("text/event-stream") == true {
+                // Only on a socket: an HTTP/2 stream has none of its own (and flow control of its own), and
+                // setting a socket option on one traps.
+                if let socket = context.channel as? any SocketOptionProvider {
+                    _ = socket.unsafeSetSocketOption(level: .socket, name: .so_sndbuf, value: ConnectionLimits.streamSendBuffer)
+                }
+            }
             context.write(data, promise: promise)
         case .body:
             context.write(data, promise: promise)

@@ -24,6 +24,9 @@ struct EventStreamer: Sendable {
     /// What a stream whose messages have a weight (log lines) may hold queued for a reader that stopped reading: then
     /// its producer waits (and with it the engine stream), so a stalled page costs this much, not the log's size.
     static let queuedBytesLimit = 512 * 1024
+    /// A stream that once held this much queued read more behind it (a log's catch-up queues up to 64 KiB ahead, and
+    /// the engine's reads and the socket's buffers hold more): its end trims the allocator.
+    static let trimAfterQueuedBytes = 32 * 1024
 
     static let headers: HTTPFields = [
         .contentType: "text/event-stream; charset=utf-8",
@@ -96,7 +99,7 @@ struct EventStreamer: Sendable {
                 detach?()
                 registry.unregister(registration)
                 // A stream that held much (a reader that fell behind a fast log) gives it back to the system.
-                if mailbox.peakBytes >= Self.queuedBytesLimit / 4 { ReturnedMemory.trimSoon() }
+                if mailbox.peakBytes >= Self.trimAfterQueuedBytes { ReturnedMemory.trimSoon() }
             }
             // The server's graceful shutdown (the handler runs at once if it has begun already) closes the mailbox:
             // the loop below drains it, writes the `end` event and the response finishes.

@@ -143,19 +143,25 @@ struct LogFollower: Sendable {
     var retryDelay: Duration = .milliseconds(500)
     /// Passes a message on, waiting for room; false when the stream is gone.
     var sendMessage: @Sendable (LogStreamMessage) async -> Bool = { _ in false }
-    /// The stream's queue is full (its reader fell behind or stopped): a catch-up that finds no room for
-    /// ``stallLimit`` lets go of its engine connection rather than hold it for a reader that may never come back, and
-    /// catches up again from its position once the reader reads.
-    var isFull: @Sendable () -> Bool = { false }
-    /// Waits until the stream's queue has room again; false when the stream is gone.
+    /// The stream's reader has not taken what is queued for it (``readAhead`` or more, or a full queue): a catch-up
+    /// reads no further until it has. One that waits ``stallLimit`` lets go of its engine connection rather than hold it
+    /// for a reader that may never come back, and catches up again from its position once the reader reads.
+    var isBehind: @Sendable () -> Bool = { false }
+    /// Waits until the stream's reader has taken most of what is queued; false when the stream is gone.
     var waitForRoom: @Sendable () async -> Bool = { true }
+
+    /// What a catch-up queues ahead of its reader at most: the engine's history can be read again whenever the reader
+    /// wants it, so more only costs. A reader that never reads was sent whole queues before (512 KiB, each line of it
+    /// decoded by the engine and rendered by Berth), and a hundred of them opened at once kept the engine too busy to
+    /// answer anyone else for seconds.
+    static let readAhead = 64 * 1024
 
     /// This follower, sending into `mailbox` through `send` (which may wrap or redact the message).
     func sending<Message>(into mailbox: Mailbox<Message>, _ send: @escaping @Sendable (LogStreamMessage) async -> Bool) -> LogFollower {
         var follower = self
         follower.sendMessage = send
-        follower.isFull = { mailbox.isFull }
-        follower.waitForRoom = { await mailbox.waitForRoom() }
+        follower.isBehind = { mailbox.isFull || mailbox.queuedBytes >= Self.readAhead }
+        follower.waitForRoom = { await mailbox.waitUntilQueued(atMost: Self.readAhead / 2) }
         return follower
     }
 
@@ -197,7 +203,7 @@ struct LogFollower: Sendable {
         var waitingForSlot = false
         while !Task.isCancelled {
             // A reader that stopped: nothing is held for it (no engine connection, no place in the tail) until it reads.
-            if isFull() {
+            if isBehind() {
                 guard await waitForRoom() else { return }
             }
             let live = Mailbox<LogStreamMessage>(capacity: Self.liveCapacity, byteLimit: Self.liveBytes, weight: LogStreamMessage.weight)
@@ -238,7 +244,7 @@ struct LogFollower: Sendable {
                             holding = true
                         }
                         // Before the lines count as sent: what is let go of here is read again from the position.
-                        if isFull() {
+                        if isBehind() {
                             Self.catchUps.release()
                             holding = false
                             guard await roomCame(within: Self.stallLimit) else {

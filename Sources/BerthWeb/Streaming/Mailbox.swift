@@ -132,17 +132,22 @@ final class Mailbox<Element: Sendable>: Sendable {
     }
 
     /// No room for another message now (its reader fell behind or stopped): a producer that holds something it can let
-    /// go of and take up again later (a catch-up's engine connection) does so, and waits with ``waitForRoom()``.
+    /// go of and take up again later (a catch-up's engine connection) does so, and waits with ``waitUntilQueued(atMost:)``.
     var isFull: Bool { state.withLockedValue { !hasRoom($0) } }
 
-    /// Waits until the reader has taken half of what the mailbox may hold (so that a producer that let go of its source
-    /// gets a good run before the mailbox fills again). False when the mailbox finished or the task was cancelled.
-    func waitForRoom() async -> Bool {
-        func halfEmpty(_ state: State) -> Bool { state.queue.count <= capacity / 2 && state.bytes <= byteLimit / 2 }
+    /// The weight queued now.
+    var queuedBytes: Int { state.withLockedValue { $0.bytes } }
+
+    /// Waits until at most `bytes` of weight (and half the messages it may hold) are queued: well below where the
+    /// producer stopped, so that one that let go of its source gets a good run before it stops again. False when the
+    /// mailbox finished or the task was cancelled.
+    func waitUntilQueued(atMost bytes: Int) async -> Bool {
+        let capacity = self.capacity
+        func drained(_ state: State) -> Bool { state.queue.count <= capacity / 2 && state.bytes <= bytes }
         while true {
             if Task.isCancelled { return false }
-            let goOn = await wakeUp(when: halfEmpty)
-            let (finished, ready) = state.withLockedValue { ($0.finished, halfEmpty($0)) }
+            let goOn = await wakeUp(when: drained)
+            let (finished, ready) = state.withLockedValue { ($0.finished, drained($0)) }
             if !goOn || finished || Task.isCancelled { return false }
             if ready { return true }
         }
