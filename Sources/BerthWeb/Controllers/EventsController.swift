@@ -72,7 +72,7 @@ struct EventsController: Sendable {
         do {
             for try await event in try await engine.events(since: since, until: LogTimestamp(date: Date())) {
                 count += 1
-                if let rendered = renderer.render(.event(event)) { events.append(rendered) }
+                if let rendered = renderer.renderReplayed(event) { events.append(rendered) }
             }
         } catch {
             return [ServerSentEvent(event: "resync", encoding: ["reason": "The events since the page lost its connection can't be read: \(error)"])]
@@ -90,17 +90,17 @@ struct EventsController: Sendable {
         { _, opened, publish in
             // From the moment the first page subscribed: the engine replays what happened while the connection to
             // it was being made, so a container created right after a page opened its stream is not missed.
-            var last: LogTimestamp? = LogTimestamp(date: opened)
+            let start = LogTimestamp(date: opened)
+            var seen = SeenEvents()
             var outage = EngineOutage()
             while !Task.isCancelled {
                 do {
-                    let events = try await engine.events(since: last)
+                    // After a lost connection, from the latest event passed on: the engine sends that one (and any
+                    // others of the same moment) again, and `seen` leaves them out.
+                    let events = try await engine.events(since: seen.latest ?? start)
                     if let message = outage.recovered() { publish(.engine(up: true, message: message)) }
                     for try await event in events {
-                        if let stamp = event.timestamp {
-                            if let last, stamp <= last { continue }
-                            last = stamp
-                        }
+                        guard seen.insert(event) else { continue }
                         publish(.event(event))
                     }
                     // The engine ended the stream: it is shutting down.
@@ -138,17 +138,27 @@ struct EventFilter: Sendable {
     }
 }
 
-/// Encodes events for one page: filtered, and never one at or before the last it already has.
+/// Encodes events for one page: filtered, none the page had before it reconnected, and none twice.
 final class EventRenderer: Sendable {
     let filter: EventFilter
     /// Whether exec command lines are shown (admins only: `sh -c 'echo PASSWORD=…'` is an exec's action).
     let revealingCommands: Bool
-    private let last: NIOLockedValueBox<LogTimestamp?>
+    /// The page's last event before it reconnected (`Last-Event-ID`).
+    let after: LogTimestamp?
+    /// The events of the replay: the page subscribed to the live events before the replay began, so the newest of
+    /// them come twice.
+    private let replayed = NIOLockedValueBox(SeenEvents(limit: .max))
 
     init(filter: EventFilter, after: LogTimestamp?, revealingCommands: Bool) {
         self.filter = filter
         self.revealingCommands = revealingCommands
-        self.last = NIOLockedValueBox(after)
+        self.after = after
+    }
+
+    /// An event of the replay the page gets before its live events.
+    func renderReplayed(_ event: EngineEvent) -> ServerSentEvent? {
+        guard replayed.withLockedValue({ $0.insert(event) }) else { return nil }
+        return render(event)
     }
 
     func render(_ message: EngineEventMessage) -> ServerSentEvent? {
@@ -156,18 +166,17 @@ final class EventRenderer: Sendable {
         case .engine(let up, let message):
             return ServerSentEvent(event: "engine", encoding: EngineStatus(state: up ? "up" : "down", message: message))
         case .event(let event):
-            let stamp = event.timestamp
-            if let stamp {
-                let fresh = last.withLockedValue { last -> Bool in
-                    if let previous = last, stamp <= previous { return false }
-                    last = stamp
-                    return true
-                }
-                guard fresh else { return nil }
-            }
-            guard filter.matches(event) else { return nil }
-            return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event, revealingCommands: revealingCommands))
+            if after != nil, replayed.withLockedValue({ $0.contains(event) }) { return nil }
+            return render(event)
         }
+    }
+
+    private func render(_ event: EngineEvent) -> ServerSentEvent? {
+        let stamp = event.timestamp
+        // The page has what came up to its last event (the engine's `since` includes that one).
+        if let after, let stamp, stamp <= after { return nil }
+        guard filter.matches(event) else { return nil }
+        return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event, revealingCommands: revealingCommands))
     }
 }
 

@@ -4,6 +4,11 @@ public struct EngineEvent: Codable, Sendable, Equatable {
         public var id: String?
         public var attributes: [String: String]?
 
+        public init(id: String?, attributes: [String: String]? = nil) {
+            self.id = id
+            self.attributes = attributes
+        }
+
         enum CodingKeys: String, CodingKey {
             case id = "ID"
             case attributes = "Attributes"
@@ -42,6 +47,20 @@ public struct EngineEvent: Codable, Sendable, Equatable {
         if let timeNano { return LogTimestamp(nanosecondsSinceEpoch: timeNano) }
         if let time { return LogTimestamp(seconds: time, nanoseconds: 0) }
         return nil
+    }
+
+    /// What tells one event from another when the engine sends it again (a replay with `since`): the engine gives
+    /// events no id, and their times are not in the order it sends them.
+    public struct Identity: Hashable, Sendable {
+        let timestamp: LogTimestamp
+        let type: String?
+        let action: String?
+        let actor: String?
+    }
+
+    /// Nil for an event without a time, which can't be told apart from a repeat of itself.
+    public var identity: Identity? {
+        timestamp.map { Identity(timestamp: $0, type: type, action: action, actor: actor?.id) }
     }
 }
 
