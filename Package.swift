@@ -119,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EngineAPITests",
-            dependencies: ["EngineAPI", "TestSupport"],
+            dependencies: ["EngineAPI", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 import re
+import subprocess
 import selectors
 import socket
 import sqlite3
@@ -986,6 +987,10 @@ def main():
     for _ in range(5):
         time.sleep(1)
         memory_before = min(private_dirty_kib(args.berth_pid), memory_before or 1 << 40)
+    heaptrack = None
+    if os.environ.get("BENCH_HEAPTRACK"):
+        heaptrack = subprocess.Popen(["heaptrack", "-p", str(args.berth_pid), "-o", os.environ["BENCH_HEAPTRACK"]])
+        time.sleep(5)
     dockerd_before = open_fds(args.dockerd_pid)
     berth_fds_before = open_fds(args.berth_pid)
     berth_cpu_before = cpu_seconds(args.berth_pid)
@@ -1065,6 +1070,14 @@ def main():
         time.sleep(1)
         samples["memory"].append(private_dirty_kib(args.berth_pid))
     memory_after = private_dirty_kib(args.berth_pid)
+    if os.environ.get("BENCH_MALLOC_STATS"):
+        out = subprocess.run(["gdb", "-p", str(args.berth_pid), "-batch", "-ex", "call (void) malloc_stats()", "-ex", "call (long long) sqlite3_memory_used()", "-ex", "call (long long) sqlite3_memory_highwater(0)"], capture_output=True, text=True)
+        log("gdb: " + " | ".join(l for l in out.stdout.splitlines() if l.startswith("$")))
+        subprocess.run(["cp", f"/proc/{args.berth_pid}/smaps", "/tmp/berth-after.smaps"])
+        time.sleep(1)
+    if heaptrack:
+        os.kill(args.berth_pid, 9)
+        heaptrack.wait(120)
     dockerd_after = open_fds(args.dockerd_pid)
     berth_fds_after = open_fds(args.berth_pid)
     ended_wall = time.time()

@@ -1,4 +1,5 @@
 import EngineAPI
+import NIOCore
 import Testing
 import TestSupport
 
@@ -93,6 +94,24 @@ import TestSupport
             #expect(try await client.stopContainer(id, timeout: 0) == .changed)
             #expect(try await client.stopContainer(id, timeout: 0) == .alreadyInState)
             #expect(try await client.inspectContainer(id).state?.running == false)
+        }
+    }
+
+    /// `/wait` answers its head at once and its body when the container stops: the request's timeout covers the body.
+    @Test func anAnswerWhoseBodyDoesNotComeInTimeFailsAtItsDeadline() async throws {
+        try await TestEngine.withContainers { client, scope in
+            let id = try await scope.busybox(["sleep", "300"])
+            let started = ContinuousClock.now
+            await #expect {
+                _ = try await client.waitContainer(id, timeout: .seconds(1))
+            } throws: { error in
+                guard case .unreachable(_, let reason) = error as? EngineError else { return false }
+                return reason == "no answer in time"
+            }
+            let took = ContinuousClock.now - started
+            #expect(took >= .seconds(1) && took < .seconds(5), "took \(took)")
+            // The container was only waited for, not touched.
+            #expect(try await client.inspectContainer(id).state?.running == true)
         }
     }
 

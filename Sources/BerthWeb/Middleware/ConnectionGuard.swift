@@ -17,17 +17,8 @@ public final class ConnectionLimits: Sendable {
     let maxConnections: Int
     let headerTimeout: TimeAmount
     let keepAliveTimeout: TimeAmount
-    private let open = NIOLockedValueBox(Count())
-
-    private struct Count {
-        var now = 0
-        /// The most open at once since the allocator was last trimmed.
-        var peak = 0
-    }
-
-    /// A wave of connections this large that has mostly left gives its memory back (each held buffers; what they
-    /// freed stays in the allocator's arenas until trimmed).
-    static let wave = 256
+    /// A wave of 256 connections that has mostly left gives its memory back (each held buffers).
+    private let open = NIOLockedValueBox(OpenCount(wave: 256))
 
     public init(maxConnections: Int, headerTimeout: TimeAmount, keepAliveTimeout: TimeAmount) {
         self.maxConnections = maxConnections
@@ -41,20 +32,13 @@ public final class ConnectionLimits: Sendable {
     /// Counts a new connection in; true when it is over the cap.
     func admit() -> Bool {
         open.withLockedValue { count in
-            count.now += 1
-            count.peak = max(count.peak, count.now)
+            count.opened()
             return count.now > maxConnections
         }
     }
 
     func release() {
-        let trim = open.withLockedValue { count -> Bool in
-            count.now -= 1
-            guard count.peak >= Self.wave, count.now <= count.peak / 8 else { return false }
-            count.peak = count.now
-            return true
-        }
-        if trim { ReturnedMemory.trimSoon() }
+        if open.withLockedValue({ $0.closed() }) { ReturnedMemory.trimSoon() }
     }
 
     func handlers() -> [any RemovableChannelHandler] { [ConnectionGuard(limits: self)] }

@@ -250,6 +250,8 @@ final class StreamRegistry: Sendable {
     private struct State {
         var next = 0
         var closers: [String: [Int: @Sendable (String) -> Void]] = [:]
+        /// A wave of 16 streams (a flood of short ones each under the byte threshold) gives its memory back.
+        var open = OpenCount(wave: 16)
     }
 
     private let state = NIOLockedValueBox(State())
@@ -257,16 +259,19 @@ final class StreamRegistry: Sendable {
     func register(sessionKey: String, close: @escaping @Sendable (String) -> Void) -> Registration {
         state.withLockedValue { state in
             state.next += 1
+            state.open.opened()
             state.closers[sessionKey, default: [:]][state.next] = close
             return Registration(sessionKey: sessionKey, number: state.next)
         }
     }
 
     func unregister(_ registration: Registration) {
-        state.withLockedValue { state in
+        let waveEnded = state.withLockedValue { state in
             state.closers[registration.sessionKey]?[registration.number] = nil
             if state.closers[registration.sessionKey]?.isEmpty == true { state.closers[registration.sessionKey] = nil }
+            return state.open.closed()
         }
+        if waveEnded { ReturnedMemory.trimSoon() }
     }
 
     /// Ends every stream of the session, telling the pages why.

@@ -48,3 +48,35 @@ public enum ReturnedMemory {
         #endif
     }
 }
+
+/// A count of things open (connections, streams) that tells when a wave of them has mostly gone: what they freed
+/// stays in the allocator's arenas until trimmed, and a burst of many small ones (a flood of short streams, of
+/// anonymous sockets) never trips a stream's own byte threshold.
+struct OpenCount: Sendable {
+    /// A wave is at least this many open at once...
+    let wave: Int
+    /// ...and has gone when this fraction of its peak is left.
+    let ebb: Int
+    private(set) var now = 0
+    /// The most open at once since the last wave went.
+    private var peak = 0
+
+    init(wave: Int, ebb: Int = 8) {
+        self.wave = wave
+        self.ebb = ebb
+    }
+
+    mutating func opened() {
+        now += 1
+        peak = max(peak, now)
+    }
+
+    /// True when this closing ends a wave: time to give its memory back.
+    mutating func closed() -> Bool {
+        now -= 1
+        guard peak >= wave, now <= peak / ebb else { return false }
+        peak = now
+        return true
+    }
+}
+

@@ -122,20 +122,29 @@ final class EngineTransport: Sendable {
         let deadline = NIODeadline.now() + request.timeout
         let response = try await send(request, version: version)
         let address = self.address.description
+        let collecting = Task { try await response.body.collect(upTo: limit) }
+        // A timer on an event loop, cancelled with the answer. Not a sleeping task raced against the body: a cancelled
+        // `Task.sleep` keeps its timer and its task (~600 bytes) until the deadline, so each engine call left one
+        // behind for a minute (thousands under load, still there after it).
+        let timedOut = NIOLockedValueBox(false)
+        let timer = client.eventLoopGroup.any().scheduleTask(deadline: deadline) {
+            timedOut.withLockedValue { $0 = true }
+            collecting.cancel()
+        }
+        defer { timer.cancel() }
         do {
-            return try await withThrowingTaskGroup(of: ByteBuffer.self) { group in
-                group.addTask { try await response.body.collect(upTo: limit) }
-                group.addTask {
-                    let remaining = deadline - .now()
-                    if remaining > .zero { try await Task.sleep(nanoseconds: UInt64(remaining.nanoseconds)) }
-                    throw EngineError.unreachable(address: address, reason: "no answer in time")
-                }
-                defer { group.cancelAll() }
-                guard let body = try await group.next() else { throw CancellationError() }
-                return body
+            let body = try await withTaskCancellationHandler {
+                try await collecting.value
+            } onCancel: {
+                collecting.cancel()
             }
+            // A body cut short by the timer may end without an error.
+            if timedOut.withLockedValue({ $0 }) { throw EngineError.unreachable(address: address, reason: "no answer in time") }
+            return body
         } catch let error as EngineError {
             throw error
+        } catch _ where timedOut.withLockedValue({ $0 }) {
+            throw EngineError.unreachable(address: address, reason: "no answer in time")
         } catch let error as NIOTooManyBytesError {
             throw EngineError.invalidResponse("answer larger than \(limit) bytes (\(error))")
         } catch let error as CancellationError {
