@@ -153,21 +153,52 @@ public struct TemplateError: Error, CustomStringConvertible {
     public var description: String { "templates in '\(directory)': \(reason)" }
 }
 
-/// Rendered rows by every field they show. Bounded: when full it starts over, which costs one render per row on the
-/// next page.
+/// Rendered rows by every field they show, for as long as pages show them.
+///
+/// A row's fields change often (a young container's "Up 3 seconds" every second), and a row shown no longer is kept
+/// for nothing: rows live in two generations, and every `lifetime` the older one is dropped; a row a page shows again
+/// moves to the newer. So the cache holds about the rows shown in the last one or two lifetimes (it held up to 4,096
+/// rows, ~1 MB, mostly of past seconds). `capacity` still bounds each generation.
 final class RowHTMLCache: Sendable {
     static let capacity = 4096
-    private let entries = NIOLockedValueBox<[ContainerRow: String]>([:])
+    let lifetime: Duration
+
+    init(lifetime: Duration = .seconds(60)) {
+        self.lifetime = lifetime
+    }
+
+    private struct Generations {
+        var current: [ContainerRow: String] = [:]
+        var previous: [ContainerRow: String] = [:]
+        var started = ContinuousClock.now
+    }
+
+    private let generations = NIOLockedValueBox(Generations())
 
     /// The cached HTML of each row, nil where there is none; one lock for the whole page.
     func html(for rows: [ContainerRow]) -> [String?] {
-        entries.withLockedValue { entries in rows.map { entries[$0] } }
+        generations.withLockedValue { cache in
+            rows.map { row in
+                if let html = cache.current[row] { return html }
+                guard let html = cache.previous.removeValue(forKey: row) else { return nil }
+                cache.current[row] = html
+                return html
+            }
+        }
     }
 
     func store(_ rendered: [ContainerRow: String]) {
-        entries.withLockedValue { entries in
-            if entries.count + rendered.count > Self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries.merge(rendered) { $1 }
+        generations.withLockedValue { cache in
+            let now = ContinuousClock.now
+            if now - cache.started >= lifetime || cache.current.count + rendered.count > Self.capacity {
+                cache.previous = cache.current.count + rendered.count > Self.capacity ? [:] : cache.current
+                cache.current = [:]
+                cache.started = now
+            }
+            cache.current.merge(rendered) { $1 }
         }
     }
+
+    /// Rows held now.
+    var count: Int { generations.withLockedValue { $0.current.count + $0.previous.count } }
 }
