@@ -66,6 +66,14 @@ public struct AppDatabase: Sendable {
         return configuration
     }
 
+    /// Gives back what SQLite's caches hold (pages read, prepared statements), without waiting: idle reader
+    /// connections close (they open again when next needed) and the writer empties its cache. For after a burst (a
+    /// flood of streams, each with its audit row, filled every connection's page cache), before the allocator is
+    /// trimmed: those pages, scattered among what the burst freed, kept whole heap pages from going back.
+    public func releaseMemory() {
+        (writer as? DatabasePool)?.releaseMemoryEventually()
+    }
+
     /// Answers whether the database can be read, for `/healthz`.
     public func isHealthy() async -> Bool {
         do {

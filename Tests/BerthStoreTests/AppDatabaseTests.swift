@@ -1,6 +1,7 @@
-import BerthStore
+@testable import BerthStore
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 import TestSupport
 
@@ -92,5 +93,40 @@ import TestSupport
         #expect(try await database.settings(of: "alice") == ["theme": "dark", "tail": "500"])
         #expect(try await database.settings(of: "bob") == ["theme": "system"])
         #expect(try await database.settings(of: "carol") == [:])
+    }
+}
+
+/// After a burst, the database gives back what its caches hold, and goes on as before.
+@Suite struct DatabaseMemoryTests {
+    /// The bytes of page cache the writer's connection holds.
+    static func writerCacheBytes(_ database: AppDatabase) async throws -> Int32 {
+        try await database.writer.write { db in
+            var current: Int32 = 0
+            var highest: Int32 = 0
+            sqlite3_db_status(db.sqliteConnection, SQLITE_DBSTATUS_CACHE_USED, &current, &highest, 0)
+            return current
+        }
+    }
+
+    @Test func releasingMemoryEmptiesTheCachesAndLosesNothing() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try AppDatabase.open(path: directory.appendingPathComponent("berth.sqlite").path)
+        let detail = String(repeating: "x", count: 2000)
+        for number in 0..<200 {
+            _ = try await database.recordAudit(AuditEvent(actor: "alice", action: "container.stop", targetId: "c\(number)", outcome: .error, errorMessage: detail))
+        }
+        let filled = try await Self.writerCacheBytes(database)
+        #expect(filled > 400_000, "the writer's cache held \(filled) bytes")
+
+        database.releaseMemory()
+        var emptied = filled
+        for _ in 0..<50 where emptied > filled / 4 {
+            try await Task.sleep(for: .milliseconds(100))
+            emptied = try await Self.writerCacheBytes(database)
+        }
+        #expect(emptied <= filled / 4, "the writer's cache held \(filled) bytes, then \(emptied)")
+        let events = try await database.recentAuditEvents(limit: 500)
+        #expect(events.count == 200 && events.allSatisfy { $0.errorMessage == detail })
     }
 }

@@ -30,7 +30,16 @@ struct SessionManager: Sendable {
     let accounts: AccountPolicy
     let logger: Logger
     /// The session's open event streams, closed when it ends.
-    var streams = StreamRegistry()
+    let streams: StreamRegistry
+
+    init(database: AppDatabase, configuration: SessionConfiguration, accounts: AccountPolicy, logger: Logger) {
+        self.database = database
+        self.configuration = configuration
+        self.accounts = accounts
+        self.logger = logger
+        // A wave of streams wrote an audit row each and read pages for them: the database's caches go with it.
+        streams = StreamRegistry(releasing: { database.releaseMemory() })
+    }
 
     /// `__Host-berth` when cookies are secure (the prefix demands Secure and Path=/), else `berth`.
     var cookieName: String { configuration.secureCookies ? "__Host-berth" : "berth" }

@@ -255,6 +255,12 @@ final class StreamRegistry: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// What else gives memory back when a wave of streams has gone, before the allocator is trimmed.
+    private let releasing: @Sendable () -> Void
+
+    init(releasing: @escaping @Sendable () -> Void = {}) {
+        self.releasing = releasing
+    }
 
     func register(sessionKey: String, close: @escaping @Sendable (String) -> Void) -> Registration {
         state.withLockedValue { state in
@@ -271,7 +277,10 @@ final class StreamRegistry: Sendable {
             if state.closers[registration.sessionKey]?.isEmpty == true { state.closers[registration.sessionKey] = nil }
             return state.open.closed()
         }
-        if waveEnded { ReturnedMemory.trimSoon() }
+        if waveEnded {
+            releasing()
+            ReturnedMemory.trimSoon()
+        }
     }
 
     /// Ends every stream of the session, telling the pages why.
