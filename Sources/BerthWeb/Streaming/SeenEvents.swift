@@ -33,5 +33,4 @@ struct SeenEvents: Sendable {
         event.identity.map(members.contains) ?? false
     }
 
-    var isEmpty: Bool { members.isEmpty }
 }

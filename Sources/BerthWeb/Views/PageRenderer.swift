@@ -190,8 +190,10 @@ final class RowHTMLCache: Sendable {
     func store(_ rendered: [ContainerRow: String]) {
         generations.withLockedValue { cache in
             let now = ContinuousClock.now
-            if now - cache.started >= lifetime || cache.current.count + rendered.count > Self.capacity {
-                cache.previous = cache.current.count + rendered.count > Self.capacity ? [:] : cache.current
+            let full = cache.current.count + rendered.count > Self.capacity
+            if full || now - cache.started >= lifetime {
+                // A full generation is not kept as the older one: that would double what `capacity` bounds.
+                cache.previous = full ? [:] : cache.current
                 cache.current = [:]
                 cache.started = now
             }
