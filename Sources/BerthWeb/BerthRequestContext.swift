@@ -1,3 +1,4 @@
+import BerthStore
 import Hummingbird
 import NIOCore
 
@@ -18,8 +19,10 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
     /// Where the request came from, proxies resolved.
     var client: ClientResolver.Client?
     var userAgent: String?
-    /// The fields of a form POST, read (and CSRF-checked) by the access check.
-    var form: FormFields?
+    /// The audit action the matched route declared (set by the access check): what its handler records under.
+    var auditAction: AuditAction?
+    /// The fields of a form POST, read (and CSRF-checked) by the access check; none on other requests.
+    var form = FormFields("")
     /// A message from the previous request (after a redirect), shown once.
     var flash: Flash?
     /// The signed-in user's settings (defaults without a session).

@@ -130,7 +130,7 @@ struct AuditCommand: AsyncParsableCommand {
             try? handle.close()
             // The export is itself part of the trail.
             try await store.recordAudit(AuditEvent(
-                actor: commandLineActor(), clientAddress: "cli", action: "audit.export", targetType: "audit",
+                actor: commandLineActor(), clientAddress: "cli", action: AuditAction.auditExport.rawValue, targetType: "audit",
                 parameters: query.parametersJSON(extra: ["format": format, "rows": String(rows)]), outcome: outcomeOfExport,
                 errorMessage: failure
             ))

@@ -46,6 +46,24 @@ import TestSupport
         }
     }
 
+    /// What a handler records under comes from its route: every route that can change something declares it, and
+    /// none declares one outside the list the audit page offers.
+    @Test func everyRouteThatChangesSomethingDeclaresItsAuditAction() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let built = try await buildRouter(TestApp.configuration(directory: directory, engine: try TestEngine.address()))
+        let rules = built.routes.table.rules
+        let changing = rules.filter { !AccessControlMiddleware.safeMethods.contains($0.key.method) }
+        #expect(changing.count >= 30)
+        for (route, rule) in changing {
+            #expect(rule.auditAction != nil, "\(route.method) \(route.path) declares no audit action")
+        }
+        #expect(rules[RouteTable.Route(method: .post, path: "/containers/{id}/stop")]?.auditAction == .containerStop)
+        #expect(rules[RouteTable.Route(method: .post, path: "/containers/run")]?.auditAction == .containerRun)
+        // Runs the app's services once, so that they stop as they should (the engine client among them).
+        try await Application(router: built.routes.router, services: built.services).test(.router) { _ in }
+    }
+
     @Test func aRouteRegisteredWithoutAPermissionIsRefused() async throws {
         try await withTestApp(extraRoutes: { routes in
             // Straight on the router, bypassing the declaration.

@@ -29,17 +29,21 @@ import TestSupport
         logger[metadataKey: "hb.request.id"] = "1"
         let audit = Self.trail(database, logger)
         // An action of this server's own, still running while maintenance comes round.
-        let running = try #require(await audit.begin("container.start", context: BerthRequestContext(source: .init(channel: EmbeddedChannel(), logger: logger)), targetId: "db-1"))
-        await audit.settleLeftovers()
-        let rows = try await database.recentAuditEvents()
-        #expect(rows.count == 1)
-        let recovered = try #require(rows.first)
-        #expect(recovered.action == "container.stop" && recovered.actor == "alice" && recovered.targetId == "web-1")
-        #expect(recovered.outcome == .error)
-        #expect(recovered.errorMessage?.hasPrefix("outcome not recorded") == true)
-        #expect(try await database.pendingAuditIntents() == 1, "the running action's attempt stays")
-
-        #expect(await audit.finish(running, outcome: .ok))
+        let context = BerthRequestContext(source: .init(channel: EmbeddedChannel(), logger: logger))
+        let result = try await audit.act(.containerStart, context: context, targetId: "db-1") { _ in
+            await audit.settleLeftovers()
+            let rows = try await database.recentAuditEvents()
+            #expect(rows.count == 1)
+            let recovered = try #require(rows.first)
+            #expect(recovered.action == "container.stop" && recovered.actor == "alice" && recovered.targetId == "web-1")
+            #expect(recovered.outcome == .error)
+            #expect(recovered.errorMessage?.hasPrefix("outcome not recorded") == true)
+            #expect(try await database.pendingAuditIntents() == 1, "the running action's attempt stays")
+        }
+        guard case .done(_, recorded: true) = result else {
+            Issue.record("the running action's row was not written")
+            return
+        }
         let all = try await database.recentAuditEvents()
         #expect(all.map(\.action) == ["container.start", "container.stop"])
         #expect(all.first?.outcome == .ok)

@@ -119,6 +119,12 @@ import TestSupport
             #expect(!hostile.text.contains("<script>alert"))
             #expect(hostile.text.contains(#"line1\nline2"#))
 
+            // The action filter offers every action the trail records, and nothing else; the chosen one stays chosen.
+            let select = try #require(first.text.range(of: #"<select name="action">.*?</select>"#, options: .regularExpression))
+            let offered = first.text[select].matches(of: /<option value="([^"]*)"/).map { String($0.1) }
+            #expect(offered == [""] + AuditAction.allCases.map(\.rawValue))
+            #expect(first.text[select].contains(#"<option value="container.kill" selected>"#))
+
             let bad = try await get(client, admin, "/audit?from=yesterday&outcome=maybe")
             #expect(bad.status == .badRequest)
             #expect(bad.text.contains("is not a time like"))

@@ -183,9 +183,14 @@ def test_settings_change_the_theme_and_times_and_the_audit_page_shows_it(browser
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("data-theme") == "dark"
     background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(15, 20, 25)", background
+    # The action filter offers the actions the trail records: choosing one shows only its rows.
     browser.get(URL + "/audit")
-    row = browser.find_element(By.CSS_SELECTOR, "tr[data-audit-id]")
-    assert "settings.update" in row.text
+    browser.find_element(By.CSS_SELECTOR, "select[name=action] option[value='settings.update']").click()
+    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    assert "action=settings.update" in browser.current_url
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-audit-id]")
+    assert rows and all("settings.update" in each.text for each in rows)
+    row = rows[0]
     # The browser rewrote the UTC time into its own zone, in the chosen format.
     shown = row.find_element(By.CSS_SELECTOR, "time").text
     assert "UTC" not in shown and shown[2] == "." and shown[5] == ".", shown

@@ -51,7 +51,7 @@ struct AuditTrail: Sendable {
     /// The row as it will be stored: who from the request context, names and messages cut to a sane length, secrets
     /// in parameters redacted.
     func event(
-        _ action: String, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
+        _ action: AuditAction, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
     ) -> AuditEvent {
@@ -68,7 +68,7 @@ struct AuditTrail: Sendable {
             role: context.user?.role.rawValue ?? (context.shareViewer == nil ? nil : "link"),
             clientAddress: context.client?.address,
             userAgent: context.userAgent.map { String($0.prefix(512)) },
-            action: action,
+            action: action.rawValue,
             targetType: targetType,
             targetId: targetId.map { String($0.prefix(256)) },
             targetName: targetName.map { String($0.prefix(256)) },
@@ -80,14 +80,16 @@ struct AuditTrail: Sendable {
         )
     }
 
-    /// Writes a record of something that changed nothing (a refusal, a view of a secret, a sign-in). Actions that
-    /// change something go through `begin`/`finish` (or `perform`). Returns whether it was written.
+    /// Writes a record of something that changed nothing (a refusal, a view, a sign-in), under `action` or else the
+    /// route's (`context.auditAction`). Actions that change something go through `act` (or `perform`). Returns whether
+    /// it was written.
     @discardableResult
     func record(
-        _ action: String, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
+        _ action: AuditAction? = nil, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
     ) async -> Bool {
+        let action = Self.action(action, of: context)
         let event = event(
             action, outcome: outcome, context: context, actor: actor, targetType: targetType, targetId: targetId,
             targetName: targetName, parameters: parameters, error: error, started: started
@@ -95,21 +97,132 @@ struct AuditTrail: Sendable {
         return await write(action) { try await database.recordAudit(event) }
     }
 
+    /// The same, for what may be shown only once it is on record (a secret, a stream, an export): throws 503 when the
+    /// record can't be written.
+    func recordBeforeShowing(
+        _ action: AuditAction? = nil, context: BerthRequestContext, actor: String? = nil, targetType: String? = nil,
+        targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil
+    ) async throws {
+        guard await record(
+            action, outcome: .ok, context: context, actor: actor, targetType: targetType, targetId: targetId, targetName: targetName,
+            parameters: parameters
+        ) else {
+            throw HTTPError(.serviceUnavailable, message: Self.unavailableMessage)
+        }
+    }
+
+    /// The action named, or the one the route declared.
+    static func action(_ named: AuditAction?, of context: BerthRequestContext) -> AuditAction {
+        if let action = named ?? context.auditAction { return action }
+        assertionFailure("a handler audits on a route that declares no audit action")
+        return .accessUndeclaredRoute
+    }
+
     // MARK: - Actions: attempt first, outcome after
 
+    /// What an action puts in its one row as it goes: the target it learns (a container's id and name), what it found
+    /// out (counts, an image id), and how it ended. Starts as the attempt was recorded, with the outcome `ok`.
+    struct ActionRecord: Sendable {
+        var targetType: String?
+        var targetId: String?
+        var targetName: String?
+        var parameters: [String: String]?
+        var outcome: AuditEvent.Outcome = .ok
+        var error: String?
+        /// Who acted, when the action itself decided it (a share link admitted as its viewer).
+        var actor: String?
+        var context: BerthRequestContext?
+
+        mutating func fail(_ message: String) {
+            outcome = .error
+            error = message
+        }
+
+        mutating func deny(_ reason: String) {
+            outcome = .denied
+            error = reason
+        }
+
+        mutating func add(_ results: [String: String]) {
+            guard !results.isEmpty else { return }
+            parameters = (parameters ?? [:]).merging(results) { $1 }
+        }
+    }
+
+    /// How an audited action went for the one who asked.
+    enum Audited<Value> {
+        /// Nothing was done: the action's record could not be written (`unavailableMessage`).
+        case refused
+        /// It ran; `recorded` tells whether its row is written (if not, the attempt is on record and is settled later:
+        /// tell the user with `unrecordedOutcome`).
+        case done(Value, recorded: Bool)
+    }
+
+    /// What an action's work ends with: an answer that says how it failed (told whether or not its row is written), or
+    /// what it did, for an answer told once the row is written.
+    enum Ending<Value> {
+        case answered(Response)
+        case succeeded(Value)
+    }
+
+    /// The one way an action that changes something runs: its attempt is put on record first (refused, doing nothing,
+    /// when that can't be written), `work` acts and writes into its record what it learns and how it ended, and
+    /// exactly one row is written with outcome and duration — also when `work` throws (recorded as an error with the
+    /// error's words, then rethrown). `action` defaults to the route's. `undo` takes back a success whose row could
+    /// not be written (a share link nobody may use unrecorded), and the action counts as refused.
+    func act<Value>(
+        _ action: AuditAction? = nil, context: BerthRequestContext, actor: String? = nil, targetType: String? = nil,
+        targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
+        undo: ((Value) async -> String)? = nil,
+        _ work: (inout ActionRecord) async throws -> Value
+    ) async throws -> Audited<Value> {
+        let action = Self.action(action, of: context)
+        guard let attempt = await begin(
+            action, context: context, actor: actor, targetType: targetType, targetId: targetId, targetName: targetName,
+            parameters: parameters
+        ) else {
+            return .refused
+        }
+        var record = ActionRecord(targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters)
+        let value: Value
+        do {
+            value = try await work(&record)
+        } catch {
+            if record.outcome == .ok || record.error == nil { record.fail(Self.message(for: error)) }
+            _ = await finish(attempt, record)
+            throw error
+        }
+        let recorded = await finish(attempt, record)
+        if !recorded, record.outcome == .ok, let undo {
+            rolledBack(attempt, reason: await undo(value))
+            return .refused
+        }
+        return .done(value, recorded: recorded)
+    }
+
+    /// What a person reads of an error that ended an action: the daemon's own words, or the input's problem.
+    static func message(for error: any Error) -> String {
+        (error as? EngineError)?.description ?? (error as? InputError)?.message ?? (error as? ActionFailure)?.message ?? "\(error)"
+    }
+
+    /// Ends an action from inside `act` with the words its row and the user get.
+    struct ActionFailure: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
+    }
+
     /// An action whose attempt is durably on record; `finish` writes its one audit row.
-    struct Attempt: Sendable {
-        fileprivate let intent: Int64
-        fileprivate let event: AuditEvent
-        fileprivate let context: BerthRequestContext
+    private struct Attempt: Sendable {
+        let intent: Int64
+        let event: AuditEvent
+        let context: BerthRequestContext
         let started: ContinuousClock.Instant
     }
 
-    /// Puts an action's attempt on record before it runs. Nil when that can't be written: the caller must refuse
-    /// (`unavailableMessage`) and do nothing.
-    func begin(
-        _ action: String, context: BerthRequestContext, actor: String? = nil, targetType: String? = nil,
-        targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil
+    /// Puts an action's attempt on record before it runs. Nil when that can't be written: nothing may be done.
+    private func begin(
+        _ action: AuditAction, context: BerthRequestContext, actor: String?, targetType: String?,
+        targetId: String?, targetName: String?, parameters: [String: String]?
     ) async -> Attempt? {
         let started = ContinuousClock.now
         if intents.hasUnsettled { await settleLeftovers() }
@@ -122,28 +235,21 @@ struct AuditTrail: Sendable {
             intents.started(intent)
             return Attempt(intent: intent, event: event, context: context, started: started)
         } catch {
-            logger.error("audit trail not writable: action refused", metadata: ["action": "\(action)", "error": "\(error)"])
+            logger.error("audit trail not writable: action refused", metadata: ["action": "\(action.rawValue)", "error": "\(error)"])
             return nil
         }
     }
 
-    /// Writes the action's one row: its outcome, duration and what it learned. Target and parameters given here
-    /// replace the attempt's (an action learns a container's id and name as it goes). Returns whether the row was
-    /// written; when not, the attempt stays on record and is settled later with this outcome. `context` and `actor`
-    /// replace who acted when the action itself decided it (a share link admitted as its viewer).
-    @discardableResult
-    func finish(
-        _ attempt: Attempt, outcome: AuditEvent.Outcome, context: BerthRequestContext? = nil, actor: String? = nil,
-        targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
-        error: String? = nil
-    ) async -> Bool {
+    /// Writes the action's one row from its record. Returns whether it was written; when not, the attempt stays on
+    /// record and is settled later with this outcome.
+    private func finish(_ attempt: Attempt, _ record: ActionRecord) async -> Bool {
         let base = attempt.event
-        var row = event(
-            base.action, outcome: outcome, context: context ?? attempt.context, actor: actor ?? (context == nil ? base.actor : nil),
-            targetType: targetType ?? base.targetType, targetId: targetId ?? base.targetId, targetName: targetName ?? base.targetName,
-            parameters: parameters, error: error, started: attempt.started
+        let row = event(
+            AuditAction(rawValue: base.action) ?? .accessUndeclaredRoute, outcome: record.outcome,
+            context: record.context ?? attempt.context, actor: record.actor ?? (record.context == nil ? base.actor : nil),
+            targetType: record.targetType, targetId: record.targetId, targetName: record.targetName,
+            parameters: record.parameters, error: record.error, started: attempt.started
         )
-        if parameters == nil { row.parameters = base.parameters }
         // Written even when the request's task was cancelled (a page closed mid-action).
         let settled = await Task { [self, row] in await settle(attempt.intent, as: row) }.value
         if settled != .written {
@@ -152,15 +258,13 @@ struct AuditTrail: Sendable {
         return settled == .written
     }
 
-    /// After an action was undone because its outcome row could not be written (a share link revoked, a link
-    /// session dropped): the row still to be written says so instead of the success.
-    func rolledBack(_ attempt: Attempt, reason: String) {
-        var row = event(
-            attempt.event.action, outcome: .error, context: attempt.context, actor: attempt.event.actor,
-            targetType: attempt.event.targetType, targetId: attempt.event.targetId, targetName: attempt.event.targetName,
-            error: "undone: \(reason)", started: attempt.started
-        )
-        row.parameters = attempt.event.parameters
+    /// After an action was undone because its outcome row could not be written: the row still to be written says so
+    /// instead of the success.
+    private func rolledBack(_ attempt: Attempt, reason: String) {
+        var row = attempt.event
+        row.outcome = .error
+        row.errorMessage = String("undone: \(reason)".prefix(1024))
+        row.durationMs = Int((ContinuousClock.now - attempt.started) / .milliseconds(1))
         intents.replaceUnsettled(attempt.intent, with: row)
     }
 
@@ -197,7 +301,7 @@ struct AuditTrail: Sendable {
         }
     }
 
-    private func write(_ action: String, _ body: () async throws -> AuditEvent) async -> Bool {
+    private func write(_ action: AuditAction, _ body: () async throws -> AuditEvent) async -> Bool {
         let writeStarted = ContinuousClock.now
         do {
             _ = try await body()
@@ -205,7 +309,7 @@ struct AuditTrail: Sendable {
             return true
         } catch {
             metrics.recordAuditWrite(ContinuousClock.now - writeStarted, written: false)
-            logger.error("cannot write audit record", metadata: ["action": "\(action)", "error": "\(error)"])
+            logger.error("cannot write audit record", metadata: ["action": "\(action.rawValue)", "error": "\(error)"])
             return false
         }
     }
@@ -235,13 +339,18 @@ final class AuditIntents: Sendable {
 }
 
 extension AuditTrail {
-    /// One audited change through the engine, the way every form action goes: refused when its record can't be
-    /// written, the record written with the outcome either way, and a redirect with the message the user reads (the
-    /// daemon's own words on failure).
+    /// What a successful form action tells the user, and what it learned that belongs in its record (counts, space).
+    struct ActionDone {
+        var message: String
+        var results: [String: String] = [:]
+    }
+
+    /// A form action through `act` that answers with a redirect to `back` and the message the user reads: refused when
+    /// its record can't be written; on failure the daemon's own words (and `backOnFailure`'s page, if it names one).
     func perform(
-        _ action: String, context: BerthRequestContext, targetType: String, targetId: String? = nil, targetName: String? = nil,
-        parameters: [String: String]? = nil, back: String, backOnFailure: (@Sendable (EngineError) -> String)? = nil,
-        _ work: () async throws -> String
+        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        targetName: String? = nil, parameters: [String: String]? = nil, back: String,
+        backOnFailure: (@Sendable (EngineError) -> String)? = nil, _ work: () async throws -> String
     ) async -> Response {
         await perform(
             action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
@@ -249,45 +358,65 @@ extension AuditTrail {
         ) { ActionDone(message: try await work()) }
     }
 
-    /// What a successful action tells the user, and what it learned that belongs in its record (counts, space).
-    struct ActionDone {
-        var message: String
-        var results: [String: String] = [:]
-    }
-
     /// The same, for actions whose outcome adds to their record.
     func perform(
-        _ action: String, context: BerthRequestContext, targetType: String, targetId: String? = nil, targetName: String? = nil,
-        parameters: [String: String]? = nil, back: String, backOnFailure: (@Sendable (EngineError) -> String)? = nil,
-        _ work: () async throws -> ActionDone
+        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        targetName: String? = nil, parameters: [String: String]? = nil, back: String,
+        backOnFailure: (@Sendable (EngineError) -> String)? = nil, _ work: () async throws -> ActionDone
     ) async -> Response {
-        guard let attempt = await begin(
-            action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
-        ) else {
-            return .redirect(to: back, flash: Flash(.error, Self.unavailableMessage))
-        }
         do {
-            let done = try await work()
-            let recorded = done.results.isEmpty ? parameters : (parameters ?? [:]).merging(done.results) { $1 }
-            guard await finish(attempt, outcome: .ok, parameters: recorded) else {
-                return .redirect(to: back, flash: Flash(.error, Self.unrecordedOutcome(done.message)))
+            let result = try await act(
+                action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
+            ) { record in
+                let done = try await work()
+                record.add(done.results)
+                return done.message
             }
-            return .redirect(to: back, flash: Flash(.ok, done.message))
+            return .redirect(to: back, flash: Self.flash(result))
         } catch {
-            let engineError = error as? EngineError
-            let message = engineError?.description ?? (error as? InputError)?.message ?? "\(error)"
-            await finish(attempt, outcome: .error, error: message)
-            let destination = engineError.flatMap { backOnFailure?($0) } ?? back
-            return .redirect(to: destination, flash: Flash(.error, message))
+            let destination = (error as? EngineError).flatMap { backOnFailure?($0) } ?? back
+            return .redirect(to: destination, flash: Flash(.error, Self.message(for: error)))
         }
     }
 
-    /// A form that could not be used: recorded as a failed action, nothing sent to the engine.
+    /// What the user reads after an action whose value is its success message.
+    static func flash(_ result: Audited<String>) -> Flash {
+        switch result {
+        case .refused: Flash(.error, unavailableMessage)
+        case .done(let message, recorded: true): Flash(.ok, message)
+        case .done(let message, recorded: false): Flash(.error, unrecordedOutcome(message))
+        }
+    }
+
+    /// A form that could not be used: recorded as a failed action (nothing sent to the engine), and a redirect to
+    /// `back` with the message.
     func refuseInput(
-        _ action: String, context: BerthRequestContext, targetType: String, targetName: String? = nil,
-        parameters: [String: String]? = nil, message: String, back: String
+        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        targetName: String? = nil, parameters: [String: String]? = nil, message: String, back: String
     ) async -> Response {
-        await record(action, outcome: .error, context: context, targetType: targetType, targetName: targetName, parameters: parameters, error: message)
-        return .redirect(to: back, flash: Flash(.error, message))
+        let answer = Response.redirect(to: back, flash: Flash(.error, message))
+        return (try? await refuseInput(
+            action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
+            message: message
+        ) { answer }) ?? answer
+    }
+
+    /// The same, answered by `answer` (the form again, its problems named). Nothing was done either way, so the answer
+    /// is the same when the trail can't be written.
+    func refuseInput(
+        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        targetName: String? = nil, parameters: [String: String]? = nil, message: String,
+        answer: () async throws -> Response
+    ) async throws -> Response {
+        let result = try await act(
+            action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
+        ) { record in
+            record.fail(message)
+            return try await answer()
+        }
+        switch result {
+        case .done(let response, _): return response
+        case .refused: return try await answer()
+        }
     }
 }

@@ -1,3 +1,4 @@
+import BerthStore
 import HTTPTypes
 import Hummingbird
 import NIOConcurrencyHelpers
@@ -14,8 +15,9 @@ public final class RouteTable: Sendable {
     /// What a route declared: the permission, and the audit action its refusals are recorded under.
     public struct Rule: Sendable, Hashable {
         public let permission: Permission
-        /// Such as `container.stop`; nil records refusals as `access.denied`.
-        public let auditAction: String?
+        /// What the route's handler audits under, and its refusals; nil for routes that record nothing (their
+        /// refusals are recorded as `access.denied`).
+        public let auditAction: AuditAction?
     }
 
     private let routes = NIOLockedValueBox<[Route: Rule]>([:])
@@ -33,6 +35,9 @@ public final class RouteTable: Sendable {
 
     /// Every declared route and its permission, for tests that walk them all.
     public var all: [Route: Permission] { routes.withLockedValue { $0.mapValues(\.permission) } }
+
+    /// Every declared route and its rule.
+    public var rules: [Route: Rule] { routes.withLockedValue { $0 } }
 }
 
 /// Registers routes together with the permission they need. Controllers get this, not the bare router.
@@ -41,21 +46,21 @@ struct Routes {
     let table: RouteTable
 
     func get(
-        _ path: String, _ permission: Permission, audit: String? = nil,
+        _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
         on(path, .get, permission, audit: audit, use: handler)
     }
 
     func post(
-        _ path: String, _ permission: Permission, audit: String? = nil,
+        _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
         on(path, .post, permission, audit: audit, use: handler)
     }
 
     func on(
-        _ path: String, _ method: HTTPRequest.Method, _ permission: Permission, audit: String? = nil,
+        _ path: String, _ method: HTTPRequest.Method, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
         let routerPath = RouterPath(path)

@@ -19,7 +19,7 @@ struct AuditController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/audit", .viewAudit, use: list)
-        routes.get("/audit/export", .viewAudit, audit: "audit.export", use: export)
+        routes.get("/audit/export", .viewAudit, audit: .auditExport, use: export)
     }
 
     /// `GET /audit?actor=&action=&target=&outcome=&from=&to=&q=&before=`: newest first, one page.
@@ -50,9 +50,7 @@ struct AuditController: Sendable {
         }
         let query = filters.query
         let parameters = ["format": format.rawValue, "filters": query.parametersJSON()]
-        guard await audit.record("audit.export", outcome: .ok, context: context, targetType: "audit", parameters: parameters) else {
-            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-        }
+        try await audit.recordBeforeShowing(context: context, targetType: "audit", parameters: parameters)
         let stamp = AuditText.timestamp(Date()).filter { $0.isNumber || $0 == "T" }
         let headers: HTTPFields = [
             .contentType: format.contentType,
@@ -170,6 +168,8 @@ struct AuditListPage: Sendable {
     let exportNDJSON: String
     let errors: [AuditFilters.FieldError]
     let outcomes: [Choice]
+    /// Every action the trail records (`AuditAction`), the filter's one choice selected.
+    let actions: [Choice]
     let firstPageLink: String?
 
     struct Choice: Sendable {
@@ -186,6 +186,9 @@ struct AuditListPage: Sendable {
         exportNDJSON = "/audit/export?" + filters.queryString(extra: [("format", "ndjson")])
         outcomes = [("", "any"), ("ok", "ok"), ("denied", "denied"), ("error", "error")].map {
             Choice(value: $0.0, label: $0.1, selected: $0.0 == filters.outcome)
+        }
+        actions = [Choice(value: "", label: "any", selected: filters.action.isEmpty)] + AuditAction.allCases.map {
+            Choice(value: $0.rawValue, label: $0.rawValue, selected: $0.rawValue == filters.action)
         }
         firstPageLink = filters.query.before == nil ? nil : "/audit?" + filters.queryString()
     }

@@ -21,7 +21,18 @@ struct ContainerActionsController: Sendable {
             }
         }
 
-        var auditName: String { "container.\(rawValue)" }
+        var auditAction: AuditAction {
+            switch self {
+            case .start: .containerStart
+            case .stop: .containerStop
+            case .restart: .containerRestart
+            case .kill: .containerKill
+            case .pause: .containerPause
+            case .unpause: .containerUnpause
+            case .rename: .containerRename
+            case .remove: .containerRemove
+            }
+        }
 
         /// Past tense for the result message.
         var done: String {
@@ -40,20 +51,20 @@ struct ContainerActionsController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/containers/{id}", .viewContainers, use: show)
-        routes.get("/containers/{id}/inspect", .administer, audit: "container.inspect", use: rawInspect)
+        routes.get("/containers/{id}/inspect", .administer, audit: .containerInspect, use: rawInspect)
         for action in Action.allCases {
-            routes.post("/containers/{id}/\(action.rawValue)", action.permission, audit: action.auditName) { request, context in
+            routes.post("/containers/{id}/\(action.rawValue)", action.permission, audit: action.auditAction) { request, context in
                 try await act(action, request: request, context: context)
             }
         }
-        routes.post("/containers/bulk", .operateContainers, audit: "container.bulk", use: bulk)
-        routes.post("/containers/{id}/commit", .administer, audit: "container.commit", use: commit)
+        routes.post("/containers/bulk", .operateContainers, audit: .containerBulk, use: bulk)
+        routes.post("/containers/{id}/commit", .administer, audit: .containerCommit, use: commit)
     }
 
     /// `POST /containers/{id}/commit`: a new image from the container; the author defaults to the signed-in user.
     @Sendable func commit(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let page = "/containers/\(EngineClientPath.escape(id))"
         func field(_ key: String) -> String? {
             let value = (form[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -75,32 +86,33 @@ struct ContainerActionsController: Sendable {
         parameters["message"] = options.message
         parameters["author"] = options.author
         if !labels.isEmpty { parameters["labels"] = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
-        guard let attempt = await audit.begin(
-            "container.commit", context: context, targetType: "container", targetId: id, parameters: parameters
-        ) else {
-            return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage))
-        }
-        var name = id
+        var failedPage = page
         do {
-            let inspect = try await engine.inspectContainer(id)
-            name = inspect.displayName
-            let result = try await engine.commitContainer(inspect.id, options: options)
-            let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" } ?? "an untagged image"
-            let message = "Committed \(name) as \(reference)."
-            let written = await audit.finish(
-                attempt, outcome: .ok, targetId: inspect.id, targetName: name, parameters: parameters.merging(["image": result.id]) { $1 }
-            )
-            return .redirect(
-                to: "/images/\(EngineClientPath.escape(result.id))",
-                flash: written ? Flash(.ok, message) : Flash(.error, AuditTrail.unrecordedOutcome(message))
-            )
-        } catch let error as EngineError {
-            let message = Self.describe(error, name: name)
-            await audit.finish(attempt, outcome: .error, targetName: name, parameters: parameters, error: message)
-            return .redirect(to: error.kind == .notFound ? "/containers?all=1" : page, flash: Flash(.error, message))
-        } catch {
-            await audit.finish(attempt, outcome: .error, targetName: name, parameters: parameters, error: "\(error)")
-            throw error
+            let result = try await audit.act(context: context, targetType: "container", targetId: id, parameters: parameters) { record in
+                do {
+                    let inspect = try await engine.inspectContainer(id)
+                    record.targetId = inspect.id
+                    record.targetName = inspect.displayName
+                    let result = try await engine.commitContainer(inspect.id, options: options)
+                    record.add(["image": result.id])
+                    let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" } ?? "an untagged image"
+                    return (image: result.id, message: "Committed \(inspect.displayName) as \(reference).")
+                } catch let error as EngineError {
+                    if error.kind == .notFound { failedPage = "/containers?all=1" }
+                    throw AuditTrail.ActionFailure(Self.describe(error, name: record.targetName ?? id))
+                }
+            }
+            switch result {
+            case .refused:
+                return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage))
+            case .done(let done, let recorded):
+                return .redirect(
+                    to: "/images/\(EngineClientPath.escape(done.image))",
+                    flash: AuditTrail.flash(.done(done.message, recorded: recorded))
+                )
+            }
+        } catch let failure as AuditTrail.ActionFailure {
+            return .redirect(to: failedPage, flash: Flash(.error, failure.message))
         }
     }
 
@@ -114,11 +126,11 @@ struct ContainerActionsController: Sendable {
         do {
             let inspect = try await engine.inspectContainer(id)
             // A secret is shown only once its viewing is on record.
-            if reveal, await !audit.record(
-                "container.env.view", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
-                targetName: inspect.displayName
-            ) {
-                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
+            if reveal {
+                try await audit.recordBeforeShowing(
+                    .containerEnvironmentView, context: context, targetType: "container", targetId: inspect.id,
+                    targetName: inspect.displayName
+                )
             }
             return try views.page(
                 "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin, preferences: context.preferences), context: context
@@ -133,9 +145,7 @@ struct ContainerActionsController: Sendable {
         let id = try context.parameters.require("id")
         do {
             let json = try await engine.inspectContainerRaw(id)
-            guard await audit.record("container.inspect", outcome: .ok, context: context, targetType: "container", targetId: id) else {
-                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-            }
+            try await audit.recordBeforeShowing(context: context, targetType: "container", targetId: id)
             return Response(
                 status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: .init(string: json))
@@ -150,7 +160,7 @@ struct ContainerActionsController: Sendable {
     /// `POST /containers/{id}/ACTION`: does it, audits it, and goes back with the result in a banner.
     func act(_ action: Action, request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let page = "/containers/\(EngineClientPath.escape(id))"
         let result = await perform(action, on: id, form: form, context: context)
         if result.ok {
@@ -161,8 +171,8 @@ struct ContainerActionsController: Sendable {
     }
 
     struct Outcome: Sendable {
-        let ok: Bool
-        let message: String
+        var ok: Bool
+        var message: String
         /// The container does not exist (any more).
         var gone = false
         var newName: String? = nil
@@ -172,75 +182,87 @@ struct ContainerActionsController: Sendable {
 
     /// Performs one action on one container and writes its audit record; never throws, so bulk actions go on.
     func perform(_ action: Action, on idOrName: String, form: FormFields, context: BerthRequestContext) async -> Outcome {
-        guard let attempt = await audit.begin(action.auditName, context: context, targetType: "container", targetId: idOrName) else {
+        let result = try? await audit.act(action.auditAction, context: context, targetType: "container", targetId: idOrName) { record in
+            var outcome = Outcome(ok: true, message: "", name: idOrName, id: idOrName)
+            do {
+                outcome.message = try await run(action, on: idOrName, form: form, outcome: &outcome, record: &record)
+            } catch let error as EngineError {
+                outcome.ok = false
+                outcome.message = Self.describe(error, name: outcome.name)
+                outcome.gone = error.kind == .notFound
+            } catch let error as InputError {
+                outcome.ok = false
+                outcome.message = error.message
+            } catch {
+                context.logger.error("container action failed", metadata: ["action": "\(action)", "error": "\(error)"])
+                outcome.ok = false
+                outcome.message = "\(action.rawValue) failed."
+            }
+            if !outcome.ok { record.fail(outcome.message) }
+            return outcome
+        }
+        switch result {
+        case .done(var outcome, let recorded):
+            // A success is told only once its row is written.
+            if outcome.ok && !recorded {
+                outcome.ok = false
+                outcome.message = AuditTrail.unrecordedOutcome(outcome.message)
+            }
+            return outcome
+        case .refused, nil:
             return Outcome(ok: false, message: AuditTrail.unavailableMessage, name: idOrName, id: idOrName)
         }
+    }
+
+    /// The engine calls of one action; returns what the user reads. What it learns goes into `outcome` and `record`.
+    private func run(
+        _ action: Action, on idOrName: String, form: FormFields, outcome: inout Outcome, record: inout AuditTrail.ActionRecord
+    ) async throws -> String {
+        // One inspect for the audit's name and id: the target may be given by either.
+        let inspect = try await engine.inspectContainer(idOrName)
+        let id = inspect.id
+        let name = inspect.displayName
+        outcome.id = id
+        outcome.name = name
+        record.targetId = id
+        record.targetName = name
         var parameters: [String: String] = [:]
-        var name = idOrName
-        var id = idOrName
-        func finish(_ ok: Bool, _ message: String) async -> Outcome {
-            let written = await audit.finish(
-                attempt, outcome: ok ? .ok : .error, targetId: id, targetName: name, parameters: parameters, error: ok ? nil : message
-            )
-            // A success is told only once its row is written.
-            return Outcome(ok: ok && written, message: ok && !written ? AuditTrail.unrecordedOutcome(message) : message, name: name, id: id)
+        defer { record.parameters = parameters }
+        switch action {
+        case .start:
+            if try await engine.startContainer(id) == .alreadyInState { return "\(name) was already running." }
+        case .stop:
+            let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
+            if let timeout { parameters["timeout"] = String(timeout) }
+            if try await engine.stopContainer(id, timeout: timeout) == .alreadyInState { return "\(name) was already stopped." }
+        case .restart:
+            let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
+            if let timeout { parameters["timeout"] = String(timeout) }
+            try await engine.restartContainer(id, timeout: timeout)
+        case .kill:
+            let signal = try Self.signal(form["signal"])
+            if let signal { parameters["signal"] = signal }
+            try await engine.killContainer(id, signal: signal)
+        case .pause:
+            try await engine.pauseContainer(id)
+        case .unpause:
+            try await engine.unpauseContainer(id)
+        case .rename:
+            let requested = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
+            guard !requested.isEmpty else { throw InputError("Give the new name.") }
+            guard NameRules.isValidObjectName(requested) else { throw InputError(NameRules.objectNameRule) }
+            parameters["name"] = requested
+            try await engine.renameContainer(id, to: requested)
+            outcome.newName = requested
+            return "\(action.done) \(name) to \(requested)."
+        case .remove:
+            let force = form.isChecked("force")
+            let volumes = form.isChecked("volumes")
+            parameters["force"] = force ? "1" : "0"
+            parameters["volumes"] = volumes ? "1" : "0"
+            try await engine.removeContainer(id, force: force, removeVolumes: volumes)
         }
-        do {
-            // One inspect for the audit's name and id: the target may be given by either.
-            let inspect = try await engine.inspectContainer(idOrName)
-            id = inspect.id
-            name = inspect.displayName
-            var newName: String?
-            switch action {
-            case .start:
-                if try await engine.startContainer(id) == .alreadyInState {
-                    return await finish(true, "\(name) was already running.")
-                }
-            case .stop:
-                let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
-                if let timeout { parameters["timeout"] = String(timeout) }
-                if try await engine.stopContainer(id, timeout: timeout) == .alreadyInState {
-                    return await finish(true, "\(name) was already stopped.")
-                }
-            case .restart:
-                let timeout = try form["timeout"].flatMap { $0.isEmpty ? nil : $0 }.map { try Self.seconds($0) }
-                if let timeout { parameters["timeout"] = String(timeout) }
-                try await engine.restartContainer(id, timeout: timeout)
-            case .kill:
-                let signal = try Self.signal(form["signal"])
-                if let signal { parameters["signal"] = signal }
-                try await engine.killContainer(id, signal: signal)
-            case .pause:
-                try await engine.pauseContainer(id)
-            case .unpause:
-                try await engine.unpauseContainer(id)
-            case .rename:
-                let requested = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
-                guard !requested.isEmpty else { throw InputError("Give the new name.") }
-                guard NameRules.isValidObjectName(requested) else { throw InputError(NameRules.objectNameRule) }
-                parameters["name"] = requested
-                try await engine.renameContainer(id, to: requested)
-                newName = requested
-            case .remove:
-                let force = form.isChecked("force")
-                let volumes = form.isChecked("volumes")
-                parameters["force"] = force ? "1" : "0"
-                parameters["volumes"] = volumes ? "1" : "0"
-                try await engine.removeContainer(id, force: force, removeVolumes: volumes)
-            }
-            var outcome = await finish(true, "\(action.done) \(newName.map { "\(name) to \($0)" } ?? name).")
-            outcome.newName = newName
-            return outcome
-        } catch let error as EngineError {
-            var outcome = await finish(false, Self.describe(error, name: name))
-            outcome.gone = error.kind == .notFound
-            return outcome
-        } catch let error as InputError {
-            return await finish(false, error.message)
-        } catch {
-            context.logger.error("container action failed", metadata: ["action": "\(action)", "error": "\(error)"])
-            return await finish(false, "\(action.rawValue) failed.")
-        }
+        return "\(action.done) \(name)."
     }
 
     /// The daemon's message, worded for a person.
@@ -256,7 +278,7 @@ struct ContainerActionsController: Sendable {
     /// `POST /containers/bulk`: one action on the selected containers (`id` fields), or `action=stop-all` for every
     /// running container. Each container's result is reported on its own.
     @Sendable func bulk(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let requested = form["action"] ?? ""
         var ids = form.values("id").filter { !$0.isEmpty }
         let action: Action
@@ -280,7 +302,7 @@ struct ContainerActionsController: Sendable {
         }
         guard ids.count <= Self.maxBulk else {
             await audit.record(
-                action.auditName, outcome: .error, context: context, targetType: "container", parameters: Self.summary(of: ids),
+                action.auditAction, outcome: .error, context: context, targetType: "container", parameters: Self.summary(of: ids),
                 error: "\(ids.count) containers at once; at most \(Self.maxBulk)"
             )
             return .redirect(to: "/containers", flash: Flash(.error, "Select at most \(Self.maxBulk) containers at once. Nothing was done."))
@@ -288,7 +310,7 @@ struct ContainerActionsController: Sendable {
         guard let user = context.user, let minimumRole = action.permission.minimumRole, user.role >= minimumRole else {
             // One row for the whole request, however many it named.
             await audit.record(
-                action.auditName, outcome: .denied, context: context, targetType: "container", targetId: ids.count == 1 ? ids[0] : nil,
+                action.auditAction, outcome: .denied, context: context, targetType: "container", targetId: ids.count == 1 ? ids[0] : nil,
                 parameters: Self.summary(of: ids), error: "role \(context.user?.role.rawValue ?? "none") lacks \(action.permission.name)"
             )
             throw HTTPError(.forbidden, message: "Your role (\(context.user?.role.rawValue ?? "none")) may not \(action.rawValue) containers.")
@@ -311,7 +333,7 @@ struct ContainerActionsController: Sendable {
                 let missing = Set(unknown)
                 ids = named.filter { !missing.contains($0) }
                 await audit.record(
-                    action.auditName, outcome: .error, context: context, targetType: "container",
+                    action.auditAction, outcome: .error, context: context, targetType: "container",
                     targetId: unknown.count == 1 ? unknown[0] : nil, parameters: Self.summary(of: unknown), error: "no such container"
                 )
             }

@@ -24,14 +24,14 @@ struct DashboardViewController: Sendable {
     static let outsideSelection = "No such container on this dashboard."
 
     func addRoutes(to routes: Routes) {
-        routes.get("/s/{token}", .anyone, audit: "dashboard.link.use", use: exchange)
+        routes.get("/s/{token}", .anyone, audit: .dashboardLinkUse, use: exchange)
         for (base, permission) in [("/dashboards/{id}", Permission.signedIn), ("/shared/{id}", Permission.watchSharedDashboard)] {
-            routes.get(base, permission, audit: "dashboard.view", use: page)
-            routes.get("\(base)/stream", permission, audit: "dashboard.stream", use: stream)
-            routes.get("\(base)/containers/{container}", permission, audit: "dashboard.container", use: containerPage)
-            routes.get("\(base)/containers/{container}/stats/stream", permission, audit: "dashboard.stats", use: containerStats)
-            routes.get("\(base)/containers/{container}/logs", permission, audit: "dashboard.logs", use: containerLogsPage)
-            routes.get("\(base)/containers/{container}/logs/stream", permission, audit: "dashboard.logs", use: containerLogs)
+            routes.get(base, permission, audit: .dashboardView, use: page)
+            routes.get("\(base)/stream", permission, audit: .dashboardStream, use: stream)
+            routes.get("\(base)/containers/{container}", permission, audit: .dashboardContainer, use: containerPage)
+            routes.get("\(base)/containers/{container}/stats/stream", permission, audit: .dashboardStats, use: containerStats)
+            routes.get("\(base)/containers/{container}/logs", permission, audit: .dashboardLogs, use: containerLogsPage)
+            routes.get("\(base)/containers/{container}/logs/stream", permission, audit: .dashboardLogs, use: containerLogs)
         }
     }
 
@@ -41,46 +41,47 @@ struct DashboardViewController: Sendable {
     /// URL without the token (so it leaves the address bar, the history's latest entry and every `Referer`).
     @Sendable func exchange(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let token = context.parameters.get("token") ?? ""
-        guard let attempt = await audit.begin("dashboard.link.use", context: context, actor: "link", targetType: "dashboard") else {
+        // A viewer whose admission can't be recorded is not admitted: its share session goes again.
+        let result = try await audit.act(
+            context: context, actor: "link", targetType: "dashboard",
+            undo: { (admission: (cookieToken: String, link: DashboardLinkRecord)) in
+                try? await database.deleteShareSession(tokenHash: Tokens.hash(admission.cookieToken))
+                return "its outcome row could not be written, so the viewer was not admitted"
+            }
+        ) { record -> (cookieToken: String, link: DashboardLinkRecord) in
+            switch try await links.exchange(token: token, clientAddress: context.client?.address) {
+            case .unknown:
+                record.deny("unknown link")
+                throw HTTPError(.notFound, message: "This link opens nothing. Ask whoever sent it for a new one.")
+            case .gone(let reason, let link):
+                record.deny(reason)
+                record.actor = "link #\(link.id ?? 0)"
+                record.targetId = String(link.dashboardId)
+                throw HTTPError(.gone, message: "\(reason) Ask whoever sent it for a new one.")
+            case .admitted(let cookieToken, let link):
+                var viewer = context
+                viewer.shareViewer = ShareViewer(linkId: link.id ?? 0, dashboardId: link.dashboardId, sessionKey: Tokens.hash(cookieToken))
+                record.context = viewer
+                record.targetId = String(link.dashboardId)
+                record.parameters = ["label": link.label]
+                return (cookieToken: cookieToken, link: link)
+            }
+        }
+        guard case .done(let admission, _) = result else {
             throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
         }
-        let exchange: ShareLinks.Exchange
-        do {
-            exchange = try await links.exchange(token: token, clientAddress: context.client?.address)
-        } catch {
-            await audit.finish(attempt, outcome: .error, error: "\(error)")
-            throw error
-        }
-        switch exchange {
-        case .unknown:
-            await audit.finish(attempt, outcome: .denied, error: "unknown link")
-            throw HTTPError(.notFound, message: "This link opens nothing. Ask whoever sent it for a new one.")
-        case .gone(let reason, let link):
-            await audit.finish(attempt, outcome: .denied, actor: "link #\(link.id ?? 0)", targetId: String(link.dashboardId), error: reason)
-            throw HTTPError(.gone, message: "\(reason) Ask whoever sent it for a new one.")
-        case .admitted(let cookieToken, let link):
-            var context = context
-            context.shareViewer = ShareViewer(linkId: link.id ?? 0, dashboardId: link.dashboardId, sessionKey: Tokens.hash(cookieToken))
-            guard await audit.finish(
-                attempt, outcome: .ok, context: context, targetId: String(link.dashboardId), parameters: ["label": link.label]
-            ) else {
-                try? await database.deleteShareSession(tokenHash: Tokens.hash(cookieToken))
-                audit.rolledBack(attempt, reason: "its outcome row could not be written, so the viewer was not admitted")
-                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-            }
-            var response = Response(
-                status: .seeOther,
-                headers: [.location: ShareLinks.basePath(dashboardId: link.dashboardId), .cacheControl: "no-store"]
-            )
-            response.setCookie(links.cookie(token: cookieToken, dashboardId: link.dashboardId))
-            return response
-        }
+        var response = Response(
+            status: .seeOther,
+            headers: [.location: ShareLinks.basePath(dashboardId: admission.link.dashboardId), .cacheControl: "no-store"]
+        )
+        response.setCookie(links.cookie(token: admission.cookieToken, dashboardId: admission.link.dashboardId))
+        return response
     }
 
     // MARK: Pages
 
     @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (scope, record) = try await resolveScope(context, action: "dashboard.view")
+        let (scope, record) = try await resolveScope(context)
         var rows: [DashboardContainerStatus] = []
         var engineProblem: String?
         do {
@@ -100,8 +101,8 @@ struct DashboardViewController: Sendable {
     }
 
     @Sendable func containerPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (scope, _) = try await resolveScope(context, action: "dashboard.container")
-        let summary = try await selectedContainer(scope, context: context, action: "dashboard.container")
+        let (scope, _) = try await resolveScope(context)
+        let summary = try await selectedContainer(scope, context: context)
         let inspect = try? await engine.inspectContainer(summary.id)
         let row = DashboardContainerStatus(summary, inspect: inspect)
         let page = DashboardContainerPage(
@@ -113,8 +114,8 @@ struct DashboardViewController: Sendable {
     }
 
     @Sendable func containerLogsPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (scope, _) = try await resolveScope(context, action: "dashboard.logs")
-        let summary = try await selectedContainer(scope, context: context, action: "dashboard.logs", needsLogs: true)
+        let (scope, _) = try await resolveScope(context)
+        let summary = try await selectedContainer(scope, context: context, needsLogs: true)
         let container = LogsPage.Container(id: summary.id, name: summary.name)
         var page = LogsPage(
             title: "Logs of \(summary.name)", containers: [container], tail: 100, single: nil, preferences: context.preferences
@@ -129,8 +130,8 @@ struct DashboardViewController: Sendable {
 
     /// The dashboard's one stream: status table, events, stats and (when shown) logs of its selection.
     @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (scope, _) = try await resolveScope(context, action: "dashboard.stream")
-        try await auditStream("dashboard.stream", scope: scope, context: context, parameters: ["logs": scope.showLogs ? "1" : "0"])
+        let (scope, _) = try await resolveScope(context)
+        try await auditStream(scope: scope, context: context, parameters: ["logs": scope.showLogs ? "1" : "0"])
         let feed = DashboardFeed(engine: engine, scope: scope, events: events, stats: stats, tails: tails, refreshInterval: refreshInterval)
         let renderer = DashboardStreamRenderer()
         return streamer.response(
@@ -141,9 +142,9 @@ struct DashboardViewController: Sendable {
     }
 
     @Sendable func containerStats(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (scope, _) = try await resolveScope(context, action: "dashboard.stats")
+        let (scope, _) = try await resolveScope(context)
         guard scope.showStats else { throw HTTPError(.notFound, message: "This dashboard shows no stats.") }
-        let summary = try await selectedContainer(scope, context: context, action: "dashboard.stats")
+        let summary = try await selectedContainer(scope, context: context)
         let topic = summary.id
         let broadcaster = stats
         return streamer.response(
@@ -156,8 +157,8 @@ struct DashboardViewController: Sendable {
     }
 
     @Sendable func containerLogs(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (scope, _) = try await resolveScope(context, action: "dashboard.logs")
-        let summary = try await selectedContainer(scope, context: context, action: "dashboard.logs", needsLogs: true)
+        let (scope, _) = try await resolveScope(context)
+        let summary = try await selectedContainer(scope, context: context, needsLogs: true)
         let inspect: ContainerInspect
         do {
             inspect = try await engine.inspectContainer(summary.id)
@@ -165,7 +166,7 @@ struct DashboardViewController: Sendable {
             throw error.pageError(missing: Self.outsideSelection)
         }
         try await auditStream(
-            "dashboard.logs", scope: scope, context: context, container: summary, parameters: ["redacted": scope.redactor.isEmpty ? "0" : "1"]
+            scope: scope, context: context, container: summary, parameters: ["redacted": scope.redactor.isEmpty ? "0" : "1"]
         )
         let tail = request.uri.queryParameters["tail"].flatMap { Int($0) }.map { min(max($0, 0), LogsController.maxTail) } ?? 100
         let cursor = LogCursor(lastEventID: request.lastEventID)
@@ -196,7 +197,7 @@ struct DashboardViewController: Sendable {
     // MARK: Scope
 
     /// The dashboard of the route's `{id}` as this request may see it; 404 (audited) for anything else.
-    private func resolveScope(_ context: BerthRequestContext, action: String) async throws -> (DashboardScope, DashboardRecord) {
+    private func resolveScope(_ context: BerthRequestContext) async throws -> (DashboardScope, DashboardRecord) {
         let id = context.parameters.get("id").flatMap(Int64.init)
         var record: DashboardRecord?
         if let id { record = try await database.dashboard(id: id) }
@@ -213,14 +214,12 @@ struct DashboardViewController: Sendable {
             basePath = ""
         }
         guard allowed, let record, let id else {
-            await audit.record(action, outcome: .denied, context: context, targetType: "dashboard", targetId: id.map(String.init), error: "no such dashboard for this viewer")
+            await audit.record(outcome: .denied, context: context, targetType: "dashboard", targetId: id.map(String.init), error: "no such dashboard for this viewer")
             throw HTTPError(.notFound, message: "No such dashboard.")
         }
         // Each request of a link viewer is a use of the link: recorded, or refused when it can't be.
-        if context.shareViewer != nil, action == "dashboard.view" || action == "dashboard.container" {
-            guard await audit.record(action, outcome: .ok, context: context, targetType: "dashboard", targetId: String(id), targetName: record.title) else {
-                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-            }
+        if context.shareViewer != nil, context.auditAction == .dashboardView || context.auditAction == .dashboardContainer {
+            try await audit.recordBeforeShowing(context: context, targetType: "dashboard", targetId: String(id), targetName: record.title)
         }
         let scope = DashboardScope(
             id: id, title: record.title, details: record.details,
@@ -234,7 +233,7 @@ struct DashboardViewController: Sendable {
     /// The container of the route's `{container}`, only if it is in the selection now (by full id, id prefix or
     /// name); anything else is 404 and audited, with the same words whether or not such a container exists.
     private func selectedContainer(
-        _ scope: DashboardScope, context: BerthRequestContext, action: String, needsLogs: Bool = false
+        _ scope: DashboardScope, context: BerthRequestContext, needsLogs: Bool = false
     ) async throws -> ContainerSummary {
         let reference = context.parameters.get("container") ?? ""
         let found: ContainerSummary?
@@ -245,7 +244,7 @@ struct DashboardViewController: Sendable {
         }
         guard let found, !needsLogs || scope.showLogs else {
             await audit.record(
-                action, outcome: .denied, context: context, targetType: "dashboard", targetId: String(scope.id),
+                outcome: .denied, context: context, targetType: "dashboard", targetId: String(scope.id),
                 parameters: ["container": String(reference.prefix(128))],
                 error: needsLogs && !scope.showLogs ? "this dashboard shows no logs" : "container outside the selection"
             )
@@ -256,17 +255,15 @@ struct DashboardViewController: Sendable {
 
     /// Streams are audited when opened (metadata only), and refused when their record can't be written.
     private func auditStream(
-        _ action: String, scope: DashboardScope, context: BerthRequestContext, container: ContainerSummary? = nil,
+        scope: DashboardScope, context: BerthRequestContext, container: ContainerSummary? = nil,
         parameters: [String: String]
     ) async throws {
         var parameters = parameters
         if let container { parameters["container"] = container.name }
-        guard await audit.record(
-            action, outcome: .ok, context: context, targetType: "dashboard", targetId: String(scope.id), targetName: scope.title,
+        try await audit.recordBeforeShowing(
+            context: context, targetType: "dashboard", targetId: String(scope.id), targetName: scope.title,
             parameters: parameters
-        ) else {
-            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-        }
+        )
     }
 
     /// A teammate's stream ends with their session or when the dashboard stops being theirs to see; a link

@@ -19,13 +19,13 @@ struct DashboardsController: Sendable {
         // Before the dashboard pages: these are not dashboards named "new" or "preview".
         routes.get("/dashboards/new", .operateContainers, use: newForm)
         routes.get("/dashboards/preview", .operateContainers, use: preview)
-        routes.post("/dashboards", .operateContainers, audit: "dashboard.create", use: create)
+        routes.post("/dashboards", .operateContainers, audit: .dashboardCreate, use: create)
         routes.get("/dashboards/{id}/edit", .operateContainers, use: editForm)
-        routes.post("/dashboards/{id}", .operateContainers, audit: "dashboard.update", use: update)
-        routes.post("/dashboards/{id}/delete", .operateContainers, audit: "dashboard.delete", use: delete)
+        routes.post("/dashboards/{id}", .operateContainers, audit: .dashboardUpdate, use: update)
+        routes.post("/dashboards/{id}/delete", .operateContainers, audit: .dashboardDelete, use: delete)
         routes.get("/dashboards/{id}/share", .operateContainers, use: sharePage)
-        routes.post("/dashboards/{id}/links", .operateContainers, audit: "dashboard.link.create", use: createLink)
-        routes.post("/dashboards/{id}/links/{link}/revoke", .operateContainers, audit: "dashboard.link.revoke", use: revokeLink)
+        routes.post("/dashboards/{id}/links", .operateContainers, audit: .dashboardLinkCreate, use: createLink)
+        routes.post("/dashboards/{id}/links/{link}/revoke", .operateContainers, audit: .dashboardLinkRevoke, use: revokeLink)
     }
 
     // MARK: Pages
@@ -85,46 +85,52 @@ struct DashboardsController: Sendable {
 
     @Sendable func create(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let user = try signedIn(context)
-        let form = DashboardForm(context.form ?? FormFields(""))
+        let form = DashboardForm(context.form)
         let problems = form.problems
-        guard problems.isEmpty else {
-            await audit.record(
-                "dashboard.create", outcome: .error, context: context, targetType: "dashboard", targetName: form.title,
-                parameters: form.auditParameters, error: problems.joined(separator: " ")
-            )
-            return try await editor(form, id: nil, problems: problems, context: context, status: .unprocessableContent)
+        let result = try await audit.act(
+            context: context, targetType: "dashboard", targetName: form.title, parameters: form.auditParameters
+        ) { record -> AuditTrail.Ending<DashboardRecord> in
+            guard problems.isEmpty else {
+                record.fail(problems.joined(separator: " "))
+                return .answered(try await editor(form, id: nil, problems: problems, context: context, status: .unprocessableContent))
+            }
+            do {
+                let saved = try await database.createDashboard(form.record(owner: user.username))
+                record.targetId = String(saved.id ?? 0)
+                record.targetName = saved.title
+                return .succeeded(saved)
+            } catch {
+                record.fail("\(error)")
+                return .answered(.redirect(to: "/dashboards", flash: Flash(.error, "The dashboard could not be saved: \(error)")))
+            }
         }
-        guard let attempt = await audit.begin(
-            "dashboard.create", context: context, targetType: "dashboard", targetName: form.title, parameters: form.auditParameters
-        ) else {
+        switch result {
+        case .refused:
             return .redirect(to: "/dashboards", flash: Flash(.error, AuditTrail.unavailableMessage))
-        }
-        do {
-            let saved = try await database.createDashboard(form.record(owner: user.username))
-            let id = saved.id ?? 0
+        case .done(.answered(let response), _):
+            return response
+        case .done(.succeeded(let saved), let recorded):
             let message = "The dashboard \(saved.title) was saved."
-            let written = await audit.finish(attempt, outcome: .ok, targetId: String(id), targetName: saved.title)
-            return .redirect(to: "/dashboards/\(id)", flash: written ? Flash(.ok, message) : Flash(.error, AuditTrail.unrecordedOutcome(message)))
-        } catch {
-            await audit.finish(attempt, outcome: .error, error: "\(error)")
-            return .redirect(to: "/dashboards", flash: Flash(.error, "The dashboard could not be saved: \(error)"))
+            return .redirect(to: "/dashboards/\(saved.id ?? 0)", flash: AuditTrail.flash(.done(message, recorded: recorded)))
         }
     }
 
     @Sendable func update(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (dashboard, user) = try await editable(context, action: "dashboard.update")
+        let (dashboard, user) = try await editable(context)
         let id = dashboard.id ?? 0
-        let form = DashboardForm(context.form ?? FormFields(""))
+        let form = DashboardForm(context.form)
         let problems = form.problems
         guard problems.isEmpty else {
-            await audit.record(
-                "dashboard.update", outcome: .error, context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
-                parameters: form.auditParameters, error: problems.joined(separator: " ")
-            )
-            return try await editor(form, id: id, problems: problems, context: context, status: .unprocessableContent)
+            // The editor again, with the problems named; the attempt is recorded as failed.
+            return try await audit.refuseInput(
+                context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+                parameters: form.auditParameters, message: problems.joined(separator: " ")
+            ) {
+                try await editor(form, id: id, problems: problems, context: context, status: .unprocessableContent)
+            }
         }
         return await audit.perform(
-            "dashboard.update", context: context, targetType: "dashboard", targetId: String(id), targetName: form.title,
+            context: context, targetType: "dashboard", targetId: String(id), targetName: form.title,
             parameters: form.auditParameters, back: "/dashboards/\(id)"
         ) {
             try await database.updateDashboard(form.record(owner: user.username, existing: dashboard))
@@ -133,10 +139,10 @@ struct DashboardsController: Sendable {
     }
 
     @Sendable func delete(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (dashboard, _) = try await editable(context, action: "dashboard.delete")
+        let (dashboard, _) = try await editable(context)
         let id = dashboard.id ?? 0
         return await audit.perform(
-            "dashboard.delete", context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+            context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
             back: "/dashboards"
         ) {
             let links = try await database.dashboardLinks(dashboardId: id)
@@ -149,55 +155,47 @@ struct DashboardsController: Sendable {
     }
 
     @Sendable func createLink(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (dashboard, user) = try await editable(context, action: "dashboard.link.create")
+        let (dashboard, user) = try await editable(context)
         let id = dashboard.id ?? 0
-        let fields = context.form ?? FormFields("")
+        let fields = context.form
         let label = (fields["label"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let lifetime = TimeInterval(fields["expiresIn"] ?? "") ?? 0
         let parameters = ["label": label, "expiresIn": fields["expiresIn"] ?? ""]
         let back = "/dashboards/\(id)/share"
         guard lifetime >= 1, lifetime <= links.maxLifetime else {
             return await audit.refuseInput(
-                "dashboard.link.create", context: context, targetType: "dashboard", targetName: dashboard.title, parameters: parameters,
+                context: context, targetType: "dashboard", targetName: dashboard.title, parameters: parameters,
                 message: "Choose when the link expires: at most \(Int(links.maxLifetime / 86400)) days from now.", back: back
             )
         }
         guard label.count <= 100, !label.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             return await audit.refuseInput(
-                "dashboard.link.create", context: context, targetType: "dashboard", targetName: dashboard.title, parameters: parameters,
+                context: context, targetType: "dashboard", targetName: dashboard.title, parameters: parameters,
                 message: "The label must be at most 100 plain characters.", back: back
             )
         }
-        guard let attempt = await audit.begin(
-            "dashboard.link.create", context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
-            parameters: parameters
-        ) else {
-            return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
+        // No record, no link: one whose row can't be written is revoked before anyone saw it.
+        let result = try await audit.act(
+            context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title, parameters: parameters,
+            undo: { (created: (link: DashboardLinkRecord, token: String)) in
+                _ = try? await database.revokeDashboardLink(id: created.link.id ?? 0, by: user.username, at: Date())
+                return "its outcome row could not be written, so the link was revoked at once"
+            }
+        ) { record in
+            let (link, token) = try await links.create(dashboardId: id, label: label, lifetime: lifetime, by: user.username)
+            record.add(["link": String(link.id ?? 0), "expiresAt": ISO8601DateFormatter().string(from: link.expiresAt)])
+            return (link: link, token: token)
         }
-        let link: DashboardLinkRecord
-        let token: String
-        do {
-            (link, token) = try await links.create(dashboardId: id, label: label, lifetime: lifetime, by: user.username)
-        } catch {
-            await audit.finish(attempt, outcome: .error, error: "\(error)")
-            throw error
-        }
-        guard await audit.finish(
-            attempt, outcome: .ok,
-            parameters: parameters.merging(["link": String(link.id ?? 0), "expiresAt": ISO8601DateFormatter().string(from: link.expiresAt)]) { $1 }
-        ) else {
-            // No record, no link: it is revoked before anyone saw it, and the row still to be written says so.
-            _ = try? await database.revokeDashboardLink(id: link.id ?? 0, by: user.username, at: Date())
-            audit.rolledBack(attempt, reason: "its outcome row could not be written, so the link was revoked at once")
+        guard case .done(let created, _) = result else {
             return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
         }
         let scheme = (context.client?.isSecure ?? false) || links.secureCookies ? "https" : "http"
-        let url = "\(scheme)://\(request.head.authority ?? "localhost")/s/\(token)"
+        let url = "\(scheme)://\(request.head.authority ?? "localhost")/s/\(created.token)"
         return try await shares(dashboard, newLink: url, context: context, status: .created)
     }
 
     @Sendable func revokeLink(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (dashboard, user) = try await editable(context, action: "dashboard.link.revoke")
+        let (dashboard, user) = try await editable(context)
         let id = dashboard.id ?? 0
         let back = "/dashboards/\(id)/share"
         guard let linkId = context.parameters.get("link").flatMap(Int64.init),
@@ -206,7 +204,7 @@ struct DashboardsController: Sendable {
             throw HTTPError(.notFound, message: "No such link on this dashboard.")
         }
         return await audit.perform(
-            "dashboard.link.revoke", context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
+            context: context, targetType: "dashboard", targetId: String(id), targetName: dashboard.title,
             parameters: ["link": String(linkId), "label": link.label], back: back
         ) {
             guard try await database.revokeDashboardLink(id: linkId, by: user.username, at: Date()) else {
@@ -227,7 +225,7 @@ struct DashboardsController: Sendable {
 
     /// The dashboard of the route's `{id}`, if this user may change it: 404 when they may not even see it, 403 (and
     /// audited) when they may see but not change it.
-    private func editable(_ context: BerthRequestContext, action: String? = nil) async throws -> (DashboardRecord, SignedInUser) {
+    private func editable(_ context: BerthRequestContext) async throws -> (DashboardRecord, SignedInUser) {
         let user = try signedIn(context)
         guard let id = context.parameters.get("id").flatMap(Int64.init), let dashboard = try await database.dashboard(id: id),
               DashboardAccess.canView(dashboard, user)
@@ -236,7 +234,7 @@ struct DashboardsController: Sendable {
         }
         guard DashboardAccess.canEdit(dashboard, user) else {
             await audit.record(
-                action ?? "dashboard.edit", outcome: .denied, context: context, targetType: "dashboard", targetId: String(id),
+                context.auditAction ?? .dashboardEdit, outcome: .denied, context: context, targetType: "dashboard", targetId: String(id),
                 targetName: dashboard.title, error: "only the owner and admins change a dashboard"
             )
             throw HTTPError(.forbidden, message: "Only its owner (\(dashboard.owner)) and admins change this dashboard.")

@@ -14,14 +14,14 @@ struct ImagesController: Sendable {
     func addRoutes(to routes: Routes) {
         routes.get("/images", .viewContainers, use: list)
         // Before /images/{id}: "pull" is a page, not an image.
-        routes.post("/images/pull", .operateContainers, audit: "image.pull", use: startPull)
+        routes.post("/images/pull", .operateContainers, audit: .imagePull, use: startPull)
         routes.get("/images/pull/{ticket}", .operateContainers, use: pullPage)
-        routes.get("/images/pull/{ticket}/stream", .operateContainers, audit: "image.pull", use: pullStream)
+        routes.get("/images/pull/{ticket}/stream", .operateContainers, audit: .imagePull, use: pullStream)
         routes.get("/images/prune", .administer, use: prunePreview)
-        routes.post("/images/prune", .administer, audit: "image.prune", use: prune)
+        routes.post("/images/prune", .administer, audit: .imagePrune, use: prune)
         routes.get("/images/{id}", .viewContainers, use: show)
-        routes.post("/images/{id}/tag", .operateContainers, audit: "image.tag", use: tag)
-        routes.post("/images/{id}/remove", .administer, audit: "image.remove", use: remove)
+        routes.post("/images/{id}/tag", .operateContainers, audit: .imageTag, use: tag)
+        routes.post("/images/{id}/remove", .administer, audit: .imageRemove, use: remove)
     }
 
     /// The image in the path: an id, or a reference with its `/` percent-encoded (`team%2Fapp:1`).
@@ -33,7 +33,7 @@ struct ImagesController: Sendable {
     /// `POST /images/{id}/tag` (repository, tag): another name for the image.
     @Sendable func tag(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try Self.imageParameter(context)
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let page = "/images/\(EngineClientPath.escape(id))"
         let repository = (form["repository"] ?? "").trimmingCharacters(in: .whitespaces)
         let tag = (form["tag"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -42,13 +42,13 @@ struct ImagesController: Sendable {
             wanted = try ImageReference(parsing: repository + ":" + (tag.isEmpty ? "latest" : tag))
         } catch {
             return await audit.refuseInput(
-                "image.tag", context: context, targetType: "image", parameters: ["repository": repository, "tag": tag],
+                context: context, targetType: "image", parameters: ["repository": repository, "tag": tag],
                 message: error.description, back: page
             )
         }
         let engine = self.engine
         return await audit.perform(
-            "image.tag", context: context, targetType: "image", targetId: id, targetName: wanted.description,
+            context: context, targetType: "image", targetId: id, targetName: wanted.description,
             parameters: ["repository": wanted.repository, "tag": wanted.tag ?? "latest"], back: page,
             backOnFailure: { $0.kind == .notFound ? "/images" : page }
         ) {
@@ -60,13 +60,13 @@ struct ImagesController: Sendable {
     /// `POST /images/{id}/remove` (force, noprune): the daemon's own message when a container still uses it.
     @Sendable func remove(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try Self.imageParameter(context)
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let force = form.isChecked("force")
         let noprune = form.isChecked("noprune")
         let page = "/images/\(EngineClientPath.escape(id))"
         let engine = self.engine
         return await audit.perform(
-            "image.remove", context: context, targetType: "image", targetId: id,
+            context: context, targetType: "image", targetId: id,
             parameters: ["force": force ? "1" : "0", "noprune": noprune ? "1" : "0"], back: "/images",
             backOnFailure: { $0.kind == .notFound ? "/images" : page }
         ) { () async throws -> AuditTrail.ActionDone in
@@ -96,7 +96,7 @@ struct ImagesController: Sendable {
     /// `POST /images/prune`.
     @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let engine = self.engine
-        return await audit.perform("image.prune", context: context, targetType: "image", back: "/images") { () async throws -> AuditTrail.ActionDone in
+        return await audit.perform(context: context, targetType: "image", back: "/images") { () async throws -> AuditTrail.ActionDone in
             let result = try await engine.pruneDanglingImages()
             let deleted = (result.imagesDeleted ?? []).compactMap(\.deleted).count
             let space = ByteCountFormatter.string(fromByteCount: result.spaceReclaimed ?? 0, countStyle: .binary)
@@ -137,14 +137,14 @@ struct ImagesController: Sendable {
     /// for the progress page's stream to start. The password lives in memory until that stream takes it.
     @Sendable func startPull(_ request: Request, context: BerthRequestContext) async throws -> Response {
         guard let user = context.user else { throw HTTPError(.unauthorized) }
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let typed = form["reference"] ?? ""
         let reference: ImageReference
         do {
             reference = try ImageReference(parsing: typed)
         } catch {
             await audit.record(
-                "image.pull", outcome: .error, context: context, targetType: "image", targetName: String(typed.prefix(256)),
+                outcome: .error, context: context, targetType: "image", targetName: String(typed.prefix(256)),
                 error: error.description
             )
             return .redirect(to: "/images", flash: Flash(.error, error.description))
@@ -190,37 +190,39 @@ struct ImagesController: Sendable {
                 "reference": reference.description, "registry": reference.registry ?? "docker.io",
                 "registryLogin": ticket.credentials == nil ? "none" : "given",
             ]
-            guard let attempt = await audit.begin(
-                "image.pull", context: context, targetType: "image", targetName: reference.description, parameters: parameters
-            ) else {
+            // The row is written even when the page went away (the stream's task is cancelled then).
+            let result = try? await audit.act(
+                context: context, targetType: "image", targetName: reference.description, parameters: parameters
+            ) { record -> (PullProgress, String?) in
+                var progress = PullProgress()
+                var failure: String?
+                do {
+                    let lines = try await engine.pullImage(ticket.reference, credentials: ticket.credentials)
+                    var lastSent = ContinuousClock.now - .seconds(1)
+                    for try await line in lines {
+                        guard progress.apply(line) else { continue }
+                        if progress.error != nil { break }
+                        if ContinuousClock.now - lastSent >= .milliseconds(100) {
+                            guard await mailbox.send(.progress(progress.snapshot)) else { break }
+                            lastSent = ContinuousClock.now
+                        }
+                    }
+                    failure = progress.error
+                    if failure == nil, Task.isCancelled { failure = "The pull was cancelled: its page was closed." }
+                } catch let error as EngineError {
+                    failure = error.description
+                } catch {
+                    failure = Task.isCancelled ? "The pull was cancelled: its page was closed." : "The pull was cut short: \(error)"
+                }
+                record.targetId = progress.digest
+                if let digest = progress.digest { record.add(["digest": digest]) }
+                if let failure { record.fail(failure) }
+                return (progress, failure)
+            }
+            guard case .done((let progress, var failure), let written)? = result else {
                 _ = await mailbox.send(.failed(AuditTrail.unavailableMessage))
                 return
             }
-            var progress = PullProgress()
-            var failure: String?
-            do {
-                let lines = try await engine.pullImage(ticket.reference, credentials: ticket.credentials)
-                var lastSent = ContinuousClock.now - .seconds(1)
-                for try await line in lines {
-                    guard progress.apply(line) else { continue }
-                    if progress.error != nil { break }
-                    if ContinuousClock.now - lastSent >= .milliseconds(100) {
-                        guard await mailbox.send(.progress(progress.snapshot)) else { break }
-                        lastSent = ContinuousClock.now
-                    }
-                }
-                failure = progress.error
-                if failure == nil, Task.isCancelled { failure = "The pull was cancelled: its page was closed." }
-            } catch let error as EngineError {
-                failure = error.description
-            } catch {
-                failure = Task.isCancelled ? "The pull was cancelled: its page was closed." : "The pull was cut short: \(error)"
-            }
-            // `finish` writes even when the page went away (the stream's task is cancelled then).
-            let written = await audit.finish(
-                attempt, outcome: failure == nil ? .ok : .error, targetId: progress.digest,
-                parameters: parameters.merging(progress.digest.map { ["digest": $0] } ?? [:]) { $1 }, error: failure
-            )
             if failure == nil, !written { failure = AuditTrail.unrecordedOutcome("The image was pulled.") }
             _ = await mailbox.send(.progress(progress.snapshot))
             if let failure {

@@ -23,8 +23,8 @@ struct LoginController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/login", .anyone, use: showForm)
-        routes.post("/login", .anyone, use: signIn)
-        routes.post("/logout", .signedIn, use: signOut)
+        routes.post("/login", .anyone, audit: .login, use: signIn)
+        routes.post("/logout", .signedIn, audit: .logout, use: signOut)
     }
 
     /// `GET /login`: the form, with a fresh login CSRF token in a cookie and the form.
@@ -39,7 +39,7 @@ struct LoginController: Sendable {
     /// `POST /login`: the CSRF check has passed (middleware); now throttle, PAM, groups, session.
     @Sendable func signIn(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let started = ContinuousClock.now
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let typed = form["username"] ?? ""
         let password = form["password"] ?? ""
         let next = Self.safeNext(form["next"])
@@ -49,7 +49,7 @@ struct LoginController: Sendable {
 
         func refuse(_ message: String, status: HTTPResponse.Status, reason: String) async throws -> Response {
             metrics.countLogin(succeeded: false)
-            await audit.record("login", outcome: .denied, context: context, actor: actor, error: reason, started: started)
+            await audit.record(outcome: .denied, context: context, actor: actor, error: reason, started: started)
             return try renderForm(next: next, username: typed, message: message, status: status, context: context)
         }
 
@@ -83,7 +83,7 @@ struct LoginController: Sendable {
             break
         case .badCredentials:
             if throttle.recordFailure(username: typed, address: address) {
-                await audit.record("login.lockout", outcome: .denied, context: context, actor: actor, error: "throttle limit reached")
+                await audit.record(.loginLockout, outcome: .denied, context: context, actor: actor, error: "throttle limit reached")
             }
             return try await refuseAsWrongPassword(reason: "wrong username or password")
         case .accountExpired, .passwordExpired, .accessDenied:
@@ -118,7 +118,7 @@ struct LoginController: Sendable {
         var signedIn = context
         signedIn.user = user
         // No session without its record.
-        guard await audit.record("login", outcome: .ok, context: signedIn, started: started) else {
+        guard await audit.record(outcome: .ok, context: signedIn, started: started) else {
             try? await sessions.end(sessionKey: user.sessionKey)
             metrics.countLogin(succeeded: false)
             return try renderForm(next: next, username: typed, message: Self.cannotWriteMessage, status: .serviceUnavailable, context: context)
@@ -134,7 +134,7 @@ struct LoginController: Sendable {
     @Sendable func signOut(_ request: Request, context: BerthRequestContext) async throws -> Response {
         if let user = context.user {
             try await sessions.end(sessionKey: user.sessionKey)
-            await audit.record("logout", outcome: .ok, context: context)
+            await audit.record(outcome: .ok, context: context)
         }
         var response = Response.redirect(to: "/login", type: .normal)
         response.setCookie(sessions.expiredCookie())

@@ -22,8 +22,8 @@ struct LogsController: Sendable {
     func addRoutes(to routes: Routes) {
         routes.get("/containers/{id}/logs", .viewContainers, use: page)
         routes.get("/logs", .viewContainers, use: mergedPage)
-        routes.get("/logs/stream", .viewContainers, audit: "container.logs", use: stream)
-        routes.get("/containers/{id}/logs/download", .viewContainers, audit: "container.logs.download", use: download)
+        routes.get("/logs/stream", .viewContainers, audit: .containerLogs, use: stream)
+        routes.get("/containers/{id}/logs/download", .viewContainers, audit: .containerLogsDownload, use: download)
     }
 
     /// The viewer of one container; the page's script opens the stream.
@@ -67,12 +67,10 @@ struct LogsController: Sendable {
             } catch let error as EngineError {
                 throw error.pageError(missing: "No such container: \(id). It may have been removed.")
             }
-            guard await audit.record(
-                "container.logs", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
+            try await audit.recordBeforeShowing(
+                context: context, targetType: "container", targetId: inspect.id,
                 targetName: inspect.displayName, parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
-            ) else {
-                throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-            }
+            )
             if inspect.hostConfig?.logConfig?.type == "none" {
                 unavailableFound.append((inspect.id, "This container logs with the driver \"none\": the engine keeps no logs for it."))
                 continue
@@ -113,17 +111,15 @@ struct LogsController: Sendable {
             logs = try await engine.containerLogs(inspect.id, options: LogOptions(timestamps: timestamps), tty: inspect.config?.tty ?? false)
         } catch let error as EngineError {
             await audit.record(
-                "container.logs.download", outcome: .error, context: context, targetType: "container", targetId: inspect.id,
+                outcome: .error, context: context, targetType: "container", targetId: inspect.id,
                 targetName: inspect.displayName, error: error.description
             )
             throw error.pageError(missing: "No such container: \(id). It may have been removed.")
         }
-        guard await audit.record(
-            "container.logs.download", outcome: .ok, context: context, targetType: "container", targetId: inspect.id,
+        try await audit.recordBeforeShowing(
+            context: context, targetType: "container", targetId: inspect.id,
             targetName: inspect.displayName, parameters: ["timestamps": timestamps ? "1" : "0"]
-        ) else {
-            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-        }
+        )
         let fileName = Self.safeFileName(inspect.displayName) + "-logs.txt"
         let headers: HTTPFields = [
             .contentType: "text/plain; charset=utf-8",

@@ -14,11 +14,11 @@ struct NetworksController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/networks", .viewContainers, use: list)
-        routes.post("/networks/create", .administer, audit: "network.create", use: create)
+        routes.post("/networks/create", .administer, audit: .networkCreate, use: create)
         routes.get("/networks/{id}", .viewContainers, use: show)
-        routes.post("/networks/{id}/remove", .administer, audit: "network.remove", use: remove)
-        routes.post("/networks/{id}/connect", .operateContainers, audit: "network.connect", use: connect)
-        routes.post("/networks/{id}/disconnect", .operateContainers, audit: "network.disconnect", use: disconnect)
+        routes.post("/networks/{id}/remove", .administer, audit: .networkRemove, use: remove)
+        routes.post("/networks/{id}/connect", .operateContainers, audit: .networkConnect, use: connect)
+        routes.post("/networks/{id}/disconnect", .operateContainers, audit: .networkDisconnect, use: disconnect)
     }
 
     @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
@@ -46,7 +46,7 @@ struct NetworksController: Sendable {
 
     /// `POST /networks/create` (name, driver, subnet, internal, attachable, labels): the body built from these fields.
     @Sendable func create(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let driver = form["driver"] ?? "bridge"
         let subnet = (form["subnet"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -54,20 +54,20 @@ struct NetworksController: Sendable {
         if !subnet.isEmpty { parameters["subnet"] = subnet }
         guard NameRules.isValidObjectName(name) else {
             return await audit.refuseInput(
-                "network.create", context: context, targetType: "network", targetName: String(name.prefix(128)), parameters: parameters,
+                context: context, targetType: "network", targetName: String(name.prefix(128)), parameters: parameters,
                 message: "A network name starts with a letter or digit and has only letters, digits, _ . - (at most 128).",
                 back: "/networks"
             )
         }
         guard ["bridge", "overlay"].contains(driver) else {
             return await audit.refuseInput(
-                "network.create", context: context, targetType: "network", targetName: name, parameters: parameters,
+                context: context, targetType: "network", targetName: name, parameters: parameters,
                 message: "The driver must be bridge, or overlay on a swarm manager.", back: "/networks"
             )
         }
         guard subnet.isEmpty || NameRules.isValidCIDR(subnet) else {
             return await audit.refuseInput(
-                "network.create", context: context, targetType: "network", targetName: name, parameters: parameters,
+                context: context, targetType: "network", targetName: name, parameters: parameters,
                 message: "“\(subnet)” is not a subnet such as 10.20.0.0/24.", back: "/networks"
             )
         }
@@ -76,7 +76,7 @@ struct NetworksController: Sendable {
             labels = try NameRules.labels(form.lines("labels"))
         } catch {
             return await audit.refuseInput(
-                "network.create", context: context, targetType: "network", targetName: name, parameters: parameters,
+                context: context, targetType: "network", targetName: name, parameters: parameters,
                 message: error.message, back: "/networks"
             )
         }
@@ -86,7 +86,7 @@ struct NetworksController: Sendable {
         )
         let engine = self.engine
         return await audit.perform(
-            "network.create", context: context, targetType: "network", targetName: name, parameters: parameters, back: "/networks"
+            context: context, targetType: "network", targetName: name, parameters: parameters, back: "/networks"
         ) {
             let created = try await engine.createNetwork(body)
             return "Created network \(name)" + (created.warning.flatMap { $0.isEmpty ? nil : " (\($0))" } ?? "") + "."
@@ -97,7 +97,7 @@ struct NetworksController: Sendable {
         let id = try context.parameters.require("id")
         let engine = self.engine
         return await audit.perform(
-            "network.remove", context: context, targetType: "network", targetId: id, back: "/networks",
+            context: context, targetType: "network", targetId: id, back: "/networks",
             backOnFailure: { $0.kind == .notFound ? "/networks" : "/networks/\(EngineClientPath.escape(id))" }
         ) {
             try await engine.removeNetwork(id)
@@ -106,30 +106,30 @@ struct NetworksController: Sendable {
     }
 
     @Sendable func connect(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        try await change(context, action: "network.connect", verb: "Connected") { engine, network, container in
+        try await change(context, verb: "Connected") { engine, network, container in
             try await engine.connectNetwork(network, container: container)
         }
     }
 
     @Sendable func disconnect(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        try await change(context, action: "network.disconnect", verb: "Disconnected") { engine, network, container in
+        try await change(context, verb: "Disconnected") { engine, network, container in
             try await engine.disconnectNetwork(network, container: container)
         }
     }
 
     private func change(
-        _ context: BerthRequestContext, action: String, verb: String,
+        _ context: BerthRequestContext, verb: String,
         _ work: @escaping @Sendable (EngineClient, String, String) async throws -> Void
     ) async throws -> Response {
         let id = try context.parameters.require("id")
-        let container = (context.form?["container"] ?? "").trimmingCharacters(in: .whitespaces)
+        let container = (context.form["container"] ?? "").trimmingCharacters(in: .whitespaces)
         let page = "/networks/\(EngineClientPath.escape(id))"
         guard !container.isEmpty else {
-            return await audit.refuseInput(action, context: context, targetType: "network", message: "Choose a container.", back: page)
+            return await audit.refuseInput(context: context, targetType: "network", message: "Choose a container.", back: page)
         }
         let engine = self.engine
         return await audit.perform(
-            action, context: context, targetType: "network", targetId: id, parameters: ["container": container], back: page
+            context: context, targetType: "network", targetId: id, parameters: ["container": container], back: page
         ) {
             try await work(engine, id, container)
             return "\(verb) \(container)."

@@ -18,7 +18,7 @@ struct RunController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/containers/new", .operateContainers, use: showForm)
-        routes.post("/containers/run", .operateContainers, audit: "container.run", use: run)
+        routes.post("/containers/run", .operateContainers, audit: .containerRun, use: run)
     }
 
     @Sendable func showForm(_ request: Request, context: BerthRequestContext) async throws -> Response {
@@ -26,10 +26,11 @@ struct RunController: Sendable {
         return try views.page("run", RunPage(values: .init(image: image), message: nil, isAdmin: context.user?.role == .admin), context: context)
     }
 
-    /// `POST /containers/run`.
+    /// `POST /containers/run`: one audited action from the form to its end — the form again with the problem (bad
+    /// input, options only admins may use, an image the engine lacks), the new container's page, or a foreground
+    /// run's output.
     @Sendable func run(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let started = ContinuousClock.now
-        let fields = context.form ?? FormFields("")
+        let fields = context.form
         let isAdmin = context.user?.role == .admin
         func again(_ message: String, status: HTTPResponse.Status, missingImage: String? = nil) throws -> Response {
             try views.page(
@@ -37,74 +38,90 @@ struct RunController: Sendable {
                 context: context, status: status
             )
         }
-
-        let form: RunForm
+        let form: RunForm?
+        let problem: String?
         do {
             form = try RunForm(fields)
+            problem = nil
         } catch {
-            return try again(error.message, status: .badRequest)
+            form = nil
+            problem = error.message
         }
+        let result = try await audit.act(
+            context: context, targetType: "image", targetName: form?.image ?? fields["image"], parameters: form?.auditParameters
+        ) { record -> RunEnd in
+            guard let form else {
+                let message = problem ?? "The form could not be read."
+                record.fail(message)
+                return .answer(try again(message, status: .badRequest))
+            }
+            return try await run(form, isAdmin: isAdmin, record: &record, again: again)
+        }
+        switch result {
+        case .refused:
+            return try again(AuditTrail.unavailableMessage, status: .serviceUnavailable)
+        case .done(.answer(let response), _):
+            return response
+        case .done(.started(let id, let name), let recorded):
+            return .redirect(to: "/containers/\(id)", flash: AuditTrail.flash(.done("Started \(name).", recorded: recorded)))
+        case .done(.ran(var page), let recorded):
+            if !recorded { page.note = [page.note, AuditTrail.unrecordedOutcome("It ran.")].compactMap { $0 }.joined(separator: " ") }
+            return try views.page("run-result", page, context: context)
+        }
+    }
+
+    /// How a run ended, before its row is written.
+    private enum RunEnd {
+        /// Refused or failed: the answer says so whether or not its row is written.
+        case answer(Response)
+        case started(id: String, name: String)
+        case ran(RunResultPage)
+    }
+
+    private func run(
+        _ form: RunForm, isAdmin: Bool, record: inout AuditTrail.ActionRecord,
+        again: (String, HTTPResponse.Status, String?) throws -> Response
+    ) async throws -> RunEnd {
         // Operators run with the allow-listed options only.
         var adminOnly = form.adminOnlyOptions
         if !isAdmin {
             do {
                 adminOnly += try await MountPolicy(engine: engine).adminOnly(form.mounts.map { .init(name: $0.source) })
             } catch let error as EngineError {
-                return try again("The mounts could not be checked: \(error.description) Nothing was created.", status: .badGateway)
+                let message = "The mounts could not be checked: \(error.description) Nothing was created."
+                record.fail(message)
+                return .answer(try again(message, .badGateway, nil))
             }
         }
         if !isAdmin && !adminOnly.isEmpty {
-            await audit.record(
-                "container.run", outcome: .denied, context: context, targetType: "image", targetName: form.image,
-                parameters: form.auditParameters, error: "admin-only options: \(adminOnly.joined(separator: ", "))", started: started
-            )
-            return try again("Only admins may use: \(adminOnly.joined(separator: ", ")). Nothing was created.", status: .forbidden)
+            record.deny("admin-only options: \(adminOnly.joined(separator: ", "))")
+            return .answer(try again("Only admins may use: \(adminOnly.joined(separator: ", ")). Nothing was created.", .forbidden, nil))
         }
-        guard let attempt = await audit.begin(
-            "container.run", context: context, targetType: "image", targetName: form.image, parameters: form.auditParameters
-        ) else {
-            return try again(AuditTrail.unavailableMessage, status: .serviceUnavailable)
-        }
-
         let created: ContainerCreateResponse
         do {
             created = try await engine.createContainer(form.createRequest, name: form.name.isEmpty ? nil : form.name)
         } catch let error as EngineError {
             let message = Self.describeCreateError(error, image: form.image)
-            await audit.finish(attempt, outcome: .error, error: message)
-            return try again(
-                message, status: error.pageStatus,
-                missingImage: Self.isMissingImage(error) ? form.image : nil
-            )
-        } catch {
-            // Cancelled (the server is stopping): the attempt still gets its outcome.
-            await audit.finish(attempt, outcome: .error, error: "\(error)")
-            throw error
+            record.fail(message)
+            return .answer(try again(message, error.pageStatus, Self.isMissingImage(error) ? form.image : nil))
         }
         let name = form.name.isEmpty ? String(created.id.prefix(12)) : form.name
+        record.targetType = "container"
+        record.targetId = created.id
+        record.targetName = name
         do {
             try await engine.startContainer(created.id)
         } catch let error as EngineError {
-            await audit.finish(attempt, outcome: .error, targetType: "container", targetId: created.id, targetName: name, error: error.description)
+            record.fail(error.description)
             // Created but not started (a port taken, a missing command): leave it for the user to inspect.
-            return .redirect(to: "/containers/\(created.id)", flash: Flash(.error, "Created \(name), but it did not start: \(error.description)"))
-        } catch {
-            await audit.finish(attempt, outcome: .error, targetType: "container", targetId: created.id, targetName: name, error: "\(error)")
-            throw error
+            return .answer(.redirect(to: "/containers/\(created.id)", flash: Flash(.error, "Created \(name), but it did not start: \(error.description)")))
         }
-
-        if form.mode == .detached {
-            let written = await audit.finish(attempt, outcome: .ok, targetType: "container", targetId: created.id, targetName: name)
-            let message = "Started \(name)."
-            return .redirect(
-                to: "/containers/\(created.id)", flash: written ? Flash(.ok, message) : Flash(.error, AuditTrail.unrecordedOutcome(message))
-            )
-        }
-        return try await foreground(form: form, id: created.id, name: name, attempt: attempt, context: context)
+        if form.mode == .detached { return .started(id: created.id, name: name) }
+        return .ran(await foreground(form: form, id: created.id, name: name, record: &record))
     }
 
     /// Waits (bounded) for a foreground container and shows what it printed.
-    private func foreground(form: RunForm, id: String, name: String, attempt: AuditTrail.Attempt, context: BerthRequestContext) async throws -> Response {
+    private func foreground(form: RunForm, id: String, name: String, record: inout AuditTrail.ActionRecord) async -> RunResultPage {
         var exitCode: Int?
         var waitError: String?
         do {
@@ -130,20 +147,13 @@ struct RunController: Sendable {
         if form.autoRemove, exitCode != nil {
             removed = (try? await engine.removeContainer(id)) != nil
         }
-        var parameters = form.auditParameters
-        if let exitCode { parameters["exitCode"] = String(exitCode) }
-        let written = await audit.finish(
-            attempt, outcome: waitError == nil ? .ok : .error, targetType: "container", targetId: id, targetName: name,
-            parameters: parameters, error: waitError
-        )
-        let page = RunResultPage(
+        if let exitCode { record.add(["exitCode": String(exitCode)]) }
+        if let waitError { record.fail(waitError) }
+        return RunResultPage(
             title: "Ran \(name)", id: id, name: name, image: form.image, command: form.command.joined(separator: " "),
             exitCode: exitCode, stillRunning: exitCode == nil && waitError == nil, waitError: waitError,
-            stdout: output.stdout, stderr: output.stderr, tty: form.tty,
-            note: written ? output.note : [output.note, AuditTrail.unrecordedOutcome("It ran.")].compactMap { $0 }.joined(separator: " "),
-            removed: removed
+            stdout: output.stdout, stderr: output.stderr, tty: form.tty, note: output.note, removed: removed
         )
-        return try views.page("run-result", page, context: context)
     }
 
     /// Reads a finished container's output, bounded per stream.
@@ -259,7 +269,7 @@ struct RunResultPage: Sendable {
     let stdout: String
     let stderr: String
     let tty: Bool
-    let note: String?
+    var note: String?
     let removed: Bool
 
     struct Output: Sendable {

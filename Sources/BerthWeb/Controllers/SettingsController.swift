@@ -10,7 +10,7 @@ struct SettingsController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/settings", .signedIn, use: show)
-        routes.post("/settings", .signedIn, audit: "settings.update", use: save)
+        routes.post("/settings", .signedIn, audit: .settingsUpdate, use: save)
     }
 
     @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
@@ -21,35 +21,36 @@ struct SettingsController: Sendable {
     /// typed.
     @Sendable func save(_ request: Request, context: BerthRequestContext) async throws -> Response {
         guard let user = context.user else { throw HTTPError(.unauthorized) }
-        let form = context.form ?? FormFields("")
-        let started = ContinuousClock.now
+        let form = context.form
         let (chosen, errors) = UserPreferences.parse(form)
-        if !errors.isEmpty {
-            await audit.record(
-                "settings.update", outcome: .error, context: context, targetType: "user", targetId: user.username,
-                parameters: errors.mapValues { _ in "invalid" }, error: "invalid " + errors.keys.sorted().joined(separator: ", "),
-                started: started
-            )
-            return try views.page(
-                "settings", SettingsPage(context.preferences, errors: errors, typed: form), context: context, status: .badRequest
-            )
-        } else {
-            let changed = chosen.stored.filter { context.preferences.stored[$0.key] != $0.value }
-            guard let attempt = await audit.begin(
-                "settings.update", context: context, targetType: "user", targetId: user.username, parameters: changed
-            ) else {
-                return .redirect(to: "/settings", flash: Flash(.error, AuditTrail.unavailableMessage))
+        let changed = chosen.stored.filter { context.preferences.stored[$0.key] != $0.value }
+        // The answer when it is not the saved settings' redirect.
+        let result = try await audit.act(
+            context: context, targetType: "user", targetId: user.username,
+            parameters: errors.isEmpty ? changed : errors.mapValues { _ in "invalid" }
+        ) { record -> Response? in
+            guard errors.isEmpty else {
+                record.fail("invalid " + errors.keys.sorted().joined(separator: ", "))
+                return try views.page(
+                    "settings", SettingsPage(context.preferences, errors: errors, typed: form), context: context, status: .badRequest
+                )
             }
             do {
                 try await preferences.save(chosen, for: user.username)
             } catch {
-                await audit.finish(attempt, outcome: .error, error: "\(error)")
+                record.fail("\(error)")
                 return .redirect(to: "/settings", flash: Flash(.error, "Your settings could not be saved: \(error)"))
             }
-            guard await audit.finish(attempt, outcome: .ok) else {
-                return .redirect(to: "/settings", flash: Flash(.error, AuditTrail.unrecordedOutcome("Settings saved.")))
-            }
-            return .redirect(to: "/settings", flash: Flash(.ok, changed.isEmpty ? "Nothing changed." : "Settings saved."))
+            return nil
+        }
+        switch result {
+        case .done(let answer?, _):
+            return answer
+        case .done(nil, let recorded):
+            let message = changed.isEmpty ? "Nothing changed." : "Settings saved."
+            return .redirect(to: "/settings", flash: AuditTrail.flash(.done(message, recorded: recorded)))
+        case .refused:
+            return .redirect(to: "/settings", flash: Flash(.error, AuditTrail.unavailableMessage))
         }
     }
 }

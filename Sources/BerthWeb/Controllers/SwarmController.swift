@@ -16,13 +16,13 @@ struct SwarmController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/swarm", .viewContainers, use: overview)
-        routes.post("/swarm/nodes/{id}/availability", .administer, audit: "node.availability", use: setAvailability)
-        routes.post("/swarm/services/create", .administer, audit: "service.create", use: createService)
+        routes.post("/swarm/nodes/{id}/availability", .administer, audit: .nodeAvailability, use: setAvailability)
+        routes.post("/swarm/services/create", .administer, audit: .serviceCreate, use: createService)
         routes.get("/swarm/services/{id}", .viewContainers, use: service)
-        routes.post("/swarm/services/{id}/remove", .administer, audit: "service.remove", use: removeService)
-        routes.post("/swarm/services/{id}/scale", .operateContainers, audit: "service.scale", use: scale)
+        routes.post("/swarm/services/{id}/remove", .administer, audit: .serviceRemove, use: removeService)
+        routes.post("/swarm/services/{id}/scale", .operateContainers, audit: .serviceScale, use: scale)
         routes.get("/swarm/services/{id}/logs", .viewContainers, use: logsPage)
-        routes.get("/swarm/services/{id}/logs/stream", .viewContainers, audit: "service.logs", use: logsStream)
+        routes.get("/swarm/services/{id}/logs/stream", .viewContainers, audit: .serviceLogs, use: logsStream)
     }
 
     @Sendable func overview(_ request: Request, context: BerthRequestContext) async throws -> Response {
@@ -57,14 +57,14 @@ struct SwarmController: Sendable {
     /// `POST /swarm/services/create` (name, image, command as one line, replicas): a replicated service, the spec
     /// built from these fields only.
     @Sendable func createService(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let image = (form["image"] ?? "").trimmingCharacters(in: .whitespaces)
         let replicasText = (form["replicas"] ?? "1").trimmingCharacters(in: .whitespaces)
         let parameters = ["image": String(image.prefix(256)), "replicas": String(replicasText.prefix(20))]
         func refuse(_ message: String) async -> Response {
             await audit.refuseInput(
-                "service.create", context: context, targetType: "service", targetName: String(name.prefix(128)), parameters: parameters,
+                context: context, targetType: "service", targetName: String(name.prefix(128)), parameters: parameters,
                 message: message, back: "/swarm"
             )
         }
@@ -89,7 +89,7 @@ struct SwarmController: Sendable {
         let body = ServiceCreateRequest(name: name, image: reference.description, command: command, replicas: replicas)
         let engine = self.engine
         return await audit.perform(
-            "service.create", context: context, targetType: "service", targetName: name, parameters: parameters, back: "/swarm"
+            context: context, targetType: "service", targetName: name, parameters: parameters, back: "/swarm"
         ) {
             _ = try await engine.createService(body)
             return "Created service \(name) with \(replicas) replica(s)."
@@ -100,7 +100,7 @@ struct SwarmController: Sendable {
         let id = try context.parameters.require("id")
         let engine = self.engine
         return await audit.perform(
-            "service.remove", context: context, targetType: "service", targetId: id, back: "/swarm",
+            context: context, targetType: "service", targetId: id, back: "/swarm",
             backOnFailure: { $0.kind == .notFound ? "/swarm" : "/swarm/services/\(EngineClientPath.escape(id))" }
         ) {
             try await engine.removeService(id)
@@ -111,17 +111,17 @@ struct SwarmController: Sendable {
     /// `POST /swarm/services/{id}/scale` (replicas).
     @Sendable func scale(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let text = (context.form?["replicas"] ?? "").trimmingCharacters(in: .whitespaces)
+        let text = (context.form["replicas"] ?? "").trimmingCharacters(in: .whitespaces)
         let page = "/swarm/services/\(EngineClientPath.escape(id))"
         guard let replicas = Int(text), (0...Self.maxReplicas).contains(replicas) else {
             return await audit.refuseInput(
-                "service.scale", context: context, targetType: "service", targetName: id, parameters: ["replicas": String(text.prefix(20))],
+                context: context, targetType: "service", targetName: id, parameters: ["replicas": String(text.prefix(20))],
                 message: "Replicas must be a whole number from 0 to \(Self.maxReplicas).", back: page
             )
         }
         let engine = self.engine
         return await audit.perform(
-            "service.scale", context: context, targetType: "service", targetId: id, parameters: ["replicas": String(replicas)], back: page,
+            context: context, targetType: "service", targetId: id, parameters: ["replicas": String(replicas)], back: page,
             backOnFailure: { $0.kind == .notFound ? "/swarm" : page }
         ) {
             try await engine.scaleService(id, replicas: replicas)
@@ -132,16 +132,16 @@ struct SwarmController: Sendable {
     /// `POST /swarm/nodes/{id}/availability` (availability = active, pause or drain).
     @Sendable func setAvailability(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let availability = context.form?["availability"] ?? ""
+        let availability = context.form["availability"] ?? ""
         guard Self.availabilities.contains(availability) else {
             return await audit.refuseInput(
-                "node.availability", context: context, targetType: "node", targetName: id,
+                context: context, targetType: "node", targetName: id,
                 parameters: ["availability": String(availability.prefix(20))], message: "Availability is active, pause or drain.", back: "/swarm"
             )
         }
         let engine = self.engine
         return await audit.perform(
-            "node.availability", context: context, targetType: "node", targetId: id, parameters: ["availability": availability],
+            context: context, targetType: "node", targetId: id, parameters: ["availability": availability],
             back: "/swarm"
         ) {
             try await engine.setNodeAvailability(id, to: availability)
@@ -180,12 +180,10 @@ struct SwarmController: Sendable {
         }
         let text = request.uri.queryParameters["tail"].map(String.init) ?? ""
         let tail: Int? = text == "all" ? nil : min(Int(text).map { max($0, 0) } ?? LogsController.defaultTail, LogsController.maxTail)
-        guard await audit.record(
-            "service.logs", outcome: .ok, context: context, targetType: "service", targetId: service.id, targetName: service.spec?.name,
+        try await audit.recordBeforeShowing(
+            context: context, targetType: "service", targetId: service.id, targetName: service.spec?.name,
             parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
-        ) else {
-            throw HTTPError(.serviceUnavailable, message: AuditTrail.unavailableMessage)
-        }
+        )
         let engine = self.engine
         let renderer = LogStreamRenderer(cursor: LogCursor(lastEventID: nil), containers: 1)
         return streamer.response(for: user, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in

@@ -16,7 +16,7 @@ struct SystemController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/system", .viewContainers, use: show)
-        routes.post("/system/prune", .administer, audit: "system.prune", use: prune)
+        routes.post("/system/prune", .administer, audit: .systemPrune, use: prune)
     }
 
     /// `GET /system`: info, versions (the server's and the one negotiated), disk usage, and what a prune would remove.
@@ -40,14 +40,14 @@ struct SystemController: Sendable {
 
     /// `POST /system/prune` with the ticked kinds: stopped containers, dangling images, unused networks, build cache.
     @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let chosen = PruneTarget.allCases.filter { form.isChecked($0.rawValue) }
         guard !chosen.isEmpty else {
             return .redirect(to: "/system", flash: Flash(.error, "Tick what to prune: nothing was chosen."))
         }
         let engine = self.engine
         return await audit.perform(
-            "system.prune", context: context, targetType: "engine", parameters: ["kinds": chosen.map(\.rawValue).joined(separator: ",")],
+            context: context, targetType: "engine", parameters: ["kinds": chosen.map(\.rawValue).joined(separator: ",")],
             back: "/system"
         ) {
             var parts: [String] = []

@@ -14,10 +14,10 @@ struct VolumesController: Sendable {
 
     func addRoutes(to routes: Routes) {
         routes.get("/volumes", .viewContainers, use: list)
-        routes.post("/volumes/create", .operateContainers, audit: "volume.create", use: create)
+        routes.post("/volumes/create", .operateContainers, audit: .volumeCreate, use: create)
         routes.get("/volumes/prune", .administer, use: prunePreview)
-        routes.post("/volumes/prune", .administer, audit: "volume.prune", use: prune)
-        routes.post("/volumes/{name}/remove", .administer, audit: "volume.remove", use: remove)
+        routes.post("/volumes/prune", .administer, audit: .volumePrune, use: prune)
+        routes.post("/volumes/{name}/remove", .administer, audit: .volumeRemove, use: remove)
     }
 
     /// The list: one call each for volumes, containers (who uses what) and, for sizes, `/system/df` (which measures
@@ -40,7 +40,7 @@ struct VolumesController: Sendable {
 
     /// `POST /volumes/create` (name, driver options as KEY=VALUE lines, labels).
     @Sendable func create(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let form = context.form ?? FormFields("")
+        let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let options: [String: String]
         let labels: [String: String]
@@ -48,27 +48,27 @@ struct VolumesController: Sendable {
             options = try NameRules.labels(form.lines("options"))
             labels = try NameRules.labels(form.lines("labels"))
         } catch {
-            return await audit.refuseInput("volume.create", context: context, targetType: "volume", targetName: name, message: error.message, back: "/volumes")
+            return await audit.refuseInput(context: context, targetType: "volume", targetName: name, message: error.message, back: "/volumes")
         }
         var parameters = ["options": options.keys.sorted().map { "\($0)=\(options[$0] ?? "")" }.joined(separator: ",")]
         if parameters["options"] == "" { parameters = [:] }
         guard name.isEmpty || (NameRules.isValidObjectName(name) && name.count >= 2) else {
             return await audit.refuseInput(
-                "volume.create", context: context, targetType: "volume", targetName: String(name.prefix(128)), parameters: parameters,
+                context: context, targetType: "volume", targetName: String(name.prefix(128)), parameters: parameters,
                 message: "A volume name has at least two characters: letters, digits, _ . - (or leave it empty for a generated one).",
                 back: "/volumes"
             )
         }
         if !options.isEmpty && context.user?.role != .admin {
             await audit.record(
-                "volume.create", outcome: .denied, context: context, targetType: "volume", targetName: name, parameters: parameters,
+                outcome: .denied, context: context, targetType: "volume", targetName: name, parameters: parameters,
                 error: "driver options are admin-only"
             )
             return .redirect(to: "/volumes", flash: Flash(.error, "Only admins may give driver options (they can bind host folders). Nothing was created."))
         }
         let engine = self.engine
         return await audit.perform(
-            "volume.create", context: context, targetType: "volume", targetName: name.isEmpty ? nil : name, parameters: parameters,
+            context: context, targetType: "volume", targetName: name.isEmpty ? nil : name, parameters: parameters,
             back: "/volumes"
         ) {
             let volume = try await engine.createVolume(VolumeCreateRequest(name: name, driverOpts: options, labels: labels))
@@ -79,7 +79,7 @@ struct VolumesController: Sendable {
     @Sendable func remove(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let name = try context.parameters.require("name")
         let engine = self.engine
-        return await audit.perform("volume.remove", context: context, targetType: "volume", targetName: name, back: "/volumes") {
+        return await audit.perform(context: context, targetType: "volume", targetName: name, back: "/volumes") {
             try await engine.removeVolume(name)
             return "Removed volume \(name)."
         }
@@ -104,7 +104,7 @@ struct VolumesController: Sendable {
 
     @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let engine = self.engine
-        return await audit.perform("volume.prune", context: context, targetType: "volume", back: "/volumes") {
+        return await audit.perform(context: context, targetType: "volume", back: "/volumes") {
             let result = try await engine.pruneVolumes()
             let space = ByteCountFormatter.string(fromByteCount: result.spaceReclaimed ?? 0, countStyle: .binary)
             return "Pruned \((result.volumesDeleted ?? []).count) volume(s), \(space) freed."

@@ -45,10 +45,11 @@ struct AccessControlMiddleware: RouterMiddleware {
 
         guard let rule = routes.rule(method: request.method, path: path) else {
             context.logger.error("route without a declared permission refused", metadata: ["route": "\(request.method) \(path)"])
-            await audit.record("access.undeclared-route", outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)")
+            await audit.record(.accessUndeclaredRoute, outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)")
             throw HTTPError(.forbidden, message: "This page is not open to anyone.")
         }
 
+        context.auditAction = rule.auditAction
         let permission = rule.permission
         if permission.viaShareLink {
             if overCapacity { return Self.atCapacity() }
@@ -66,7 +67,7 @@ struct AccessControlMiddleware: RouterMiddleware {
                 context.preferences = await preferences.preferences(of: user.username)
             case .ended(let username, let reason):
                 endedSession = true
-                await audit.record("session.end", outcome: .ok, context: context, actor: username, error: reason)
+                await audit.record(.sessionEnd, outcome: .ok, context: context, actor: username, error: reason)
             case .none:
                 endedSession = true
             }
@@ -87,7 +88,7 @@ struct AccessControlMiddleware: RouterMiddleware {
                 // Recorded as the action that was refused, on its target when the route names one.
                 let target = context.parameters.get("id") ?? context.parameters.get("name")
                 await audit.record(
-                    rule.auditAction ?? "access.denied", outcome: .denied, context: context,
+                    rule.auditAction ?? .accessDenied, outcome: .denied, context: context,
                     targetType: target == nil ? "route" : Self.targetType(ofRoute: path), targetId: target ?? "\(request.method) \(path)",
                     parameters: ["needs": permission.name], error: "role \(user.role.rawValue) lacks \(permission.name)"
                 )
@@ -102,7 +103,7 @@ struct AccessControlMiddleware: RouterMiddleware {
             if let refusal = try await checkCSRF(&request, &context) {
                 context.logger.notice("cross-site request refused", metadata: ["reason": "\(refusal)"])
                 await audit.record(
-                    "access.csrf", outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)",
+                    .accessCSRF, outcome: .denied, context: context, targetType: "route", targetId: "\(request.method) \(path)",
                     error: refusal
                 )
                 throw HTTPError(.forbidden, message: "This request did not come from a Berth page (\(refusal)). Reload the page and try again.")
@@ -128,7 +129,7 @@ struct AccessControlMiddleware: RouterMiddleware {
         let dashboard = context.parameters.get("id").flatMap(Int64.init)
         func refuse(_ status: HTTPResponse.Status, _ message: String, linkId: Int64? = nil) async -> HTTPError {
             await audit.record(
-                rule.auditAction ?? "dashboard.link.denied", outcome: .denied, context: context,
+                rule.auditAction ?? .dashboardLinkDenied, outcome: .denied, context: context,
                 actor: linkId.map { "link #\($0)" }, targetType: "dashboard", targetId: dashboard.map(String.init),
                 error: message
             )

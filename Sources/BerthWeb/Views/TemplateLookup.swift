@@ -117,6 +117,7 @@ extension AuditListPage: MustacheParent {
         case "exportNDJSON": exportNDJSON
         case "errors": errors
         case "outcomes": outcomes
+        case "actions": actions
         case "firstPageLink": firstPageLink
         default: nil
         }

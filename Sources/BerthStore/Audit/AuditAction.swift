@@ -1,0 +1,72 @@
+/// Every action the audit trail records, by the name its rows are stored under. A route declares its action where it
+/// is registered (`Routes`), its handler reads it from the request context, and the audit page offers this list as its
+/// action filter: a new action is a new case here, never a string typed in a handler.
+public enum AuditAction: String, CaseIterable, Sendable, Codable {
+    // Signing in and out, and what the central access check refuses.
+    case login
+    case loginLockout = "login.lockout"
+    case logout
+    case sessionEnd = "session.end"
+    case accessDenied = "access.denied"
+    case accessCSRF = "access.csrf"
+    case accessUndeclaredRoute = "access.undeclared-route"
+
+    // Containers.
+    case containerStart = "container.start"
+    case containerStop = "container.stop"
+    case containerRestart = "container.restart"
+    case containerKill = "container.kill"
+    case containerPause = "container.pause"
+    case containerUnpause = "container.unpause"
+    case containerRename = "container.rename"
+    case containerRemove = "container.remove"
+    /// A refused bulk request; each container's action in it is recorded under that action.
+    case containerBulk = "container.bulk"
+    case containerRun = "container.run"
+    case containerCommit = "container.commit"
+    case containerInspect = "container.inspect"
+    case containerEnvironmentView = "container.env.view"
+    case containerLogs = "container.logs"
+    case containerLogsDownload = "container.logs.download"
+
+    // Images, networks, volumes, the engine.
+    case imagePull = "image.pull"
+    case imageTag = "image.tag"
+    case imageRemove = "image.remove"
+    case imagePrune = "image.prune"
+    case networkCreate = "network.create"
+    case networkRemove = "network.remove"
+    case networkConnect = "network.connect"
+    case networkDisconnect = "network.disconnect"
+    case volumeCreate = "volume.create"
+    case volumeRemove = "volume.remove"
+    case volumePrune = "volume.prune"
+    case systemPrune = "system.prune"
+
+    // Swarm.
+    case nodeAvailability = "node.availability"
+    case serviceCreate = "service.create"
+    case serviceScale = "service.scale"
+    case serviceRemove = "service.remove"
+    case serviceLogs = "service.logs"
+
+    // Dashboards and their share links.
+    case dashboardCreate = "dashboard.create"
+    case dashboardUpdate = "dashboard.update"
+    case dashboardDelete = "dashboard.delete"
+    /// A change refused because only the owner and admins change a dashboard, on a route that names no action.
+    case dashboardEdit = "dashboard.edit"
+    case dashboardView = "dashboard.view"
+    case dashboardStream = "dashboard.stream"
+    case dashboardContainer = "dashboard.container"
+    case dashboardStats = "dashboard.stats"
+    case dashboardLogs = "dashboard.logs"
+    case dashboardLinkCreate = "dashboard.link.create"
+    case dashboardLinkRevoke = "dashboard.link.revoke"
+    case dashboardLinkUse = "dashboard.link.use"
+    case dashboardLinkDenied = "dashboard.link.denied"
+
+    // Settings and the trail itself.
+    case settingsUpdate = "settings.update"
+    case auditExport = "audit.export"
+}
