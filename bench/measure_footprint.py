@@ -1,4 +1,4 @@
-"""Berth's footprint: time to the first answer, resident memory idle and while one dashboard is watched, and the
+"""Berth's footprint: time to the first answer, memory (private, PSS, RSS) idle and while one dashboard is watched, and the
 engine requests it makes while no browser is connected (counted by a relay in front of the engine socket)."""
 import argparse
 import http.client
@@ -62,26 +62,30 @@ class CountingRelay:
             return self.requests
 
 
-def rss_kib(pid):
-    return memory_kib(pid)["VmRSS"]
-
-
 def memory_kib(pid):
-    """VmRSS and its parts: RssAnon (heap, stacks, written data: only swap can take it) and RssFile (mapped pages of
-    the binary and libraries, which the kernel can drop and read again)."""
-    values = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
+    """From /proc/PID/smaps_rollup. Private memory is the anonymous pages (heap, stacks, every page the process wrote,
+    copies of file pages included) and swap: what the process really costs, which only swap can take. Not
+    Private_Dirty: a binary written moments ago (a build, a copy) has dirty page-cache pages, which count there until
+    they are written back. PSS is its fair share of every page it maps; RSS every page mapped, most of it clean code
+    and read-only data the kernel can drop and read again (reported, not targeted)."""
+    values = {"Rss": 0, "Pss": 0, "Anonymous": 0, "Swap": 0}
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
             name = line.split(":")[0]
             if name in values:
                 values[name] = int(line.split()[1])
+    values["Private"] = values["Anonymous"] + values["Swap"]
     return values
+
+
+def private_kib(pid):
+    return memory_kib(pid)["Private"]
 
 
 def memory_text(pid):
     values = memory_kib(pid)
-    return (f"{values['VmRSS'] / 1024:.1f} MiB (anonymous {values['RssAnon'] / 1024:.1f} MiB, "
-            f"file-backed {values['RssFile'] / 1024:.1f} MiB)")
+    return (f"private {values['Private'] / 1024:.1f} MiB (PSS {values['Pss'] / 1024:.1f} MiB, "
+            f"RSS {values['Rss'] / 1024:.1f} MiB)")
 
 
 def post_form(port, cookie, path, fields):
@@ -146,12 +150,12 @@ def start_and_idle(command, args, relay, label):
         first_answer = time.perf_counter() - started
         print(f"start to first answered request: {first_answer * 1000:.0f} ms")
         time.sleep(2)
-        print(f"resident memory after start: {memory_text(server.pid)}")
+        print(f"memory after start: {memory_text(server.pid)}")
         before = relay.count()
         time.sleep(args.idle_seconds)
         idle_requests = relay.count() - before
         print(f"engine requests in {args.idle_seconds} s with no browser connected: {idle_requests}")
-        print(f"resident memory idle: {memory_text(server.pid)}", flush=True)
+        print(f"memory idle: {memory_text(server.pid)}", flush=True)
     except BaseException:
         stop(server)
         raise
@@ -194,20 +198,20 @@ def main():
             ("title", "Footprint"), ("kind", "labels"), ("selection", args.label), ("showStatus", "on"),
             ("showStats", "on"), ("showEvents", "on"), ("showLogs", "on")])
         assert status == 303 and location and location.startswith("/dashboards/"), (status, location)
-        stop = threading.Event()
+        done = threading.Event()
         counts = {"bytes": 0, "events": 0}
-        reader = threading.Thread(target=watch, args=(args.port, cookie, location + "/stream", stop, counts), daemon=True)
+        reader = threading.Thread(target=watch, args=(args.port, cookie, location + "/stream", done, counts), daemon=True)
         reader.start()
         samples = []
         watched = time.perf_counter()
         while time.perf_counter() - watched < args.watch_seconds:
             time.sleep(min(60, args.watch_seconds))
-            samples.append(rss_kib(server.pid))
-            print(f"  {int(time.perf_counter() - watched)} s watched: {samples[-1] / 1024:.1f} MiB, "
+            samples.append(private_kib(server.pid))
+            print(f"  {int(time.perf_counter() - watched)} s watched: {samples[-1] / 1024:.1f} MiB private, "
                   f"{counts['events']} events received", flush=True)
-        stop.set()
-        print(f"resident memory after {args.watch_seconds} s of one open dashboard: {memory_text(server.pid)} "
-              f"(highest {max(samples) / 1024:.1f} MiB); {counts['events']} events, {counts['bytes'] / 1024:.0f} KiB received")
+        done.set()
+        print(f"memory after {args.watch_seconds} s of one open dashboard: {memory_text(server.pid)} "
+              f"(highest private {max(samples) / 1024:.1f} MiB); {counts['events']} events, {counts['bytes'] / 1024:.0f} KiB received")
         reader.join(timeout=5)
         time.sleep(5)
         before = relay.count()

@@ -56,16 +56,19 @@ def log(message):
 # MARK: - /proc
 
 
-def private_dirty_kib(pid):
-    """Private dirty memory (heap, stacks, written data): what the process really costs; 0 once it is gone."""
+def private_kib(pid):
+    """Private memory: anonymous pages (heap, stacks, every page the process wrote) and swap, what the process really
+    costs; 0 once it is gone. Not Private_Dirty, which also counts a just-built or just-copied binary's page-cache pages
+    until they are written back (bench/footprint's memory_kib says more)."""
+    total = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
             for line in rollup:
-                if line.startswith("Private_Dirty:"):
-                    return int(line.split()[1])
+                if line.startswith("Anonymous:") or line.startswith("Swap:"):
+                    total += int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return total
 
 
 def cpu_seconds(pid):
@@ -989,7 +992,7 @@ def main():
     memory_before = None
     for _ in range(5):
         time.sleep(1)
-        memory_before = min(private_dirty_kib(args.berth_pid), memory_before or 1 << 40)
+        memory_before = min(private_kib(args.berth_pid), memory_before or 1 << 40)
     heaptrack = None
     if os.environ.get("BENCH_HEAPTRACK"):
         heaptrack = subprocess.Popen(["heaptrack", "-p", str(args.berth_pid), "-o", os.environ["BENCH_HEAPTRACK"]])
@@ -1030,7 +1033,7 @@ def main():
             accepted, backlog = accepted_connections(args.berth_pid, port)
             samples["accepted"].append(accepted)
             samples["backlog"].append(backlog)
-        samples["memory"].append(private_dirty_kib(args.berth_pid))
+        samples["memory"].append(private_kib(args.berth_pid))
         samples["dockerd"].append(open_fds(args.dockerd_pid))
         samples["berth_fds"].append(open_fds(args.berth_pid))
 
@@ -1071,8 +1074,8 @@ def main():
     log(f"loads closed; waiting {args.settle} s for Berth to give memory back")
     while now() < closed_at + args.settle:
         time.sleep(1)
-        samples["memory"].append(private_dirty_kib(args.berth_pid))
-    memory_after = private_dirty_kib(args.berth_pid)
+        samples["memory"].append(private_kib(args.berth_pid))
+    memory_after = private_kib(args.berth_pid)
     if os.environ.get("BENCH_MALLOC_STATS"):
         out = subprocess.run(["gdb", "-p", str(args.berth_pid), "-batch", "-ex", "call (void) malloc_stats()", "-ex", "call (long long) sqlite3_memory_used()", "-ex", "call (long long) sqlite3_memory_highwater(0)"], capture_output=True, text=True)
         log("gdb: " + " | ".join(l for l in out.stdout.splitlines() if l.startswith("$")))
