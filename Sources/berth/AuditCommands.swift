@@ -20,7 +20,8 @@ struct DatabaseOption: ParsableArguments {
         let namedFile = config ?? variable("BERTH_CONFIG")
         do {
             let file = try ConfigurationFile.load(path: namedFile ?? ConfigurationFile.defaultPath, explicit: namedFile != nil)
-            return file?.string("database") ?? AppConfiguration.defaultDatabasePath
+            if case .text(let path)? = file?.value("database") { return path }
+            return AppConfiguration.defaultDatabasePath
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }

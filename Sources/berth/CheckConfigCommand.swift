@@ -11,7 +11,8 @@ struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
         abstract: "Print the resolved configuration and check it without starting the server.",
-        discussion: "Run it as the account the service runs as (sudo -u berth berth check-config): permissions are checked for the caller."
+        discussion: "Run it as the account the service runs as (sudo -u berth berth check-config): permissions are checked for the caller.\n\n"
+            + ServeOptions.settingsHelp
     )
 
     @OptionGroup var options: ServeOptions
@@ -40,50 +41,16 @@ struct CheckConfig: AsyncParsableCommand {
         if errors > 0 { throw ExitCode(1) }
     }
 
-    /// The settings as TOML lines, in the file's key names, so that the output can become a file.
+    /// The settings as TOML lines, in the file's key names, so that the output can become a file; unset ones are left out.
     static func describe(_ configuration: AppConfiguration) -> [(String, String)] {
-        func quoted(_ text: String) -> String {
-            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        ServeSetting.all.compactMap { setting in
+            switch setting.current(in: configuration) {
+            case .text(let text)?:
+                (setting.key, "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"")
+            case .number(let number)?: (setting.key, String(number))
+            case .flag(let on)?: (setting.key, String(on))
+            case nil: nil
+            }
         }
-        var lines: [(String, String)] = [
-            ("host", quoted(configuration.host)),
-            ("port", String(configuration.port)),
-            ("database", quoted(configuration.databasePath)),
-            ("engine", quoted(configuration.engineAddress.description)),
-            ("templates", quoted(configuration.templatesDirectory)),
-            ("public", quoted(configuration.publicDirectory)),
-            ("log-level", quoted(configuration.logLevel.rawValue)),
-            ("pam-service", quoted(configuration.pam.service)),
-            ("admin-group", quoted(configuration.roleGroups.admin)),
-            ("operator-group", quoted(configuration.roleGroups.operator)),
-            ("viewer-group", quoted(configuration.roleGroups.viewer)),
-            ("allow-root", String(configuration.allowRoot)),
-            ("session-idle-timeout", String(Int(configuration.sessions.idleTimeout))),
-            ("session-lifetime", String(Int(configuration.sessions.lifetime))),
-            ("secure-cookies", String(configuration.sessions.secureCookies)),
-        ]
-        if let tls = configuration.tls {
-            lines += [("tls-cert", quoted(tls.certificatePath)), ("tls-key", quoted(tls.keyPath))]
-        }
-        if let proxy = configuration.trustedProxy { lines.append(("trusted-proxy", quoted(proxy))) }
-        lines += [
-            ("login-max-failures", String(configuration.throttle.maxConsecutiveFailures)),
-            ("login-lockout", String(Int(configuration.throttle.lockout))),
-            ("login-max-failures-per-hour", String(configuration.throttle.maxFailuresPerHour)),
-            ("max-pending-logins", String(configuration.pam.maxPendingLogins)),
-        ]
-        if let days = configuration.auditRetentionDays { lines.append(("audit-retention", String(days))) }
-        lines.append(("audit-head-interval", String(configuration.auditHeadInterval.components.seconds)))
-        lines.append(("share-link-max-days", String(configuration.shareLinkMaxDays)))
-        lines += [
-            ("max-connections", String(configuration.maxConnections)),
-            ("header-timeout", String(configuration.headerTimeout)),
-            ("keepalive-timeout", String(configuration.keepAliveTimeout)),
-            ("max-streams", String(configuration.streamLimits.total)),
-            ("max-streams-per-session", String(configuration.streamLimits.perSession)),
-            ("max-streams-per-link", String(configuration.streamLimits.perLink)),
-            ("max-engine-streams", String(configuration.maxEngineStreams)),
-        ]
-        return lines
     }
 }

@@ -1,3 +1,4 @@
+import BerthWeb
 import Foundation
 import TOMLKit
 
@@ -9,29 +10,23 @@ struct ConfigurationFile: Sendable {
     /// The file read when neither `--config` nor `BERTH_CONFIG` names one; it may be missing.
     static let defaultPath = "/etc/berth/berth.toml"
 
+    /// What a key's value must be, from its setting.
     enum Kind: String, Sendable {
         case string, integer, boolean
+
+        init(_ kind: ServeSetting.Kind) {
+            switch kind {
+            case .text: self = .string
+            case .number: self = .integer
+            case .flag: self = .boolean
+            }
+        }
     }
 
-    enum Value: Sendable, Equatable {
-        case string(String)
-        case integer(Int)
-        case boolean(Bool)
-    }
+    typealias Value = ServeSetting.Value
 
-    /// Every key a file may hold, with its type.
-    static let keys: [String: Kind] = [
-        "host": .string, "port": .integer, "database": .string, "engine": .string, "templates": .string,
-        "public": .string, "log-level": .string, "pam-service": .string, "admin-group": .string,
-        "operator-group": .string, "viewer-group": .string, "allow-root": .boolean, "session-idle-timeout": .integer,
-        "session-lifetime": .integer, "secure-cookies": .boolean, "tls-cert": .string, "tls-key": .string,
-        "trusted-proxy": .string, "login-max-failures": .integer, "login-lockout": .integer,
-        "login-max-failures-per-hour": .integer, "max-pending-logins": .integer, "audit-retention": .integer,
-        "audit-head-interval": .integer,
-        "share-link-max-days": .integer, "max-connections": .integer, "header-timeout": .integer,
-        "keepalive-timeout": .integer, "max-streams": .integer, "max-streams-per-session": .integer,
-        "max-streams-per-link": .integer, "max-engine-streams": .integer,
-    ]
+    /// Every key a file may hold, with its type: one per setting.
+    static let keys: [String: Kind] = Dictionary(uniqueKeysWithValues: ServeSetting.all.map { ($0.key, Kind($0.kind)) })
 
     let path: String
     let values: [String: Value]
@@ -74,13 +69,13 @@ struct ConfigurationFile: Sendable {
             switch expected {
             case .string:
                 guard let string = node?.string else { throw Self.wrongType(key, expected, node?.type, path) }
-                values[key] = .string(string)
+                values[key] = .text(string)
             case .integer:
                 guard let integer = node?.int else { throw Self.wrongType(key, expected, node?.type, path) }
-                values[key] = .integer(integer)
+                values[key] = .number(integer)
             case .boolean:
                 guard let boolean = node?.bool else { throw Self.wrongType(key, expected, node?.type, path) }
-                values[key] = .boolean(boolean)
+                values[key] = .flag(boolean)
             }
         }
         self.values = values
@@ -94,19 +89,9 @@ struct ConfigurationFile: Sendable {
     /// Where a value came from, for messages: `'port' in /etc/berth/berth.toml`.
     func source(_ key: String) -> String { "'\(key)' in \(path)" }
 
-    /// An empty string counts as unset, as an empty environment variable does.
-    func string(_ key: String) -> String? {
-        if case .string(let value) = values[key], !value.isEmpty { return value }
-        return nil
-    }
-
-    func integer(_ key: String) -> Int? {
-        if case .integer(let value) = values[key] { return value }
-        return nil
-    }
-
-    func boolean(_ key: String) -> Bool? {
-        if case .boolean(let value) = values[key] { return value }
-        return nil
+    /// The key's value; an empty string counts as unset, as an empty environment variable does.
+    func value(_ key: String) -> Value? {
+        if case .text("") = values[key] { return nil }
+        return values[key]
     }
 }

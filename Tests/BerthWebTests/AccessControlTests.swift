@@ -79,8 +79,8 @@ import TestSupport
 
     @Test func aRoleBelowTheRoutesPermissionGets403AndAnAuditRecord() async throws {
         try await withTestApp(extraRoutes: { routes in
-            routes.post("/test/admin-only", .administer) { _, _ in "done" }
-            routes.post("/test/operate", .operateContainers) { _, _ in "operated" }
+            routes.post("/test/admin-only", .administer) { (_, _: SignedInContext) in "done" }
+            routes.post("/test/operate", .operateContainers) { (_, _: SignedInContext) in "operated" }
         }) { client, app in
             let viewer = try await signIn(client, as: "bt-viewer")
             let denied = try await client.execute(uri: "/test/operate", method: .post, headers: viewer.postHeaders(), body: formBody([]))

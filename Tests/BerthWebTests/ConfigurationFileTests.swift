@@ -1,4 +1,5 @@
 import BerthStore
+import BerthWeb
 import Foundation
 import Testing
 import TestSupport
@@ -150,5 +151,26 @@ import TestSupport
         // Root may write anywhere: the read-only folder counts only for other accounts.
         if getuid() != 0 { #expect(bad.output.contains("error: database: cannot create")) }
         #expect(bad.output.contains("6 errors") || bad.output.contains("5 errors"), "\(bad.output)")
+    }
+
+    /// The settings are declared once (`ServeSetting.all`); README's table and the example file say the same keys,
+    /// and `--help` lists them all.
+    @Test func readmeTheExampleFileAndHelpNameExactlyTheDeclaredSettings() throws {
+        let declared = Set(ServeSetting.all.map(\.key))
+        #expect(declared.count == ServeSetting.all.count, "a key declared twice")
+        let readme = try String(contentsOf: Repository.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let documented = readme.split(separator: "\n").compactMap { line -> String? in
+            guard let match = line.firstMatch(of: /^\| `--([a-z-]+)` \| `([A-Z_]+)/) else { return nil }
+            #expect(match.2 == "BERTH_" + match.1.uppercased().replacingOccurrences(of: "-", with: "_"), "\(line)")
+            return String(match.1)
+        }
+        #expect(Set(documented).subtracting(["config"]) == declared, "README's options table")
+        let example = try String(contentsOf: Repository.root.appendingPathComponent("deploy/berth.toml"), encoding: .utf8)
+        let keys = example.split(separator: "\n").compactMap { line -> String? in
+            line.firstMatch(of: #/^#? ?([a-z][a-z-]*) = /#).map { String($0.1) }
+        }
+        #expect(Set(keys) == declared, "deploy/berth.toml")
+        let help = try berth(["serve", "--help"])
+        for key in declared { #expect(help.output.contains("--\(key)"), "--help lacks --\(key)") }
     }
 }

@@ -85,10 +85,11 @@ struct AuditTrail: Sendable {
     /// it was written.
     @discardableResult
     func record(
-        _ action: AuditAction? = nil, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
+        _ action: AuditAction? = nil, outcome: AuditEvent.Outcome, context requestContext: some BerthContext, actor: String? = nil,
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
     ) async -> Bool {
+        let context = requestContext.base
         let action = Self.action(action, of: context)
         let event = event(
             action, outcome: outcome, context: context, actor: actor, targetType: targetType, targetId: targetId,
@@ -100,9 +101,10 @@ struct AuditTrail: Sendable {
     /// The same, for what may be shown only once it is on record (a secret, a stream, an export): throws 503 when the
     /// record can't be written.
     func recordBeforeShowing(
-        _ action: AuditAction? = nil, context: BerthRequestContext, actor: String? = nil, targetType: String? = nil,
+        _ action: AuditAction? = nil, context requestContext: some BerthContext, actor: String? = nil, targetType: String? = nil,
         targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil
     ) async throws {
+        let context = requestContext.base
         guard await record(
             action, outcome: .ok, context: context, actor: actor, targetType: targetType, targetId: targetId, targetName: targetName,
             parameters: parameters
@@ -171,11 +173,12 @@ struct AuditTrail: Sendable {
     /// error's words, then rethrown). `action` defaults to the route's. `undo` takes back a success whose row could
     /// not be written (a share link nobody may use unrecorded), and the action counts as refused.
     func act<Value>(
-        _ action: AuditAction? = nil, context: BerthRequestContext, actor: String? = nil, targetType: String? = nil,
+        _ action: AuditAction? = nil, context requestContext: some BerthContext, actor: String? = nil, targetType: String? = nil,
         targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         undo: ((Value) async -> String)? = nil,
         _ work: (inout ActionRecord) async throws -> Value
     ) async throws -> Audited<Value> {
+        let context = requestContext.base
         let action = Self.action(action, of: context)
         guard let attempt = await begin(
             action, context: context, actor: actor, targetType: targetType, targetId: targetId, targetName: targetName,
@@ -348,22 +351,23 @@ extension AuditTrail {
     /// A form action through `act` that answers with a redirect to `back` and the message the user reads: refused when
     /// its record can't be written; on failure the daemon's own words (and `backOnFailure`'s page, if it names one).
     func perform(
-        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, back: String,
         backOnFailure: (@Sendable (EngineError) -> String)? = nil, _ work: () async throws -> String
     ) async -> Response {
         await perform(
-            action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
+            action, context: requestContext.base, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
             back: back, backOnFailure: backOnFailure
         ) { ActionDone(message: try await work()) }
     }
 
     /// The same, for actions whose outcome adds to their record.
     func perform(
-        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, back: String,
         backOnFailure: (@Sendable (EngineError) -> String)? = nil, _ work: () async throws -> ActionDone
     ) async -> Response {
+        let context = requestContext.base
         do {
             let result = try await act(
                 action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
@@ -391,9 +395,10 @@ extension AuditTrail {
     /// A form that could not be used: recorded as a failed action (nothing sent to the engine), and a redirect to
     /// `back` with the message.
     func refuseInput(
-        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, message: String, back: String
     ) async -> Response {
+        let context = requestContext.base
         let answer = Response.redirect(to: back, flash: Flash(.error, message))
         return (try? await refuseInput(
             action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
@@ -404,10 +409,11 @@ extension AuditTrail {
     /// The same, answered by `answer` (the form again, its problems named). Nothing was done either way, so the answer
     /// is the same when the trail can't be written.
     func refuseInput(
-        _ action: AuditAction? = nil, context: BerthRequestContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, message: String,
         answer: () async throws -> Response
     ) async throws -> Response {
+        let context = requestContext.base
         let result = try await act(
             action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
         ) { record in

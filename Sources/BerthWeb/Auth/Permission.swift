@@ -20,6 +20,10 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// Whether every request the access check lets through has a signed-in user: a role is needed, and neither a
+    /// loopback client nor a share link stands in for it.
+    public var needsSession: Bool { minimumRole != nil && !opensToLoopback && !viaShareLink }
+
     /// Open without a session: the login page, `/healthz`.
     public static let anyone = Permission("anyone", minimumRole: nil)
     /// Any signed-in user (logout, own settings).

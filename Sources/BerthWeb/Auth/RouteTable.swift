@@ -40,31 +40,58 @@ public final class RouteTable: Sendable {
     public var rules: [Route: Rule] { routes.withLockedValue { $0 } }
 }
 
-/// Registers routes together with the permission they need. Controllers get this, not the bare router.
+/// Registers routes together with the permission they need. Controllers get this, not the bare router. A handler
+/// that takes a `SignedInContext` is registered on a group whose context has the user, not optional: its permission
+/// must need a session.
 struct Routes {
     let router: Router<BerthRequestContext>
     let table: RouteTable
+    private let signedIn: RouterGroup<SignedInContext>
+
+    init(router: Router<BerthRequestContext>, table: RouteTable) {
+        self.router = router
+        self.table = table
+        signedIn = router.group(context: SignedInContext.self)
+    }
 
     func get(
         _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
-        on(path, .get, permission, audit: audit, use: handler)
+        router.on(declare(path, .get, permission, audit: audit), method: .get, use: handler)
+    }
+
+    func get(
+        _ path: String, _ permission: Permission, audit: AuditAction? = nil,
+        use handler: @escaping @Sendable (Request, SignedInContext) async throws -> some ResponseGenerator
+    ) {
+        signedIn.on(declareSignedIn(path, .get, permission, audit: audit), method: .get, use: handler)
     }
 
     func post(
         _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
-        on(path, .post, permission, audit: audit, use: handler)
+        router.on(declare(path, .post, permission, audit: audit), method: .post, use: handler)
     }
 
-    func on(
-        _ path: String, _ method: HTTPRequest.Method, _ permission: Permission, audit: AuditAction? = nil,
-        use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
+    func post(
+        _ path: String, _ permission: Permission, audit: AuditAction? = nil,
+        use handler: @escaping @Sendable (Request, SignedInContext) async throws -> some ResponseGenerator
     ) {
+        signedIn.on(declareSignedIn(path, .post, permission, audit: audit), method: .post, use: handler)
+    }
+
+    private func declareSignedIn(
+        _ path: String, _ method: HTTPRequest.Method, _ permission: Permission, audit: AuditAction?
+    ) -> RouterPath {
+        precondition(permission.needsSession, "\(method) \(path): a signed-in handler on a route open without a session")
+        return declare(path, method, permission, audit: audit)
+    }
+
+    private func declare(_ path: String, _ method: HTTPRequest.Method, _ permission: Permission, audit: AuditAction?) -> RouterPath {
         let routerPath = RouterPath(path)
         table.declare(method, routerPath.description, RouteTable.Rule(permission: permission, auditAction: audit))
-        router.on(routerPath, method: method, use: handler)
+        return routerPath
     }
 }

@@ -23,8 +23,8 @@ struct AuditController: Sendable {
     }
 
     /// `GET /audit?actor=&action=&target=&outcome=&from=&to=&q=&before=`: newest first, one page.
-    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let filters = AuditFilters(request.uri.queryParameters, user: user)
         var page = AuditListPage(filters: filters, isAdmin: user.role == .admin, preferences: context.preferences)
         if filters.errors.isEmpty {
@@ -38,8 +38,8 @@ struct AuditController: Sendable {
 
     /// `GET /audit/export?format=csv|ndjson&…filters`: the whole filtered set, newest first, streamed in batches. The
     /// export is recorded before the first byte goes out; if it can't be, nothing is exported.
-    @Sendable func export(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func export(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let filters = AuditFilters(request.uri.queryParameters, user: user)
         let formatName = request.uri.queryParameters["format"].map(String.init) ?? "csv"
         guard let format = AuditExportFormat(rawValue: formatName) else {

@@ -53,7 +53,7 @@ struct ContainerActionsController: Sendable {
         routes.get("/containers/{id}", .viewContainers, use: show)
         routes.get("/containers/{id}/inspect", .administer, audit: .containerInspect, use: rawInspect)
         for action in Action.allCases {
-            routes.post("/containers/{id}/\(action.rawValue)", action.permission, audit: action.auditAction) { request, context in
+            routes.post("/containers/{id}/\(action.rawValue)", action.permission, audit: action.auditAction) { (request, context: SignedInContext) in
                 try await act(action, request: request, context: context)
             }
         }
@@ -62,7 +62,7 @@ struct ContainerActionsController: Sendable {
     }
 
     /// `POST /containers/{id}/commit`: a new image from the container; the author defaults to the signed-in user.
-    @Sendable func commit(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func commit(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let form = context.form
         let page = "/containers/\(EngineClientPath.escape(id))"
@@ -78,7 +78,7 @@ struct ContainerActionsController: Sendable {
         }
         let options = CommitOptions(
             repository: field("repository"), tag: field("tag"), message: field("message"),
-            author: field("author") ?? context.user?.username, pause: form.isChecked("pause"), labels: labels
+            author: field("author") ?? context.user.username, pause: form.isChecked("pause"), labels: labels
         )
         var parameters: [String: String] = ["pause": options.pause ? "1" : "0"]
         parameters["repository"] = options.repository
@@ -119,9 +119,9 @@ struct ContainerActionsController: Sendable {
     // MARK: - Pages
 
     /// `GET /containers/{id}[?env=show]`: the inspect summary; env values only for admins who ask (audited).
-    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let isAdmin = context.user?.role == .admin
+        let isAdmin = context.isAdmin
         let reveal = isAdmin && request.uri.queryParameters["env"] == "show"
         do {
             let inspect = try await engine.inspectContainer(id)
@@ -141,7 +141,7 @@ struct ContainerActionsController: Sendable {
     }
 
     /// `GET /containers/{id}/inspect`: the engine's whole answer, for admins.
-    @Sendable func rawInspect(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func rawInspect(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         do {
             let json = try await engine.inspectContainerRaw(id)
@@ -158,7 +158,7 @@ struct ContainerActionsController: Sendable {
     // MARK: - Actions
 
     /// `POST /containers/{id}/ACTION`: does it, audits it, and goes back with the result in a banner.
-    func act(_ action: Action, request: Request, context: BerthRequestContext) async throws -> Response {
+    func act(_ action: Action, request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let form = context.form
         let page = "/containers/\(EngineClientPath.escape(id))"
@@ -181,7 +181,7 @@ struct ContainerActionsController: Sendable {
     }
 
     /// Performs one action on one container and writes its audit record; never throws, so bulk actions go on.
-    func perform(_ action: Action, on idOrName: String, form: FormFields, context: BerthRequestContext) async -> Outcome {
+    func perform(_ action: Action, on idOrName: String, form: FormFields, context: SignedInContext) async -> Outcome {
         let result = try? await audit.act(action.auditAction, context: context, targetType: "container", targetId: idOrName) { record in
             var outcome = Outcome(ok: true, message: "", name: idOrName, id: idOrName)
             do {
@@ -277,7 +277,7 @@ struct ContainerActionsController: Sendable {
 
     /// `POST /containers/bulk`: one action on the selected containers (`id` fields), or `action=stop-all` for every
     /// running container. Each container's result is reported on its own.
-    @Sendable func bulk(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func bulk(_ request: Request, context: SignedInContext) async throws -> Response {
         let form = context.form
         let requested = form["action"] ?? ""
         var ids = form.values("id").filter { !$0.isEmpty }
@@ -307,13 +307,13 @@ struct ContainerActionsController: Sendable {
             )
             return .redirect(to: "/containers", flash: Flash(.error, "Select at most \(Self.maxBulk) containers at once. Nothing was done."))
         }
-        guard let user = context.user, let minimumRole = action.permission.minimumRole, user.role >= minimumRole else {
+        guard let minimumRole = action.permission.minimumRole, context.user.role >= minimumRole else {
             // One row for the whole request, however many it named.
             await audit.record(
                 action.auditAction, outcome: .denied, context: context, targetType: "container", targetId: ids.count == 1 ? ids[0] : nil,
-                parameters: Self.summary(of: ids), error: "role \(context.user?.role.rawValue ?? "none") lacks \(action.permission.name)"
+                parameters: Self.summary(of: ids), error: "role \(context.user.role.rawValue) lacks \(action.permission.name)"
             )
-            throw HTTPError(.forbidden, message: "Your role (\(context.user?.role.rawValue ?? "none")) may not \(action.rawValue) containers.")
+            throw HTTPError(.forbidden, message: "Your role (\(context.user.role.rawValue)) may not \(action.rawValue) containers.")
         }
         guard !ids.isEmpty else {
             return .redirect(to: "/containers", flash: Flash(.ok, requested == "stop-all" ? "No container was running." : "Select containers first."))

@@ -10,17 +10,17 @@ struct ContainersController: Sendable {
     let views: PageRenderer
 
     func addRoutes(to routes: Routes) {
-        routes.get("/", .viewContainers) { _, _ in Response.redirect(to: "/containers", type: .found) }
+        routes.get("/", .viewContainers) { (_, _: SignedInContext) in Response.redirect(to: "/containers", type: .found) }
         routes.get("/containers", .viewContainers, use: list)
     }
 
     /// `GET /containers[?all=1&name=&image=&label=&state=&sort=]`: one engine call, whatever the number of containers;
     /// the engine does the filtering.
-    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
         let query = ContainerListQuery(request.uri.queryParameters, showAllByDefault: context.preferences.containerFilter == .all)
         do {
             let containers = try await engine.listContainers(all: query.showAll, filters: query.engineFilters)
-            let selectable = (context.user?.role ?? .viewer) >= .operator
+            let selectable = context.user.role >= .operator
             let rows = query.sort.apply(to: containers.map { summary in
                 var row = ContainerRow(summary)
                 row.selectable = selectable

@@ -30,8 +30,8 @@ struct DashboardsController: Sendable {
 
     // MARK: Pages
 
-    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let user = try signedIn(context)
+    @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let all = try await database.allDashboards()
         let visible = all.filter { DashboardAccess.canView($0, user) }
         let page = DashboardListPage(
@@ -42,18 +42,18 @@ struct DashboardsController: Sendable {
         return try views.page("dashboards", page, context: context)
     }
 
-    @Sendable func newForm(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func newForm(_ request: Request, context: SignedInContext) async throws -> Response {
         try await editor(DashboardForm(), id: nil, problems: [], context: context)
     }
 
-    @Sendable func editForm(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func editForm(_ request: Request, context: SignedInContext) async throws -> Response {
         let (dashboard, _) = try await editable(context)
         return try await editor(DashboardForm(dashboard), id: dashboard.id, problems: [], context: context)
     }
 
     /// `GET /dashboards/preview?kind=labels&selection=…`: which containers the selection matches now (JSON, for
     /// the editor's live preview).
-    @Sendable func preview(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func preview(_ request: Request, context: SignedInContext) async throws -> Response {
         let query = request.uri.queryParameters
         let kind = DashboardSelection.Kind(rawValue: String(query["kind"] ?? "")) ?? .labels
         var form = DashboardForm()
@@ -76,15 +76,15 @@ struct DashboardsController: Sendable {
         )
     }
 
-    @Sendable func sharePage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func sharePage(_ request: Request, context: SignedInContext) async throws -> Response {
         let (dashboard, _) = try await editable(context)
         return try await shares(dashboard, newLink: nil, context: context)
     }
 
     // MARK: Actions
 
-    @Sendable func create(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let user = try signedIn(context)
+    @Sendable func create(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let form = DashboardForm(context.form)
         let problems = form.problems
         let result = try await audit.act(
@@ -115,7 +115,7 @@ struct DashboardsController: Sendable {
         }
     }
 
-    @Sendable func update(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func update(_ request: Request, context: SignedInContext) async throws -> Response {
         let (dashboard, user) = try await editable(context)
         let id = dashboard.id ?? 0
         let form = DashboardForm(context.form)
@@ -138,7 +138,7 @@ struct DashboardsController: Sendable {
         }
     }
 
-    @Sendable func delete(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func delete(_ request: Request, context: SignedInContext) async throws -> Response {
         let (dashboard, _) = try await editable(context)
         let id = dashboard.id ?? 0
         return await audit.perform(
@@ -154,7 +154,7 @@ struct DashboardsController: Sendable {
         }
     }
 
-    @Sendable func createLink(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func createLink(_ request: Request, context: SignedInContext) async throws -> Response {
         let (dashboard, user) = try await editable(context)
         let id = dashboard.id ?? 0
         let fields = context.form
@@ -189,12 +189,12 @@ struct DashboardsController: Sendable {
         guard case .done(let created, _) = result else {
             return .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
         }
-        let scheme = (context.client?.isSecure ?? false) || links.secureCookies ? "https" : "http"
+        let scheme = (context.base.client?.isSecure ?? false) || links.secureCookies ? "https" : "http"
         let url = "\(scheme)://\(request.head.authority ?? "localhost")/s/\(created.token)"
         return try await shares(dashboard, newLink: url, context: context, status: .created)
     }
 
-    @Sendable func revokeLink(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func revokeLink(_ request: Request, context: SignedInContext) async throws -> Response {
         let (dashboard, user) = try await editable(context)
         let id = dashboard.id ?? 0
         let back = "/dashboards/\(id)/share"
@@ -218,15 +218,10 @@ struct DashboardsController: Sendable {
 
     // MARK: Helpers
 
-    private func signedIn(_ context: BerthRequestContext) throws -> SignedInUser {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
-        return user
-    }
-
     /// The dashboard of the route's `{id}`, if this user may change it: 404 when they may not even see it, 403 (and
     /// audited) when they may see but not change it.
-    private func editable(_ context: BerthRequestContext) async throws -> (DashboardRecord, SignedInUser) {
-        let user = try signedIn(context)
+    private func editable(_ context: SignedInContext) async throws -> (DashboardRecord, SignedInUser) {
+        let user = context.user
         guard let id = context.parameters.get("id").flatMap(Int64.init), let dashboard = try await database.dashboard(id: id),
               DashboardAccess.canView(dashboard, user)
         else {
@@ -234,7 +229,7 @@ struct DashboardsController: Sendable {
         }
         guard DashboardAccess.canEdit(dashboard, user) else {
             await audit.record(
-                context.auditAction ?? .dashboardEdit, outcome: .denied, context: context, targetType: "dashboard", targetId: String(id),
+                context.base.auditAction ?? .dashboardEdit, outcome: .denied, context: context, targetType: "dashboard", targetId: String(id),
                 targetName: dashboard.title, error: "only the owner and admins change a dashboard"
             )
             throw HTTPError(.forbidden, message: "Only its owner (\(dashboard.owner)) and admins change this dashboard.")
@@ -243,13 +238,13 @@ struct DashboardsController: Sendable {
     }
 
     private func editor(
-        _ form: DashboardForm, id: Int64?, problems: [String], context: BerthRequestContext, status: HTTPResponse.Status = .ok
+        _ form: DashboardForm, id: Int64?, problems: [String], context: SignedInContext, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         try views.page("dashboard-edit", DashboardEditPage(form: form, id: id, problems: problems), context: context, status: status)
     }
 
     private func shares(
-        _ dashboard: DashboardRecord, newLink: String?, context: BerthRequestContext, status: HTTPResponse.Status = .ok
+        _ dashboard: DashboardRecord, newLink: String?, context: SignedInContext, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         let records = try await database.dashboardLinks(dashboardId: dashboard.id ?? 0)
         let page = DashboardSharePage(

@@ -27,13 +27,13 @@ struct EventsController: Sendable {
         routes.get("/events/stream", .viewContainers, use: stream)
     }
 
-    @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
         try views.page("events", EventsPage(title: "Engine events"), context: context)
     }
 
     /// `GET /events/stream[?type=container,image][&action=start,die]`: server-sent events, resumed from `Last-Event-ID`.
-    @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let filter = EventFilter(
             types: Self.list(request.uri.queryParameters["type"]), actions: Self.list(request.uri.queryParameters["action"])
         )

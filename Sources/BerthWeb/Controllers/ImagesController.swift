@@ -25,13 +25,13 @@ struct ImagesController: Sendable {
     }
 
     /// The image in the path: an id, or a reference with its `/` percent-encoded (`team%2Fapp:1`).
-    static func imageParameter(_ context: BerthRequestContext) throws -> String {
+    static func imageParameter(_ context: SignedInContext) throws -> String {
         let raw = try context.parameters.require("id")
         return raw.removingPercentEncoding ?? raw
     }
 
     /// `POST /images/{id}/tag` (repository, tag): another name for the image.
-    @Sendable func tag(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func tag(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try Self.imageParameter(context)
         let form = context.form
         let page = "/images/\(EngineClientPath.escape(id))"
@@ -58,7 +58,7 @@ struct ImagesController: Sendable {
     }
 
     /// `POST /images/{id}/remove` (force, noprune): the daemon's own message when a container still uses it.
-    @Sendable func remove(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func remove(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try Self.imageParameter(context)
         let form = context.form
         let force = form.isChecked("force")
@@ -81,7 +81,7 @@ struct ImagesController: Sendable {
     }
 
     /// `GET /images/prune`: what a prune would remove — dangling images no container uses — and the space it frees.
-    @Sendable func prunePreview(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func prunePreview(_ request: Request, context: SignedInContext) async throws -> Response {
         do {
             async let dangling = engine.listDanglingImages()
             async let containers = engine.listContainers(all: true)
@@ -94,7 +94,7 @@ struct ImagesController: Sendable {
     }
 
     /// `POST /images/prune`.
-    @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func prune(_ request: Request, context: SignedInContext) async throws -> Response {
         let engine = self.engine
         return await audit.perform(context: context, targetType: "image", back: "/images") { () async throws -> AuditTrail.ActionDone in
             let result = try await engine.pruneDanglingImages()
@@ -109,7 +109,7 @@ struct ImagesController: Sendable {
 
     /// `GET /images[?reference=…]`: every tagged image (and dangling ones), with how many containers use each; the
     /// pull form, filled in when a page sent the user here to pull a missing image.
-    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
         let suggested = request.uri.queryParameters["reference"].map { String($0.prefix(512)) } ?? ""
         do {
             async let images = engine.listImages()
@@ -121,7 +121,7 @@ struct ImagesController: Sendable {
         }
     }
 
-    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try Self.imageParameter(context)
         do {
             let image = try await engine.inspectImage(id)
@@ -135,19 +135,17 @@ struct ImagesController: Sendable {
 
     /// `POST /images/pull` (reference, and optionally username and password): checks the form, then leaves the pull
     /// for the progress page's stream to start. The password lives in memory until that stream takes it.
-    @Sendable func startPull(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func startPull(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let form = context.form
         let typed = form["reference"] ?? ""
         let reference: ImageReference
         do {
             reference = try ImageReference(parsing: typed)
         } catch {
-            await audit.record(
-                outcome: .error, context: context, targetType: "image", targetName: String(typed.prefix(256)),
-                error: error.description
+            return await audit.refuseInput(
+                context: context, targetType: "image", targetName: String(typed.prefix(256)), message: error.description, back: "/images"
             )
-            return .redirect(to: "/images", flash: Flash(.error, error.description))
         }
         let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces)
         let password = form["password"] ?? ""
@@ -163,8 +161,8 @@ struct ImagesController: Sendable {
     }
 
     /// The progress page; its script opens the stream that runs the pull.
-    @Sendable func pullPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func pullPage(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let ticket = try context.parameters.require("ticket")
         guard let reference = tickets.waitingReference(ticket, sessionKey: user.sessionKey) else {
             return .redirect(to: "/images", flash: Flash(.error, "That pull has already run or expired; start it again here."))
@@ -174,8 +172,8 @@ struct ImagesController: Sendable {
 
     /// `GET /images/pull/{ticket}/stream`: runs the pull and streams its progress, folded per layer, at most ten
     /// updates a second; ends with the digest or the registry's message, and one audit record either way.
-    @Sendable func pullStream(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func pullStream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let id = try context.parameters.require("ticket")
         guard let ticket = tickets.take(id, sessionKey: user.sessionKey) else {
             return streamer.response(for: user, render: Self.render, produce: { mailbox in

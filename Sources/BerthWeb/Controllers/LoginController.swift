@@ -131,11 +131,9 @@ struct LoginController: Sendable {
     }
 
     /// `POST /logout`: ends the session in the database, not only in the browser.
-    @Sendable func signOut(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        if let user = context.user {
-            try await sessions.end(sessionKey: user.sessionKey)
-            await audit.record(outcome: .ok, context: context)
-        }
+    @Sendable func signOut(_ request: Request, context: SignedInContext) async throws -> Response {
+        try await sessions.end(sessionKey: context.user.sessionKey)
+        await audit.record(outcome: .ok, context: context)
         var response = Response.redirect(to: "/login", type: .normal)
         response.setCookie(sessions.expiredCookie())
         return response

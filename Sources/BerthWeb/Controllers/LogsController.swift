@@ -27,7 +27,7 @@ struct LogsController: Sendable {
     }
 
     /// The viewer of one container; the page's script opens the stream.
-    @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let inspect = try await inspectForPage(id)
         return try views.page("logs", LogsPage(
@@ -37,7 +37,7 @@ struct LogsController: Sendable {
     }
 
     /// `/logs?container=a&container=b`: several containers' logs merged, each line tagged with its container.
-    @Sendable func mergedPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func mergedPage(_ request: Request, context: SignedInContext) async throws -> Response {
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Choose at least one container.") }
         var containers: [LogsPage.Container] = []
@@ -50,8 +50,8 @@ struct LogsController: Sendable {
     }
 
     /// `GET /logs/stream?container=…[&container=…][&tail=N]`: server-sent events, resumed from `Last-Event-ID`.
-    @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Name at least one container.") }
         // Past a cap: refused before any inspect or audit row (the row would say logs were streamed).
@@ -102,7 +102,7 @@ struct LogsController: Sendable {
     }
 
     /// `GET /containers/{id}/logs/download`: the whole log as a text file, streamed from the engine as it is read.
-    @Sendable func download(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func download(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let timestamps = request.uri.queryParameters["timestamps"] == "1"
         let inspect = try await inspectForPage(id)
@@ -157,7 +157,7 @@ struct LogsController: Sendable {
     }
 
     /// Lines to show first: `tail=N`, or `tail=all` for the whole log (nil); without it, the user's setting.
-    private func tail(_ request: Request, _ context: BerthRequestContext) -> Int? {
+    private func tail(_ request: Request, _ context: SignedInContext) -> Int? {
         guard let text = request.uri.queryParameters["tail"].map(String.init), !text.isEmpty else {
             return context.preferences.logTailLines.map { min($0, Self.maxTail) }
         }

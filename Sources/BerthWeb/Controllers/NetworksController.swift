@@ -21,7 +21,7 @@ struct NetworksController: Sendable {
         routes.post("/networks/{id}/disconnect", .operateContainers, audit: .networkDisconnect, use: disconnect)
     }
 
-    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
         do {
             async let networks = engine.listNetworks()
             async let info = engine.info()
@@ -32,7 +32,7 @@ struct NetworksController: Sendable {
         }
     }
 
-    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         do {
             let network = try await engine.inspectNetwork(id)
@@ -45,7 +45,7 @@ struct NetworksController: Sendable {
     }
 
     /// `POST /networks/create` (name, driver, subnet, internal, attachable, labels): the body built from these fields.
-    @Sendable func create(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func create(_ request: Request, context: SignedInContext) async throws -> Response {
         let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let driver = form["driver"] ?? "bridge"
@@ -93,7 +93,7 @@ struct NetworksController: Sendable {
         }
     }
 
-    @Sendable func remove(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func remove(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let engine = self.engine
         return await audit.perform(
@@ -105,20 +105,20 @@ struct NetworksController: Sendable {
         }
     }
 
-    @Sendable func connect(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func connect(_ request: Request, context: SignedInContext) async throws -> Response {
         try await change(context, verb: "Connected") { engine, network, container in
             try await engine.connectNetwork(network, container: container)
         }
     }
 
-    @Sendable func disconnect(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func disconnect(_ request: Request, context: SignedInContext) async throws -> Response {
         try await change(context, verb: "Disconnected") { engine, network, container in
             try await engine.disconnectNetwork(network, container: container)
         }
     }
 
     private func change(
-        _ context: BerthRequestContext, verb: String,
+        _ context: SignedInContext, verb: String,
         _ work: @escaping @Sendable (EngineClient, String, String) async throws -> Void
     ) async throws -> Response {
         let id = try context.parameters.require("id")

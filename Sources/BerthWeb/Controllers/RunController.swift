@@ -21,17 +21,17 @@ struct RunController: Sendable {
         routes.post("/containers/run", .operateContainers, audit: .containerRun, use: run)
     }
 
-    @Sendable func showForm(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func showForm(_ request: Request, context: SignedInContext) async throws -> Response {
         let image = request.uri.queryParameters["image"].map(String.init) ?? ""
-        return try views.page("run", RunPage(values: .init(image: image), message: nil, isAdmin: context.user?.role == .admin), context: context)
+        return try views.page("run", RunPage(values: .init(image: image), message: nil, isAdmin: context.isAdmin), context: context)
     }
 
     /// `POST /containers/run`: one audited action from the form to its end — the form again with the problem (bad
     /// input, options only admins may use, an image the engine lacks), the new container's page, or a foreground
     /// run's output.
-    @Sendable func run(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func run(_ request: Request, context: SignedInContext) async throws -> Response {
         let fields = context.form
-        let isAdmin = context.user?.role == .admin
+        let isAdmin = context.isAdmin
         func again(_ message: String, status: HTTPResponse.Status, missingImage: String? = nil) throws -> Response {
             try views.page(
                 "run", RunPage(values: .init(fields), message: message, isAdmin: isAdmin, missingImage: missingImage),

@@ -13,14 +13,14 @@ struct SettingsController: Sendable {
         routes.post("/settings", .signedIn, audit: .settingsUpdate, use: save)
     }
 
-    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
         try views.page("settings", SettingsPage(context.preferences, errors: [:], typed: nil), context: context)
     }
 
     /// Saves all fields or none; a field that can't be used is named with its own message, the form keeps what was
     /// typed.
-    @Sendable func save(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func save(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let form = context.form
         let (chosen, errors) = UserPreferences.parse(form)
         let changed = chosen.stored.filter { context.preferences.stored[$0.key] != $0.value }

@@ -47,8 +47,8 @@ struct StatsController: Sendable {
         routes.get("/containers/{id}/stats/stream", .viewContainers, use: stream)
     }
 
-    @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let id = try context.parameters.require("id")
         let inspect: ContainerInspect
         do {

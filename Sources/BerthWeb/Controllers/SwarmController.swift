@@ -25,7 +25,7 @@ struct SwarmController: Sendable {
         routes.get("/swarm/services/{id}/logs/stream", .viewContainers, audit: .serviceLogs, use: logsStream)
     }
 
-    @Sendable func overview(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func overview(_ request: Request, context: SignedInContext) async throws -> Response {
         do {
             guard try await engine.info().isSwarmManager else {
                 return try views.page("swarm", SwarmPage(nodes: [], services: [], tasks: [], manager: false), context: context)
@@ -43,7 +43,7 @@ struct SwarmController: Sendable {
         }
     }
 
-    @Sendable func service(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func service(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         do {
             let service = try await engine.inspectService(id)
@@ -56,7 +56,7 @@ struct SwarmController: Sendable {
 
     /// `POST /swarm/services/create` (name, image, command as one line, replicas): a replicated service, the spec
     /// built from these fields only.
-    @Sendable func createService(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func createService(_ request: Request, context: SignedInContext) async throws -> Response {
         let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let image = (form["image"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -96,7 +96,7 @@ struct SwarmController: Sendable {
         }
     }
 
-    @Sendable func removeService(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func removeService(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let engine = self.engine
         return await audit.perform(
@@ -109,7 +109,7 @@ struct SwarmController: Sendable {
     }
 
     /// `POST /swarm/services/{id}/scale` (replicas).
-    @Sendable func scale(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func scale(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let text = (context.form["replicas"] ?? "").trimmingCharacters(in: .whitespaces)
         let page = "/swarm/services/\(EngineClientPath.escape(id))"
@@ -130,7 +130,7 @@ struct SwarmController: Sendable {
     }
 
     /// `POST /swarm/nodes/{id}/availability` (availability = active, pause or drain).
-    @Sendable func setAvailability(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func setAvailability(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let availability = context.form["availability"] ?? ""
         guard Self.availabilities.contains(availability) else {
@@ -150,7 +150,7 @@ struct SwarmController: Sendable {
     }
 
     /// The log viewer, fed by the service's stream.
-    @Sendable func logsPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func logsPage(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let service: SwarmService
         do {
@@ -169,8 +169,8 @@ struct SwarmController: Sendable {
     }
 
     /// `GET /swarm/services/{id}/logs/stream?tail=N`: every task's output, each line tagged with the service.
-    @Sendable func logsStream(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        guard let user = context.user else { throw HTTPError(.unauthorized) }
+    @Sendable func logsStream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
         let id = try context.parameters.require("id")
         let service: SwarmService
         do {

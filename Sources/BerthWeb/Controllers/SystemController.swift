@@ -20,7 +20,7 @@ struct SystemController: Sendable {
     }
 
     /// `GET /system`: info, versions (the server's and the one negotiated), disk usage, and what a prune would remove.
-    @Sendable func show(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
         do {
             async let info = engine.info()
             async let version = engine.version()
@@ -39,7 +39,7 @@ struct SystemController: Sendable {
     }
 
     /// `POST /system/prune` with the ticked kinds: stopped containers, dangling images, unused networks, build cache.
-    @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func prune(_ request: Request, context: SignedInContext) async throws -> Response {
         let form = context.form
         let chosen = PruneTarget.allCases.filter { form.isChecked($0.rawValue) }
         guard !chosen.isEmpty else {

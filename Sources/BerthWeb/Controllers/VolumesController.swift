@@ -22,7 +22,7 @@ struct VolumesController: Sendable {
 
     /// The list: one call each for volumes, containers (who uses what) and, for sizes, `/system/df` (which measures
     /// on disk: when it fails or is slow the page shows no sizes rather than nothing).
-    @Sendable func list(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
         do {
             async let volumes = engine.listVolumes()
             async let containers = engine.listContainers(all: true)
@@ -39,7 +39,7 @@ struct VolumesController: Sendable {
     }
 
     /// `POST /volumes/create` (name, driver options as KEY=VALUE lines, labels).
-    @Sendable func create(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func create(_ request: Request, context: SignedInContext) async throws -> Response {
         let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let options: [String: String]
@@ -59,7 +59,7 @@ struct VolumesController: Sendable {
                 back: "/volumes"
             )
         }
-        if !options.isEmpty && context.user?.role != .admin {
+        if !options.isEmpty && !context.isAdmin {
             await audit.record(
                 outcome: .denied, context: context, targetType: "volume", targetName: name, parameters: parameters,
                 error: "driver options are admin-only"
@@ -76,7 +76,7 @@ struct VolumesController: Sendable {
         }
     }
 
-    @Sendable func remove(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func remove(_ request: Request, context: SignedInContext) async throws -> Response {
         let name = try context.parameters.require("name")
         let engine = self.engine
         return await audit.perform(context: context, targetType: "volume", targetName: name, back: "/volumes") {
@@ -86,7 +86,7 @@ struct VolumesController: Sendable {
     }
 
     /// `GET /volumes/prune`: the volumes no container uses, and their sizes.
-    @Sendable func prunePreview(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func prunePreview(_ request: Request, context: SignedInContext) async throws -> Response {
         do {
             async let volumes = engine.listVolumes()
             async let containers = engine.listContainers(all: true)
@@ -102,7 +102,7 @@ struct VolumesController: Sendable {
         }
     }
 
-    @Sendable func prune(_ request: Request, context: BerthRequestContext) async throws -> Response {
+    @Sendable func prune(_ request: Request, context: SignedInContext) async throws -> Response {
         let engine = self.engine
         return await audit.perform(context: context, targetType: "volume", back: "/volumes") {
             let result = try await engine.pruneVolumes()

@@ -40,8 +40,8 @@ public struct PageRenderer: Sendable {
 
     /// Renders a page as an HTML response. Templates see the page's own fields inside `{{#page}}`, and the layout
     /// sees `currentUser` for the header.
-    func page(_ template: String, _ page: some Sendable, context: BerthRequestContext, status: HTTPResponse.Status = .ok) throws -> Response {
-        try render(template, PageContext(page, context: context), status: status)
+    func page(_ template: String, _ page: some Sendable, context: some BerthContext, status: HTTPResponse.Status = .ok) throws -> Response {
+        try render(template, PageContext(page, context: context.base), status: status)
     }
 
     /// Where the container list's rows go in its page: they are written into the response around the rendered page,
@@ -50,8 +50,8 @@ public struct PageRenderer: Sendable {
     static let rowsMarker = "<!--berth:rows-->"
 
     /// The container list: its page, with its rows' HTML (``containerRows(_:)``) put in at ``rowsMarker``.
-    func containerListPage(_ page: ContainerListPage, context: BerthRequestContext) throws -> Response {
-        let html = try renderHTML("containers", PageContext(page, context: context))
+    func containerListPage(_ page: ContainerListPage, context: some BerthContext) throws -> Response {
+        let html = try renderHTML("containers", PageContext(page, context: context.base))
         // The template writes the marker only where it shows the table.
         guard let marker = html.range(of: Self.rowsMarker) else { return htmlResponse(ByteBuffer(string: html), status: .ok) }
         let rows = containerRows(page.rows)
