@@ -254,17 +254,3 @@ struct DashboardsController: Sendable {
         return try views.page("dashboard-share", page, context: context, status: status)
     }
 }
-
-/// What the editor's preview answers.
-struct PreviewResult: Encodable, Sendable {
-    struct Match: Encodable, Sendable {
-        let name: String
-        let state: String
-        let image: String
-    }
-
-    let summary: String
-    let problems: [String]
-    var matches: [Match]
-    var engineProblem: String?
-}

@@ -216,7 +216,3 @@ struct EventPayload: Encodable, Sendable {
         }
     }
 }
-
-struct EventsPage: Sendable {
-    let title: String
-}

@@ -158,12 +158,3 @@ struct LoginController: Sendable {
         return next
     }
 }
-
-/// What `login.mustache` shows.
-struct LoginPage: Sendable {
-    let title = "Sign in"
-    let next: String
-    let username: String
-    let message: String?
-    let csrfToken: String
-}

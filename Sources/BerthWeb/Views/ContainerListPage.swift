@@ -1,5 +1,7 @@
 import EngineAPI
 import Foundation
+import Hummingbird
+import HummingbirdCore
 
 /// What `containers.mustache` shows.
 ///
@@ -119,5 +121,70 @@ struct ContainerRow: Sendable, Hashable {
         digits(parts.tm_min, 2)
         bytes += Array(" UTC".utf8)
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The list's filters and order, from the query string.
+struct ContainerListQuery: Sendable {
+    let showAll: Bool
+    let name: String
+    let image: String
+    let label: String
+    let state: String
+    let sort: ContainerSort
+
+    static let states = ["created", "running", "paused", "restarting", "removing", "exited", "dead"]
+
+    /// `showAllByDefault` is the user's setting, used when the query does not say (`all=0` or `all=1`).
+    init(_ parameters: FlatDictionary<Substring, Substring>, showAllByDefault: Bool = false) {
+        func text(_ key: String) -> String {
+            let value = parameters[Substring(key)].map { String($0) } ?? ""
+            return String(value.trimmingCharacters(in: .whitespaces).prefix(200))
+        }
+        // The form sends a hidden all=0 before the checkbox's all=1: the last one wins.
+        let all = parameters.getAll("all").last.map { String($0) } ?? (showAllByDefault ? "1" : "0")
+        state = Self.states.contains(text("state")) ? text("state") : ""
+        // A state other than running only makes sense over all containers.
+        showAll = all == "1" || all == "true" || (!state.isEmpty && state != "running")
+        name = text("name")
+        image = text("image")
+        label = text("label")
+        sort = ContainerSort(rawValue: text("sort")) ?? .created
+        isFiltered = !name.isEmpty || !image.isEmpty || !label.isEmpty || !state.isEmpty
+        stateOptions = Self.states.map { [state] in Option(value: $0, selected: $0 == state) }
+        sortOptions = ContainerSort.allCases.map { [sort] in Option(value: $0.rawValue, selected: $0 == sort) }
+    }
+
+    var engineFilters: ContainerFilters {
+        ContainerFilters(
+            status: state.isEmpty ? [] : [state],
+            label: label.isEmpty ? [] : [label],
+            name: name.isEmpty ? [] : [name],
+            ancestor: image.isEmpty ? [] : [image]
+        )
+    }
+
+    // Stored, not computed: templates only see stored properties.
+    let isFiltered: Bool
+    /// The state choices for the filter's select, with the current one marked.
+    let stateOptions: [Option]
+    let sortOptions: [Option]
+
+    struct Option: Sendable {
+        let value: String
+        let selected: Bool
+    }
+}
+
+enum ContainerSort: String, CaseIterable, Sendable {
+    case created, name, image, state
+
+    func apply(to rows: [ContainerRow]) -> [ContainerRow] {
+        switch self {
+        case .created: rows.sorted { ($0.createdEpoch, $0.id) > ($1.createdEpoch, $1.id) }
+        case .name: rows.sorted { $0.name.localizedStandardCompare($1.name) == .orderedAscending }
+        case .image: rows.sorted { ($0.image, $0.name) < ($1.image, $1.name) }
+        case .state: rows.sorted { ($0.state, $0.name) < ($1.state, $1.name) }
+        }
     }
 }

@@ -176,3 +176,17 @@ struct DashboardContainerPage: Sendable {
     let showLogs: Bool
     let viaLink: Bool
 }
+
+/// What the editor's preview answers.
+struct PreviewResult: Encodable, Sendable {
+    struct Match: Encodable, Sendable {
+        let name: String
+        let state: String
+        let image: String
+    }
+
+    let summary: String
+    let problems: [String]
+    var matches: [Match]
+    var engineProblem: String?
+}

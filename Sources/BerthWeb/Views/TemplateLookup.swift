@@ -57,6 +57,7 @@ extension ContainerRow: MustacheParent {
         case "state": state
         case "status": status
         case "created": created
+        case "createdEpoch": createdEpoch
         case "ports": ports
         case "labels": labels
         case "moreLabels": moreLabels
@@ -134,6 +135,9 @@ extension AuditFilters: MustacheParent {
         case "from": from
         case "to": to
         case "text": text
+        case "query": query
+        case "errors": errors
+        case "forcedActor": forcedActor
         default: nil
         }
     }

@@ -1,0 +1,15 @@
+import BerthStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PAMAuth
+
+/// What `login.mustache` shows.
+struct LoginPage: Sendable {
+    let title = "Sign in"
+    let next: String
+    let username: String
+    let message: String?
+    let csrfToken: String
+}
