@@ -1,11 +1,7 @@
 import BerthStore
-import EngineAPI
 import Foundation
-import HTTPTypes
 import Hummingbird
 import HummingbirdCore
-import Logging
-import NIOCore
 
 /// The search form, read from the query string: what was typed (to show it again), the store's query, and a message
 /// per field that could not be read.

@@ -1,7 +1,5 @@
-import BerthStore
 import EngineAPI
 import Foundation
-import Hummingbird
 
 /// What `image-pull.mustache` shows.
 struct PullPage: Sendable {

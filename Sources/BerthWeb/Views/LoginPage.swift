@@ -1,9 +1,4 @@
-import BerthStore
 import Foundation
-import Hummingbird
-import Logging
-import NIOCore
-import PAMAuth
 
 /// What `login.mustache` shows.
 struct LoginPage: Sendable {

@@ -1,9 +1,5 @@
-import BerthStore
 import EngineAPI
 import Foundation
-import HTTPTypes
-import Hummingbird
-import NIOCore
 
 struct LogsPage: Sendable {
     struct Container: Sendable {

@@ -1,7 +1,5 @@
-import BerthStore
 import EngineAPI
 import Foundation
-import Hummingbird
 
 /// What `networks.mustache` shows.
 struct NetworkListPage: Sendable {

@@ -1,9 +1,4 @@
-import BerthStore
-import EngineAPI
 import Foundation
-import Hummingbird
-import Logging
-import NIOCore
 
 /// What `run.mustache` shows: the form, filled again after an error.
 struct RunPage: Sendable {

@@ -1,6 +1,4 @@
-import BerthStore
 import Foundation
-import Hummingbird
 
 /// What `settings.mustache` shows: each setting with its choices, the current (or just typed) value selected.
 struct SettingsPage: Sendable {

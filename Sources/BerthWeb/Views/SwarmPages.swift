@@ -1,7 +1,5 @@
-import BerthStore
 import EngineAPI
 import Foundation
-import Hummingbird
 
 /// What `swarm.mustache` shows.
 struct SwarmPage: Sendable {

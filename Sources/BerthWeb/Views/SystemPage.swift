@@ -1,7 +1,5 @@
-import BerthStore
 import EngineAPI
 import Foundation
-import Hummingbird
 
 /// What `system.mustache` shows.
 struct SystemPage: Sendable {

@@ -1,7 +1,5 @@
-import BerthStore
 import EngineAPI
 import Foundation
-import Hummingbird
 
 /// What `volumes.mustache` (and the prune preview) show.
 struct VolumeListPage: Sendable {
