@@ -246,7 +246,9 @@ import TestSupport
                 #expect(ended.found.json?["reason"] as? String == "The container was removed.")
                 let end = try #require(await stream.next("end"))
                 #expect(end.found.json?["final"] as? Bool == true)
-                try await Task.sleep(for: .milliseconds(300))
+                // The server closes the response after its final event: soon, however loaded the machine (a fixed
+                // 300 ms wait failed a CI run whose sign-ins took 9 s).
+                for _ in 0..<100 where !stream.isEnded { try await Task.sleep(for: .milliseconds(100)) }
                 #expect(stream.isEnded)
             }
         }
