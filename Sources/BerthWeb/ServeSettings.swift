@@ -23,8 +23,8 @@ public struct ServeSetting: Sendable {
     /// The long option without `--`, and the file's key.
     public let key: String
     public let kind: Kind
-    /// The default as `--help` and README say it.
-    public let defaultText: String
+    /// What `--help` says is the default when the default is unset (`none`, `keep forever`).
+    let unsetText: String
     public let help: String
     /// Puts a value into the configuration; `source` names where it came from, for the error it may throw.
     let apply: @Sendable (_ value: Value, _ configuration: inout AppConfiguration, _ source: String) throws -> Void
@@ -32,6 +32,16 @@ public struct ServeSetting: Sendable {
     let current: @Sendable (AppConfiguration) -> Value?
 
     public var environment: String { "BERTH_" + key.uppercased().replacingOccurrences(of: "-", with: "_") }
+
+    /// The default as `--help` says it: read off a default `AppConfiguration`, so it can't drift from it.
+    public var defaultText: String {
+        switch current(in: AppConfiguration()) {
+        case .text(let text)?: text
+        case .number(let number)?: String(number)
+        case .flag(let on)?: on ? "on" : "off"
+        case nil: unsetText
+        }
+    }
 
     public func apply(_ value: Value, to configuration: inout AppConfiguration, source: String) throws {
         if case .number(let number) = value, case .number(let minimum) = kind, number < minimum {
@@ -44,12 +54,12 @@ public struct ServeSetting: Sendable {
 
     /// A setting whose value is text.
     static func text(
-        _ key: String, default defaultText: String, _ help: String,
+        _ key: String, unset unsetText: String = "none", _ help: String,
         get: @escaping @Sendable (AppConfiguration) -> String?,
         set: @escaping @Sendable (inout AppConfiguration, String) throws -> Void
     ) -> ServeSetting {
         ServeSetting(
-            key: key, kind: .text, defaultText: defaultText, help: help,
+            key: key, kind: .text, unsetText: unsetText, help: help,
             apply: { value, configuration, _ in
                 if case .text(let text) = value { try set(&configuration, text) }
             },
@@ -59,11 +69,11 @@ public struct ServeSetting: Sendable {
 
     /// A setting whose value is a whole number of at least `minimum`.
     static func number(
-        _ key: String, atLeast minimum: Int = 1, default defaultText: String, _ help: String,
+        _ key: String, atLeast minimum: Int = 1, unset unsetText: String = "none", _ help: String,
         get: @escaping @Sendable (AppConfiguration) -> Int?, set: @escaping @Sendable (inout AppConfiguration, Int) -> Void
     ) -> ServeSetting {
         ServeSetting(
-            key: key, kind: .number(atLeast: minimum), defaultText: defaultText, help: help,
+            key: key, kind: .number(atLeast: minimum), unsetText: unsetText, help: help,
             apply: { value, configuration, _ in
                 if case .number(let number) = value { set(&configuration, number) }
             },
@@ -77,7 +87,7 @@ public struct ServeSetting: Sendable {
         get: @escaping @Sendable (AppConfiguration) -> Bool, set: @escaping @Sendable (inout AppConfiguration, Bool) -> Void
     ) -> ServeSetting {
         ServeSetting(
-            key: key, kind: .flag, defaultText: "off", help: help,
+            key: key, kind: .flag, unsetText: "off", help: help,
             apply: { value, configuration, _ in
                 if case .flag(let on) = value { set(&configuration, on) }
             },
@@ -89,14 +99,14 @@ public struct ServeSetting: Sendable {
 extension ServeSetting {
     /// Every setting, in the order `--help`, `check-config` and README show them.
     public static let all: [ServeSetting] = [
-        .text("host", default: "127.0.0.1", "Address to listen on.", get: { $0.host }, set: { $0.host = $1 }),
-        .number("port", atLeast: 0, default: "8080", "Port to listen on.", get: { $0.port }, set: { $0.port = $1 }),
+        .text("host", "Address to listen on.", get: { $0.host }, set: { $0.host = $1 }),
+        .number("port", atLeast: 0, "Port to listen on.", get: { $0.port }, set: { $0.port = $1 }),
         .text(
-            "database", default: AppConfiguration.defaultDatabasePath, "SQLite file (its folder is created).",
+            "database", "SQLite file (its folder is created).",
             get: { $0.databasePath }, set: { $0.databasePath = $1 }
         ),
         .text(
-            "engine", default: "unix:///var/run/docker.sock",
+            "engine",
             "Docker Engine address, unix:///path or tcp://host:port (DOCKER_HOST counts when this is set nowhere).",
             get: { $0.engineAddress.description },
             set: { configuration, text in
@@ -107,10 +117,10 @@ extension ServeSetting {
                 }
             }
         ),
-        .text("templates", default: "./Templates", "Folder of the Mustache templates.", get: { $0.templatesDirectory }, set: { $0.templatesDirectory = $1 }),
-        .text("public", default: "./Public", "Folder of the static files.", get: { $0.publicDirectory }, set: { $0.publicDirectory = $1 }),
+        .text("templates", "Folder of the Mustache templates.", get: { $0.templatesDirectory }, set: { $0.templatesDirectory = $1 }),
+        .text("public", "Folder of the static files.", get: { $0.publicDirectory }, set: { $0.publicDirectory = $1 }),
         .text(
-            "log-level", default: "info", "Log level: trace, debug, info, notice, warning, error, critical.",
+            "log-level", "Log level: trace, debug, info, notice, warning, error, critical.",
             get: { $0.logLevel.rawValue },
             set: { configuration, text in
                 guard let level = Logger.Level(rawValue: text.lowercased()) else {
@@ -119,26 +129,26 @@ extension ServeSetting {
                 configuration.logLevel = level
             }
         ),
-        .text("pam-service", default: "berth", "PAM service name, /etc/pam.d/<name>.", get: { $0.pam.service }, set: { $0.pam.service = $1 }),
+        .text("pam-service", "PAM service name, /etc/pam.d/<name>.", get: { $0.pam.service }, set: { $0.pam.service = $1 }),
         .text(
-            "admin-group", default: "berth-admin", "Unix group whose members are admins.",
+            "admin-group", "Unix group whose members are admins.",
             get: { $0.roleGroups.admin }, set: { $0.roleGroups.admin = $1 }
         ),
         .text(
-            "operator-group", default: "berth-operator", "Unix group whose members are operators.",
+            "operator-group", "Unix group whose members are operators.",
             get: { $0.roleGroups.operator }, set: { $0.roleGroups.operator = $1 }
         ),
         .text(
-            "viewer-group", default: "berth-viewer", "Unix group whose members are viewers.",
+            "viewer-group", "Unix group whose members are viewers.",
             get: { $0.roleGroups.viewer }, set: { $0.roleGroups.viewer = $1 }
         ),
         .flag("allow-root", "Let root sign in.", get: { $0.allowRoot }, set: { $0.allowRoot = $1 }),
         .number(
-            "session-idle-timeout", default: "1800", "Seconds of inactivity after which a session ends.",
+            "session-idle-timeout", "Seconds of inactivity after which a session ends.",
             get: { Int($0.sessions.idleTimeout) }, set: { $0.sessions.idleTimeout = TimeInterval($1) }
         ),
         .number(
-            "session-lifetime", default: "43200", "Seconds after sign-in at which a session ends.",
+            "session-lifetime", "Seconds after sign-in at which a session ends.",
             get: { Int($0.sessions.lifetime) }, set: { $0.sessions.lifetime = TimeInterval($1) }
         ),
         .flag(
@@ -146,79 +156,79 @@ extension ServeSetting {
             get: { $0.sessions.secureCookies }, set: { $0.sessions.secureCookies = $1 }
         ),
         .text(
-            "tls-cert", default: "none", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; needs tls-key.",
+            "tls-cert", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; needs tls-key.",
             get: { $0.tls?.certificatePath },
             set: { configuration, path in
                 configuration.tls = .init(certificatePath: path, keyPath: configuration.tls?.keyPath ?? "")
             }
         ),
         .text(
-            "tls-key", default: "none", "PEM private key of tls-cert.",
+            "tls-key", "PEM private key of tls-cert.",
             get: { $0.tls?.keyPath },
             set: { configuration, path in
                 configuration.tls = .init(certificatePath: configuration.tls?.certificatePath ?? "", keyPath: path)
             }
         ),
         .text(
-            "trusted-proxy", default: "none", "Address of the reverse proxy whose X-Forwarded-For/-Proto are trusted.",
+            "trusted-proxy", "Address of the reverse proxy whose X-Forwarded-For/-Proto are trusted.",
             get: { $0.trustedProxy }, set: { $0.trustedProxy = $1 }
         ),
         .number(
-            "login-max-failures", default: "5", "Consecutive failed sign-ins of one account from one address before a lockout.",
+            "login-max-failures", "Consecutive failed sign-ins of one account from one address before a lockout.",
             get: { $0.throttle.maxConsecutiveFailures }, set: { $0.throttle.maxConsecutiveFailures = $1 }
         ),
         .number(
-            "login-lockout", default: "900", "Seconds such a lockout lasts.",
+            "login-lockout", "Seconds such a lockout lasts.",
             get: { Int($0.throttle.lockout) }, set: { $0.throttle.lockout = TimeInterval($1) }
         ),
         .number(
-            "login-max-failures-per-hour", default: "100",
+            "login-max-failures-per-hour",
             "Failed sign-ins of one account per hour, from anywhere, before it is locked out.",
             get: { $0.throttle.maxFailuresPerHour }, set: { $0.throttle.maxFailuresPerHour = $1 }
         ),
         .number(
-            "max-pending-logins", default: "10", "Sign-ins waiting for PAM at once; more get 503.",
+            "max-pending-logins", "Sign-ins waiting for PAM at once; more get 503.",
             get: { $0.pam.maxPendingLogins }, set: { $0.pam.maxPendingLogins = $1 }
         ),
         .number(
-            "audit-retention", default: "keep forever",
+            "audit-retention", unset: "keep forever",
             "Remove audit rows older than this many days, oldest first, leaving a checkpoint.",
             get: { $0.auditRetentionDays }, set: { $0.auditRetentionDays = $1 }
         ),
         .number(
-            "audit-head-interval", default: "300", "Seconds between log lines that carry the newest audit hash.",
+            "audit-head-interval", "Seconds between log lines that carry the newest audit hash.",
             get: { Int($0.auditHeadInterval.components.seconds) }, set: { $0.auditHeadInterval = .seconds($1) }
         ),
         .number(
-            "share-link-max-days", default: "7", "The longest a dashboard's share link may stay valid, in days.",
+            "share-link-max-days", "The longest a dashboard's share link may stay valid, in days.",
             get: { $0.shareLinkMaxDays }, set: { $0.shareLinkMaxDays = $1 }
         ),
         .number(
-            "max-connections", default: "1000", "Connections served at once; past it only signed-in people get answers, others 503.",
+            "max-connections", "Connections served at once; past it only signed-in people get answers, others 503.",
             get: { $0.maxConnections }, set: { $0.maxConnections = $1 }
         ),
         .number(
-            "header-timeout", default: "10", "Seconds a new connection has to send a whole request head.",
+            "header-timeout", "Seconds a new connection has to send a whole request head.",
             get: { $0.headerTimeout }, set: { $0.headerTimeout = $1 }
         ),
         .number(
-            "keepalive-timeout", default: "60", "Seconds an idle keep-alive connection waits for its next request.",
+            "keepalive-timeout", "Seconds an idle keep-alive connection waits for its next request.",
             get: { $0.keepAliveTimeout }, set: { $0.keepAliveTimeout = $1 }
         ),
         .number(
-            "max-streams", default: "1000", "Live views (event streams) open at once in all; more get 503.",
+            "max-streams", "Live views (event streams) open at once in all; more get 503.",
             get: { $0.streamLimits.total }, set: { $0.streamLimits.total = $1 }
         ),
         .number(
-            "max-streams-per-session", default: "24", "Live views one session may have open; more get 429.",
+            "max-streams-per-session", "Live views one session may have open; more get 429.",
             get: { $0.streamLimits.perSession }, set: { $0.streamLimits.perSession = $1 }
         ),
         .number(
-            "max-streams-per-link", default: "4", "Live views one share link may have open; more get 429.",
+            "max-streams-per-link", "Live views one share link may have open; more get 429.",
             get: { $0.streamLimits.perLink }, set: { $0.streamLimits.perLink = $1 }
         ),
         .number(
-            "max-engine-streams", atLeast: 2, default: "512",
+            "max-engine-streams", atLeast: 2,
             "Log connections open to the engine at once (one per followed container, shared by its pages); more wait for one to close.",
             get: { $0.maxEngineStreams }, set: { $0.maxEngineStreams = $1 }
         ),

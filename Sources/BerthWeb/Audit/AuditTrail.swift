@@ -216,6 +216,7 @@ struct AuditTrail: Sendable {
 
     /// An action whose attempt is durably on record; `finish` writes its one audit row.
     private struct Attempt: Sendable {
+        let action: AuditAction
         let intent: Int64
         let event: AuditEvent
         let context: BerthRequestContext
@@ -236,7 +237,7 @@ struct AuditTrail: Sendable {
         do {
             let intent = try await database.beginAuditedAction(event, process: intents.process)
             intents.started(intent)
-            return Attempt(intent: intent, event: event, context: context, started: started)
+            return Attempt(action: action, intent: intent, event: event, context: context, started: started)
         } catch {
             logger.error("audit trail not writable: action refused", metadata: ["action": "\(action.rawValue)", "error": "\(error)"])
             return nil
@@ -248,7 +249,7 @@ struct AuditTrail: Sendable {
     private func finish(_ attempt: Attempt, _ record: ActionRecord) async -> Bool {
         let base = attempt.event
         let row = event(
-            AuditAction(rawValue: base.action) ?? .accessUndeclaredRoute, outcome: record.outcome,
+            attempt.action, outcome: record.outcome,
             context: record.context ?? attempt.context, actor: record.actor ?? (record.context == nil ? base.actor : nil),
             targetType: record.targetType, targetId: record.targetId, targetName: record.targetName,
             parameters: record.parameters, error: record.error, started: attempt.started
