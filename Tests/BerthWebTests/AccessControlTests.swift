@@ -254,7 +254,7 @@ import TestSupport
     }
 }
 
-/// Timing-sensitive: scripts/test runs this suite on its own, after the others, so that their load does not blur it.
+/// Timing-sensitive: scripts/test runs this suite with nothing else running, so that other load does not blur it.
 @Suite struct ResponsivenessTests {
     @Test func parallelLoginsBeyondTheBoundGet503AndTheServerStaysResponsive() async throws {
         let password = try TestUsers.password()

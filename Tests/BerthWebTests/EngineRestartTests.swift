@@ -4,8 +4,8 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Stops and starts the real test engine under open streams. `scripts/test` runs this suite on its own, after the
-/// others, since every other test needs the engine.
+/// Stops and starts the real test engine under open streams. `scripts/test` runs this suite on a second private
+/// engine (BERTH_ENGINE_DIR, DOCKER_HOST) that no other suite uses meanwhile, since every other test needs its engine.
 @Suite(.serialized) struct EngineRestartTests {
     /// Runs `scripts/engine verb`, passing none of the test's sockets on to the daemon it starts.
     func engineScript(_ verb: String) async throws {
