@@ -18,8 +18,11 @@ struct EngineRequest: Sendable {
     var headers: [(String, String)] = []
     /// Whether the path gets the negotiated `/v1.xx` prefix (only `/_ping` and friends do without).
     var versioned = true
-    /// How long the whole exchange may take, body included.
+    /// How long the whole exchange may take, body included (for a stream: until its head arrives).
     var timeout: TimeAmount = .seconds(60)
+    /// Asks the engine to hand the connection over to the stream both ways (`Upgrade: tcp`), as attaching to a
+    /// process's input does; a `101` answer is the success. Only for ``EngineTransport/openConnection``.
+    var upgrade = false
 
     /// Refuses a path with a `.` or `..` segment, however it was escaped: the engine's router would resolve it into
     /// another endpoint (`/containers/../json` is `/json`). No container, image, volume or network is named so, so

@@ -38,6 +38,14 @@ extension EngineTransport {
     /// `follows`: the stream runs until it is closed (a followed log), rather than ending when the engine has sent what
     /// it has.
     func openStream(_ request: EngineRequest, version: APIVersion?, follows: Bool) async throws -> StreamedBody {
+        try await openConnection(request, version: version, follows: follows).body
+    }
+
+    /// ``openStream(_:version:follows:)``, handing back the connection as well: after an upgraded answer
+    /// (``EngineRequest/upgrade``) what is written to it goes to the process's input.
+    func openConnection(
+        _ request: EngineRequest, version: APIVersion?, follows: Bool
+    ) async throws -> (body: StreamedBody, channel: any Channel) {
         try request.checkPath()
         guard streamSlots.acquire(lasting: follows) else {
             let limit = follows ? streamSlots.lastingLimit : streamSlots.limit
@@ -72,7 +80,8 @@ extension EngineTransport {
         var head = ByteBuffer()
         head.writeString("\(request.method.rawValue) \(Self.uri(for: request, version: version)) HTTP/1.1\r\n")
         // The engine is a Go HTTP server, which wants a Host header. The connection serves this one request.
-        head.writeString("Host: docker\r\nUser-Agent: Berth\r\nConnection: close\r\n")
+        head.writeString("Host: docker\r\nUser-Agent: Berth\r\n")
+        head.writeString(request.upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n" : "Connection: close\r\n")
         // A header that would end the line early is not sent: nothing may add lines to the request.
         for (name, value) in request.headers where !(name + value).utf8.contains(where: { $0 == 13 || $0 == 10 }) {
             head.writeString("\(name): \(value)\r\n")
@@ -105,7 +114,8 @@ extension EngineTransport {
             throw EngineError.unreachable(address: address.description, reason: Self.reason(for: error))
         }
         let body = handler.takeBody()
-        guard (200..<300).contains(response.status) else {
+        // An upgraded answer has no framing: everything after its head is the stream (see StreamedResponseDecoder).
+        guard (200..<300).contains(response.status) || (request.upgrade && response.status == 101) else {
             // The error document comes with the head; a body that doesn't is cut short.
             let document = try? await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
                 group.addTask { try await body.collect(upTo: Self.errorBodyLimit) }
@@ -116,7 +126,7 @@ extension EngineTransport {
             channel.close(promise: nil)
             throw Self.daemonError(status: response.status, reason: response.reason, body: document ?? nil)
         }
-        return body
+        return (body, channel)
     }
 }
 

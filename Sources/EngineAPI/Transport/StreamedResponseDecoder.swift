@@ -186,9 +186,10 @@ struct StreamedResponseDecoder {
             framing = .chunked
         } else if let length {
             framing = .length(length)
-        } else if status == 204 || status == 304 || status < 200 {
+        } else if status == 204 || status == 304 || (status < 200 && status != 101) {
             framing = .length(0)
         } else {
+            // 101 included: after switching protocols the connection carries the stream until it closes.
             framing = .untilClose
         }
         return StreamedResponseHead(status: status, reason: parts.count > 2 ? String(parts[2]) : "", framing: framing)
