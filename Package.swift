@@ -119,7 +119,12 @@ let package = Package(
         ),
         .testTarget(
             name: "EngineAPITests",
-            dependencies: ["EngineAPI", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "EngineAPI",
+                "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -21,9 +21,10 @@ import TestSupport
             reader = Task {
                 do {
                     for try await piece in session.output {
+                        // Answered before anyone sees the prompt, so that what they type next comes after the answer.
                         let queries = String(buffer: piece).components(separatedBy: "\u{1B}[6n").count - 1
-                        text.withLockedValue { $0 += String(buffer: piece) }
                         for _ in 0..<queries { try await session.send(ByteBuffer(string: "\u{1B}[1;1R")) }
+                        text.withLockedValue { $0 += String(buffer: piece) }
                     }
                 } catch {}
                 ended.withLockedValue { $0 = true }
@@ -41,6 +42,12 @@ import TestSupport
                 try? await Task.sleep(for: .milliseconds(20))
             }
             return current
+        }
+
+        /// Waits for the shell's `count`th prompt (each asks for the cursor position once): input typed before the
+        /// prompt can be taken for the answer to that question, as on a terminal where one types ahead.
+        func prompt(_ count: Int) async {
+            _ = await wait { $0.components(separatedBy: "\u{1B}[6n").count - 1 >= count }
         }
 
         /// Waits for the output to end (the process exited or the connection closed).
@@ -69,6 +76,7 @@ import TestSupport
             defer { session.close() }
             #expect(try await client.inspectExec(id).running)
             let output = Transcript(session)
+            await output.prompt(1)
             try await session.send(ByteBuffer(string: "echo hel\"\"lo; exit 3\r"))
             let text = await output.end()
             #expect(output.hasEnded)
@@ -88,19 +96,23 @@ import TestSupport
             let session = try await client.startExec(id)
             defer { session.close() }
             let output = Transcript(session)
+            await output.prompt(1)
             try await client.resizeExec(id, rows: 33, columns: 101)
             try await session.send(ByteBuffer(string: "stty size\r"))
             // (Closures stay out of #expect: one inside it was called in place of the one passed to the next wait.)
             let sized = await output.wait { $0.contains("33 101") }
             #expect(sized.contains("33 101"), "\(sized)")
 
+            await output.prompt(2)
             try await session.send(ByteBuffer(string: "sleep 100\r"))
             try await Task.sleep(for: .milliseconds(300))
             try await session.send(ByteBuffer(bytes: [0x03]))
-            // Interrupted: the shell takes the next line at once, and the status is that of a process killed by SIGINT.
+            // Interrupted: the shell prompts again at once, and the status is that of a process killed by SIGINT.
+            await output.prompt(3)
             try await session.send(ByteBuffer(string: "echo after-$?\r"))
             let text = await output.wait(timeout: .seconds(5)) { $0.contains("after-130") }
             #expect(text.contains("after-130"), "\(text)")
+            await output.prompt(4)
             try await session.send(ByteBuffer(string: "exit 0\r"))
             #expect(try await exited(client, id).exitCode == 0)
         }
@@ -133,6 +145,31 @@ import TestSupport
             await #expect {
                 _ = try await client.containerPathExists("berth-test-no-such-container", path: "/bin/sh")
             } throws: { ($0 as? EngineError)?.kind == .notFound }
+        }
+    }
+
+    @Test func aProcessThatDoesNotReadItsInputSlowsTheSender() async throws {
+        try await TestEngine.withContainers { client, scope in
+            let container = try await scope.busybox(["sleep", "600"])
+            // No terminal: nothing reads the input, so the engine stops taking it once the pipes and sockets are full.
+            let id = try await client.createExec(in: container, options: ExecOptions(command: ["sleep", "600"], tty: false))
+            let session = try await client.startExec(id, tty: false)
+            defer { session.close() }
+            let sent = NIOLockedValueBox(0)
+            let sender = Task {
+                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+                for _ in 0..<1024 {
+                    try await session.send(chunk)
+                    sent.withLockedValue { $0 += chunk.readableBytes }
+                }
+            }
+            try await Task.sleep(for: .seconds(2))
+            // 64 MiB offered; what the kernel's buffers hold got through, then the sender waits.
+            let through = sent.withLockedValue { $0 }
+            #expect(through < 16 * 1024 * 1024, "\(through) bytes went to a process that reads none")
+            sender.cancel()
+            session.close()
+            _ = await sender.result
         }
     }
 
