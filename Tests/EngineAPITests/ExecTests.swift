@@ -58,6 +58,25 @@ import TestSupport
         var hasEnded: Bool { ended.withLockedValue { $0 } }
     }
 
+    /// A busybox container that sleeps, a process started in it (a shell with a terminal unless told), the exec's id
+    /// and its transcript (for a terminal).
+    struct Shell {
+        let client: EngineClient
+        let container: String
+        let id: String
+        let session: ExecSession
+    }
+
+    func withShell(_ options: ExecOptions = ExecOptions(command: ["/bin/sh"]), _ body: (Shell) async throws -> Void) async throws {
+        try await TestEngine.withContainers { client, scope in
+            let container = try await scope.busybox(["sleep", "600"])
+            let id = try await client.createExec(in: container, options: options)
+            let session = try await client.startExec(id, tty: options.tty)
+            defer { session.close() }
+            try await body(Shell(client: client, container: container, id: id, session: session))
+        }
+    }
+
     /// The state once the process exited (the engine records the exit code a moment after the output ends).
     func exited(_ client: EngineClient, _ id: String) async throws -> ExecState {
         let deadline = ContinuousClock.now + .seconds(10)
@@ -69,11 +88,8 @@ import TestSupport
     }
 
     @Test func aShellEchoesWhatIsTypedAndItsExitCodeIsRead() async throws {
-        try await TestEngine.withContainers { client, scope in
-            let container = try await scope.busybox(["sleep", "600"])
-            let id = try await client.createExec(in: container, options: ExecOptions(command: ["/bin/sh"]))
-            let session = try await client.startExec(id)
-            defer { session.close() }
+        try await withShell { shell in
+            let (client, id, session) = (shell.client, shell.id, shell.session)
             #expect(try await client.inspectExec(id).running)
             let output = Transcript(session)
             await output.prompt(1)
@@ -90,11 +106,8 @@ import TestSupport
     }
 
     @Test func theTerminalTakesItsSizeAndCtrlCInterruptsTheProcess() async throws {
-        try await TestEngine.withContainers { client, scope in
-            let container = try await scope.busybox(["sleep", "600"])
-            let id = try await client.createExec(in: container, options: ExecOptions(command: ["/bin/sh"]))
-            let session = try await client.startExec(id)
-            defer { session.close() }
+        try await withShell { shell in
+            let (client, id, session) = (shell.client, shell.id, shell.session)
             let output = Transcript(session)
             await output.prompt(1)
             try await client.resizeExec(id, rows: 33, columns: 101)
@@ -119,13 +132,10 @@ import TestSupport
     }
 
     @Test func aMissingCommandIsAnErrorInTheOutputAndAnExitCode() async throws {
-        try await TestEngine.withContainers { client, scope in
-            let container = try await scope.busybox(["sleep", "600"])
+        try await withShell(ExecOptions(command: ["/bin/bash"])) { shell in
+            let (client, container, id, session) = (shell.client, shell.container, shell.id, shell.session)
             #expect(try await client.containerPathExists(container, path: "/bin/sh"))
             #expect(try await !client.containerPathExists(container, path: "/bin/bash"))
-            let id = try await client.createExec(in: container, options: ExecOptions(command: ["/bin/bash"]))
-            let session = try await client.startExec(id)
-            defer { session.close() }
             let text = await Transcript(session).end()
             #expect(text.contains("/bin/bash"), "\(text)")
             let state = try await exited(client, id)
@@ -149,12 +159,9 @@ import TestSupport
     }
 
     @Test func aProcessThatDoesNotReadItsInputSlowsTheSender() async throws {
-        try await TestEngine.withContainers { client, scope in
-            let container = try await scope.busybox(["sleep", "600"])
-            // No terminal: nothing reads the input, so the engine stops taking it once the pipes and sockets are full.
-            let id = try await client.createExec(in: container, options: ExecOptions(command: ["sleep", "600"], tty: false))
-            let session = try await client.startExec(id, tty: false)
-            defer { session.close() }
+        // No terminal: nothing reads the input, so the engine stops taking it once the pipes and sockets are full.
+        try await withShell(ExecOptions(command: ["sleep", "600"], tty: false)) { shell in
+            let session = shell.session
             let sent = NIOLockedValueBox(0)
             let sender = Task {
                 let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
@@ -174,11 +181,8 @@ import TestSupport
     }
 
     @Test func theSessionEndsWhenTheContainerStops() async throws {
-        try await TestEngine.withContainers { client, scope in
-            let container = try await scope.busybox(["sleep", "600"])
-            let id = try await client.createExec(in: container, options: ExecOptions(command: ["/bin/sh"]))
-            let session = try await client.startExec(id)
-            defer { session.close() }
+        try await withShell { shell in
+            let (client, container, session) = (shell.client, shell.container, shell.session)
             let output = Transcript(session)
             try await client.killContainer(container)
             // The output ends instead of hanging.
