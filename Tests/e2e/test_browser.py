@@ -187,7 +187,8 @@ def test_settings_change_the_theme_and_times_and_the_audit_page_shows_it(browser
     browser.get(URL + "/audit")
     browser.find_element(By.CSS_SELECTOR, "select[name=action] option[value='settings.update']").click()
     browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
-    assert "action=settings.update" in browser.current_url
+    # The click returns before the filtered page has replaced this one (a CI run read the old address).
+    wait_for(lambda: "action=settings.update" in browser.current_url)
     rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-audit-id]")
     assert rows and all("settings.update" in each.text for each in rows)
     row = rows[0]
