@@ -160,6 +160,33 @@ extension AppDatabase {
                 table.column("reserve", .blob)
             }
         }
+        migrator.registerMigration("v7: console grants and recordings") { db in
+            // Powers a unix group grants beside the role (the console), resolved with the role at sign-in and at
+            // each account re-check. Comma-separated names.
+            try db.alter(table: "session") { table in
+                table.add(column: "grants", .text).notNull().defaults(to: "")
+            }
+            // A console session's recording (asciicast v2), kept as zlib-compressed chunks written while it runs, so
+            // a long session costs its chunk buffer in memory, not its length. `sha256` (of the uncompressed text)
+            // is set when it ends, and is what the session's closing audit row names.
+            try db.create(table: "consoleRecording") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("actor", .text).notNull().indexed()
+                table.column("container", .text).notNull()
+                table.column("containerName", .text).notNull()
+                table.column("startedAt", .datetime).notNull()
+                table.column("endedAt", .datetime)
+                table.column("bytes", .integer).notNull().defaults(to: 0)
+                table.column("truncated", .boolean).notNull().defaults(to: false)
+                table.column("sha256", .text)
+            }
+            try db.create(table: "consoleChunk") { table in
+                table.column("recordingId", .integer).notNull().references("consoleRecording", onDelete: .cascade)
+                table.column("seq", .integer).notNull()
+                table.column("data", .blob).notNull()
+                table.primaryKey(["recordingId", "seq"])
+            }
+        }
         return migrator
     }
 }

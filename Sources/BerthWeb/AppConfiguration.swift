@@ -53,6 +53,8 @@ public struct AppConfiguration: Sendable {
     /// pages and dashboards show it, and one more for a moment while a page catches up; each is a connection and a
     /// descriptor in the daemon. At least 2.
     public var maxEngineStreams: Int = 512
+    /// Consoles into containers: their limits and the terminal library the page loads.
+    public var console = ConsoleSettings()
 
     public struct TLSFiles: Sendable {
         public var certificatePath: String

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdHTTP2
+import HummingbirdWebSocket
 import NIOSSL
 import Logging
 import Mustache
@@ -24,7 +25,7 @@ public func buildApplication(
     logger.logLevel = configuration.logLevel
     return Application(
         router: built.routes.router,
-        server: try serverBuilder(configuration),
+        server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Berth"),
         services: built.services,
         onServerRunning: { _ in await onServerRunning() },
@@ -32,10 +33,13 @@ public func buildApplication(
     )
 }
 
-/// Plain HTTP/1.1 (behind a TLS proxy), or HTTPS with HTTP/2 when Berth holds the certificate itself. HTTP/2 matters
-/// for the live pages: over HTTP/1.1 a browser opens at most six connections to a host, so a seventh tab's stream
-/// would wait; over HTTP/2 they all share one.
-func serverBuilder(_ configuration: AppConfiguration) throws -> HTTPServerBuilder {
+/// Plain HTTP/1.1 (behind a TLS proxy) with WebSocket upgrades for the console, or HTTPS with HTTP/2 when Berth holds
+/// the certificate itself. HTTP/2 matters for the live pages: over HTTP/1.1 a browser opens at most six connections
+/// to a host, so a seventh tab's stream would wait; over HTTP/2 they all share one. (Hummingbird serves WebSockets
+/// over HTTP/1.1 only, so with Berth's own HTTPS the console is not available yet; the page says so.)
+///
+/// The WebSocket handshake goes through the same router, middleware and central check as every other request.
+func serverBuilder(_ configuration: AppConfiguration, webSocketRouter: Router<BerthRequestContext>) throws -> HTTPServerBuilder {
     let limits = ConnectionLimits(
         maxConnections: configuration.maxConnections, headerTimeout: .seconds(Int64(configuration.headerTimeout)),
         keepAliveTimeout: .seconds(Int64(configuration.keepAliveTimeout))
@@ -44,7 +48,19 @@ func serverBuilder(_ configuration: AppConfiguration) throws -> HTTPServerBuilde
     let http1 = HTTP1Channel.Configuration(
         additionalChannelHandlers: limits.handlers(), idleTimeout: .seconds(Int64(configuration.keepAliveTimeout))
     )
-    guard let files = configuration.tls else { return .http1(configuration: http1) }
+    guard let files = configuration.tls else {
+        let webSocketResponder = webSocketRouter.buildResponder()
+        let upgrade = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(configuration.keepAliveTimeout))),
+            ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30)))
+        )
+        return HTTPServerBuilder { responder in
+            GuardedUpgradeChannel(
+                base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: upgrade),
+                limits: limits
+            )
+        }
+    }
     let chain: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey
     do {
@@ -145,6 +161,10 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     )
     let tails = Broadcaster<LogStreamMessage>(upstream: LogTail.upstream(engine: engine))
     LogsController(engine: engine, audit: audit, views: views, streamer: streamer, tails: tails).addRoutes(to: routes)
+    ConsoleController(
+        engine: engine, audit: audit, views: views, sessions: sessions, database: database, settings: configuration.console,
+        webSocketsServed: configuration.tls == nil
+    ).addRoutes(to: routes)
     let events = Broadcaster<EngineEventMessage>(upstream: EventsController.upstream(engine: engine))
     EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)
     let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))

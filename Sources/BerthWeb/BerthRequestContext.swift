@@ -1,9 +1,10 @@
 import BerthStore
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 
 /// Per-request data: the client, and the signed-in user once ``AccessControlMiddleware`` has resolved the session.
-public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
+public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     /// Set by the access check; nil on public routes without a session.
@@ -27,6 +28,8 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext {
     var flash: Flash?
     /// The signed-in user's settings (defaults without a session).
     var preferences = UserPreferences()
+    /// Where a WebSocket route leaves its handler for the connection's upgrade (the console).
+    public let webSocket = WebSocketHandlerReference<BerthRequestContext>()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -1,5 +1,6 @@
 import EngineAPI
 import Foundation
+import Hummingbird
 import Logging
 import PAMAuth
 
@@ -44,7 +45,7 @@ public enum ConfigurationCheck {
 
         if let tls = configuration.tls {
             do {
-                _ = try serverBuilder(configuration)
+                _ = try serverBuilder(configuration, webSocketRouter: Router(context: BerthRequestContext.self))
                 ok("tls: certificate \(tls.certificatePath) and key \(tls.keyPath) load")
                 if let attributes = try? files.attributesOfItem(atPath: tls.keyPath),
                     let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {

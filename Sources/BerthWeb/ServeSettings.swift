@@ -142,6 +142,10 @@ extension ServeSetting {
             "viewer-group", "Unix group whose members are viewers.",
             get: { $0.roleGroups.viewer }, set: { $0.roleGroups.viewer = $1 }
         ),
+        .text(
+            "console-group", "Unix group whose members may open consoles into containers (admins always may).",
+            get: { $0.roleGroups.console }, set: { $0.roleGroups.console = $1 }
+        ),
         .flag("allow-root", "Let root sign in.", get: { $0.allowRoot }, set: { $0.allowRoot = $1 }),
         .number(
             "session-idle-timeout", "Seconds of inactivity after which a session ends.",
@@ -231,6 +235,27 @@ extension ServeSetting {
             "max-engine-streams", atLeast: 2,
             "Log connections open to the engine at once (one per followed container, shared by its pages); more wait for one to close.",
             get: { $0.maxEngineStreams }, set: { $0.maxEngineStreams = $1 }
+        ),
+        .number(
+            "console-idle-timeout", atLeast: 1, "Seconds without a keystroke after which a console closes.",
+            get: { $0.console.idleTimeout }, set: { $0.console.idleTimeout = $1 }
+        ),
+        .number(
+            "console-max-duration", atLeast: 1, "Seconds a console may stay open, however busy.",
+            get: { $0.console.maxDuration }, set: { $0.console.maxDuration = $1 }
+        ),
+        .number(
+            "console-max-per-user", atLeast: 1, "Consoles one person may have open at once.",
+            get: { $0.console.perUser }, set: { $0.console.perUser = $1 }
+        ),
+        .number(
+            "console-max", atLeast: 1, "Consoles open at once, everyone's together.",
+            get: { $0.console.total }, set: { $0.console.total = $1 }
+        ),
+        .number(
+            "console-record-max", atLeast: 1,
+            "KiB one console's recording may take (uncompressed); past it the rest is not recorded, and the recording says so.",
+            get: { $0.console.recordMaxKiB }, set: { $0.console.recordMaxKiB = $1 }
         ),
     ]
 

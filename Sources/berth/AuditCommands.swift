@@ -59,14 +59,24 @@ struct AuditCommand: AsyncParsableCommand {
     /// `berth audit verify`: exit 0 when the chain is intact, 1 with the first broken row otherwise.
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Walk the audit hash chain and report the first row that was edited, deleted or inserted."
+            abstract: "Walk the audit hash chain and report the first row that was edited, deleted or inserted, and check every console recording against its audit row."
         )
         @OptionGroup var database: DatabaseOption
 
         func run() async throws {
-            let result = try await database.open(readOnly: true).verifyAuditChain()
+            let store = try database.open(readOnly: true)
+            let result = try await store.verifyAuditChain()
             print(result.description)
-            if !result.isIntact { throw ExitCode(1) }
+            // Each console's recording against the hash its closing row (part of the chain) holds.
+            let recordings = try await store.verifyConsoleRecordings()
+            let broken = recordings.filter { $0.problem != nil }
+            for check in broken { print(check.problem ?? "") }
+            if !recordings.isEmpty && broken.isEmpty {
+                print(recordings.count == 1
+                    ? "1 console recording matches its audit row."
+                    : "\(recordings.count) console recordings match their audit rows.")
+            }
+            if !result.isIntact || !broken.isEmpty { throw ExitCode(1) }
         }
     }
 

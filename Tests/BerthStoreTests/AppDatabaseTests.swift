@@ -20,6 +20,7 @@ import TestSupport
         #expect(try await database.appliedMigrations() == [
             "v1: sessions, settings, audit", "v2: audit hash chain, audit search indexes, write probe",
             "v3: audit free-text index", "v4: audit rows are append-only", "v5: dashboards, share links", "v6: audit intents",
+            "v7: console grants and recordings",
         ])
         #expect(await database.isHealthy())
     }
@@ -34,7 +35,7 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 6)
+        #expect(try await again.appliedMigrations().count == 7)
     }
 
     @Test func connectionsWaitForLocksAndEnforceForeignKeys() throws {

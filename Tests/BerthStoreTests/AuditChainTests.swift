@@ -1,6 +1,7 @@
 import BerthStore
 import Foundation
 import GRDB
+import NIOCore
 import Testing
 import TestSupport
 
@@ -107,6 +108,32 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: directory) }
         try await sqlite(path, "DROP TRIGGER auditEvent_append_only; UPDATE auditEvent SET id = 10 WHERE id = 5; INSERT INTO auditEvent (id, time, actor, action, outcome) VALUES (5, '2026-01-01 00:00:00.000', 'ghost', 'login', 'ok')")
         #expect(try await database.verifyAuditChain().firstBroken?.id == 5)
+    }
+
+    @Test func retentionRemovesAConsoleRecordingOnlyWithTheLastOfItsRows() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("c.sqlite").path
+        let store = try AppDatabase.open(path: path)
+        let finished = try await store.createConsoleRecording(ConsoleRecording(actor: "alice", container: "c1", containerName: "web"))
+        let id = try #require(finished.id)
+        try await store.appendConsoleChunk(recordingId: id, seq: 0, text: ByteBuffer(string: "{\"version\": 2}\n"))
+        try await store.finishConsoleRecording(id: id, bytes: 15, sha256: "x", truncated: false)
+        let open = try await store.createConsoleRecording(ConsoleRecording(actor: "bob", container: "c2", containerName: "db"))
+        let parameters = #"{"recording":"\#(id)"}"#
+        try await store.recordAudit(AuditEvent(actor: "alice", action: "console.open", parameters: parameters, outcome: .ok))
+        try await Task.sleep(for: .milliseconds(20))
+        let cutoff = Date()
+        try await Task.sleep(for: .milliseconds(20))
+        try await store.recordAudit(AuditEvent(actor: "alice", action: "console.close", parameters: parameters, outcome: .ok))
+        // The opening row goes; the closing row still names the recording: it stays.
+        #expect(try await store.applyAuditRetention(olderThan: cutoff) == 1)
+        #expect(try await store.consoleRecording(id: id) != nil)
+        // Both rows gone: so is the recording, its text with it. A console still open keeps its recording.
+        _ = try await store.applyAuditRetention(olderThan: Date().addingTimeInterval(1))
+        #expect(try await store.consoleRecording(id: id) == nil)
+        #expect(try await store.consoleRecordingText(id: id).isEmpty)
+        #expect(try await store.consoleRecording(id: try #require(open.id)) != nil)
     }
 
     @Test func retentionRemovesAWholeOldPrefixAndTheChainStillVerifies() async throws {

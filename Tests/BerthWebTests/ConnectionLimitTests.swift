@@ -13,28 +13,8 @@ import TestSupport
 /// The reviewers' reproductions: slow-header connections lasted over a minute, idle keep-alive sockets over 150 s,
 /// 1,100 idle sockets made Berth unreachable; one viewer's 360 streams exhausted the engine's descriptors.
 @Suite(.serialized) struct ConnectionLimitTests {
-    /// The application as `berth serve` builds it (with its connection guard), on a port of its own.
-    func withServedApp(
-        configure: (inout AppConfiguration) -> Void, _ body: @Sendable (_ port: Int, _ client: any TestClientProtocol) async throws -> Void
-    ) async throws {
-        let directory = try Repository.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
-        configure(&configuration)
-        let built = try await buildRouter(configuration)
-        var logger = Logger(label: "berth.test")
-        logger.logLevel = .warning
-        let app = Application(
-            router: built.routes.router, server: try serverBuilder(configuration),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
-        )
-        try await app.test(.live) { client in
-            try await body(try #require(client.port), client)
-        }
-    }
-
     @Test func aSlowHeadAndAnIdleKeepAliveConnectionAreClosed() async throws {
-        try await withServedApp(configure: { $0.headerTimeout = 1; $0.keepAliveTimeout = 2 }) { port, _ in
+        try await withServedApp(configure: { $0.headerTimeout = 1; $0.keepAliveTimeout = 2 }) { port, _, _ in
             // A byte every 300 ms never completes a head: closed after the header timeout, not when the bytes stop.
             let slow = try RawConnection(port: port)
             let started = ContinuousClock.now
@@ -62,7 +42,7 @@ import TestSupport
     }
 
     @Test func pastTheConnectionCapSignedInPeopleGetInAndOthersGet503() async throws {
-        try await withServedApp(configure: { $0.maxConnections = 6; $0.headerTimeout = 30 }) { port, client in
+        try await withServedApp(configure: { $0.maxConnections = 6; $0.headerTimeout = 30 }) { port, client, _ in
             let browser = try await signIn(client, as: "bt-viewer")
             // Sockets that say nothing pile up past the cap.
             let idle = try (0..<8).map { _ in try RawConnection(port: port) }

@@ -31,7 +31,7 @@ import TestSupport
         var logger = Logger(label: "berth.test")
         logger.logLevel = .warning
         let app = Application(
-            router: built.routes.router, server: try serverBuilder(configuration),
+            router: built.routes.router, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
         )
         var clientConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: nil))

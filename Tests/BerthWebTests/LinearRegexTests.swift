@@ -1,5 +1,8 @@
 @testable import BerthWeb
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// The linear-time matcher behind redaction rules: syntax, leftmost-longest semantics, refusals, agreement with

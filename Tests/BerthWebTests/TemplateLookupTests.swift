@@ -58,8 +58,9 @@ import Testing
         expectEveryStoredPropertyAnswered(filters)
         var list = AuditListPage(filters: filters, isAdmin: true, preferences: Self.preferences)
         let event = AuditEvent(
-            requestId: "r", actor: "alice", role: "admin", clientAddress: "127.0.0.1", userAgent: "ua", action: "container.stop",
-            targetType: "container", targetId: "abc123", targetName: "web", engine: "unix:///x", parameters: "{}", outcome: .error,
+            requestId: "r", actor: "alice", role: "admin", clientAddress: "127.0.0.1", userAgent: "ua", action: "console.close",
+            targetType: "container", targetId: "abc123", targetName: "web", engine: "unix:///x", parameters: #"{"recording":"4"}"#,
+            outcome: .error,
             errorMessage: "no", durationMs: 3
         )
         var stored = event

@@ -55,6 +55,28 @@ func withTestApp<Value: Sendable>(
     return try await app.test(.router) { client in try await body(client, testApp) }
 }
 
+/// The application as `berth serve` builds it (with its connection guard), on a port of its own.
+func withServedApp(
+    configure: (inout AppConfiguration) -> Void = { _ in },
+    _ body: @Sendable (_ port: Int, _ client: any TestClientProtocol, _ app: TestApp) async throws -> Void
+) async throws {
+    let directory = try Repository.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
+    configure(&configuration)
+    let built = try await buildRouter(configuration)
+    var logger = Logger(label: "berth.test")
+    logger.logLevel = .warning
+    let app = Application(
+        router: built.routes.router, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
+    )
+    let testApp = TestApp(configuration: configuration)
+    try await app.test(.live) { client in
+        try await body(try #require(client.port), client, testApp)
+    }
+}
+
 /// A signed-in browser: its session cookie and the CSRF token of its pages.
 struct Browser: Sendable {
     var cookie: String

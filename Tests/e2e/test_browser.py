@@ -369,3 +369,102 @@ def test_admin_stops_all_shown_then_commits_one_and_finds_both_in_the_audit(brow
     finally:
         docker("rm", "-f", *names)
         subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rmi", "-f", image + ":v1"], capture_output=True)
+
+
+def terminal_text(driver):
+    """The console's screen as text (xterm.js keeps it in its accessibility tree)."""
+    return driver.execute_script(
+        "var t = window.berthTerminal; if (!t) return '';"
+        "var b = t._core.buffer, lines = [];"
+        "for (var i = 0; i < b.lines.length; i++) lines.push(b.translateBufferLineToString(i, true));"
+        "return lines.join('\\n');")
+
+
+def websocket_handshake(path, cookie=None, origin=None, token=None):
+    """The status line a WebSocket handshake gets, sent by hand (what a page on another site could send)."""
+    import base64
+    import socket
+    import urllib.parse
+    address = urllib.parse.urlparse(URL)
+    headers = [f"GET {path} HTTP/1.1", f"Host: {address.netloc}", "Upgrade: websocket", "Connection: Upgrade",
+               "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode()]
+    if origin:
+        headers.append("Origin: " + origin)
+    if cookie:
+        headers.append("Cookie: " + cookie)
+    if token:
+        headers.append("Sec-WebSocket-Protocol: berth.console, berth.csrf." + token)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        connection.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
+        return connection.recv(4096).decode(errors="replace").split("\r\n")[0]
+
+
+def test_admin_opens_a_console_types_and_finds_it_audited(browser):
+    name = "e2e-console-" + uuid.uuid4().hex[:8]
+    docker("run", "-d", "--network", "none", "--label", "berth.test=1", "--name", name, "busybox", "sleep", "300")
+    try:
+        sign_in(browser, "bt-admin")
+        browser.get(URL + "/containers/" + name)
+        browser.find_element(By.LINK_TEXT, "Console").click()
+        wait_for(lambda: text_of(browser, "#console-status").startswith("Connected: /bin/sh"), timeout=20)
+        # busybox ash asks the terminal where its cursor is before each prompt; xterm.js answers: the prompt follows.
+        wait_for(lambda: "#" in terminal_text(browser))
+        browser.find_element(By.CSS_SELECTOR, "#console .xterm-helper-textarea").send_keys("echo hello; exit 3" + Keys.ENTER)
+        wait_for(lambda: "\nhello" in terminal_text(browser), timeout=10)
+        wait_for(lambda: text_of(browser, "#console-status") == "The process exited with code 3.", timeout=10)
+        shot(browser, "console")
+        browser.get(URL + "/audit?target=" + name)
+        audit = browser.find_element(By.TAG_NAME, "main").text
+        assert "console.open" in audit and "console.close" in audit, audit
+        shot(browser, "console-audit")
+        # The replay, from the closing row: the command typed and what it printed, at 8x.
+        browser.find_element(By.XPATH, "//tr[.//code[text()='console.close']]//a[text()='replay']").click()
+        browser.find_element(By.CSS_SELECTOR, "#replay-speed option[value='8']").click()
+        try:
+            wait_for(lambda: browser.find_element(By.ID, "replay").get_attribute("data-state") == "ended", timeout=20)
+        except AssertionError:
+            shot(browser, "console-replay-stuck")
+            raise AssertionError("the replay did not reach its end: " + text_of(browser, "#replay-status") + " at "
+                                 + str(browser.find_element(By.ID, "replay").get_attribute("data-position")) + " ms; "
+                                 + str(page_errors(browser)))
+        screen = browser.execute_script(
+            "var b = window.berthReplay._core.buffer, lines = [];"
+            "for (var i = 0; i < b.lines.length; i++) lines.push(b.translateBufferLineToString(i, true));"
+            "return lines.join('\\n');")
+        assert "# echo hello; exit 3" in screen and "\nhello" in screen, screen
+        assert "echo hello; exit 3" in text_of(browser, "#replay-typed")
+        assert browser.find_element(By.LINK_TEXT, "Download .cast").get_attribute("href").endswith("/cast?download=1")
+        shot(browser, "console-replay")
+    finally:
+        docker("rm", "-f", name)
+
+
+def test_operator_and_viewer_get_no_console_and_a_foreign_origin_is_refused(browser):
+    name = "e2e-noconsole-" + uuid.uuid4().hex[:8]
+    docker("run", "-d", "--network", "none", "--label", "berth.test=1", "--name", name, "busybox", "sleep", "300")
+    socket_path = "/containers/" + name + "/console/socket"
+    try:
+        for user in ("bt-operator", "bt-viewer"):
+            browser.delete_all_cookies()
+            sign_in(browser, user)
+            browser.get(URL + "/containers/" + name)
+            assert not browser.find_elements(By.LINK_TEXT, "Console")
+            cookie = "berth=" + browser.get_cookie("berth")["value"]
+            token = browser.find_element(By.CSS_SELECTOR, "header form input[name=_csrf]").get_attribute("value")
+            # Refused before any upgrade (Hummingbird answers a refused upgrade 400 and closes).
+            assert " 101 " not in websocket_handshake(socket_path, cookie, URL, token) + " "
+        browser.delete_all_cookies()
+        sign_in(browser, "bt-admin")
+        browser.get(URL + "/containers/" + name)
+        cookie = "berth=" + browser.get_cookie("berth")["value"]
+        token = browser.find_element(By.CSS_SELECTOR, "header form input[name=_csrf]").get_attribute("value")
+        # The admin's own cookie and token, from a page on another site: refused; from Berth's origin: upgraded.
+        assert " 101 " not in websocket_handshake(socket_path, cookie, "http://evil.example", token) + " "
+        assert " 101 " not in websocket_handshake(socket_path, cookie, None, token) + " "
+        assert " 101 " not in websocket_handshake(socket_path, cookie, URL, "wrong") + " "
+        assert " 101 " in websocket_handshake(socket_path, cookie, URL, token) + " "
+        browser.get(URL + "/audit?target=" + name)
+        audit = browser.find_element(By.TAG_NAME, "main").text
+        assert "console.open" in audit and "denied" in audit, audit
+    finally:
+        docker("rm", "-f", name)

@@ -28,6 +28,11 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case containerEnvironmentView = "container.env.view"
     case containerLogs = "container.logs"
     case containerLogsDownload = "container.logs.download"
+    /// A console into a container: one row when it opens (or is refused), one when it closes, with its recording.
+    case consoleOpen = "console.open"
+    case consoleClose = "console.close"
+    /// A recording read: played in the browser or downloaded as `.cast`.
+    case consoleReplay = "console.replay"
 
     // Images, networks, volumes, the engine.
     case imagePull = "image.pull"

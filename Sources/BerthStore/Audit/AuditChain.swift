@@ -232,6 +232,15 @@ extension AppDatabase {
             let lastHash: String = last["hash"] ?? ""
             let removed = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditEvent WHERE id <= ?", arguments: [lastId]) ?? 0
             try db.execute(sql: "DELETE FROM auditEvent WHERE id <= ?", arguments: [lastId])
+            // A finished console's recording goes with the last of its audit rows, never before.
+            try db.execute(
+                sql: """
+                    DELETE FROM consoleRecording WHERE endedAt IS NOT NULL AND id NOT IN (
+                        SELECT CAST(json_extract(parameters, '$.recording') AS INTEGER) FROM auditEvent
+                        WHERE action IN (?, ?) AND json_extract(parameters, '$.recording') IS NOT NULL)
+                    """,
+                arguments: [AuditAction.consoleOpen.rawValue, AuditAction.consoleClose.rawValue]
+            )
             let checkpoint = RetentionCheckpoint(
                 removedThroughId: lastId, lastRemovedHash: lastHash, removedRows: removed,
                 cutoff: ISO8601DateFormatter().string(from: cutoff)

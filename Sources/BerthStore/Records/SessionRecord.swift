@@ -7,6 +7,8 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     public var username: String
     /// The role resolved from the user's unix groups at sign-in (or at the last account re-check).
     public var role: String
+    /// Powers granted beside the role by a group of their own (`console`), comma-separated; resolved with the role.
+    public var grants: String
     public var csrfToken: String
     public var clientAddress: String?
     public var userAgent: String?
@@ -18,12 +20,13 @@ public struct SessionRecord: Codable, Sendable, Equatable {
     public var accountCheckedAt: Date
 
     public init(
-        tokenHash: String, username: String, role: String, csrfToken: String, clientAddress: String?, userAgent: String?,
-        createdAt: Date, expiresAt: Date
+        tokenHash: String, username: String, role: String, grants: String = "", csrfToken: String, clientAddress: String?,
+        userAgent: String?, createdAt: Date, expiresAt: Date
     ) {
         self.tokenHash = tokenHash
         self.username = username
         self.role = role
+        self.grants = grants
         self.csrfToken = csrfToken
         self.clientAddress = clientAddress
         self.userAgent = userAgent
@@ -54,13 +57,16 @@ extension AppDatabase {
         try await writer.read { db in try SessionRecord.fetchOne(db, key: tokenHash) }
     }
 
-    /// Records activity (when `lastSeenAt` is given) and, when given, a fresh account check and role on a session.
-    public func touchSession(tokenHash: String, lastSeenAt: Date?, accountCheckedAt: Date? = nil, role: String? = nil) async throws {
+    /// Records activity (when `lastSeenAt` is given) and, when given, a fresh account check, role and grants.
+    public func touchSession(
+        tokenHash: String, lastSeenAt: Date?, accountCheckedAt: Date? = nil, role: String? = nil, grants: String? = nil
+    ) async throws {
         try await writer.write { db in
             guard var session = try SessionRecord.fetchOne(db, key: tokenHash) else { return }
             if let lastSeenAt { session.lastSeenAt = lastSeenAt }
             if let accountCheckedAt { session.accountCheckedAt = accountCheckedAt }
             if let role { session.role = role }
+            if let grants { session.grants = grants }
             try session.update(db)
         }
     }

@@ -7,7 +7,7 @@ struct AccountPolicy: Sendable {
     let allowRoot: Bool
 
     enum Decision: Sendable, Equatable {
-        case allowed(Role)
+        case allowed(Role, grants: Set<Grant>)
         case refused(reason: String)
     }
 
@@ -18,7 +18,7 @@ struct AccountPolicy: Sendable {
         guard let role = roleGroups.role(forGroups: account.groups) else {
             return .refused(reason: "in none of the Berth groups")
         }
-        return .allowed(role)
+        return .allowed(role, grants: roleGroups.grants(forGroups: account.groups))
     }
 
     /// The role of an account that is signed in already, after checking with PAM that it is still usable.

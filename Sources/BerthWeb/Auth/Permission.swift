@@ -10,12 +10,23 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
 
     /// Granted by a dashboard's share-link cookie instead of a session (the route's `{id}` names the dashboard).
     public let viaShareLink: Bool
+    /// A power that also admits a user whose role is below `minimumRole` (a member of `--console-group`).
+    public let grant: Grant?
 
-    public init(_ name: String, minimumRole: Role?, opensToLoopback: Bool = false, viaShareLink: Bool = false) {
+    public init(_ name: String, minimumRole: Role?, opensToLoopback: Bool = false, viaShareLink: Bool = false, grant: Grant? = nil) {
         self.name = name
         self.minimumRole = minimumRole
         self.opensToLoopback = opensToLoopback
         self.viaShareLink = viaShareLink
+        self.grant = grant
+    }
+
+    /// Whether a signed-in user has it: the role reaches the minimum, or the user holds the permission's grant.
+    public func admits(_ user: SignedInUser) -> Bool {
+        guard let minimumRole else { return true }
+        if user.role >= minimumRole { return true }
+        if let grant, user.grants.contains(grant) { return true }
+        return false
     }
 
     public var description: String { name }
@@ -38,6 +49,8 @@ public struct Permission: Sendable, Hashable, CustomStringConvertible {
     public static let watchSharedDashboard = Permission("dashboard.share-link", minimumRole: nil, viaShareLink: true)
     /// Remove, create privileged things, exec, change others' settings.
     public static let administer = Permission("admin", minimumRole: .admin)
+    /// A shell in a running container: admins, and members of `--console-group`.
+    public static let exec = Permission("exec", minimumRole: .admin, grant: .console)
     /// Read operational metrics (`/metrics`): a scraper on this machine, or a signed-in admin.
     public static let readMetrics = Permission("metrics.read", minimumRole: .admin, opensToLoopback: true)
 }

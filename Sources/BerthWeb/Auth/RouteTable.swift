@@ -1,6 +1,7 @@
 import BerthStore
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import NIOConcurrencyHelpers
 
 /// The permission each route declared, by method and path pattern, for the central check to look up.
@@ -80,6 +81,16 @@ struct Routes {
         use handler: @escaping @Sendable (Request, SignedInContext) async throws -> some ResponseGenerator
     ) {
         signedIn.on(declareSignedIn(path, .post, permission, audit: audit), method: .post, use: handler)
+    }
+
+    /// A WebSocket route: its handshake is a GET through the same central check (which also demands a same-origin
+    /// `Origin` and the CSRF token on it), then `shouldUpgrade` decides, then `onUpgrade` has the connection.
+    func webSocket(
+        _ path: String, _ permission: Permission, audit: AuditAction? = nil,
+        shouldUpgrade: @escaping @Sendable (Request, BerthRequestContext) async throws -> RouterShouldUpgrade,
+        onUpgrade: @escaping WebSocketDataHandler<WebSocketRouterContext<BerthRequestContext>>
+    ) {
+        router.ws(declareSignedIn(path, .get, permission, audit: audit), shouldUpgrade: shouldUpgrade, onUpgrade: onUpgrade)
     }
 
     private func declareSignedIn(

@@ -45,16 +45,18 @@ struct SessionManager: Sendable {
     var cookieName: String { configuration.secureCookies ? "__Host-berth" : "berth" }
 
     /// Starts a session; returns the token for the cookie.
-    func create(username: String, role: Role, clientAddress: String?, userAgent: String?) async throws -> (token: String, user: SignedInUser) {
+    func create(
+        username: String, role: Role, grants: Set<Grant> = [], clientAddress: String?, userAgent: String?
+    ) async throws -> (token: String, user: SignedInUser) {
         let token = Tokens.random()
         let now = Date()
         let record = SessionRecord(
-            tokenHash: Tokens.hash(token), username: username, role: role.rawValue, csrfToken: Tokens.random(),
+            tokenHash: Tokens.hash(token), username: username, role: role.rawValue, grants: Grant.encode(grants), csrfToken: Tokens.random(),
             clientAddress: clientAddress, userAgent: userAgent.map { String($0.prefix(512)) },
             createdAt: now, expiresAt: now.addingTimeInterval(configuration.lifetime)
         )
         try await database.createSession(record)
-        return (token, SignedInUser(username: username, role: role, csrfToken: record.csrfToken, sessionKey: record.tokenHash))
+        return (token, SignedInUser(username: username, role: role, grants: grants, csrfToken: record.csrfToken, sessionKey: record.tokenHash))
     }
 
     /// What resolving a cookie found.
@@ -82,7 +84,8 @@ struct SessionManager: Sendable {
         }
     }
 
-    private func resolve(key: String, activity: Bool) async -> Resolution {
+    /// The session by its key (what an open console holds): as `resolve(token:)`.
+    func resolve(key: String, activity: Bool) async -> Resolution {
         let found: SessionRecord?
         do {
             found = try await database.session(tokenHash: key)
@@ -99,11 +102,14 @@ struct SessionManager: Sendable {
             return await end(session, reason: "idle timeout")
         }
         var role = storedRole
+        let storedGrants = Grant.decode(session.grants)
+        var grants = storedGrants
         var checkedAt: Date?
         if session.accountCheckedAt.addingTimeInterval(configuration.accountRecheckInterval) <= now {
             switch await accounts.currentRole(of: session.username) {
-            case .allowed(let current):
+            case .allowed(let current, let currentGrants):
                 role = current
+                grants = currentGrants
                 checkedAt = now
             case .refused(let reason):
                 return await end(session, reason: reason)
@@ -114,7 +120,8 @@ struct SessionManager: Sendable {
         let seen = activity && session.lastSeenAt.addingTimeInterval(touchEvery) <= now
         if checkedAt != nil || role != storedRole {
             try? await database.touchSession(
-                tokenHash: key, lastSeenAt: seen ? now : nil, accountCheckedAt: checkedAt, role: role != storedRole ? role.rawValue : nil
+                tokenHash: key, lastSeenAt: seen ? now : nil, accountCheckedAt: checkedAt, role: role != storedRole ? role.rawValue : nil,
+                grants: grants != storedGrants ? Grant.encode(grants) : nil
             )
         } else if seen {
             // Only the time of the last activity: the request does not wait for it behind other writes (a burst of
@@ -122,7 +129,7 @@ struct SessionManager: Sendable {
             let database = self.database
             Task { try? await database.touchSession(tokenHash: key, lastSeenAt: now, accountCheckedAt: nil, role: nil) }
         }
-        return .valid(SignedInUser(username: session.username, role: role, csrfToken: session.csrfToken, sessionKey: key))
+        return .valid(SignedInUser(username: session.username, role: role, grants: grants, csrfToken: session.csrfToken, sessionKey: key))
     }
 
     func end(sessionKey: String) async throws {

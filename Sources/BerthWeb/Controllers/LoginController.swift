@@ -96,9 +96,11 @@ struct LoginController: Sendable {
         }
 
         let role: Role
+        let grants: Set<Grant>
         switch accounts.role(of: typed) {
-        case .allowed(let granted):
+        case .allowed(let granted, let powers):
             role = granted
+            grants = powers
         case .refused(let reason):
             throttle.recordFailure(username: typed, address: address)
             return try await refuseAsWrongPassword(reason: reason)
@@ -110,7 +112,7 @@ struct LoginController: Sendable {
         let token: String
         let user: SignedInUser
         do {
-            (token, user) = try await sessions.create(username: typed, role: role, clientAddress: address, userAgent: context.userAgent)
+            (token, user) = try await sessions.create(username: typed, role: role, grants: grants, clientAddress: address, userAgent: context.userAgent)
         } catch {
             context.logger.error("cannot store a new session", metadata: ["error": "\(error)"])
             return try await refuse(Self.cannotWriteMessage, status: .serviceUnavailable, reason: "session not stored: \(error)")

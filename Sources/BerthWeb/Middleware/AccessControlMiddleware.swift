@@ -11,7 +11,9 @@ import NIOCore
 /// 2. The session cookie is resolved (timeouts, account re-check); routes for signed-in users need one.
 /// 3. The user's role must reach the permission's minimum role (or the client is on loopback and the permission
 ///    opens to it).
-/// 4. State-changing methods need a same-origin `Origin` (or `Sec-Fetch-Site: same-origin`) and the CSRF token.
+/// 4. State-changing methods need a same-origin `Origin` (or `Sec-Fetch-Site: same-origin`) and the CSRF token; so
+///    does a WebSocket handshake, though it is a GET (a page on another site can open a WebSocket with the user's
+///    cookie: cross-site WebSocket hijacking).
 /// Every refusal is audited.
 struct AccessControlMiddleware: RouterMiddleware {
     typealias Context = BerthRequestContext
@@ -84,7 +86,7 @@ struct AccessControlMiddleware: RouterMiddleware {
                 if endedSession { response.setCookie(sessions.expiredCookie()) }
                 return response
             }
-            guard user.role >= minimumRole else {
+            guard permission.admits(user) else {
                 // Recorded as the action that was refused, on its target when the route names one.
                 let target = context.parameters.get("id") ?? context.parameters.get("name")
                 await audit.record(
@@ -92,14 +94,12 @@ struct AccessControlMiddleware: RouterMiddleware {
                     targetType: target == nil ? "route" : Self.targetType(ofRoute: path), targetId: target ?? "\(request.method) \(path)",
                     parameters: ["needs": permission.name], error: "role \(user.role.rawValue) lacks \(permission.name)"
                 )
-                throw HTTPError(
-                    .forbidden,
-                    message: "Your role (\(user.role.rawValue)) may not do this; it needs \(minimumRole.rawValue) or higher."
-                )
+                let needs = permission.grant == nil ? "\(minimumRole.rawValue) or higher" : "\(minimumRole.rawValue), or the \(permission.name) group"
+                throw HTTPError(.forbidden, message: "Your role (\(user.role.rawValue)) may not do this; it needs \(needs).")
             }
         }
 
-        if !Self.safeMethods.contains(request.method) {
+        if !Self.safeMethods.contains(request.method) || Self.isWebSocketHandshake(request) {
             if let refusal = try await checkCSRF(&request, &context) {
                 context.logger.notice("cross-site request refused", metadata: ["reason": "\(refusal)"])
                 await audit.record(
@@ -113,6 +113,14 @@ struct AccessControlMiddleware: RouterMiddleware {
     }
 
     static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
+
+    static func isWebSocketHandshake(_ request: Request) -> Bool {
+        request.headers[.upgrade]?.lowercased() == "websocket"
+    }
+
+    /// A browser's WebSocket can't send headers of its own: the page offers the token as one of the subprotocols
+    /// (`berth.csrf.TOKEN`, beside `berth.console`, which the server picks).
+    static let webSocketTokenPrefix = "berth.csrf."
 
     /// The answer past the connection cap to anyone without a session; the connection closes after it.
     static func atCapacity() -> Response {
@@ -160,6 +168,7 @@ struct AccessControlMiddleware: RouterMiddleware {
         case "networks": return "network"
         case "volumes": return "volume"
         case "dashboards", "shared": return "dashboard"
+        case "consoles": return "recording"
         case "swarm": return segments.dropFirst().first == "nodes" ? "node" : "service"
         default: return "route"
         }
@@ -180,7 +189,9 @@ struct AccessControlMiddleware: RouterMiddleware {
     /// Returns why the request is refused, or nil when it came from one of our pages.
     private func checkCSRF(_ request: inout Request, _ context: inout Context) async throws -> String? {
         // Same origin: browsers send Origin on every POST (`null` when a referrer policy hides it); Sec-Fetch-Site
-        // stands in where they do not.
+        // stands in where they do not. A WebSocket handshake always carries Origin in a browser, and must.
+        let webSocket = Self.isWebSocketHandshake(request)
+        if webSocket && (request.headers[.origin] ?? "null") == "null" { return "WebSocket without Origin" }
         if let origin = request.headers[.origin], origin != "null" {
             let scheme = (context.client?.isSecure ?? false) || sessions.configuration.secureCookies ? "https" : "http"
             guard let host = request.head.authority, origin == "\(scheme)://\(host)" else {
@@ -190,8 +201,15 @@ struct AccessControlMiddleware: RouterMiddleware {
             return "no Origin header"
         }
 
-        // The token: from a header (scripts), else from the form.
+        // The token: from a header (scripts), else from the form, or the WebSocket subprotocol.
         var supplied = request.headers[.xCSRFToken]
+        if webSocket, supplied == nil {
+            supplied = request.headers[values: .secWebSocketProtocol]
+                .flatMap { $0.split(separator: ",") }
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+                .first { $0.hasPrefix(Self.webSocketTokenPrefix) }
+                .map { String($0.dropFirst(Self.webSocketTokenPrefix.count)) }
+        }
         if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
             let body = try await request.body.collect(upTo: Self.maxFormSize)
             let form = FormFields(String(buffer: body))

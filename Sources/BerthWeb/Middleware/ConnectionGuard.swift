@@ -1,6 +1,9 @@
 import HTTPTypes
+import HummingbirdCore
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// Limits on connections, kept in the channel pipeline where a connection is still bytes and a clock.
@@ -41,7 +44,13 @@ public final class ConnectionLimits: Sendable {
         if open.withLockedValue({ $0.closed() }) { ReturnedMemory.trimSoon() }
     }
 
-    func handlers() -> [any RemovableChannelHandler] { [ConnectionGuard(limits: self)] }
+    /// The guard for a pipeline that speaks Swift HTTP types (HTTP/1.1 streams of HTTP/2, and plain HTTP/1.1).
+    func handlers() -> [any RemovableChannelHandler] { [ConnectionGuard<HTTPTypesParts>(limits: self)] }
+
+    /// The guard for a pipeline that may upgrade to a WebSocket: it sits right after NIO's HTTP/1 decoder from the
+    /// first byte (Hummingbird adds its own handlers only once the first head decided against an upgrade), and steps
+    /// aside, still counting the connection, once a 101 has been written.
+    func upgradableHandler() -> any ChannelHandler { ConnectionGuard<NIOHTTP1Parts>(limits: self) }
 
     /// What the kernel may hold unsent for an event stream (SO_SNDBUF; Linux counts twice this with its overhead).
     /// Its own default grows to 4 MiB a socket: a reader that stops reading then takes ~2.8 MiB of log the engine
@@ -53,17 +62,69 @@ public final class ConnectionLimits: Sendable {
     static let overCapacityHeader = HTTPField.Name("X-Berth-Over-Capacity")!
 }
 
-final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+/// The request and response parts a guard reads, in the pipeline's own types.
+protocol ConnectionGuardParts {
+    associatedtype Request
+    associatedtype Response
+    /// The part with the over-capacity mark set (or cleared), when it is a request head; nil for other parts.
+    static func markedHead(_ part: Request, overCapacity: Bool) -> Request?
+    /// A response head's status code and content type; nil for other parts.
+    static func responseHead(_ part: Response) -> (status: Int, contentType: String?)?
+    static func isEnd(_ part: Response) -> Bool
+}
+
+enum HTTPTypesParts: ConnectionGuardParts {
+    static func markedHead(_ part: HTTPRequestPart, overCapacity: Bool) -> HTTPRequestPart? {
+        guard case .head(var head) = part else { return nil }
+        head.headerFields[ConnectionLimits.overCapacityHeader] = nil
+        if overCapacity { head.headerFields[ConnectionLimits.overCapacityHeader] = "1" }
+        return .head(head)
+    }
+
+    static func responseHead(_ part: HTTPResponsePart) -> (status: Int, contentType: String?)? {
+        guard case .head(let head) = part else { return nil }
+        return (head.status.code, head.headerFields[.contentType])
+    }
+
+    static func isEnd(_ part: HTTPResponsePart) -> Bool {
+        if case .end = part { return true }
+        return false
+    }
+}
+
+enum NIOHTTP1Parts: ConnectionGuardParts {
+    static func markedHead(_ part: HTTPServerRequestPart, overCapacity: Bool) -> HTTPServerRequestPart? {
+        guard case .head(var head) = part else { return nil }
+        let name = ConnectionLimits.overCapacityHeader.rawName
+        head.headers.remove(name: name)
+        if overCapacity { head.headers.add(name: name, value: "1") }
+        return .head(head)
+    }
+
+    static func responseHead(_ part: HTTPServerResponsePart) -> (status: Int, contentType: String?)? {
+        guard case .head(let head) = part else { return nil }
+        return (Int(head.status.code), head.headers.first(name: "content-type"))
+    }
+
+    static func isEnd(_ part: HTTPServerResponsePart) -> Bool {
+        if case .end = part { return true }
+        return false
+    }
+}
+
+final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = Parts.Request
+    typealias InboundOut = Parts.Request
+    typealias OutboundIn = Parts.Response
+    typealias OutboundOut = Parts.Response
 
     private let limits: ConnectionLimits
     private var counted = false
     private var overCapacity = false
     private var deadline: Scheduled<Void>?
     private var closeAfterResponse = false
+    /// Switched to a WebSocket: what passes is frames now, and the WebSocket's own pings keep it in check.
+    private var upgraded = false
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -103,23 +164,32 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var part = unwrapInboundIn(data)
-        if case .head(var head) = part {
-            disarm()
-            head.headerFields[ConnectionLimits.overCapacityHeader] = nil
-            if overCapacity { head.headerFields[ConnectionLimits.overCapacityHeader] = "1" }
-            part = .head(head)
+        guard !upgraded else {
+            context.fireChannelRead(data)
+            return
         }
-        context.fireChannelRead(wrapInboundOut(part))
+        if let head = Parts.markedHead(unwrapInboundIn(data), overCapacity: overCapacity) {
+            disarm()
+            context.fireChannelRead(wrapInboundOut(head))
+        } else {
+            context.fireChannelRead(data)
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard !upgraded else {
+            context.write(data, promise: promise)
+            return
+        }
         let part = unwrapOutboundIn(data)
-        switch part {
-        case .head(let head):
+        if let head = Parts.responseHead(part) {
+            if head.status == 101 {
+                upgraded = true
+                disarm()
+            }
             // The refusal of a request over the cap ends its connection.
-            if overCapacity, head.status == .serviceUnavailable { closeAfterResponse = true }
-            if head.headerFields[.contentType]?.hasPrefix("text/event-stream") == true {
+            if overCapacity, head.status == 503 { closeAfterResponse = true }
+            if head.contentType?.hasPrefix("text/event-stream") == true {
                 // Only on a socket: an HTTP/2 stream has none of its own (and flow control of its own), and
                 // setting a socket option on one traps.
                 if let socket = context.channel as? any SocketOptionProvider {
@@ -127,9 +197,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
             context.write(data, promise: promise)
-        case .body:
-            context.write(data, promise: promise)
-        case .end:
+        } else if Parts.isEnd(part) {
             if closeAfterResponse {
                 context.writeAndFlush(data).whenComplete { _ in context.close(promise: nil) }
                 promise?.succeed()
@@ -137,6 +205,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 context.write(data, promise: promise)
                 arm(context, limits.keepAliveTimeout)
             }
+        } else {
+            context.write(data, promise: promise)
         }
     }
 
@@ -151,5 +221,25 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func disarm() {
         deadline?.cancel()
         deadline = nil
+    }
+}
+
+/// Hummingbird's HTTP/1.1 channel with WebSocket upgrades, with a `ConnectionGuard` in its pipeline from the first
+/// byte: the channel itself adds extra handlers only after the first request head, too late for the header timeout
+/// and the connection cap.
+struct GuardedUpgradeChannel<Base: ServerChildChannel>: ServerChildChannel {
+    let base: Base
+    let limits: ConnectionLimits
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
+        base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(limits.upgradableHandler(), position: .after(decoder))
+            return value
+        }
+    }
+
+    func handle(value: Base.Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
     }
 }

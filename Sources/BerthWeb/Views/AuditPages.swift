@@ -123,6 +123,8 @@ struct AuditRow: Sendable {
     let action: String
     let target: String?
     let targetLink: String?
+    /// A console's rows link to its recording's replay.
+    let replayLink: String?
     let outcome: String
     let isOk: Bool
     let duration: String?
@@ -150,6 +152,14 @@ struct AuditRow: Sendable {
             targetLink = "/containers/\(EngineClientPath.escape(targetId))"
         } else {
             targetLink = nil
+        }
+        if event.action == AuditAction.consoleOpen.rawValue || event.action == AuditAction.consoleClose.rawValue,
+           let json = event.parameters,
+           let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String],
+           let recording = object["recording"].flatMap(Int64.init) {
+            replayLink = "/consoles/\(recording)"
+        } else {
+            replayLink = nil
         }
         outcome = event.outcome.rawValue
         isOk = event.outcome == .ok

@@ -135,6 +135,7 @@ struct CurrentUser: Sendable {
     /// What the role may do, for showing only the buttons that will work (the server checks again).
     let canOperate: Bool
     let isAdmin: Bool
+    let canOpenConsole: Bool
 
     init(_ user: SignedInUser) {
         username = user.username
@@ -142,6 +143,7 @@ struct CurrentUser: Sendable {
         csrfToken = user.csrfToken
         canOperate = user.role >= .operator
         isAdmin = user.role == .admin
+        canOpenConsole = Permission.exec.admits(user)
     }
 }
 

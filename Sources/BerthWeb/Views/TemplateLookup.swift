@@ -24,6 +24,7 @@ extension CurrentUser: MustacheParent {
         case "csrfToken": csrfToken
         case "canOperate": canOperate
         case "isAdmin": isAdmin
+        case "canOpenConsole": canOpenConsole
         default: nil
         }
     }
@@ -155,6 +156,7 @@ extension AuditRow: MustacheParent {
         case "action": action
         case "target": target
         case "targetLink": targetLink
+        case "replayLink": replayLink
         case "outcome": outcome
         case "isOk": isOk
         case "duration": duration
