@@ -8,6 +8,7 @@ import HummingbirdWebSocket
 import NIOSSL
 import Logging
 import Mustache
+import NIOCore
 import PAMAuth
 import ServiceLifecycle
 
@@ -33,10 +34,10 @@ public func buildApplication(
     )
 }
 
-/// Plain HTTP/1.1 (behind a TLS proxy) with WebSocket upgrades for the console, or HTTPS with HTTP/2 when Berth holds
-/// the certificate itself. HTTP/2 matters for the live pages: over HTTP/1.1 a browser opens at most six connections
-/// to a host, so a seventh tab's stream would wait; over HTTP/2 they all share one. (Hummingbird serves WebSockets
-/// over HTTP/1.1 only, so with Berth's own HTTPS the console is not available yet; the page says so.)
+/// Plain HTTP/1.1 (behind a TLS proxy) with WebSocket upgrades for the console, or, when Berth holds the certificate
+/// itself, HTTPS with HTTP/2 and, for connections that negotiate HTTP/1.1 (a browser's WebSocket), the same
+/// upgradable HTTP/1.1 (`SecureChannel`). HTTP/2 matters for the live pages: over HTTP/1.1 a browser opens at most six
+/// connections to a host, so a seventh tab's stream would wait; over HTTP/2 they all share one.
 ///
 /// The WebSocket handshake goes through the same router, middleware and central check as every other request.
 func serverBuilder(_ configuration: AppConfiguration, webSocketRouter: Router<BerthRequestContext>) throws -> HTTPServerBuilder {
@@ -44,22 +45,22 @@ func serverBuilder(_ configuration: AppConfiguration, webSocketRouter: Router<Be
         maxConnections: configuration.maxConnections, headerTimeout: .seconds(Int64(configuration.headerTimeout)),
         keepAliveTimeout: .seconds(Int64(configuration.keepAliveTimeout))
     )
-    // Hummingbird's own idle timeout covers a request body that stops arriving.
-    let http1 = HTTP1Channel.Configuration(
-        additionalChannelHandlers: limits.handlers(), idleTimeout: .seconds(Int64(configuration.keepAliveTimeout))
+    // Hummingbird's own idle timeout covers a request body that stops arriving. On HTTP/1.1 the guard is put in by
+    // `GuardedUpgradeChannel`; an HTTP/2 stream gets it as an extra handler.
+    let idleTimeout = TimeAmount.seconds(Int64(configuration.keepAliveTimeout))
+    let webSocketResponder = webSocketRouter.buildResponder()
+    let upgrade = HTTP1WebSocketUpgradeChannel.Configuration(
+        http1: HTTP1Channel.Configuration(idleTimeout: idleTimeout),
+        ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30)))
     )
-    guard let files = configuration.tls else {
-        let webSocketResponder = webSocketRouter.buildResponder()
-        let upgrade = HTTP1WebSocketUpgradeChannel.Configuration(
-            http1: HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(configuration.keepAliveTimeout))),
-            ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30)))
+    let http1: @Sendable (@escaping HTTPChannelHandler.Responder) -> GuardedUpgradeChannel<HTTP1WebSocketUpgradeChannel> = {
+        GuardedUpgradeChannel(
+            base: HTTP1WebSocketUpgradeChannel(responder: $0, webSocketResponder: webSocketResponder, configuration: upgrade),
+            limits: limits
         )
-        return HTTPServerBuilder { responder in
-            GuardedUpgradeChannel(
-                base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder, configuration: upgrade),
-                limits: limits
-            )
-        }
+    }
+    guard let files = configuration.tls else {
+        return HTTPServerBuilder { responder in http1(responder) }
     }
     let chain: [NIOSSLCertificate]
     let key: NIOSSLPrivateKey
@@ -75,10 +76,14 @@ func serverBuilder(_ configuration: AppConfiguration, webSocketRouter: Router<Be
     }
     guard !chain.isEmpty else { throw StartupError("no certificate in \(files.certificatePath) (--tls-cert)") }
     let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-    return try .http2Upgrade(
-        tlsConfiguration: tls,
-        configuration: .init(idleTimeout: .seconds(configuration.keepAliveTimeout), streamConfiguration: http1)
+    let context = try SecureChannel<GuardedUpgradeChannel<HTTP1WebSocketUpgradeChannel>>.context(tls)
+    let http2 = HTTP2ChannelConfiguration(
+        idleTimeout: .seconds(configuration.keepAliveTimeout),
+        streamConfiguration: HTTP1Channel.Configuration(additionalChannelHandlers: limits.handlers(), idleTimeout: idleTimeout)
     )
+    return HTTPServerBuilder { responder in
+        SecureChannel(sslContext: context, http1: http1(responder), http2: HTTP2Channel(responder: responder, configuration: http2))
+    }
 }
 
 /// The router with its declared routes, and the services that must stop with the application.
@@ -162,8 +167,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let tails = Broadcaster<LogStreamMessage>(upstream: LogTail.upstream(engine: engine))
     LogsController(engine: engine, audit: audit, views: views, streamer: streamer, tails: tails).addRoutes(to: routes)
     ConsoleController(
-        engine: engine, audit: audit, views: views, sessions: sessions, database: database, settings: configuration.console,
-        webSocketsServed: configuration.tls == nil
+        engine: engine, audit: audit, views: views, sessions: sessions, database: database, settings: configuration.console
     ).addRoutes(to: routes)
     let events = Broadcaster<EngineEventMessage>(upstream: EventsController.upstream(engine: engine))
     EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)

@@ -84,6 +84,64 @@ import TestSupport
         }
     }
 
+    @Test func overTheSameHTTPSAConsoleOpensOnAConnectionOfItsOwn() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("console")
+            try await scope.busybox(["sleep", "300"], name: name)
+            let directory = try Repository.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let certificate = directory.appendingPathComponent("cert.pem").path
+            let key = directory.appendingPathComponent("key.pem").path
+            let made = try await ChildProcess.run("/usr/bin/openssl", [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                "-keyout", key, "-out", certificate,
+            ])
+            #expect(made == 0)
+            var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
+            configuration.tls = .init(certificatePath: certificate, keyPath: key)
+            configuration.sessions.secureCookies = true
+            let built = try await buildRouter(configuration)
+            var logger = Logger(label: "berth.test")
+            logger.logLevel = .warning
+            let app = Application(
+                router: built.routes.router, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
+            )
+            var clientConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: nil))
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .none
+            clientConfiguration.tlsConfiguration = tls
+            clientConfiguration.redirectConfiguration = .disallow
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
+            do {
+                try await app.test(.live) { testClient in
+                    let port = try #require(testClient.port)
+                    let base = "https://127.0.0.1:\(port)"
+                    let cookie = try await signIn(client, base: base, as: "bt-admin")
+                    var page = HTTPClientRequest(url: base + "/containers/\(name)")
+                    page.headers.add(name: "Cookie", value: cookie)
+                    let response = try await client.execute(page, timeout: .seconds(30))
+                    // The pages still come over HTTP/2.
+                    #expect(response.version == .http2)
+                    let html = String(buffer: try await response.body.collect(upTo: 1 << 22))
+                    #expect(html.contains("/console\">Console</a>"))
+                    let browser = Browser(cookie: cookie, csrfToken: try #require(csrfField(in: html)))
+                    let transcript = try await console(port: port, browser: browser, container: name, tls: true) { console in
+                        try await console.waitForPrompt()
+                        try await console.type("echo over-tls; exit 4\r")
+                        try await console.waitUntilClosed()
+                    }
+                    #expect(transcript.output.contains("\nover-tls"))
+                    #expect(transcript.events.last?["code"] as? Int == 4)
+                }
+                try await client.shutdown()
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        }
+    }
+
     /// The browser dance over HTTPS: the form's cookie and token, then the `__Host-` session cookie.
     func signIn(_ client: HTTPClient, base: String, as user: String) async throws -> String {
         let form = try await client.execute(HTTPClientRequest(url: base + "/login"), timeout: .seconds(30))

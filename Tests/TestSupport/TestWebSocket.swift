@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// A WebSocket client that sends exactly the handshake headers it is given, as a browser does: swift-websocket's
@@ -19,11 +20,21 @@ public struct TestWebSocket: Sendable {
 
     public let channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
 
-    /// Connects and upgrades; throws `Refused` when the server answers without upgrading.
-    public static func connect(port: Int, path: String, headers: [(String, String)]) async throws -> TestWebSocket {
+    /// Connects and upgrades; throws `Refused` when the server answers without upgrading. With `tls`, over TLS
+    /// offering only http/1.1 by ALPN, as a browser opens a WebSocket (the certificate is not checked).
+    public static func connect(port: Int, path: String, headers: [(String, String)], tls: Bool = false) async throws -> TestWebSocket {
+        let context: NIOSSLContext? = try tls ? {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.certificateVerification = .none
+            configuration.applicationProtocols = ["http/1.1"]
+            return try NIOSSLContext(configuration: configuration)
+        }() : nil
         let negotiated = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                    }
                     let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
                         maxFrameSize: 1 << 24,
                         upgradePipelineHandler: { channel, _ in

@@ -17,14 +17,11 @@ struct ConsoleController: Sendable {
     let settings: ConsoleSettings
     let library: TerminalLibrary
     let registry: ConsoleRegistry
-    /// False when Berth serves HTTPS itself: Hummingbird's HTTP/2 channel has no WebSocket upgrade (yet).
-    let webSocketsServed: Bool
 
     init(
         engine: EngineClient, audit: AuditTrail, views: PageRenderer, sessions: SessionManager, database: AppDatabase,
-        settings: ConsoleSettings, webSocketsServed: Bool
+        settings: ConsoleSettings
     ) {
-        self.webSocketsServed = webSocketsServed
         self.engine = engine
         self.audit = audit
         self.views = views
@@ -34,9 +31,6 @@ struct ConsoleController: Sendable {
         library = TerminalLibrary(settings: settings)
         registry = ConsoleRegistry(perUser: settings.perUser, total: settings.total)
     }
-
-    static let noWebSocketsMessage =
-        "The console needs WebSockets, which Berth does not serve over its own HTTPS (--tls-cert) yet: run it behind a TLS proxy (deploy/nginx/berth.conf) to open consoles."
 
     /// The subprotocol the server answers with (the page also offers its CSRF token as one).
     static let subprotocol = "berth.console"
@@ -68,7 +62,7 @@ struct ConsoleController: Sendable {
         return try views.page("console", ConsolePage(
             id: inspect.id, name: inspect.displayName, running: inspect.state?.running ?? false,
             command: query.get("command") ?? "", user: query.get("user") ?? "", workdir: query.get("workdir") ?? "",
-            unavailable: !webSocketsServed ? Self.noWebSocketsMessage : library.isInstalled ? nil : TerminalLibrary.missingMessage
+            unavailable: library.isInstalled ? nil : TerminalLibrary.missingMessage
         ), context: context)
     }
 
@@ -192,7 +186,7 @@ struct ConsolePage: Sendable {
     let command: String
     let user: String
     let workdir: String
-    /// Why no console can be opened from this server (no terminal library, no WebSockets); nil when it can.
+    /// Why no console can be opened from this server (no terminal library); nil when it can.
     let unavailable: String?
     var shortID: String { String(id.prefix(12)) }
 }

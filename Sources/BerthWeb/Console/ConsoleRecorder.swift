@@ -68,6 +68,8 @@ actor ConsoleRecorder {
 
     /// What the process wrote.
     func output(_ bytes: ByteBuffer) async {
+        // Past the cap nothing is recorded: not even decoded (a console printing 50 MB/s keeps printing).
+        guard !truncated else { return }
         var data = partialOutput
         data.append(contentsOf: bytes.readableBytesView)
         let cut = Self.completeUTF8Prefix(data)
@@ -81,6 +83,7 @@ actor ConsoleRecorder {
     /// What the person typed (a keystroke, a paste, a terminal's answer), kept until the output tells whether the
     /// terminal showed it.
     func input(_ bytes: ByteBuffer) async {
+        guard !truncated else { return }
         let text = String(decoding: bytes.readableBytesView, as: UTF8.self)
         // Escape sequences (arrows, function keys, answers to the terminal's questions) and control characters are
         // keys, not text: recorded as they are, in their place.

@@ -24,6 +24,8 @@ struct ConsoleSession: Sendable {
     /// Why a console ended.
     enum Ending: Sendable, Equatable {
         case exited
+        /// The process ended because its container did (stopped, killed, or taken down with the engine).
+        case containerStopped
         case pageClosed
         case engineDropped(String)
         case limit(String)
@@ -163,6 +165,7 @@ struct ConsoleSession: Sendable {
         var endingText: String {
             switch ending {
             case .exited: "exit"
+            case .containerStopped: "container stopped"
             case .pageClosed: "page closed"
             case .engineDropped: "engine connection lost"
             case .limit(let reason), .sessionEnded(let reason), .recordingFailed(let reason): reason
@@ -173,6 +176,8 @@ struct ConsoleSession: Sendable {
         var message: String {
             switch ending {
             case .exited: "The process ended."
+            case .containerStopped:
+                "The container stopped, and the console with it" + (exitCode.map { " (the process ended with code \($0))" } ?? "") + "."
             case .pageClosed: "Closed."
             case .engineDropped(let reason): "The connection to the engine was lost (\(reason)). The console is closed."
             case .limit(let reason), .sessionEnded(let reason): "The console was closed: \(reason)."
@@ -227,9 +232,16 @@ struct ConsoleSession: Sendable {
 
         var result = Result(ending: ending, bytesIn: counters.bytesIn, bytesOut: counters.bytesOut)
         if ending == .exited {
-            result.exitCode = try? await engine.inspectExec(exec.id).exitCode
+            do {
+                result.exitCode = try await engine.inspectExec(exec.id).exitCode
+                // A container that stopped took its processes with it: say that, not just an exit code.
+                if try await engine.inspectContainer(container).state?.running != true { result.ending = .containerStopped }
+            } catch {
+                // The output ended because the engine went (a stopped daemon takes its containers with it).
+                result.ending = .engineDropped(AuditTrail.message(for: error))
+            }
         }
-        if case .engineDropped(let reason) = ending { result.error = "the engine connection was lost: \(reason)" }
+        if case .engineDropped(let reason) = result.ending { result.error = "the engine connection was lost: \(reason)" }
         do {
             result.recording = try await recorder.finish()
         } catch {
