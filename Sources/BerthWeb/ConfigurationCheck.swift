@@ -71,6 +71,13 @@ public enum ConfigurationCheck {
                 fail("groups: the \(role) group \(group) does not exist (groupadd --system \(group))")
             }
         }
+        // Optional: without it, only admins open consoles.
+        let consoleGroup = configuration.roleGroups.console
+        if getgrnam(consoleGroup) != nil {
+            ok("groups: console group \(consoleGroup) exists")
+        } else {
+            warn("groups: no console group \(consoleGroup): only admins can open consoles (groupadd --system \(consoleGroup) to let others)")
+        }
 
         findings.append(await engineFinding(configuration))
         return findings

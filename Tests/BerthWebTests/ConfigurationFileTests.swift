@@ -31,6 +31,7 @@ import TestSupport
             admin-group = "\(TestUsers.adminGroup)"
             operator-group = "\(TestUsers.operatorGroup)"
             viewer-group = "\(TestUsers.viewerGroup)"
+            console-group = "\(TestUsers.consoleGroup)"
             log-level = "notice"
             secure-cookies = true
             audit-retention = 400
@@ -127,6 +128,7 @@ import TestSupport
         #expect(good.output.contains("ok: database: \(directory.appendingPathComponent("db/berth.sqlite").path) will be created"))
         #expect(good.output.contains("ok: engine: \(try TestEngine.address()) answers"))
         #expect(good.output.contains("ok: groups: viewer group \(TestUsers.viewerGroup) exists"))
+        #expect(good.output.contains("ok: groups: console group \(TestUsers.consoleGroup) exists"))
         #expect(good.output.contains("0 errors, 0 warnings"))
 
         let emptyFolder = directory.appendingPathComponent("empty").path

@@ -230,6 +230,28 @@ import TestSupport
         }
     }
 
+    @Test func anOperatorInTheConsoleGroupMayUntilTheGroupIsTakenAway() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("console")
+            try await scope.busybox(["sleep", "300"], name: name)
+            try await withServedApp(configure: { $0.sessions.accountRecheckInterval = 1 }) { port, client, app in
+                let member = try await signIn(client, as: "bt-consoler")
+                let page = try await client.execute(uri: "/containers/\(name)", method: .get, headers: member.getHeaders)
+                #expect(page.text.contains("/console\">Console</a>"), "an operator in the console group gets the link")
+                let transcript = try await console(port: port, browser: member, container: name) { console in
+                    try await console.waitForPrompt()
+                    try TestUsers.shell("gpasswd", "-d", "bt-consoler", TestUsers.consoleGroup)
+                    defer { try? TestUsers.shell("gpasswd", "-a", "bt-consoler", TestUsers.consoleGroup) }
+                    try await console.waitUntilClosed(timeout: .seconds(30))
+                }
+                let message = transcript.events.last?["message"] as? String ?? ""
+                #expect(message.contains("may no longer open consoles"), "\(transcript.events)")
+                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
+                #expect(closed.actor == "bt-consoler" && closed.role == "operator")
+            }
+        }
+    }
+
     @Test func aTamperedRecordingIsFound() async throws {
         try await TestEngine.withContainers { _, scope in
             let name = TestEngine.uniqueName("console")

@@ -24,7 +24,10 @@ struct TestApp {
             publicDirectory: Repository.publicFolder,
             logLevel: .warning,
             pam: .init(service: TestUsers.service, failureDelay: .milliseconds(50)),
-            roleGroups: RoleGroups(admin: TestUsers.adminGroup, operator: TestUsers.operatorGroup, viewer: TestUsers.viewerGroup)
+            roleGroups: RoleGroups(
+                admin: TestUsers.adminGroup, operator: TestUsers.operatorGroup, viewer: TestUsers.viewerGroup,
+                console: TestUsers.consoleGroup
+            )
         )
         // Tests open many streams from one session (fan-out, shared upstreams); the caps have tests of their own.
         configuration.streamLimits = StreamLimits(total: 5000, perSession: 1000, perLink: 1000)

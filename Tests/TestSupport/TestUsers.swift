@@ -10,6 +10,8 @@ public enum TestUsers {
     public static let adminGroup = "bt-admins"
     public static let operatorGroup = "bt-operators"
     public static let viewerGroup = "bt-viewers"
+    /// Members may open consoles (`--console-group`) whatever their role.
+    public static let consoleGroup = "bt-console"
 
     /// Every test user's password, chosen at random by `scripts/test` for each run.
     public static func password() throws -> String {
