@@ -194,6 +194,22 @@ def main():
           f"Berth p50 {berth_p50:.2f} ms p99 {berth_p99:.2f} ms (ratio p99 {berth_p99 / raw_p99:.2f}; "
           f"target p99 <= {allowed:.2f} ms: {'met' if berth_p99 <= allowed else 'MISSED'})")
 
+    # Throughput of one console printing as fast as it can (`yes` on a terminal), raw exec against Berth, alternating.
+    def throughput(console, seconds=4.0):
+        start = time.perf_counter()
+        got = 0
+        while time.perf_counter() - start < seconds:
+            got += len(console.receive())
+        console.close()
+        return got / (time.perf_counter() - start) / 1e6
+    raw_rates, berth_rates = [], []
+    for _ in range(2):
+        raw_rates.append(throughput(RawExec(args.socket, args.container, ["yes"])))
+        berth_rates.append(throughput(BerthConsole(args.port, session, token, args.container, "yes")))
+    raw_rate, berth_rate = statistics.median(raw_rates), statistics.median(berth_rates)
+    print(f"one console printing `yes`: engine {raw_rate:.2f} MB/s, Berth {berth_rate:.2f} MB/s "
+          f"(ratio {berth_rate / raw_rate:.2f})")
+
     # Memory: idle, then 20 consoles streaming `yes` read as fast as this reader can.
     time.sleep(2)
     idle = memory_kib(args.pid)["Private"]

@@ -180,6 +180,40 @@ import TestSupport
         }
     }
 
+    @Test func aProcessThatDoesNotReadItsTerminalEndsWhenTheConsoleCloses() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            let name = TestEngine.uniqueName("console")
+            let id = try await scope.busybox(["sleep", "300"], name: name)
+            try await withServedApp { port, client, app in
+                let admin = try await signIn(client, as: "bt-admin")
+                // `top` never reads its input: closing the page's connection alone would leave it running.
+                _ = try await console(port: port, browser: admin, container: name, query: "command=top") { console in
+                    try await console.waitFor("Mem:")
+                    try await console.close()
+                }
+                var processes = ""
+                for _ in 0..<50 {
+                    processes = try await Self.processes(in: id, engine: engine)
+                    if !processes.contains(" top") { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(!processes.contains(" top"), "\(processes)")
+                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
+                #expect(try parameters(of: closed)["ended"] == "page closed")
+                #expect(try parameters(of: closed)["leftRunning"] == nil)
+            }
+        }
+    }
+
+    /// `ps` in the container, as the terminal shows it.
+    static func processes(in container: String, engine: EngineClient) async throws -> String {
+        let id = try await engine.createExec(in: container, options: ExecOptions(command: ["ps", "-o", "pid,comm"], tty: true))
+        let session = try await engine.startExec(id, tty: true)
+        var text = ""
+        for try await chunk in session.output { text += String(buffer: chunk) }
+        return text
+    }
+
     @Test func signingOutClosesAnOpenConsole() async throws {
         try await TestEngine.withContainers { _, scope in
             let name = TestEngine.uniqueName("console")
@@ -338,6 +372,11 @@ final class ConsoleDriver: Sendable {
 
     func type(_ text: String) async throws {
         try await outbound().binary(text)
+    }
+
+    /// Closes the connection as a page that goes away does.
+    func close() async throws {
+        try await outbound().close()
     }
 
     func resize(columns: Int, rows: Int) async throws {

@@ -108,6 +108,11 @@ public struct TestWebSocket: Sendable {
             try await send(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: text)))
         }
 
+        /// Starts the closing handshake, as a page that goes away does.
+        public func close() async throws {
+            try await send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: ByteBuffer()))
+        }
+
         public func send(_ frame: WebSocketFrame) async throws {
             try await outbound.write(frame)
         }

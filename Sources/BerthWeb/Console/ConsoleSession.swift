@@ -149,10 +149,13 @@ struct ConsoleSession: Sendable {
         var bytesOut = 0
         var recording: ConsoleRecorder.Summary?
         var error: String?
+        /// Why the process could not be ended after the console closed (it still runs in the container).
+        var leftRunning: String?
 
         var parameters: [String: String] {
             var parameters = ["ended": endingText, "bytesIn": String(bytesIn), "bytesOut": String(bytesOut)]
             if let exitCode { parameters["exitCode"] = String(exitCode) }
+            if let leftRunning { parameters["leftRunning"] = leftRunning }
             if let recording {
                 parameters["recording"] = String(recording.recordingId)
                 parameters["recordingSha256"] = recording.sha256
@@ -242,12 +245,51 @@ struct ConsoleSession: Sendable {
             }
         }
         if case .engineDropped(let reason) = result.ending { result.error = "the engine connection was lost: \(reason)" }
+        if result.ending != .exited && result.ending != .containerStopped {
+            result.leftRunning = await endProcess(exec, container: container)
+        }
         do {
             result.recording = try await recorder.finish()
         } catch {
             result.error = "the recording could not be written: \(error)"
         }
         return result
+    }
+
+    /// docker exec has no way to end a process, and closing its connection leaves one that does not read its terminal
+    /// (`top`) running in the container. So the process is asked to hang up from inside the container (`kill -HUP`,
+    /// then `-KILL`), by the pid it has there, which `/proc/<pid>/status` (NSpid) tells when the engine runs on this
+    /// machine. Returns why it could not be ended, or nil.
+    private func endProcess(_ exec: ExecSession, container: String) async -> String? {
+        guard let state = try? await engine.inspectExec(exec.id), state.running, let hostPid = state.pid else { return nil }
+        guard let pid = Self.containerPid(ofHostPid: hostPid) else {
+            return "host pid \(hostPid); its pid in the container is unknown (the engine is not on Berth's machine)"
+        }
+        for signal in ["HUP", "KILL"] {
+            do {
+                let kill = try await engine.createExec(
+                    in: container, options: ExecOptions(command: ["kill", "-\(signal)", String(pid)], user: "0", tty: false)
+                )
+                let killing = try await engine.startExec(kill, tty: false)
+                for try await _ in killing.output {}
+            } catch {
+                return "pid \(pid) in the container; kill failed: \(AuditTrail.message(for: error))"
+            }
+            for _ in 0..<20 {
+                guard (try? await engine.inspectExec(exec.id))?.running == true else { return nil }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        return "pid \(pid) in the container did not end on SIGKILL"
+    }
+
+    /// The pid a process of this machine has inside its own pid namespace (the last field of `NSpid`).
+    static func containerPid(ofHostPid pid: Int) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
+            return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int($0) }
+        }
+        return nil
     }
 
     private func pumpOutput(_ exec: ExecSession, recorder: ConsoleRecorder, counters: ConsoleCounters) async -> Ending {
