@@ -70,14 +70,22 @@ actor ConsoleRecorder {
     func output(_ bytes: ByteBuffer) async {
         // Past the cap nothing is recorded: not even decoded (a console printing 50 MB/s keeps printing).
         guard !truncated else { return }
-        var data = partialOutput
-        data.append(contentsOf: bytes.readableBytesView)
-        let cut = Self.completeUTF8Prefix(data)
-        partialOutput = Array(data[cut...])
+        // The bytes are escaped into the line as they are (JSONEscaping replaces invalid UTF-8); only a sequence cut
+        // by the read waits for the next one.
+        var data = bytes
+        if !partialOutput.isEmpty {
+            data = ByteBuffer(bytes: partialOutput)
+            data.writeImmutableBuffer(bytes)
+            partialOutput = []
+        }
+        let cut = data.withUnsafeReadableBytes { Self.completeUTF8Prefix(Array($0.suffix(4))) + max(0, $0.count - 4) }
+        if cut < data.readableBytes {
+            partialOutput = Array(data.readableBytesView.dropFirst(cut))
+            data = data.getSlice(at: data.readerIndex, length: cut) ?? ByteBuffer()
+        }
         guard cut > 0 else { return }
-        let text = String(decoding: data[..<cut], as: UTF8.self)
-        if !typed.isEmpty { await matchEcho(Self.withoutControlSequences(text)) }
-        await event("o", text)
+        if !typed.isEmpty { await matchEcho(Self.withoutControlSequences(String(buffer: data))) }
+        await event("o", data)
     }
 
     /// What the person typed (a keystroke, a paste, a terminal's answer), kept until the output tells whether the
@@ -182,12 +190,16 @@ actor ConsoleRecorder {
     }
 
     private func event(_ code: String, _ data: String) async {
+        await event(code, ByteBuffer(string: data))
+    }
+
+    private func event(_ code: String, _ data: ByteBuffer) async {
         guard !truncated else { return }
-        let seconds = String(format: "%.6f", Double((ContinuousClock.now - started) / .microseconds(1)) / 1_000_000)
+        let seconds = Self.seconds(Int((ContinuousClock.now - started) / .microseconds(1)))
         var line = ByteBuffer()
+        line.reserveCapacity(data.readableBytes + 32)
         line.writeString("[\(seconds), \"\(code)\", ")
-        var data = data
-        data.withUTF8 { JSONEscaping.writeString($0, to: &line) }
+        data.withUnsafeReadableBytes { JSONEscaping.writeString($0.bindMemory(to: UInt8.self), to: &line) }
         line.writeString("]\n")
         if written + line.readableBytes > maxBytes {
             truncated = true
@@ -220,6 +232,12 @@ actor ConsoleRecorder {
     /// One `•` per character: how much was typed, not what.
     static func hidden(_ text: String) -> String {
         String(repeating: "•", count: text.count)
+    }
+
+    /// `12.345678`: microseconds as the seconds asciicast wants, without a formatter.
+    static func seconds(_ micros: Int) -> String {
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     /// The length of the longest prefix that does not end inside a UTF-8 sequence.
