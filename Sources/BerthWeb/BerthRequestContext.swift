@@ -7,6 +7,8 @@ import NIOCore
 public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The connection: a refused WebSocket handshake tells its `ConnectionGuard` the status to answer with.
+    let channel: any Channel
     /// Set by the access check; nil on public routes without a session.
     public var user: SignedInUser? {
         didSet { observed.username = user?.username }
@@ -34,5 +36,6 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext, 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
     }
 }

@@ -74,6 +74,16 @@ import TestSupport
                     }
                     let page = try await client.execute(uri: "/containers/\(name)", method: .get, headers: browser.getHeaders)
                     #expect(!page.text.contains("/console\""), "no console link for \(user)")
+                    // The refusal's own status, not Hummingbird's 400 for any refused upgrade.
+                    let raw = try RawConnection(port: port)
+                    raw.send(
+                        "GET /containers/\(name)/console/socket HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
+                            + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            + "Origin: http://127.0.0.1:\(port)\r\nCookie: \(browser.cookie)\r\n"
+                            + "Sec-WebSocket-Protocol: berth.console, berth.csrf.\(browser.csrfToken)\r\n\r\n"
+                    )
+                    let answer = try #require(try await raw.firstBytes(timeout: .seconds(10)))
+                    #expect(answer.hasPrefix("HTTP/1.1 403"), "\(answer.prefix(40))")
                 }
                 let admin = try await signIn(client, as: "bt-admin")
                 let foreignOrigin = "http://evil.example"

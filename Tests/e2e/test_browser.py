@@ -451,17 +451,17 @@ def test_operator_and_viewer_get_no_console_and_a_foreign_origin_is_refused(brow
             assert not browser.find_elements(By.LINK_TEXT, "Console")
             cookie = "berth=" + browser.get_cookie("berth")["value"]
             token = browser.find_element(By.CSS_SELECTOR, "header form input[name=_csrf]").get_attribute("value")
-            # Refused before any upgrade (Hummingbird answers a refused upgrade 400 and closes).
-            assert " 101 " not in websocket_handshake(socket_path, cookie, URL, token) + " "
+            # Refused before any upgrade, with the access check's own status.
+            assert " 403 " in websocket_handshake(socket_path, cookie, URL, token) + " "
         browser.delete_all_cookies()
         sign_in(browser, "bt-admin")
         browser.get(URL + "/containers/" + name)
         cookie = "berth=" + browser.get_cookie("berth")["value"]
         token = browser.find_element(By.CSS_SELECTOR, "header form input[name=_csrf]").get_attribute("value")
         # The admin's own cookie and token, from a page on another site: refused; from Berth's origin: upgraded.
-        assert " 101 " not in websocket_handshake(socket_path, cookie, "http://evil.example", token) + " "
-        assert " 101 " not in websocket_handshake(socket_path, cookie, None, token) + " "
-        assert " 101 " not in websocket_handshake(socket_path, cookie, URL, "wrong") + " "
+        assert " 403 " in websocket_handshake(socket_path, cookie, "http://evil.example", token) + " "
+        assert " 403 " in websocket_handshake(socket_path, cookie, None, token) + " "
+        assert " 403 " in websocket_handshake(socket_path, cookie, URL, "wrong") + " "
         assert " 101 " in websocket_handshake(socket_path, cookie, URL, token) + " "
         browser.get(URL + "/audit?target=" + name)
         audit = browser.find_element(By.TAG_NAME, "main").text

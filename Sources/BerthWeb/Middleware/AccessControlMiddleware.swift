@@ -31,6 +31,20 @@ struct AccessControlMiddleware: RouterMiddleware {
     static let maxFormSize = 1024 * 1024
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard Self.isWebSocketHandshake(request) else { return try await check(request, context: context, next: next) }
+        // hummingbird-websocket answers every refused upgrade with 400; the connection's guard is told the refusal's
+        // own status (403, 401, 404), which it puts on that answer.
+        do {
+            let response = try await check(request, context: context, next: next)
+            if response.status != .ok { await ConnectionLimits.refuseUpgrade(response.status, on: context.channel) }
+            return response
+        } catch let error as HTTPError {
+            await ConnectionLimits.refuseUpgrade(error.status, on: context.channel)
+            throw error
+        }
+    }
+
+    private func check(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         var request = request
         context.client = clients.client(for: request, remote: context.remoteAddress)

@@ -58,6 +58,15 @@ public final class ConnectionLimits: Sendable {
     /// (bench/hostile). 128 KiB still carries 1 MB/s to a browser 100 ms away, many times a fast log.
     static let streamSendBuffer: Int32 = 128 * 1024
 
+    /// Tells the connection's guard the status a refused WebSocket handshake gets in place of Hummingbird's 400. On
+    /// the event loop, before the refusal is returned (so before that answer is written).
+    static func refuseUpgrade(_ status: HTTPResponse.Status, on channel: any Channel) async {
+        try? await channel.eventLoop.submit {
+            let guardHandler = try channel.pipeline.syncOperations.handler(type: ConnectionGuard<NIOHTTP1Parts>.self)
+            guardHandler.refusedUpgrade = status.code
+        }.get()
+    }
+
     /// Set by the guard on the requests of a connection over the cap; never taken from the client.
     static let overCapacityHeader = HTTPField.Name("X-Berth-Over-Capacity")!
 }
@@ -71,6 +80,8 @@ protocol ConnectionGuardParts {
     /// A response head's status code and content type; nil for other parts.
     static func responseHead(_ part: Response) -> (status: Int, contentType: String?)?
     static func isEnd(_ part: Response) -> Bool
+    /// The response head with another status.
+    static func withStatus(_ part: Response, _ code: Int) -> Response
 }
 
 enum HTTPTypesParts: ConnectionGuardParts {
@@ -89,6 +100,12 @@ enum HTTPTypesParts: ConnectionGuardParts {
     static func isEnd(_ part: HTTPResponsePart) -> Bool {
         if case .end = part { return true }
         return false
+    }
+
+    static func withStatus(_ part: HTTPResponsePart, _ code: Int) -> HTTPResponsePart {
+        guard case .head(var head) = part else { return part }
+        head.status = .init(code: code)
+        return .head(head)
     }
 }
 
@@ -110,6 +127,12 @@ enum NIOHTTP1Parts: ConnectionGuardParts {
         if case .end = part { return true }
         return false
     }
+
+    static func withStatus(_ part: HTTPServerResponsePart, _ code: Int) -> HTTPServerResponsePart {
+        guard case .head(var head) = part else { return part }
+        head.status = HTTPResponseStatus(statusCode: code)
+        return .head(head)
+    }
 }
 
 final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, RemovableChannelHandler {
@@ -125,6 +148,8 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
     private var closeAfterResponse = false
     /// Switched to a WebSocket: what passes is frames now, and the WebSocket's own pings keep it in check.
     private var upgraded = false
+    /// The status of a WebSocket handshake the access check refused, for the 400 Hummingbird answers it with.
+    var refusedUpgrade: Int?
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -181,7 +206,11 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
             context.write(data, promise: promise)
             return
         }
-        let part = unwrapOutboundIn(data)
+        var part = unwrapOutboundIn(data)
+        if let refused = refusedUpgrade, Parts.responseHead(part)?.status == 400 {
+            refusedUpgrade = nil
+            part = Parts.withStatus(part, refused)
+        }
         if let head = Parts.responseHead(part) {
             if head.status == 101 {
                 upgraded = true
@@ -196,7 +225,7 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
                     _ = socket.unsafeSetSocketOption(level: .socket, name: .so_sndbuf, value: ConnectionLimits.streamSendBuffer)
                 }
             }
-            context.write(data, promise: promise)
+            context.write(wrapOutboundOut(part), promise: promise)
         } else if Parts.isEnd(part) {
             if closeAfterResponse {
                 context.writeAndFlush(data).whenComplete { _ in context.close(promise: nil) }
