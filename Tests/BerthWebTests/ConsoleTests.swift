@@ -16,151 +16,150 @@ import TestSupport
 /// Consoles through Berth's WebSocket, as the page opens them: real engine, real PAM users, the served app.
 @Suite struct ConsoleTests {
     @Test func anAdminsConsoleRunsWhatIsTypedAndIsAuditedAndRecorded() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp { port, client, app in
-                let admin = try await signIn(client, as: "bt-admin")
-                let transcript = try await console(port: port, browser: admin, container: name, query: "cols=100&rows=30") { console in
-                    try await console.waitForPrompt()
-                    try await console.type("echo hello; exit 3\r")
-                    try await console.waitUntilClosed()
-                }
-                #expect(transcript.events.first?["type"] as? String == "opened")
-                #expect(transcript.events.first?["command"] as? String == "/bin/sh")
-                #expect(transcript.output.contains("\nhello"), "\(transcript.output)")
-                #expect(transcript.events.last?["type"] as? String == "exit")
-                #expect(transcript.events.last?["code"] as? Int == 3)
-
-                let events = try await app.auditEvents()
-                let opened = try #require(events.first { $0.action == "console.open" })
-                let closed = try #require(events.first { $0.action == "console.close" })
-                #expect(opened.actor == "bt-admin" && opened.outcome == .ok && opened.targetName == name)
-                let openParameters = try parameters(of: opened)
-                #expect(openParameters["command"] == "/bin/sh" && openParameters["size"] == "100x30")
-                let closeParameters = try parameters(of: closed)
-                #expect(closed.outcome == .ok)
-                #expect(closeParameters["exitCode"] == "3" && closeParameters["ended"] == "exit")
-                #expect(Int(closeParameters["bytesIn"] ?? "") ?? 0 >= 18)
-                let recordingId = try #require(closeParameters["recording"].flatMap(Int64.init))
-                #expect(openParameters["recording"] == closeParameters["recording"])
-
-                let database = try AppDatabase.open(path: app.configuration.databasePath)
-                let recording = try #require(try await database.consoleRecording(id: recordingId))
-                #expect(recording.sha256 == closeParameters["recordingSha256"])
-                let text = String(decoding: try await database.consoleRecordingText(id: recordingId), as: UTF8.self)
-                let lines = text.split(separator: "\n")
-                let header = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-                #expect(header["version"] as? Int == 2 && header["width"] as? Int == 100 && header["height"] as? Int == 30)
-                // Echoed keystrokes are recorded in clear, and what the shell printed is there too.
-                let typed = lines.dropFirst().compactMap(asciicastEvent).filter { $0.code == "i" }.map(\.data).joined()
-                #expect(typed.contains("echo hello; exit 3"), "\(typed)")
-                #expect(text.contains("\\r\\nhello\\r\\n"), "the output line")
-                let checks = try await database.verifyConsoleRecordings()
-                #expect(checks.contains { $0.id == recordingId && $0.problem == nil })
+        try await withConsoleFixture { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let app = fixture.app
+            let name = fixture.container
+            let admin = try await signIn(client, as: "bt-admin")
+            let transcript = try await console(port: port, browser: admin, container: name, query: "cols=100&rows=30") { console in
+                try await console.waitForPrompt()
+                try await console.type("echo hello; exit 3\r")
+                try await console.waitUntilClosed()
             }
+            #expect(transcript.events.first?["type"] as? String == "opened")
+            #expect(transcript.events.first?["command"] as? String == "/bin/sh")
+            #expect(transcript.output.contains("\nhello"), "\(transcript.output)")
+            #expect(transcript.events.last?["type"] as? String == "exit")
+            #expect(transcript.events.last?["code"] as? Int == 3)
+
+            let events = try await app.auditEvents()
+            let opened = try #require(events.first { $0.action == "console.open" })
+            let closed = try #require(events.first { $0.action == "console.close" })
+            #expect(opened.actor == "bt-admin" && opened.outcome == .ok && opened.targetName == name)
+            let openParameters = try parameters(of: opened)
+            #expect(openParameters["command"] == "/bin/sh" && openParameters["size"] == "100x30")
+            let closeParameters = try parameters(of: closed)
+            #expect(closed.outcome == .ok)
+            #expect(closeParameters["exitCode"] == "3" && closeParameters["ended"] == "exit")
+            #expect(Int(closeParameters["bytesIn"] ?? "") ?? 0 >= 18)
+            let recordingId = try #require(closeParameters["recording"].flatMap(Int64.init))
+            #expect(openParameters["recording"] == closeParameters["recording"])
+
+            let database = try AppDatabase.open(path: app.configuration.databasePath)
+            let recording = try #require(try await database.consoleRecording(id: recordingId))
+            #expect(recording.sha256 == closeParameters["recordingSha256"])
+            let text = String(decoding: try await database.consoleRecordingText(id: recordingId), as: UTF8.self)
+            let lines = text.split(separator: "\n")
+            let header = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+            #expect(header["version"] as? Int == 2 && header["width"] as? Int == 100 && header["height"] as? Int == 30)
+            // Echoed keystrokes are recorded in clear, and what the shell printed is there too.
+            let typed = lines.dropFirst().compactMap(asciicastEvent).filter { $0.code == "i" }.map(\.data).joined()
+            #expect(typed.contains("echo hello; exit 3"), "\(typed)")
+            #expect(text.contains("\\r\\nhello\\r\\n"), "the output line")
+            let checks = try await database.verifyConsoleRecordings()
+            #expect(checks.contains { $0.id == recordingId && $0.problem == nil })
         }
     }
 
     @Test func operatorsViewersForeignPagesAndMissingTokensAreRefusedAtTheHandshake() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp { port, client, app in
-                for user in ["bt-operator", "bt-viewer"] {
-                    let browser = try await signIn(client, as: user)
-                    await #expect(throws: (any Error).self) {
-                        _ = try await console(port: port, browser: browser, container: name) { _ in }
-                    }
-                    let page = try await client.execute(uri: "/containers/\(name)", method: .get, headers: browser.getHeaders)
-                    #expect(!page.text.contains("/console\""), "no console link for \(user)")
-                    // The refusal's own status, not Hummingbird's 400 for any refused upgrade.
-                    let raw = try RawConnection(port: port)
-                    raw.send(
-                        "GET /containers/\(name)/console/socket HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
-                            + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                            + "Origin: http://127.0.0.1:\(port)\r\nCookie: \(browser.cookie)\r\n"
-                            + "Sec-WebSocket-Protocol: berth.console, berth.csrf.\(browser.csrfToken)\r\n\r\n"
-                    )
-                    let answer = try #require(try await raw.firstBytes(timeout: .seconds(10)))
-                    #expect(answer.hasPrefix("HTTP/1.1 403"), "\(answer.prefix(40))")
-                }
-                let admin = try await signIn(client, as: "bt-admin")
-                let foreignOrigin = "http://evil.example"
+        try await withConsoleFixture { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let app = fixture.app
+            let name = fixture.container
+            for user in ["bt-operator", "bt-viewer"] {
+                let browser = try await signIn(client, as: user)
                 await #expect(throws: (any Error).self) {
-                    _ = try await console(port: port, browser: admin, container: name, origin: foreignOrigin) { _ in }
+                    _ = try await console(port: port, browser: browser, container: name) { _ in }
                 }
-                var tokenless = admin
-                tokenless.csrfToken = "wrong"
-                await #expect(throws: (any Error).self) {
-                    _ = try await console(port: port, browser: tokenless, container: name) { _ in }
-                }
-                let events = try await app.auditEvents()
-                let refusedRoles = events.filter { $0.action == "console.open" && $0.outcome == .denied }.map(\.actor)
-                #expect(Set(refusedRoles) == ["bt-operator", "bt-viewer"])
-                let csrf = events.filter { $0.action == "access.csrf" && $0.actor == "bt-admin" }
-                #expect(csrf.count == 2, "the foreign origin and the wrong token")
-                #expect(!events.contains { $0.action == "console.open" && $0.outcome == .ok })
+                let page = try await client.execute(uri: "/containers/\(name)", method: .get, headers: browser.getHeaders)
+                #expect(!page.text.contains("/console\""), "no console link for \(user)")
+                // The refusal's own status, not Hummingbird's 400 for any refused upgrade.
+                let raw = try RawConnection(port: port)
+                raw.send(
+                    "GET /containers/\(name)/console/socket HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
+                        + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        + "Origin: http://127.0.0.1:\(port)\r\nCookie: \(browser.cookie)\r\n"
+                        + "Sec-WebSocket-Protocol: berth.console, berth.csrf.\(browser.csrfToken)\r\n\r\n"
+                )
+                let answer = try #require(try await raw.firstBytes(timeout: .seconds(10)))
+                #expect(answer.hasPrefix("HTTP/1.1 403"), "\(answer.prefix(40))")
             }
+            let admin = try await signIn(client, as: "bt-admin")
+            let foreignOrigin = "http://evil.example"
+            await #expect(throws: (any Error).self) {
+                _ = try await console(port: port, browser: admin, container: name, origin: foreignOrigin) { _ in }
+            }
+            var tokenless = admin
+            tokenless.csrfToken = "wrong"
+            await #expect(throws: (any Error).self) {
+                _ = try await console(port: port, browser: tokenless, container: name) { _ in }
+            }
+            let events = try await app.auditEvents()
+            let refusedRoles = events.filter { $0.action == "console.open" && $0.outcome == .denied }.map(\.actor)
+            #expect(Set(refusedRoles) == ["bt-operator", "bt-viewer"])
+            let csrf = events.filter { $0.action == "access.csrf" && $0.actor == "bt-admin" }
+            #expect(csrf.count == 2, "the foreign origin and the wrong token")
+            #expect(!events.contains { $0.action == "console.open" && $0.outcome == .ok })
         }
     }
 
     @Test func textTypedWithEchoOffIsRecordedHidden() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp { port, client, app in
-                let admin = try await signIn(client, as: "bt-admin")
-                _ = try await console(port: port, browser: admin, container: name) { console in
-                    try await console.waitForPrompt()
-                    try await console.type("stty -echo; read secret; stty echo; echo got-${#secret}\r")
-                    try await Task.sleep(for: .milliseconds(300))
-                    // One keystroke at a time, as a person types.
-                    for character in "hunter2" {
-                        try await console.type(String(character))
-                        try await Task.sleep(for: .milliseconds(30))
-                    }
-                    try await console.type("\r")
-                    try await console.waitFor("got-7")
-                    try await console.type("exit\r")
-                    try await console.waitUntilClosed()
+        try await withConsoleFixture { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let app = fixture.app
+            let name = fixture.container
+            let admin = try await signIn(client, as: "bt-admin")
+            _ = try await console(port: port, browser: admin, container: name) { console in
+                try await console.waitForPrompt()
+                try await console.type("stty -echo; read secret; stty echo; echo got-${#secret}\r")
+                try await Task.sleep(for: .milliseconds(300))
+                // One keystroke at a time, as a person types.
+                for character in "hunter2" {
+                    try await console.type(String(character))
+                    try await Task.sleep(for: .milliseconds(30))
                 }
-                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
-                let recordingId = try #require(try parameters(of: closed)["recording"].flatMap(Int64.init))
-                let database = try AppDatabase.open(path: app.configuration.databasePath)
-                let text = String(decoding: try await database.consoleRecordingText(id: recordingId), as: UTF8.self)
-                #expect(!text.contains("hunter2") && !text.contains("hunter"), "the password is not in the recording")
-                let typed = text.split(separator: "\n").dropFirst().compactMap(asciicastEvent).filter { $0.code == "i" }.map(\.data)
-                #expect(typed.filter { $0 == "•" }.count == 7, "\(typed)")
-                #expect(typed.joined().contains("exit"), "echoed typing stays in clear")
+                try await console.type("\r")
+                try await console.waitFor("got-7")
+                try await console.type("exit\r")
+                try await console.waitUntilClosed()
             }
+            let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
+            let recordingId = try #require(try parameters(of: closed)["recording"].flatMap(Int64.init))
+            let database = try AppDatabase.open(path: app.configuration.databasePath)
+            let text = String(decoding: try await database.consoleRecordingText(id: recordingId), as: UTF8.self)
+            #expect(!text.contains("hunter2") && !text.contains("hunter"), "the password is not in the recording")
+            let typed = text.split(separator: "\n").dropFirst().compactMap(asciicastEvent).filter { $0.code == "i" }.map(\.data)
+            #expect(typed.filter { $0 == "•" }.count == 7, "\(typed)")
+            #expect(typed.joined().contains("exit"), "echoed typing stays in clear")
         }
     }
 
     @Test func ctrlCInterruptsTheProcessAndResizeReachesTheTerminal() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp { port, client, _ in
-                let admin = try await signIn(client, as: "bt-admin")
-                _ = try await console(port: port, browser: admin, container: name, query: "cols=90&rows=20") { console in
-                    try await console.waitForPrompt()
-                    try await console.type("stty size\r")
-                    try await console.waitFor("20 90")
-                    try await console.resize(columns: 132, rows: 43)
-                    try await console.type("stty size\r")
-                    try await console.waitFor("43 132")
-                    try await console.type("sleep 100; echo slept\r")
-                    try await Task.sleep(for: .milliseconds(300))
-                    let interrupted = ContinuousClock.now
-                    try await console.type("\u{03}")
-                    try await console.type("echo after-interrupt\r")
-                    try await console.waitFor("\nafter-interrupt")
-                    #expect(ContinuousClock.now - interrupted < .seconds(10))
-                    #expect(!console.transcript.output.contains("\nslept"), "the sleep was interrupted, not finished")
-                    try await console.type("exit\r")
-                    try await console.waitUntilClosed()
-                }
+        try await withConsoleFixture { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let name = fixture.container
+            let admin = try await signIn(client, as: "bt-admin")
+            _ = try await console(port: port, browser: admin, container: name, query: "cols=90&rows=20") { console in
+                try await console.waitForPrompt()
+                try await console.type("stty size\r")
+                try await console.waitFor("20 90")
+                try await console.resize(columns: 132, rows: 43)
+                try await console.type("stty size\r")
+                try await console.waitFor("43 132")
+                try await console.type("sleep 100; echo slept\r")
+                try await Task.sleep(for: .milliseconds(300))
+                let interrupted = ContinuousClock.now
+                try await console.type("\u{03}")
+                try await console.type("echo after-interrupt\r")
+                try await console.waitFor("\nafter-interrupt")
+                #expect(ContinuousClock.now - interrupted < .seconds(10))
+                #expect(!console.transcript.output.contains("\nslept"), "the sleep was interrupted, not finished")
+                try await console.type("exit\r")
+                try await console.waitUntilClosed()
             }
         }
     }
@@ -225,118 +224,139 @@ import TestSupport
     }
 
     @Test func signingOutClosesAnOpenConsole() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp { port, client, app in
-                let admin = try await signIn(client, as: "bt-admin")
-                let transcript = try await console(port: port, browser: admin, container: name) { console in
-                    try await console.waitForPrompt()
-                    let out = try await client.execute(uri: "/logout", method: .post, headers: admin.postHeaders(), body: ByteBuffer(string: "_csrf=\(admin.csrfToken)"))
-                    #expect(out.status == .seeOther)
-                    try await console.waitUntilClosed()
-                }
-                let message = transcript.events.last?["message"] as? String ?? ""
-                #expect(transcript.events.last?["type"] as? String == "closed" && message.contains("signed out"), "\(transcript.events)")
-                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
-                #expect(try parameters(of: closed)["ended"]?.contains("signed out") == true)
+        try await withConsoleFixture { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let app = fixture.app
+            let name = fixture.container
+            let admin = try await signIn(client, as: "bt-admin")
+            let transcript = try await console(port: port, browser: admin, container: name) { console in
+                try await console.waitForPrompt()
+                let out = try await client.execute(uri: "/logout", method: .post, headers: admin.postHeaders(), body: ByteBuffer(string: "_csrf=\(admin.csrfToken)"))
+                #expect(out.status == .seeOther)
+                try await console.waitUntilClosed()
             }
+            let message = transcript.events.last?["message"] as? String ?? ""
+            #expect(transcript.events.last?["type"] as? String == "closed" && message.contains("signed out"), "\(transcript.events)")
+            let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
+            #expect(try parameters(of: closed)["ended"]?.contains("signed out") == true)
         }
     }
 
     @Test func theIdleLimitClosesAConsoleAndTheRecordingStopsAtItsCap() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp(configure: { $0.console.idleTimeout = 2; $0.console.recordMaxKiB = 16 }) { port, client, app in
-                let admin = try await signIn(client, as: "bt-admin")
-                // Output goes on without a keystroke: the idle limit ends the console however far it got.
-                let transcript = try await console(port: port, browser: admin, container: name) { console in
-                    try await console.waitForPrompt()
-                    try await console.type("yes | head -c 2000000; echo output-done\r")
-                    try await console.waitUntilClosed(timeout: .seconds(40))
-                }
-                // More reached the terminal than the recording may keep.
-                #expect(transcript.bytes.count > 64 * 1024, "\(transcript.bytes.count) bytes")
-                let message = transcript.events.last?["message"] as? String ?? ""
-                #expect(message.contains("nothing was typed"), "\(transcript.events)")
-                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
-                let closeParameters = try parameters(of: closed)
-                #expect(closeParameters["recordingTruncated"] == "1")
-                #expect(closeParameters["ended"]?.contains("--console-idle-timeout") == true)
-                let database = try AppDatabase.open(path: app.configuration.databasePath)
-                let id = try #require(closeParameters["recording"].flatMap(Int64.init))
-                let text = try await database.consoleRecordingText(id: id)
-                #expect(text.count <= 16 * 1024 + 200, "capped: \(text.count) bytes")
-                #expect(String(decoding: text, as: UTF8.self).contains("\"m\", \"recording truncated"))
-                #expect(try await database.consoleRecording(id: id)?.truncated == true)
+        try await withConsoleFixture(configure: { $0.console.idleTimeout = 2; $0.console.recordMaxKiB = 16 }) { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let app = fixture.app
+            let name = fixture.container
+            let admin = try await signIn(client, as: "bt-admin")
+            // Output goes on without a keystroke: the idle limit ends the console however far it got.
+            let transcript = try await console(port: port, browser: admin, container: name) { console in
+                try await console.waitForPrompt()
+                try await console.type("yes | head -c 2000000; echo output-done\r")
+                try await console.waitUntilClosed(timeout: .seconds(40))
             }
+            // More reached the terminal than the recording may keep.
+            #expect(transcript.bytes.count > 64 * 1024, "\(transcript.bytes.count) bytes")
+            let message = transcript.events.last?["message"] as? String ?? ""
+            #expect(message.contains("nothing was typed"), "\(transcript.events)")
+            let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
+            let closeParameters = try parameters(of: closed)
+            #expect(closeParameters["recordingTruncated"] == "1")
+            #expect(closeParameters["ended"]?.contains("--console-idle-timeout") == true)
+            let database = try AppDatabase.open(path: app.configuration.databasePath)
+            let id = try #require(closeParameters["recording"].flatMap(Int64.init))
+            let text = try await database.consoleRecordingText(id: id)
+            #expect(text.count <= 16 * 1024 + 200, "capped: \(text.count) bytes")
+            #expect(String(decoding: text, as: UTF8.self).contains("\"m\", \"recording truncated"))
+            #expect(try await database.consoleRecording(id: id)?.truncated == true)
         }
     }
 
     @Test func anOperatorInTheConsoleGroupMayUntilTheGroupIsTakenAway() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp(configure: { $0.sessions.accountRecheckInterval = 1 }) { port, client, app in
-                let member = try await signIn(client, as: "bt-consoler")
-                let page = try await client.execute(uri: "/containers/\(name)", method: .get, headers: member.getHeaders)
-                #expect(page.text.contains("/console\">Console</a>"), "an operator in the console group gets the link")
-                let transcript = try await console(port: port, browser: member, container: name) { console in
-                    try await console.waitForPrompt()
-                    try TestUsers.shell("gpasswd", "-d", "bt-consoler", TestUsers.consoleGroup)
-                    defer { try? TestUsers.shell("gpasswd", "-a", "bt-consoler", TestUsers.consoleGroup) }
-                    try await console.waitUntilClosed(timeout: .seconds(30))
-                }
-                let message = transcript.events.last?["message"] as? String ?? ""
-                #expect(message.contains("may no longer open consoles"), "\(transcript.events)")
-                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
-                #expect(closed.actor == "bt-consoler" && closed.role == "operator")
+        try await withConsoleFixture(configure: { $0.sessions.accountRecheckInterval = 1 }) { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let app = fixture.app
+            let name = fixture.container
+            let member = try await signIn(client, as: "bt-consoler")
+            let page = try await client.execute(uri: "/containers/\(name)", method: .get, headers: member.getHeaders)
+            #expect(page.text.contains("/console\">Console</a>"), "an operator in the console group gets the link")
+            let transcript = try await console(port: port, browser: member, container: name) { console in
+                try await console.waitForPrompt()
+                try TestUsers.shell("gpasswd", "-d", "bt-consoler", TestUsers.consoleGroup)
+                defer { try? TestUsers.shell("gpasswd", "-a", "bt-consoler", TestUsers.consoleGroup) }
+                try await console.waitUntilClosed(timeout: .seconds(30))
             }
+            let message = transcript.events.last?["message"] as? String ?? ""
+            #expect(message.contains("may no longer open consoles"), "\(transcript.events)")
+            let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
+            #expect(closed.actor == "bt-consoler" && closed.role == "operator")
         }
     }
 
     @Test func aTamperedRecordingIsFound() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp { port, client, app in
-                let admin = try await signIn(client, as: "bt-admin")
-                _ = try await console(port: port, browser: admin, container: name) { console in
-                    try await console.waitForPrompt()
-                    try await console.type("echo untouched; exit\r")
-                    try await console.waitUntilClosed()
-                }
-                let database = try AppDatabase.open(path: app.configuration.databasePath)
-                let before = try await database.verifyConsoleRecordings()
-                #expect(before.count == 1 && before[0].problem == nil)
-                let intact = try BerthCommandLine.run(["audit", "verify", "--database", app.configuration.databasePath])
-                #expect(intact.status == 0 && intact.output.contains("1 console recording matches its audit row"), "\(intact.output)")
-                // Someone with the file rewrites the text: it no longer matches the hash the audit rows hold.
-                let id = before[0].id
-                var forged = ByteBuffer(string: "{\"version\": 2}\n[0.1, \"o\", \"nothing happened\"]\n")
-                let compressed = Data(try forged.compress(with: .zlib()).readableBytesView)
-                let file = try DatabaseQueue(path: app.configuration.databasePath)
-                try await file.write { db in
-                    try db.execute(sql: "DELETE FROM consoleChunk WHERE recordingId = ?", arguments: [id])
-                    try db.execute(sql: "INSERT INTO consoleChunk (recordingId, seq, data) VALUES (?, 0, ?)", arguments: [id, compressed])
-                }
-                let after = try await database.verifyConsoleRecordings()
-                #expect(after.count == 1 && after[0].problem?.contains("does not match its hash") == true)
-                // And so does the recording's own hash column, rewritten to match: the audit row's hash is what counts.
-                try await file.write { db in
-                    try db.execute(sql: "UPDATE consoleRecording SET sha256 = 'forged' WHERE id = ?", arguments: [id])
-                }
-                // What an auditor runs: the chain is intact, the recording is not.
-                let verify = try BerthCommandLine.run(["audit", "verify", "--database", app.configuration.databasePath])
-                #expect(verify.status == 1, "\(verify.output)")
-                #expect(verify.output.contains("recording #\(id) does not match its hash in audit row"), "\(verify.output)")
+        try await withConsoleFixture { fixture in
+            let port = fixture.port
+            let client = fixture.client
+            let app = fixture.app
+            let name = fixture.container
+            let admin = try await signIn(client, as: "bt-admin")
+            _ = try await console(port: port, browser: admin, container: name) { console in
+                try await console.waitForPrompt()
+                try await console.type("echo untouched; exit\r")
+                try await console.waitUntilClosed()
             }
+            let database = try AppDatabase.open(path: app.configuration.databasePath)
+            let before = try await database.verifyConsoleRecordings()
+            #expect(before.count == 1 && before[0].problem == nil)
+            let intact = try BerthCommandLine.run(["audit", "verify", "--database", app.configuration.databasePath])
+            #expect(intact.status == 0 && intact.output.contains("1 console recording matches its audit row"), "\(intact.output)")
+            // Someone with the file rewrites the text: it no longer matches the hash the audit rows hold.
+            let id = before[0].id
+            var forged = ByteBuffer(string: "{\"version\": 2}\n[0.1, \"o\", \"nothing happened\"]\n")
+            let compressed = Data(try forged.compress(with: .zlib()).readableBytesView)
+            let file = try DatabaseQueue(path: app.configuration.databasePath)
+            try await file.write { db in
+                try db.execute(sql: "DELETE FROM consoleChunk WHERE recordingId = ?", arguments: [id])
+                try db.execute(sql: "INSERT INTO consoleChunk (recordingId, seq, data) VALUES (?, 0, ?)", arguments: [id, compressed])
+            }
+            let after = try await database.verifyConsoleRecordings()
+            #expect(after.count == 1 && after[0].problem?.contains("does not match its hash") == true)
+            // And so does the recording's own hash column, rewritten to match: the audit row's hash is what counts.
+            try await file.write { db in
+                try db.execute(sql: "UPDATE consoleRecording SET sha256 = 'forged' WHERE id = ?", arguments: [id])
+            }
+            // What an auditor runs: the chain is intact, the recording is not.
+            let verify = try BerthCommandLine.run(["audit", "verify", "--database", app.configuration.databasePath])
+            #expect(verify.status == 1, "\(verify.output)")
+            #expect(verify.output.contains("recording #\(id) does not match its hash in audit row"), "\(verify.output)")
         }
     }
 }
 
 // MARK: - A console client, as the page's script is one
+
+/// A running busybox container and the app as `berth serve` serves it: where every console test starts.
+struct ConsoleFixture: Sendable {
+    let container: String
+    let port: Int
+    let client: any TestClientProtocol
+    let app: TestApp
+}
+
+func withConsoleFixture(
+    configure: (inout AppConfiguration) -> Void = { _ in }, _ body: @Sendable (ConsoleFixture) async throws -> Void
+) async throws {
+    try await TestEngine.withContainers { _, scope in
+        let name = TestEngine.uniqueName("console")
+        try await scope.busybox(["sleep", "300"], name: name)
+        try await withServedApp(configure: configure) { port, client, app in
+            try await body(ConsoleFixture(container: name, port: port, client: client, app: app))
+        }
+    }
+}
+
 
 /// What a console's WebSocket brought: the terminal's output and the JSON events.
 struct ConsoleTranscript: Sendable {

@@ -16,32 +16,28 @@ import TestSupport
     }
 
     @Test func aConsoleSaysSoWhenTheEngineStopsMidSession() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            try await withServedApp { port, client, app in
-                let admin = try await signIn(client, as: "bt-admin")
-                do {
-                    let transcript = try await console(port: port, browser: admin, container: name) { console in
-                        try await console.waitForPrompt()
-                        try await engineScript("down")
-                        try await console.waitUntilClosed(timeout: .seconds(30))
-                    }
-                    try await engineScript("up")
-                    // A stopping engine stops its containers first (the process ends with them) or drops the connection;
-                    // either way the page says which.
-                    let last = try #require(transcript.events.last)
-                    let message = last["message"] as? String ?? ""
-                    #expect(last["type"] as? String == "closed", "\(transcript.events)")
-                    #expect(message.contains("The container stopped") || message.contains("connection to the engine was lost"), "\(last)")
-                    let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
-                    let ended = try parameters(of: closed)["ended"]
-                    #expect(ended == "container stopped" || ended == "engine connection lost", "\(String(describing: ended))")
-                    #expect(try parameters(of: closed)["recordingSha256"] != nil, "the recording is closed and hashed all the same")
-                } catch {
-                    try? await engineScript("up")
-                    throw error
+        try await withConsoleFixture { fixture in
+            let admin = try await signIn(fixture.client, as: "bt-admin")
+            do {
+                let transcript = try await console(port: fixture.port, browser: admin, container: fixture.container) { console in
+                    try await console.waitForPrompt()
+                    try await engineScript("down")
+                    try await console.waitUntilClosed(timeout: .seconds(30))
                 }
+                try await engineScript("up")
+                // A stopping engine stops its containers first (the process ends with them) or drops the connection;
+                // either way the page says which.
+                let last = try #require(transcript.events.last)
+                let message = last["message"] as? String ?? ""
+                #expect(last["type"] as? String == "closed", "\(transcript.events)")
+                #expect(message.contains("The container stopped") || message.contains("connection to the engine was lost"), "\(last)")
+                let closed = try #require(try await fixture.app.auditEvents().first { $0.action == "console.close" })
+                let ended = try parameters(of: closed)["ended"]
+                #expect(ended == "container stopped" || ended == "engine connection lost", "\(String(describing: ended))")
+                #expect(try parameters(of: closed)["recordingSha256"] != nil, "the recording is closed and hashed all the same")
+            } catch {
+                try? await engineScript("up")
+                throw error
             }
         }
     }

@@ -13,6 +13,73 @@ import TestSupport
 /// With a certificate of its own, Berth serves HTTPS and HTTP/2, so a browser's many live pages share one connection.
 @Suite struct HTTP2Tests {
     @Test func withACertificateBerthSpeaksHTTP2AndCarriesManyStreamsAtOnce() async throws {
+        try await withHTTPSApp(configure: { $0.streamHeartbeat = .milliseconds(300) }) { base, _, client in
+            let cookie = try await signIn(client, base: base, as: "bt-viewer")
+            var page = HTTPClientRequest(url: base + "/containers")
+            page.headers.add(name: "Cookie", value: cookie)
+            let response = try await client.execute(page, timeout: .seconds(30))
+            #expect(response.status == .ok)
+            #expect(response.version == .http2)
+
+            // More streams than HTTP/1.1 would allow a browser to one host, all live at once.
+            var streams: [EventStreamConnection] = []
+            defer { for stream in streams { stream.close() } }
+            for _ in 0..<8 {
+                streams.append(try await EventStreamConnection.open(
+                    base + "/events/stream?type=container&action=create", client: client, cookie: cookie
+                ))
+            }
+            // Closures out of #expect: Swift 6.3.1 can run one inside #expect in place of a later one (ExecTests).
+            let allOpened = streams.allSatisfy { $0.status == 200 }
+            #expect(allOpened)
+            // Each stream is subscribed once its first comment (": stream open") has come.
+            for _ in 0..<300 where !streams.allSatisfy({ $0.heartbeats > 0 }) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await TestEngine.withContainers { _, scope in
+                let id = try await scope.busybox(["true"], start: false)
+                for stream in streams {
+                    var got = false
+                    while let event = await stream.next("event", timeout: .seconds(10)) {
+                        if event.found.json?["id"] as? String == id { got = true; break }
+                    }
+                    #expect(got)
+                }
+            }
+        }
+    }
+
+    @Test func overTheSameHTTPSAConsoleOpensOnAConnectionOfItsOwn() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("console")
+            try await scope.busybox(["sleep", "300"], name: name)
+            try await withHTTPSApp { base, port, client in
+                let cookie = try await signIn(client, base: base, as: "bt-admin")
+                var page = HTTPClientRequest(url: base + "/containers/\(name)")
+                page.headers.add(name: "Cookie", value: cookie)
+                let response = try await client.execute(page, timeout: .seconds(30))
+                // The pages still come over HTTP/2.
+                #expect(response.version == .http2)
+                let html = String(buffer: try await response.body.collect(upTo: 1 << 22))
+                #expect(html.contains("/console\">Console</a>"))
+                let browser = Browser(cookie: cookie, csrfToken: try #require(csrfField(in: html)))
+                let transcript = try await console(port: port, browser: browser, container: name, tls: true) { console in
+                    try await console.waitForPrompt()
+                    try await console.type("echo over-tls; exit 4\r")
+                    try await console.waitUntilClosed()
+                }
+                #expect(transcript.output.contains("\nover-tls"))
+                #expect(transcript.events.last?["code"] as? Int == 4)
+            }
+        }
+    }
+
+    /// Berth with a certificate of its own (made here), served on a port of its own, and an HTTP client that speaks
+    /// HTTP/2 to it (the certificate is not checked).
+    func withHTTPSApp(
+        configure: (inout AppConfiguration) -> Void = { _ in },
+        _ body: @Sendable (_ base: String, _ port: Int, _ client: HTTPClient) async throws -> Void
+    ) async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let certificate = directory.appendingPathComponent("cert.pem").path
@@ -26,7 +93,7 @@ import TestSupport
         var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
         configuration.tls = .init(certificatePath: certificate, keyPath: key)
         configuration.sessions.secureCookies = true
-        configuration.streamHeartbeat = .milliseconds(300)
+        configure(&configuration)
         let built = try await buildRouter(configuration)
         var logger = Logger(label: "berth.test")
         logger.logLevel = .warning
@@ -43,102 +110,13 @@ import TestSupport
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
         do {
             try await app.test(.live) { testClient in
-                let base = "https://127.0.0.1:\(try #require(testClient.port))"
-                let cookie = try await signIn(client, base: base, as: "bt-viewer")
-                var page = HTTPClientRequest(url: base + "/containers")
-                page.headers.add(name: "Cookie", value: cookie)
-                let response = try await client.execute(page, timeout: .seconds(30))
-                #expect(response.status == .ok)
-                #expect(response.version == .http2)
-
-                // More streams than HTTP/1.1 would allow a browser to one host, all live at once.
-                var streams: [EventStreamConnection] = []
-                defer { for stream in streams { stream.close() } }
-                for _ in 0..<8 {
-                    streams.append(try await EventStreamConnection.open(
-                        base + "/events/stream?type=container&action=create", client: client, cookie: cookie
-                    ))
-                }
-                // Closures out of #expect: Swift 6.3.1 can run one inside #expect in place of a later one (ExecTests).
-                let allOpened = streams.allSatisfy { $0.status == 200 }
-                #expect(allOpened)
-                // Each stream is subscribed once its first comment (": stream open") has come.
-                for _ in 0..<300 where !streams.allSatisfy({ $0.heartbeats > 0 }) {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                try await TestEngine.withContainers { _, scope in
-                    let id = try await scope.busybox(["true"], start: false)
-                    for stream in streams {
-                        var got = false
-                        while let event = await stream.next("event", timeout: .seconds(10)) {
-                            if event.found.json?["id"] as? String == id { got = true; break }
-                        }
-                        #expect(got)
-                    }
-                }
+                let port = try #require(testClient.port)
+                try await body("https://127.0.0.1:\(port)", port, client)
             }
             try await client.shutdown()
         } catch {
             try? await client.shutdown()
             throw error
-        }
-    }
-
-    @Test func overTheSameHTTPSAConsoleOpensOnAConnectionOfItsOwn() async throws {
-        try await TestEngine.withContainers { _, scope in
-            let name = TestEngine.uniqueName("console")
-            try await scope.busybox(["sleep", "300"], name: name)
-            let directory = try Repository.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let certificate = directory.appendingPathComponent("cert.pem").path
-            let key = directory.appendingPathComponent("key.pem").path
-            let made = try await ChildProcess.run("/usr/bin/openssl", [
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                "-keyout", key, "-out", certificate,
-            ])
-            #expect(made == 0)
-            var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
-            configuration.tls = .init(certificatePath: certificate, keyPath: key)
-            configuration.sessions.secureCookies = true
-            let built = try await buildRouter(configuration)
-            var logger = Logger(label: "berth.test")
-            logger.logLevel = .warning
-            let app = Application(
-                router: built.routes.router, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
-            )
-            var clientConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: nil))
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .none
-            clientConfiguration.tlsConfiguration = tls
-            clientConfiguration.redirectConfiguration = .disallow
-            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
-            do {
-                try await app.test(.live) { testClient in
-                    let port = try #require(testClient.port)
-                    let base = "https://127.0.0.1:\(port)"
-                    let cookie = try await signIn(client, base: base, as: "bt-admin")
-                    var page = HTTPClientRequest(url: base + "/containers/\(name)")
-                    page.headers.add(name: "Cookie", value: cookie)
-                    let response = try await client.execute(page, timeout: .seconds(30))
-                    // The pages still come over HTTP/2.
-                    #expect(response.version == .http2)
-                    let html = String(buffer: try await response.body.collect(upTo: 1 << 22))
-                    #expect(html.contains("/console\">Console</a>"))
-                    let browser = Browser(cookie: cookie, csrfToken: try #require(csrfField(in: html)))
-                    let transcript = try await console(port: port, browser: browser, container: name, tls: true) { console in
-                        try await console.waitForPrompt()
-                        try await console.type("echo over-tls; exit 4\r")
-                        try await console.waitUntilClosed()
-                    }
-                    #expect(transcript.output.contains("\nover-tls"))
-                    #expect(transcript.events.last?["code"] as? Int == 4)
-                }
-                try await client.shutdown()
-            } catch {
-                try? await client.shutdown()
-                throw error
-            }
         }
     }
 

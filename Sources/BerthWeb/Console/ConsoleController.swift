@@ -105,20 +105,18 @@ struct ConsoleController: Sendable {
     }
 
     @Sendable func script(_ request: Request, context: SignedInContext) async throws -> Response {
-        guard library.isInstalled else { throw HTTPError(.notFound, message: TerminalLibrary.missingMessage) }
-        return Response(
-            status: .ok,
-            headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "private, max-age=3600"],
-            body: .init(byteBuffer: ByteBuffer(string: try library.script()))
-        )
+        try libraryFile("text/javascript; charset=utf-8") { ByteBuffer(string: try library.script()) }
     }
 
     @Sendable func stylesheet(_ request: Request, context: SignedInContext) async throws -> Response {
+        try libraryFile("text/css; charset=utf-8") { ByteBuffer(bytes: try library.stylesheet()) }
+    }
+
+    /// A file of the terminal library, or the words that say what to install.
+    private func libraryFile(_ contentType: String, _ body: () throws -> ByteBuffer) throws -> Response {
         guard library.isInstalled else { throw HTTPError(.notFound, message: TerminalLibrary.missingMessage) }
         return Response(
-            status: .ok,
-            headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "private, max-age=3600"],
-            body: .init(byteBuffer: ByteBuffer(bytes: try library.stylesheet()))
+            status: .ok, headers: [.contentType: contentType, .cacheControl: "private, max-age=3600"], body: .init(byteBuffer: try body())
         )
     }
 
