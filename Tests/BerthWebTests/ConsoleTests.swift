@@ -16,11 +16,7 @@ import TestSupport
 /// Consoles through Berth's WebSocket, as the page opens them: real engine, real PAM users, the served app.
 @Suite struct ConsoleTests {
     @Test func anAdminsConsoleRunsWhatIsTypedAndIsAuditedAndRecorded() async throws {
-        try await withConsoleFixture { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let app = fixture.app
-            let name = fixture.container
+        try await withConsoleFixture { name, port, client, app in
             let admin = try await signIn(client, as: "bt-admin")
             let transcript = try await console(port: port, browser: admin, container: name, query: "cols=100&rows=30") { console in
                 try await console.waitForPrompt()
@@ -63,11 +59,7 @@ import TestSupport
     }
 
     @Test func operatorsViewersForeignPagesAndMissingTokensAreRefusedAtTheHandshake() async throws {
-        try await withConsoleFixture { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let app = fixture.app
-            let name = fixture.container
+        try await withConsoleFixture { name, port, client, app in
             for user in ["bt-operator", "bt-viewer"] {
                 let browser = try await signIn(client, as: user)
                 await #expect(throws: (any Error).self) {
@@ -106,11 +98,7 @@ import TestSupport
     }
 
     @Test func textTypedWithEchoOffIsRecordedHidden() async throws {
-        try await withConsoleFixture { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let app = fixture.app
-            let name = fixture.container
+        try await withConsoleFixture { name, port, client, app in
             let admin = try await signIn(client, as: "bt-admin")
             _ = try await console(port: port, browser: admin, container: name) { console in
                 try await console.waitForPrompt()
@@ -138,10 +126,7 @@ import TestSupport
     }
 
     @Test func ctrlCInterruptsTheProcessAndResizeReachesTheTerminal() async throws {
-        try await withConsoleFixture { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let name = fixture.container
+        try await withConsoleFixture { name, port, client, _ in
             let admin = try await signIn(client, as: "bt-admin")
             _ = try await console(port: port, browser: admin, container: name, query: "cols=90&rows=20") { console in
                 try await console.waitForPrompt()
@@ -207,7 +192,13 @@ import TestSupport
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 #expect(!processes.contains(" top"), "\(processes)")
-                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
+                // The page hung up first: the closing row comes once the process has been ended.
+                var closing: AuditEvent?
+                for _ in 0..<200 where closing == nil {
+                    closing = try await app.auditEvents().first { $0.action == "console.close" }
+                    if closing == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                let closed = try #require(closing)
                 #expect(try parameters(of: closed)["ended"] == "page closed")
                 #expect(try parameters(of: closed)["leftRunning"] == nil)
             }
@@ -224,11 +215,7 @@ import TestSupport
     }
 
     @Test func signingOutClosesAnOpenConsole() async throws {
-        try await withConsoleFixture { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let app = fixture.app
-            let name = fixture.container
+        try await withConsoleFixture { name, port, client, app in
             let admin = try await signIn(client, as: "bt-admin")
             let transcript = try await console(port: port, browser: admin, container: name) { console in
                 try await console.waitForPrompt()
@@ -244,11 +231,7 @@ import TestSupport
     }
 
     @Test func theIdleLimitClosesAConsoleAndTheRecordingStopsAtItsCap() async throws {
-        try await withConsoleFixture(configure: { $0.console.idleTimeout = 2; $0.console.recordMaxKiB = 16 }) { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let app = fixture.app
-            let name = fixture.container
+        try await withConsoleFixture(configure: { $0.console.idleTimeout = 2; $0.console.recordMaxKiB = 16 }) { name, port, client, app in
             let admin = try await signIn(client, as: "bt-admin")
             // Output goes on without a keystroke: the idle limit ends the console however far it got.
             let transcript = try await console(port: port, browser: admin, container: name) { console in
@@ -274,11 +257,7 @@ import TestSupport
     }
 
     @Test func anOperatorInTheConsoleGroupMayUntilTheGroupIsTakenAway() async throws {
-        try await withConsoleFixture(configure: { $0.sessions.accountRecheckInterval = 1 }) { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let app = fixture.app
-            let name = fixture.container
+        try await withConsoleFixture(configure: { $0.sessions.accountRecheckInterval = 1 }) { name, port, client, app in
             let member = try await signIn(client, as: "bt-consoler")
             let page = try await client.execute(uri: "/containers/\(name)", method: .get, headers: member.getHeaders)
             #expect(page.text.contains("/console\">Console</a>"), "an operator in the console group gets the link")
@@ -296,11 +275,7 @@ import TestSupport
     }
 
     @Test func aTamperedRecordingIsFound() async throws {
-        try await withConsoleFixture { fixture in
-            let port = fixture.port
-            let client = fixture.client
-            let app = fixture.app
-            let name = fixture.container
+        try await withConsoleFixture { name, port, client, app in
             let admin = try await signIn(client, as: "bt-admin")
             _ = try await console(port: port, browser: admin, container: name) { console in
                 try await console.waitForPrompt()
@@ -337,22 +312,16 @@ import TestSupport
 
 // MARK: - A console client, as the page's script is one
 
-/// A running busybox container and the app as `berth serve` serves it: where every console test starts.
-struct ConsoleFixture: Sendable {
-    let container: String
-    let port: Int
-    let client: any TestClientProtocol
-    let app: TestApp
-}
-
+/// A running busybox container (its name) and the app as `berth serve` serves it: where every console test starts.
 func withConsoleFixture(
-    configure: (inout AppConfiguration) -> Void = { _ in }, _ body: @Sendable (ConsoleFixture) async throws -> Void
+    configure: (inout AppConfiguration) -> Void = { _ in },
+    _ body: @Sendable (_ container: String, _ port: Int, _ client: any TestClientProtocol, _ app: TestApp) async throws -> Void
 ) async throws {
     try await TestEngine.withContainers { _, scope in
         let name = TestEngine.uniqueName("console")
         try await scope.busybox(["sleep", "300"], name: name)
         try await withServedApp(configure: configure) { port, client, app in
-            try await body(ConsoleFixture(container: name, port: port, client: client, app: app))
+            try await body(name, port, client, app)
         }
     }
 }

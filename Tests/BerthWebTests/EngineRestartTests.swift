@@ -16,10 +16,10 @@ import TestSupport
     }
 
     @Test func aConsoleSaysSoWhenTheEngineStopsMidSession() async throws {
-        try await withConsoleFixture { fixture in
-            let admin = try await signIn(fixture.client, as: "bt-admin")
+        try await withConsoleFixture { name, port, client, app in
+            let admin = try await signIn(client, as: "bt-admin")
             do {
-                let transcript = try await console(port: fixture.port, browser: admin, container: fixture.container) { console in
+                let transcript = try await console(port: port, browser: admin, container: name) { console in
                     try await console.waitForPrompt()
                     try await engineScript("down")
                     try await console.waitUntilClosed(timeout: .seconds(30))
@@ -31,7 +31,7 @@ import TestSupport
                 let message = last["message"] as? String ?? ""
                 #expect(last["type"] as? String == "closed", "\(transcript.events)")
                 #expect(message.contains("The container stopped") || message.contains("connection to the engine was lost"), "\(last)")
-                let closed = try #require(try await fixture.app.auditEvents().first { $0.action == "console.close" })
+                let closed = try #require(try await app.auditEvents().first { $0.action == "console.close" })
                 let ended = try parameters(of: closed)["ended"]
                 #expect(ended == "container stopped" || ended == "engine connection lost", "\(String(describing: ended))")
                 #expect(try parameters(of: closed)["recordingSha256"] != nil, "the recording is closed and hashed all the same")
