@@ -274,6 +274,29 @@ import TestSupport
         }
     }
 
+    @Test func pastItsCapAPersonsNextConsoleIsRefusedWithWordsAndARow() async throws {
+        try await withConsoleFixture(configure: { $0.console.perUser = 1 }) { name, port, client, app in
+            let admin = try await signIn(client, as: "bt-admin")
+            _ = try await console(port: port, browser: admin, container: name) { first in
+                try await first.waitForPrompt()
+                let second = try await console(port: port, browser: admin, container: name) { try await $0.waitUntilClosed() }
+                #expect(second.events.last?["type"] as? String == "error")
+                #expect((second.events.last?["message"] as? String)?.contains("--console-max-per-user") == true, "\(second.events)")
+                try await first.type("exit\r")
+                try await first.waitUntilClosed()
+            }
+            let refused = try await app.auditEvents().filter { $0.action == "console.open" && $0.outcome == .denied }
+            #expect(refused.count == 1)
+            // The place is free again once the first has closed.
+            let third = try await console(port: port, browser: admin, container: name) { console in
+                try await console.waitForPrompt()
+                try await console.type("exit\r")
+                try await console.waitUntilClosed()
+            }
+            #expect(third.events.first?["type"] as? String == "opened")
+        }
+    }
+
     @Test func aTamperedRecordingIsFound() async throws {
         try await withConsoleFixture { name, port, client, app in
             let admin = try await signIn(client, as: "bt-admin")
