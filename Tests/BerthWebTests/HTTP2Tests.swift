@@ -90,17 +90,6 @@ import TestSupport
         ])
         #expect(made == 0)
 
-        var configuration = TestApp.configuration(directory: directory, engine: try TestEngine.address())
-        configuration.tls = .init(certificatePath: certificate, keyPath: key)
-        configuration.sessions.secureCookies = true
-        configure(&configuration)
-        let built = try await buildRouter(configuration)
-        var logger = Logger(label: "berth.test")
-        logger.logLevel = .warning
-        let app = Application(
-            router: built.routes.router, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
-        )
         var clientConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: nil))
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.certificateVerification = .none
@@ -109,8 +98,12 @@ import TestSupport
         clientConfiguration.redirectConfiguration = .disallow
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: clientConfiguration)
         do {
-            try await app.test(.live) { testClient in
-                let port = try #require(testClient.port)
+            // The app as `berth serve` builds it, with the certificate; its own test client (plain HTTP) goes unused.
+            try await withServedApp(configure: { configuration in
+                configuration.tls = .init(certificatePath: certificate, keyPath: key)
+                configuration.sessions.secureCookies = true
+                configure(&configuration)
+            }) { port, _, _ in
                 try await body("https://127.0.0.1:\(port)", port, client)
             }
             try await client.shutdown()

@@ -3,6 +3,11 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+// `timespec` comes from whichever C module clang loaded it through first; where NIO's Linux shim (imported by other
+// files of this target) won, its members need that module imported here too (MemberImportVisibility).
+#if canImport(CNIOLinux)
+import CNIOLinux
+#endif
 import Testing
 
 /// The linear-time matcher behind redaction rules: syntax, leftmost-longest semantics, refusals, agreement with

@@ -52,12 +52,7 @@ struct ConsoleController: Sendable {
     /// The console page: the terminal, and the command, user and folder to start it with.
     @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let inspect: ContainerInspect
-        do {
-            inspect = try await engine.inspectContainer(id)
-        } catch let error as EngineError {
-            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
-        }
+        let inspect = try await engine.inspectContainerForPage(id)
         let query = request.uri.queryParameters
         return try views.page("console", ConsolePage(
             id: inspect.id, name: inspect.displayName, running: inspect.state?.running ?? false,
@@ -174,43 +169,5 @@ struct ConsoleTerminal: Sendable {
         object["type"] = type
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         try? await outbound.write(.text(String(decoding: data, as: UTF8.self)))
-    }
-}
-
-struct ConsolePage: Sendable {
-    let id: String
-    let name: String
-    let running: Bool
-    let command: String
-    let user: String
-    let workdir: String
-    /// Why no console can be opened from this server (no terminal library); nil when it can.
-    let unavailable: String?
-    var shortID: String { String(id.prefix(12)) }
-}
-
-struct ConsoleReplayPage: Sendable {
-    let id: String
-    let actor: String
-    let container: String
-    let containerName: String
-    let started: DisplayTime
-    let ended: DisplayTime?
-    let size: String
-    let truncated: Bool
-    let inProgress: Bool
-    let sha256: String?
-
-    init(_ recording: ConsoleRecording, preferences: UserPreferences) {
-        id = recording.id.map(String.init) ?? ""
-        actor = recording.actor
-        container = recording.container
-        containerName = recording.containerName
-        started = DisplayTime(recording.startedAt, preferences: preferences)
-        ended = recording.endedAt.map { DisplayTime($0, preferences: preferences) }
-        size = ByteCountFormatter.string(fromByteCount: Int64(recording.bytes), countStyle: .binary)
-        truncated = recording.truncated
-        inProgress = recording.endedAt == nil
-        sha256 = recording.sha256
     }
 }

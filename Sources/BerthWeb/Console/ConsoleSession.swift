@@ -59,7 +59,7 @@ struct ConsoleSession: Sendable {
         do {
             inspect = try await engine.inspectContainer(request.container)
         } catch let error as EngineError {
-            await refuse(error.kind == .notFound ? "No such container: \(request.container). It may have been removed." : error.description, .error)
+            await refuse(error.kind == .notFound ? EngineError.missingContainer(request.container) : error.description, .error)
             return
         } catch {
             await refuse("\(error)", .error)

@@ -136,7 +136,7 @@ struct ContainerActionsController: Sendable {
                 "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin, preferences: context.preferences), context: context
             )
         } catch let error as EngineError {
-            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
+            throw error.pageError(missing: EngineError.missingContainer(id))
         }
     }
 
@@ -151,7 +151,7 @@ struct ContainerActionsController: Sendable {
                 body: .init(byteBuffer: .init(string: json))
             )
         } catch let error as EngineError {
-            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
+            throw error.pageError(missing: EngineError.missingContainer(id))
         }
     }
 
@@ -268,7 +268,7 @@ struct ContainerActionsController: Sendable {
     /// The daemon's message, worded for a person.
     static func describe(_ error: EngineError, name: String) -> String {
         switch error.kind {
-        case .notFound: return "No such container: \(name). It may have been removed."
+        case .notFound: return EngineError.missingContainer(name)
         default: return error.description
         }
     }
@@ -358,7 +358,7 @@ struct ContainerActionsController: Sendable {
         }
         var rows = outcomes.map { ActionResultRow(name: $0.name, id: $0.id, ok: $0.ok, message: $0.message) }
         for id in unknown.prefix(20) {
-            rows.append(ActionResultRow(name: id, id: id, ok: false, message: "No such container: \(id). It may have been removed."))
+            rows.append(ActionResultRow(name: id, id: id, ok: false, message: EngineError.missingContainer(id)))
         }
         if unknown.count > 20 {
             rows.append(ActionResultRow(name: "…", id: "", ok: false, message: "\(unknown.count - 20) more ids that no container has."))

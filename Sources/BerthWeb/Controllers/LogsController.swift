@@ -29,7 +29,7 @@ struct LogsController: Sendable {
     /// The viewer of one container; the page's script opens the stream.
     @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let inspect = try await inspectForPage(id)
+        let inspect = try await engine.inspectContainerForPage(id)
         return try views.page("logs", LogsPage(
             title: "Logs of \(inspect.displayName)", containers: [.init(inspect)], tail: tail(request, context), single: .init(inspect),
             preferences: context.preferences
@@ -41,7 +41,7 @@ struct LogsController: Sendable {
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Choose at least one container.") }
         var containers: [LogsPage.Container] = []
-        for id in ids { containers.append(.init(try await inspectForPage(id))) }
+        for id in ids { containers.append(.init(try await engine.inspectContainerForPage(id))) }
         let title = containers.count == 1 ? "Logs of \(containers[0].name)" : "Logs of \(containers.count) containers"
         return try views.page("logs", LogsPage(
             title: title, containers: containers, tail: tail(request, context), single: containers.count == 1 ? containers[0] : nil,
@@ -61,12 +61,7 @@ struct LogsController: Sendable {
         var followersFound: [LogFollower] = []
         var unavailableFound: [(String, String)] = []
         for id in ids {
-            let inspect: ContainerInspect
-            do {
-                inspect = try await engine.inspectContainer(id)
-            } catch let error as EngineError {
-                throw error.pageError(missing: "No such container: \(id). It may have been removed.")
-            }
+            let inspect = try await engine.inspectContainerForPage(id)
             try await audit.recordBeforeShowing(
                 context: context, targetType: "container", targetId: inspect.id,
                 targetName: inspect.displayName, parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
@@ -105,7 +100,7 @@ struct LogsController: Sendable {
     @Sendable func download(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let timestamps = request.uri.queryParameters["timestamps"] == "1"
-        let inspect = try await inspectForPage(id)
+        let inspect = try await engine.inspectContainerForPage(id)
         let logs: ContainerLogs
         do {
             logs = try await engine.containerLogs(inspect.id, options: LogOptions(timestamps: timestamps), tty: inspect.config?.tty ?? false)
@@ -114,7 +109,7 @@ struct LogsController: Sendable {
                 outcome: .error, context: context, targetType: "container", targetId: inspect.id,
                 targetName: inspect.displayName, error: error.description
             )
-            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
+            throw error.pageError(missing: EngineError.missingContainer(id))
         }
         try await audit.recordBeforeShowing(
             context: context, targetType: "container", targetId: inspect.id,
@@ -137,14 +132,6 @@ struct LogsController: Sendable {
             }
             try await writer.finish(nil)
         })
-    }
-
-    private func inspectForPage(_ id: String) async throws -> ContainerInspect {
-        do {
-            return try await engine.inspectContainer(id)
-        } catch let error as EngineError {
-            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
-        }
     }
 
     private func requestedContainers(_ request: Request) -> [String] {

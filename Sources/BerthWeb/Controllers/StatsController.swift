@@ -50,12 +50,7 @@ struct StatsController: Sendable {
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
         let user = context.user
         let id = try context.parameters.require("id")
-        let inspect: ContainerInspect
-        do {
-            inspect = try await engine.inspectContainer(id)
-        } catch let error as EngineError {
-            throw error.pageError(missing: "No such container: \(id). It may have been removed.")
-        }
+        let inspect = try await engine.inspectContainerForPage(id)
         let topic = inspect.id
         let broadcaster = self.broadcaster
         return streamer.response(

@@ -29,4 +29,18 @@ extension EngineError {
     func pageError(missing: String) -> HTTPError {
         kind == .notFound ? HTTPError(.notFound, message: missing) : HTTPError(pageStatus, message: description)
     }
+
+    /// What a page says of a container the engine does not know.
+    static func missingContainer(_ id: String) -> String { "No such container: \(id). It may have been removed." }
+}
+
+extension EngineClient {
+    /// The container a page is about: one the engine does not know is the page's 404, a failing engine its own status.
+    func inspectContainerForPage(_ id: String) async throws -> ContainerInspect {
+        do {
+            return try await inspectContainer(id)
+        } catch let error as EngineError {
+            throw error.pageError(missing: EngineError.missingContainer(id))
+        }
+    }
 }
