@@ -187,6 +187,27 @@ extension AppDatabase {
                 table.primaryKey(["recordingId", "seq"])
             }
         }
+        migrator.registerMigration("v8: jobs") { db in
+            // Work that outlives the page that started it (a pull, a prune, a commit): one row per job, written when
+            // it is queued, when it starts and when it ends. Progress lives in memory while it runs; `progress` holds
+            // its last snapshot (JSON) and `log` its last lines once it ended. A row left `queued` or `running` by a
+            // process that stopped is marked `interrupted` when Berth starts.
+            try db.create(table: "job") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("kind", .text).notNull()
+                table.column("title", .text).notNull()
+                // What it works on (an image reference), for the links its page offers.
+                table.column("target", .text)
+                table.column("owner", .text).notNull()
+                table.column("state", .text).notNull().indexed()
+                table.column("createdAt", .datetime).notNull()
+                table.column("startedAt", .datetime)
+                table.column("endedAt", .datetime)
+                table.column("message", .text)
+                table.column("progress", .text)
+                table.column("log", .text)
+            }
+        }
         return migrator
     }
 }

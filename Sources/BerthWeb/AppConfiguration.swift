@@ -55,6 +55,8 @@ public struct AppConfiguration: Sendable {
     public var maxEngineStreams: Int = 512
     /// Consoles into containers: their limits and the terminal library the page loads.
     public var console = ConsoleSettings()
+    /// Jobs (pulls, …) running at once (`--max-jobs`); more wait their turn, queued.
+    public var maxJobs: Int = 4
 
     public struct TLSFiles: Sendable {
         public var certificatePath: String

@@ -173,7 +173,14 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)
     let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
     StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
-    ImagesController(engine: engine, audit: audit, views: views, streamer: streamer, tickets: PullTickets()).addRoutes(to: routes)
+    let jobs = JobBoard(database: database, audit: audit, maxRunning: configuration.maxJobs, logger: logger)
+    do {
+        try await jobs.interruptLeftovers()
+    } catch {
+        throw StartupError("cannot mark the jobs an earlier run left as interrupted in \(configuration.databasePath): \(error)")
+    }
+    JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
+    ImagesController(engine: engine, audit: audit, views: views, jobs: jobs).addRoutes(to: routes)
     NetworksController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SwarmController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
@@ -198,6 +205,9 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
                 database: database, audit: audit, interval: configuration.auditHeadInterval, retentionDays: configuration.auditRetentionDays,
                 logger: logger
             ),
+            // Last: services stop in reverse order, so running jobs end (and are recorded) before the engine client
+            // closes.
+            jobs,
         ], streams: streams, metrics: metrics
     )
 }

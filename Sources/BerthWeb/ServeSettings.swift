@@ -257,6 +257,10 @@ extension ServeSetting {
             "KiB one console's recording may take (uncompressed); past it the rest is not recorded, and the recording says so.",
             get: { $0.console.recordMaxKiB }, set: { $0.console.recordMaxKiB = $1 }
         ),
+        .number(
+            "max-jobs", atLeast: 1, "Jobs (pulls) running at once; more wait their turn.",
+            get: { $0.maxJobs }, set: { $0.maxJobs = $1 }
+        ),
     ]
 
     /// The setting of a key (`port`), if Berth has one.

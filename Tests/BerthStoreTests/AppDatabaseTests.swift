@@ -20,7 +20,7 @@ import TestSupport
         #expect(try await database.appliedMigrations() == [
             "v1: sessions, settings, audit", "v2: audit hash chain, audit search indexes, write probe",
             "v3: audit free-text index", "v4: audit rows are append-only", "v5: dashboards, share links", "v6: audit intents",
-            "v7: console grants and recordings",
+            "v7: console grants and recordings", "v8: jobs",
         ])
         #expect(await database.isHealthy())
     }
@@ -35,7 +35,33 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 7)
+        #expect(try await again.appliedMigrations().count == 8)
+    }
+
+    @Test func jobsLeftRunningAreInterruptedAndOnlyTheNewestEndedOnesAreKept() async throws {
+        let (database, directory) = try openFresh()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let queued = try await database.createJob(JobRecord(kind: "image.pull", title: "Pull a", owner: "alice"))
+        let running = try await database.createJob(JobRecord(kind: "image.pull", title: "Pull b", owner: "alice", state: .running))
+        var ended = try await database.createJob(JobRecord(kind: "image.pull", title: "Pull c", owner: "bob"))
+        ended.state = .succeeded
+        ended.message = "Pulled c."
+        try await database.updateJob(ended)
+        #expect(try await database.interruptLeftoverJobs(message: "stopped") == 2)
+        for id in [queued.id, running.id] {
+            let job = try await database.job(id: try #require(id))
+            #expect(job?.state == .interrupted && job?.message == "stopped" && job?.endedAt != nil)
+        }
+        #expect(try await database.job(id: try #require(ended.id))?.state == .succeeded)
+
+        // Past `keptJobs`, the oldest ended jobs go; a job still running stays whatever its age.
+        let stillRunning = try await database.createJob(JobRecord(kind: "image.pull", title: "Pull d", owner: "alice", state: .running))
+        for index in 0..<AppDatabase.keptJobs {
+            _ = try await database.createJob(JobRecord(kind: "image.pull", title: "Pull \(index)", owner: "alice", state: .succeeded))
+        }
+        #expect(try await database.job(id: try #require(ended.id)) == nil)
+        #expect(try await database.job(id: try #require(stillRunning.id))?.state == .running)
+        #expect(try await database.recentJobs(limit: 5000).count == AppDatabase.keptJobs + 1)
     }
 
     @Test func connectionsWaitForLocksAndEnforceForeignKeys() throws {

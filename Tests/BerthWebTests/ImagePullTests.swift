@@ -10,25 +10,26 @@ import TestSupport
 
 /// Pulls through Berth from a real private registry with htpasswd auth, progress read as the browser reads it.
 @Suite(.serialized) struct ImagePullTests {
-    /// Posts the pull form and follows the progress stream to its last event.
+    /// Posts the pull form and follows the job's stream to its end: the last snapshot and every one before.
     func pull(
         _ live: LiveStreamApp, _ browser: Browser, _ reference: String, username: String = "", password: String = ""
-    ) async throws -> (last: ReceivedEvent?, progress: [ReceivedEvent]) {
+    ) async throws -> (last: [String: Any]?, progress: [[String: Any]]) {
         let posted = try await live.client.execute(
             uri: "/images/pull", method: .post, headers: browser.postHeaders(),
             body: formBody([("_csrf", browser.csrfToken), ("reference", reference), ("username", username), ("password", password)])
         )
         #expect(posted.status == .seeOther)
         let location = try #require(posted.headers[.location])
-        #expect(location.hasPrefix("/images/pull/"))
+        #expect(location.hasPrefix("/jobs/"))
         let page = try await live.client.execute(uri: location, method: .get, headers: browser.getHeaders)
         #expect(page.status == .ok)
         let stream = try await live.open(location + "/stream", as: browser)
         defer { stream.close() }
-        var progress: [ReceivedEvent] = []
+        var progress: [[String: Any]] = []
         while let event = await stream.next(timeout: .seconds(60)) {
-            if event.event == "progress" { progress.append(event); continue }
-            if ["done", "failed", "end"].contains(event.event) { return (event, progress) }
+            guard event.event == "job", let json = event.json else { continue }
+            progress.append(json)
+            if let state = json["state"] as? String, !["queued", "running"].contains(state) { return (json, progress) }
         }
         return (nil, progress)
     }
@@ -45,31 +46,31 @@ import TestSupport
                 let browser = try await signIn(live.client, as: "bt-operator")
 
                 let anonymous = try await pull(live, browser, reference)
-                #expect(anonymous.last?.event == "failed")
-                let anonymousMessage = anonymous.last?.json?["message"] as? String ?? ""
+                #expect(anonymous.last?["state"] as? String == "failed")
+                let anonymousMessage = anonymous.last?["message"] as? String ?? ""
                 #expect(anonymousMessage.contains("auth") || anonymousMessage.contains("unauthorized"), "\(anonymousMessage)")
 
                 let wrong = try await pull(live, browser, reference, username: registry.username, password: "not-the-password")
-                #expect(wrong.last?.event == "failed")
-                let wrongMessage = wrong.last?.json?["message"] as? String ?? ""
+                #expect(wrong.last?["state"] as? String == "failed")
+                let wrongMessage = wrong.last?["message"] as? String ?? ""
                 #expect(wrongMessage.contains("unauthorized") || wrongMessage.contains("auth"), "\(wrongMessage)")
                 await #expect(throws: EngineError.self) { _ = try await engine.inspectImage(reference) }
 
                 let right = try await pull(live, browser, reference, username: registry.username, password: registry.password)
-                #expect(right.last?.event == "done", "\(String(describing: right.last))")
-                #expect((right.last?.json?["digest"] as? String)?.hasPrefix("sha256:") == true)
+                #expect(right.last?["state"] as? String == "succeeded", "\(String(describing: right.last))")
+                #expect((right.last?["message"] as? String)?.contains("(sha256:") == true)
                 let image = try await engine.inspectImage(reference)
                 #expect(image.repoTags?.contains(reference) == true)
                 // Progress came in order and ended complete: every layer done, bytes all there.
-                let last = try #require(right.progress.last?.json)
-                let layers = try #require(last["layers"] as? [[String: Any]])
+                let last = try #require(right.progress.last)
+                let layers = try #require(last["items"] as? [[String: Any]])
                 #expect(!layers.isEmpty)
-                #expect(last["layersDone"] as? Int == layers.count)
+                #expect(layers.allSatisfy { $0["done"] as? Bool == true })
                 #expect(last["current"] as? Int == last["total"] as? Int)
-                let done = right.progress.compactMap { $0.json?["layersDone"] as? Int }
+                let done = right.progress.map { ($0["items"] as? [[String: Any]] ?? []).filter { $0["done"] as? Bool == true }.count }
                 #expect(done == done.sorted(), "progress never goes back")
 
-                // The list shows it; opening a used ticket again says it already ran.
+                // The list shows it.
                 let list = try await live.client.execute(uri: "/images", method: .get, headers: browser.getHeaders)
                 #expect(list.text.contains(reference))
 
@@ -90,7 +91,7 @@ import TestSupport
         }
     }
 
-    @Test func aBadReferenceAViewerAndAReusedTicketAreRefused() async throws {
+    @Test func aBadReferenceAViewerAndAnUnknownJobAreRefused() async throws {
         try await withLiveStreamApp { live in
             let operatorBrowser = try await signIn(live.client, as: "bt-operator")
             let bad = try await live.client.execute(
@@ -111,10 +112,10 @@ import TestSupport
                 body: formBody([("_csrf", viewer.csrfToken), ("reference", "busybox")])
             )
             #expect(refused.status == .forbidden)
-            let unknown = try await live.open("/images/pull/not-a-ticket/stream", as: operatorBrowser)
-            defer { unknown.close() }
-            let answer = await unknown.next("failed", timeout: .seconds(10))
-            #expect((answer?.found.json?["message"] as? String)?.contains("already run or expired") == true)
+            for path in ["/jobs/999999", "/jobs/not-a-job", "/jobs/999999/stream"] {
+                let unknown = try await live.client.execute(uri: path, method: .get, headers: operatorBrowser.getHeaders)
+                #expect(unknown.status == .notFound, "\(path)")
+            }
 
             let events = try await live.app.auditEvents().filter { $0.action == "image.pull" }
             #expect(events.contains { $0.outcome == .error && $0.actor == "bt-operator" && $0.errorMessage?.contains("can't be part of an image name") == true })
@@ -155,7 +156,7 @@ import TestSupport
         #expect(progress.layersDone == 2)
         #expect(progress.layers.map(\.id) == ["aaa", "bbb", "ccc"])
         #expect(progress.digest == "sha256:abc")
-        #expect(progress.snapshot.notes.count == 3)
+        #expect(progress.notes.count == 3 && progress.notesSeen == 3)
         progress.apply(PullProgressMessage(error: "unauthorized: authentication required"))
         #expect(progress.error == "unauthorized: authentication required")
     }

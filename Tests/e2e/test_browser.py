@@ -248,9 +248,62 @@ def test_a_shared_dashboard_opens_through_its_link_in_a_fresh_browser_and_stays_
         docker("rm", "-f", first, later)
 
 
+class SlowLink:
+    """A slow network between the engine and the test registry: a TCP relay on a loopback port that passes the
+    registry's answers at `rate` bytes a second, so that a pull of a few megabytes takes seconds. The registry is
+    real; only the link is slowed."""
+
+    def __init__(self, upstream, rate):
+        import socket
+        import threading
+        self.upstream, self.rate = upstream, rate
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            host, port = self.upstream.split(":")
+            server = socket.create_connection((host, int(port)))
+            threading.Thread(target=self.pipe, args=(client, server, None), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(server, client, self.rate), daemon=True).start()
+
+    @staticmethod
+    def pipe(source, target, rate):
+        try:
+            while True:
+                data = source.recv(16384)
+                if not data:
+                    break
+                target.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                try:
+                    end.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()
+
+
 @pytest.fixture
 def registry(tmp_path):
-    """A private registry with htpasswd auth (Debian's docker-registry) holding one pushed image."""
+    """A private registry with htpasswd auth (Debian's docker-registry) holding one pushed image of ~3 MB, reached
+    by the engine over a link slowed to ~400 KB/s (the pull takes seconds)."""
     user, password = "e2e-puller", "pw-" + uuid.uuid4().hex[:12]
     port = 41000 + int(uuid.uuid4().hex[:4], 16) % 8000
     address = f"127.0.0.1:{port}"
@@ -260,9 +313,11 @@ def registry(tmp_path):
         "\nhttp:\n  addr: " + address + "\nauth:\n  htpasswd:\n    realm: berth-e2e\n    path: " + str(tmp_path / "htpasswd") + "\n")
     server = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    link = None
     try:
         wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://{address}/v2/"]).returncode == 0)
-        reference = f"{address}/e2e/blob:{uuid.uuid4().hex[:6]}"
+        path = f"e2e/blob:{uuid.uuid4().hex[:6]}"
+        reference = f"{address}/{path}"
         config = ["--config", str(tmp_path / "docker-config")]
         subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "login", address, "-u", user, "--password-stdin"],
                        input=password, text=True, check=True, capture_output=True)
@@ -273,13 +328,16 @@ def registry(tmp_path):
         docker("rm", container)
         subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "push", reference], check=True, capture_output=True)
         docker("rmi", reference)
-        yield reference, user, password
+        link = SlowLink(address, 400_000)
+        yield f"{link.address}/{path}", user, password
     finally:
+        if link:
+            link.close()
         server.terminate()
         server.wait()
 
 
-def test_operator_pulls_from_a_private_registry_with_credentials_and_finds_it_in_the_audit(browser, registry):
+def test_a_pull_outlives_its_tab_and_is_watched_to_the_end_from_jobs(browser, registry):
     reference, user, password = registry
     sign_in(browser, "bt-operator")
     browser.get(URL + "/images")
@@ -288,10 +346,29 @@ def test_operator_pulls_from_a_private_registry_with_credentials_and_finds_it_in
     browser.find_element(By.NAME, "username").send_keys(user)
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, ".pull-form button[type=submit]").click()
-    wait_for(lambda: "Pulled " in text_of(browser, "#pull-result"), timeout=60)
-    bar = browser.find_element(By.ID, "pull-bar")
+    # The job's page: it runs.
+    wait_for(lambda: "/jobs/" in browser.current_url)
+    job = browser.current_url.rsplit("/", 1)[1]
+    wait_for(lambda: text_of(browser, "#job-state") == "running", timeout=30)
+    # Close the tab; open Jobs in a new one.
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    second = browser.current_window_handle
+    browser.switch_to.window(first)
+    browser.close()
+    browser.switch_to.window(second)
+    browser.get(URL + "/jobs")
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-job='{job}']")
+    assert "running" in row.text and "bt-operator" in row.text, row.text
+    shot(browser, "jobs")
+    row.find_element(By.CSS_SELECTOR, "a").click()
+    wait_for(lambda: "Pulled " in text_of(browser, "#job-result"), timeout=60)
+    assert text_of(browser, "#job-state") == "succeeded"
+    bar = browser.find_element(By.ID, "job-bar")
     assert bar.get_attribute("value") == bar.get_attribute("max") == "1"
-    shot(browser, "pull")
+    assert "Digest: sha256:" in text_of(browser, "#job-log")
+    assert browser.find_element(By.ID, "job-links").is_displayed()
+    shot(browser, "job")
     try:
         browser.get(URL + "/audit?action=image.pull")
         row = browser.find_element(By.CSS_SELECTOR, "tr[data-audit-id]")

@@ -71,6 +71,11 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case dashboardLinkUse = "dashboard.link.use"
     case dashboardLinkDenied = "dashboard.link.denied"
 
+    // Jobs: work that runs on the server apart from any page. Each has a start row and, when it ends, a row of its
+    // own action (`image.pull`, …) naming the job.
+    case jobStart = "job.start"
+    case jobCancel = "job.cancel"
+
     // Settings and the trail itself.
     case settingsUpdate = "settings.update"
     case auditExport = "audit.export"

@@ -3,20 +3,17 @@ import EngineAPI
 import Foundation
 import Hummingbird
 
-/// Images: the list, one image's page, and pulls with live progress. Tag, remove and prune come next.
+/// Images: the list, one image's page, tag, remove, prune, and pulls (as jobs, `JobBoard`).
 struct ImagesController: Sendable {
     let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
-    let streamer: EventStreamer
-    let tickets: PullTickets
+    let jobs: JobBoard
 
     func addRoutes(to routes: Routes) {
         routes.get("/images", .viewContainers, use: list)
         // Before /images/{id}: "pull" is a page, not an image.
         routes.post("/images/pull", .operateContainers, audit: .imagePull, use: startPull)
-        routes.get("/images/pull/{ticket}", .operateContainers, use: pullPage)
-        routes.get("/images/pull/{ticket}/stream", .operateContainers, audit: .imagePull, use: pullStream)
         routes.get("/images/prune", .administer, use: prunePreview)
         routes.post("/images/prune", .administer, audit: .imagePrune, use: prune)
         routes.get("/images/{id}", .viewContainers, use: show)
@@ -133,10 +130,10 @@ struct ImagesController: Sendable {
         }
     }
 
-    /// `POST /images/pull` (reference, and optionally username and password): checks the form, then leaves the pull
-    /// for the progress page's stream to start. The password lives in memory until that stream takes it.
+    /// `POST /images/pull` (reference, and optionally username and password): checks the form and starts the pull as
+    /// a job, whose page it opens. The password lives in the job's memory until it ends: never stored, logged or put
+    /// in a URL.
     @Sendable func startPull(_ request: Request, context: SignedInContext) async throws -> Response {
-        let user = context.user
         let form = context.form
         let typed = form["reference"] ?? ""
         let reference: ImageReference
@@ -156,103 +153,54 @@ struct ImagesController: Sendable {
             }
             credentials = RegistryCredentials(username: username, password: password, serverAddress: reference.registry ?? "docker.io")
         }
-        let ticket = tickets.issue(reference, credentials: credentials, sessionKey: user.sessionKey)
-        return Response(status: .seeOther, headers: [.location: "/images/pull/\(ticket)", .cacheControl: "no-store"])
+        let parameters = [
+            "reference": reference.description, "registry": reference.registry ?? "docker.io",
+            "registryLogin": credentials == nil ? "none" : "given",
+        ]
+        let started = await jobs.start(
+            .imagePull, title: "Pull \(reference.description)", context: context, targetType: "image",
+            targetName: reference.description, parameters: parameters,
+            work: Self.pull(reference, credentials: credentials, engine: engine)
+        )
+        switch started {
+        case .refused: return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage))
+        case .started(let job): return Response(status: .seeOther, headers: [.location: "/jobs/\(job.id)", .cacheControl: "no-store"])
+        }
     }
 
-    /// The progress page; its script opens the stream that runs the pull.
-    @Sendable func pullPage(_ request: Request, context: SignedInContext) async throws -> Response {
-        let user = context.user
-        let ticket = try context.parameters.require("ticket")
-        guard let reference = tickets.waitingReference(ticket, sessionKey: user.sessionKey) else {
-            return .redirect(to: "/images", flash: Flash(.error, "That pull has already run or expired; start it again here."))
-        }
-        return try views.page("image-pull", PullPage(stream: "/images/pull/\(ticket)/stream", reference: reference.description), context: context)
-    }
-
-    /// `GET /images/pull/{ticket}/stream`: runs the pull and streams its progress, folded per layer, at most ten
-    /// updates a second; ends with the digest or the registry's message, and one audit record either way.
-    @Sendable func pullStream(_ request: Request, context: SignedInContext) async throws -> Response {
-        let user = context.user
-        let id = try context.parameters.require("ticket")
-        guard let ticket = tickets.take(id, sessionKey: user.sessionKey) else {
-            return streamer.response(for: user, render: Self.render, produce: { mailbox in
-                _ = await mailbox.send(.failed("This pull has already run or expired; start it again from Images."))
-            })
-        }
-        let engine = self.engine
-        let audit = self.audit
-        return streamer.response(for: user, capacity: 64, render: Self.render, produce: { mailbox in
-            let reference = ticket.reference
-            let parameters = [
-                "reference": reference.description, "registry": reference.registry ?? "docker.io",
-                "registryLogin": ticket.credentials == nil ? "none" : "given",
-            ]
-            // The row is written even when the page went away (the stream's task is cancelled then).
-            let result = try? await audit.act(
-                context: context, targetType: "image", targetName: reference.description, parameters: parameters
-            ) { record -> (PullProgress, String?) in
-                var progress = PullProgress()
-                var failure: String?
-                do {
-                    let lines = try await engine.pullImage(ticket.reference, credentials: ticket.credentials)
-                    var lastSent = ContinuousClock.now - .seconds(1)
-                    for try await line in lines {
-                        guard progress.apply(line) else { continue }
-                        if progress.error != nil { break }
-                        if ContinuousClock.now - lastSent >= .milliseconds(100) {
-                            guard await mailbox.send(.progress(progress.snapshot)) else { break }
-                            lastSent = ContinuousClock.now
-                        }
-                    }
-                    failure = progress.error
-                    if failure == nil, Task.isCancelled { failure = "The pull was cancelled: its page was closed." }
-                } catch let error as EngineError {
-                    failure = error.description
-                } catch {
-                    failure = Task.isCancelled ? "The pull was cancelled: its page was closed." : "The pull was cut short: \(error)"
-                }
+    /// A pull's work: the engine's progress folded per layer, told to the job at most ten times a second; ends with
+    /// the digest, or fails with the registry's message.
+    static func pull(_ reference: ImageReference, credentials: RegistryCredentials?, engine: EngineClient) -> JobBoard.Work {
+        { job, record in
+            var progress = PullProgress()
+            var logged = 0
+            func tell() {
+                for note in progress.notes.suffix(progress.notesSeen - logged) { job.log(note) }
+                logged = progress.notesSeen
+                let (current, total) = progress.bytes
+                let summary = progress.layers.isEmpty ? "Asking the registry…" : "\(progress.layersDone) of \(progress.layers.count) layers done"
+                    + (total > 0 ? ", \(JobPage.progress(current: current, total: total))" : "")
+                job.report(summary: summary, current: current, total: total, items: progress.layers)
+            }
+            job.report(summary: "Asking the registry…")
+            defer {
                 record.targetId = progress.digest
                 if let digest = progress.digest { record.add(["digest": digest]) }
-                if let failure { record.fail(failure) }
-                return (progress, failure)
             }
-            guard case .done((let progress, var failure), let written)? = result else {
-                _ = await mailbox.send(.failed(AuditTrail.unavailableMessage))
-                return
+            let lines = try await engine.pullImage(reference, credentials: credentials)
+            var lastTold = ContinuousClock.now - .seconds(1)
+            for try await line in lines {
+                guard progress.apply(line) else { continue }
+                if progress.error != nil { break }
+                if ContinuousClock.now - lastTold >= .milliseconds(100) {
+                    tell()
+                    lastTold = ContinuousClock.now
+                }
             }
-            if failure == nil, !written { failure = AuditTrail.unrecordedOutcome("The image was pulled.") }
-            _ = await mailbox.send(.progress(progress.snapshot))
-            if let failure {
-                _ = await mailbox.send(.failed(failure))
-            } else {
-                _ = await mailbox.send(.done(PullDone(reference: reference.description, digest: progress.digest)))
-            }
-        })
-    }
-
-    enum PullMessage: Sendable {
-        case progress(PullProgress.Snapshot)
-        case done(PullDone)
-        case failed(String)
-    }
-
-    struct PullDone: Encodable, Sendable {
-        let reference: String
-        let digest: String?
-    }
-
-    @Sendable static func render(_ message: PullMessage) -> ServerSentEvent? {
-        switch message {
-        case .progress(let snapshot): return ServerSentEvent(event: "progress", encoding: snapshot)
-        case .done(let done):
-            var event = ServerSentEvent(event: "done", encoding: done)
-            event.endsStream = true
-            return event
-        case .failed(let message):
-            var event = ServerSentEvent(event: "failed", encoding: ["message": message])
-            event.endsStream = true
-            return event
+            tell()
+            try Task.checkCancellation()
+            if let failure = progress.error { throw AuditTrail.ActionFailure(failure) }
+            return "Pulled \(reference.description)" + (progress.digest.map { " (\($0))" } ?? "") + "."
         }
     }
 }

@@ -1,20 +1,14 @@
 import EngineAPI
 import Foundation
 
-/// A pull's progress folded per layer: the engine sends one line per change of one layer; the page shows one bar
-/// for the whole image and a line per layer.
+/// A pull's progress folded per layer: the engine sends one line per change of one layer; the job's page shows one
+/// bar for the whole image and a line per layer.
 struct PullProgress: Sendable, Equatable {
-    struct Layer: Encodable, Sendable, Equatable {
-        let id: String
-        var status: String
-        var current: Int64?
-        var total: Int64?
-        var done: Bool
-    }
-
-    private(set) var layers: [Layer] = []
+    private(set) var layers: [JobItem] = []
     /// Lines about the image as a whole ("Pulling from …", "Digest: …", "Status: …").
     private(set) var notes: [String] = []
+    /// How many notes came in all (`notes` keeps the last 20).
+    private(set) var notesSeen = 0
     private(set) var digest: String?
     private(set) var error: String?
 
@@ -29,6 +23,7 @@ struct PullProgress: Sendable, Equatable {
         guard let id = message.id, !id.isEmpty, !status.hasPrefix("Pulling from"), !Self.isImageWide(status) else {
             if status.hasPrefix("Digest: ") { digest = String(status.dropFirst(8)) }
             notes.append(status)
+            notesSeen += 1
             if notes.count > 20 { notes.removeFirst() }
             return true
         }
@@ -38,7 +33,7 @@ struct PullProgress: Sendable, Equatable {
         } else {
             // A layer count is small (tens); a hostile registry could send thousands of ids: stop listing them.
             guard layers.count < 500 else { return false }
-            layers.append(Layer(id: id, status: status, current: nil, total: nil, done: false))
+            layers.append(JobItem(id: id, status: status, current: nil, total: nil, done: false))
             index = layers.count - 1
         }
         layers[index].status = status
@@ -70,18 +65,4 @@ struct PullProgress: Sendable, Equatable {
     }
 
     var layersDone: Int { layers.filter(\.done).count }
-
-    /// What the page draws.
-    struct Snapshot: Encodable, Sendable {
-        let layers: [Layer]
-        let notes: [String]
-        let current: Int64
-        let total: Int64
-        let layersDone: Int
-    }
-
-    var snapshot: Snapshot {
-        let (current, total) = bytes
-        return Snapshot(layers: layers, notes: notes, current: current, total: total, layersDone: layersDone)
-    }
 }

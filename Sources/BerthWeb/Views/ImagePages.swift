@@ -1,13 +1,6 @@
 import EngineAPI
 import Foundation
 
-/// What `image-pull.mustache` shows.
-struct PullPage: Sendable {
-    let title = "Pulling an image"
-    let stream: String
-    let reference: String
-}
-
 /// What `images.mustache` shows.
 struct ImageListPage: Sendable {
     let title = "Images"

@@ -1,0 +1,113 @@
+import BerthStore
+import Foundation
+import Hummingbird
+
+/// Jobs: the list, one job's page with its live progress, and cancelling.
+struct JobsController: Sendable {
+    let jobs: JobBoard
+    let audit: AuditTrail
+    let views: PageRenderer
+    let streamer: EventStreamer
+
+    func addRoutes(to routes: Routes) {
+        // Anyone signed in may open these; each job is shown only to those who may start one like it.
+        routes.get("/jobs", .viewContainers, use: list)
+        routes.get("/jobs/{id}", .viewContainers, use: show)
+        routes.get("/jobs/{id}/stream", .viewContainers, use: stream)
+        routes.post("/jobs/{id}/cancel", .operateContainers, audit: .jobCancel, use: cancel)
+    }
+
+    /// A job the user may see: live, or from its row. 404 for one they may not see, with the same words.
+    func find(_ context: SignedInContext) async throws -> (JobRecord, Job?) {
+        let raw = try context.parameters.require("id")
+        let missing = HTTPError(.notFound, message: "No such job: \(raw.prefix(32)).")
+        guard let id = Int64(raw) else { throw missing }
+        let job = jobs.running(id)
+        let record: JobRecord
+        if let job {
+            record = job.record
+        } else {
+            guard let stored = try await jobs.database.job(id: id) else { throw missing }
+            record = stored
+        }
+        guard JobBoard.canSee(kind: JobKind(rawValue: record.kind), owner: record.owner, user: context.user) else { throw missing }
+        return (record, job)
+    }
+
+    @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
+        let live = jobs.runningJobs
+        let liveIDs = Set(live.map(\.id))
+        let stored = try await jobs.database.recentJobs()
+        let records: [(JobRecord, JobSnapshot?)] = live.map { ($0.record, $0.snapshot(logAfter: Int.max)) }
+            + stored.filter { !liveIDs.contains($0.id ?? -1) }.map { ($0, nil) }
+        let visible = records.filter { JobBoard.canSee(kind: JobKind(rawValue: $0.0.kind), owner: $0.0.owner, user: context.user) }
+        return try views.page("jobs", JobListPage(records: visible, preferences: context.preferences), context: context)
+    }
+
+    @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
+        let (record, job) = try await find(context)
+        let snapshot = job?.snapshot() ?? record.progress.flatMap { try? JSONDecoder().decode(JobSnapshot.self, from: Data($0.utf8)) }
+        let log = job == nil ? (record.log.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) } ?? []) : snapshot?.log ?? []
+        let canCancel = JobBoard.canCancel(kind: JobKind(rawValue: record.kind), owner: record.owner, user: context.user)
+        let page = JobPage(record: record, snapshot: snapshot, log: log.filter { !$0.isEmpty }, canCancel: canCancel, preferences: context.preferences)
+        return try views.page("job", page, context: context)
+    }
+
+    /// `GET /jobs/{id}/stream`: the job's state and progress at most ten times a second, log lines after
+    /// `Last-Event-ID` (the page's last line); ends with the job. Watching changes nothing of the job.
+    @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let (record, job) = try await find(context)
+        let after = request.lastEventID.flatMap { Int($0) } ?? 0
+        guard let job else {
+            // Ended: its last state, once.
+            let snapshot = record.progress.flatMap { try? JSONDecoder().decode(JobSnapshot.self, from: Data($0.utf8)) }
+                ?? JobSnapshot(
+                    id: record.id ?? 0, state: record.state, summary: "", current: 0, total: 0, items: [], message: record.message,
+                    startedAt: record.startedAt.map(AuditText.timestamp), endedAt: record.endedAt.map(AuditText.timestamp), log: [],
+                    logFrom: 0, logNext: 0
+                )
+            return streamer.response(for: context.user, render: Self.render, produce: { mailbox in
+                _ = await mailbox.send(snapshot)
+            })
+        }
+        return streamer.response(for: context.user, capacity: 4, render: Self.render, produce: { mailbox in
+            var next = after
+            for await _ in job.changes() {
+                let snapshot = job.snapshot(logAfter: next)
+                next = snapshot.logNext
+                guard await mailbox.send(snapshot), !snapshot.ended else { return }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            _ = await mailbox.send(job.snapshot(logAfter: next))
+        })
+    }
+
+    @Sendable static func render(_ snapshot: JobSnapshot) -> ServerSentEvent? {
+        var event = ServerSentEvent(event: "job", id: String(snapshot.logNext), encoding: snapshot)
+        event.endsStream = snapshot.ended
+        return event
+    }
+
+    /// `POST /jobs/{id}/cancel`: its owner or an admin; the job ends cancelled, its own row says by whom.
+    @Sendable func cancel(_ request: Request, context: SignedInContext) async throws -> Response {
+        let raw = try context.parameters.require("id")
+        let page = "/jobs/\(Int64(raw).map(String.init) ?? "")"
+        let found = try? await find(context)
+        guard let (record, job) = found else {
+            return await audit.refuseInput(context: context, targetType: "job", targetId: String(raw.prefix(32)), message: "No such job.", back: "/jobs")
+        }
+        guard JobBoard.canCancel(kind: JobKind(rawValue: record.kind), owner: record.owner, user: context.user) else {
+            await audit.record(
+                outcome: .denied, context: context, targetType: "job", targetId: raw, targetName: record.title,
+                error: "only its owner and admins cancel a job"
+            )
+            return .redirect(to: page, flash: Flash(.error, "Only the one who started this job, or an administrator, can cancel it."))
+        }
+        let user = context.user.username
+        return await audit.perform(context: context, targetType: "job", targetId: raw, targetName: record.title, back: page) {
+            guard let job, job.stop(.cancelled(by: user)) else { throw AuditTrail.ActionFailure("This job has already ended.") }
+            await job.task?.value
+            return "Cancelled."
+        }
+    }
+}
