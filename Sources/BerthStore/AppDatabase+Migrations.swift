@@ -208,6 +208,37 @@ extension AppDatabase {
                 table.column("log", .text)
             }
         }
+        migrator.registerMigration("v9: saved registry logins") { db in
+            // A registry login saved for pulls: a person's own (`owner`) or shared (NULL). `secret` is the password
+            // sealed with the secret key file (AES-GCM), `keyId` names that key; the key itself is never here.
+            try db.create(table: "registryLogin") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("owner", .text)
+                table.column("registry", .text).notNull()
+                table.column("username", .text).notNull()
+                table.column("secret", .blob).notNull()
+                table.column("keyId", .text).notNull()
+                table.column("createdBy", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("lastUsedAt", .datetime)
+            }
+            try db.create(index: "registryLogin_on_registry", on: "registryLogin", columns: ["registry", "owner"])
+        }
+        migrator.registerMigration("v10: image update checks") { db in
+            // What the last update check found per tag a running container was started with and image it runs.
+            try db.create(table: "imageUpdate") { table in
+                table.column("reference", .text).notNull()
+                table.column("imageId", .text).notNull()
+                table.column("state", .text).notNull()
+                table.column("remoteDigest", .text)
+                table.column("localDigest", .text)
+                table.column("message", .text)
+                table.column("checkedAt", .datetime).notNull()
+                table.column("failures", .integer).notNull().defaults(to: 0)
+                table.column("retryAt", .datetime)
+                table.primaryKey(["reference", "imageId"])
+            }
+        }
         return migrator
     }
 }

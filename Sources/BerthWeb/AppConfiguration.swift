@@ -1,3 +1,4 @@
+import Foundation
 import EngineAPI
 import Logging
 import NIOCore
@@ -57,6 +58,14 @@ public struct AppConfiguration: Sendable {
     public var console = ConsoleSettings()
     /// Jobs (pulls, …) running at once (`--max-jobs`); more wait their turn, queued.
     public var maxJobs: Int = 4
+    /// The key file that seals stored secrets (saved registry passwords), `--secret-key-file`; nil: `berth.key` beside
+    /// the database.
+    public var secretKeyFile: String?
+
+    /// Where the secret key file is.
+    public var secretKeyPath: String {
+        secretKeyFile ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("berth.key").path
+    }
 
     public struct TLSFiles: Sendable {
         public var certificatePath: String

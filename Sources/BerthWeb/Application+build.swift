@@ -111,6 +111,19 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
 
     let database = try AppDatabase.open(path: configuration.databasePath)
     let views = try await PageRenderer.load(directory: configuration.templatesDirectory)
+    // Everything that may refuse to start comes before the clients that own connections and threads (which must be
+    // shut down, not dropped).
+    let secretKey: SecretKey
+    do {
+        secretKey = try SecretKey.loadOrCreate(path: configuration.secretKeyPath)
+    } catch {
+        throw StartupError("\(error)")
+    }
+    do {
+        try await JobBoard.interruptLeftovers(in: database, logger: logger)
+    } catch {
+        throw StartupError("cannot mark the jobs an earlier run left as interrupted in \(configuration.databasePath): \(error)")
+    }
     var engineLogger = logger
     engineLogger[metadataKey: "engine"] = "\(configuration.engineAddress)"
     let engine = EngineClient(
@@ -174,13 +187,10 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
     StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
     let jobs = JobBoard(database: database, audit: audit, maxRunning: configuration.maxJobs, logger: logger)
-    do {
-        try await jobs.interruptLeftovers()
-    } catch {
-        throw StartupError("cannot mark the jobs an earlier run left as interrupted in \(configuration.databasePath): \(error)")
-    }
     JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
-    ImagesController(engine: engine, audit: audit, views: views, jobs: jobs).addRoutes(to: routes)
+    let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
+    ImagesController(engine: engine, audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
+    RegistriesController(logins: logins, audit: audit, views: views).addRoutes(to: routes)
     NetworksController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SwarmController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)

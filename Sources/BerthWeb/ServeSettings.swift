@@ -117,6 +117,11 @@ extension ServeSetting {
                 }
             }
         ),
+        .text(
+            "secret-key-file", unset: "berth.key beside the database",
+            "Key that seals saved registry passwords (created 0600 when missing; keep it out of database backups).",
+            get: { $0.secretKeyFile }, set: { $0.secretKeyFile = $1 }
+        ),
         .text("templates", "Folder of the Mustache templates.", get: { $0.templatesDirectory }, set: { $0.templatesDirectory = $1 }),
         .text("public", "Folder of the static files.", get: { $0.publicDirectory }, set: { $0.publicDirectory = $1 }),
         .text(

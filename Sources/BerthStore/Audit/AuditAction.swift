@@ -39,6 +39,10 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case imageTag = "image.tag"
     case imageRemove = "image.remove"
     case imagePrune = "image.prune"
+    /// Saved registry logins: saved (or replaced), removed, and each use of one by a pull.
+    case registryLoginSave = "registry.login.save"
+    case registryLoginRemove = "registry.login.remove"
+    case registryLoginUse = "registry.login.use"
     case networkCreate = "network.create"
     case networkRemove = "network.remove"
     case networkConnect = "network.connect"

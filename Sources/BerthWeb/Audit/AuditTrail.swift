@@ -51,7 +51,7 @@ struct AuditTrail: Sendable {
     /// The row as it will be stored: who from the request context, names and messages cut to a sane length, secrets
     /// in parameters redacted.
     func event(
-        _ action: AuditAction, outcome: AuditEvent.Outcome, context: BerthRequestContext, actor: String? = nil,
+        _ action: AuditAction, outcome: AuditEvent.Outcome, origin: AuditOrigin, actor: String? = nil,
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
     ) -> AuditEvent {
@@ -63,11 +63,11 @@ struct AuditTrail: Sendable {
         }
         let duration = started.map { ContinuousClock.now - $0 }.map { Int($0 / .milliseconds(1)) }
         return AuditEvent(
-            requestId: context.id,
-            actor: String((actor ?? context.user?.username ?? context.shareViewer?.actor ?? "-").prefix(64)),
-            role: context.user?.role.rawValue ?? (context.shareViewer == nil ? nil : "link"),
-            clientAddress: context.client?.address,
-            userAgent: context.userAgent.map { String($0.prefix(512)) },
+            requestId: origin.requestId,
+            actor: String((actor ?? origin.actor).prefix(64)),
+            role: origin.role,
+            clientAddress: origin.clientAddress,
+            userAgent: origin.userAgent.map { String($0.prefix(512)) },
             action: action.rawValue,
             targetType: targetType,
             targetId: targetId.map { String($0.prefix(256)) },
@@ -85,14 +85,13 @@ struct AuditTrail: Sendable {
     /// it was written.
     @discardableResult
     func record(
-        _ action: AuditAction? = nil, outcome: AuditEvent.Outcome, context requestContext: some BerthContext, actor: String? = nil,
+        _ action: AuditAction? = nil, outcome: AuditEvent.Outcome, context: some AuditContext, actor: String? = nil,
         targetType: String? = nil, targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         error: String? = nil, started: ContinuousClock.Instant? = nil
     ) async -> Bool {
-        let context = requestContext.base
         let action = Self.action(action, of: context)
         let event = event(
-            action, outcome: outcome, context: context, actor: actor, targetType: targetType, targetId: targetId,
+            action, outcome: outcome, origin: context.auditOrigin, actor: actor, targetType: targetType, targetId: targetId,
             targetName: targetName, parameters: parameters, error: error, started: started
         )
         return await write(action) { try await database.recordAudit(event) }
@@ -101,10 +100,9 @@ struct AuditTrail: Sendable {
     /// The same, for what may be shown only once it is on record (a secret, a stream, an export): throws 503 when the
     /// record can't be written.
     func recordBeforeShowing(
-        _ action: AuditAction? = nil, context requestContext: some BerthContext, actor: String? = nil, targetType: String? = nil,
+        _ action: AuditAction? = nil, context: some AuditContext, actor: String? = nil, targetType: String? = nil,
         targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil
     ) async throws {
-        let context = requestContext.base
         guard await record(
             action, outcome: .ok, context: context, actor: actor, targetType: targetType, targetId: targetId, targetName: targetName,
             parameters: parameters
@@ -114,8 +112,8 @@ struct AuditTrail: Sendable {
     }
 
     /// The action named, or the one the route declared.
-    static func action(_ named: AuditAction?, of context: BerthRequestContext) -> AuditAction {
-        if let action = named ?? context.auditAction { return action }
+    static func action(_ named: AuditAction?, of context: some AuditContext) -> AuditAction {
+        if let action = named ?? context.declaredAuditAction { return action }
         assertionFailure("a handler audits on a route that declares no audit action")
         return .accessUndeclaredRoute
     }
@@ -133,7 +131,7 @@ struct AuditTrail: Sendable {
         var error: String?
         /// Who acted, when the action itself decided it (a share link admitted as its viewer).
         var actor: String?
-        var context: BerthRequestContext?
+        var origin: AuditOrigin?
 
         mutating func fail(_ message: String) {
             outcome = .error
@@ -173,15 +171,14 @@ struct AuditTrail: Sendable {
     /// error's words, then rethrown). `action` defaults to the route's. `undo` takes back a success whose row could
     /// not be written (a share link nobody may use unrecorded), and the action counts as refused.
     func act<Value>(
-        _ action: AuditAction? = nil, context requestContext: some BerthContext, actor: String? = nil, targetType: String? = nil,
+        _ action: AuditAction? = nil, context: some AuditContext, actor: String? = nil, targetType: String? = nil,
         targetId: String? = nil, targetName: String? = nil, parameters: [String: String]? = nil,
         undo: ((Value) async -> String)? = nil,
         _ work: (inout ActionRecord) async throws -> Value
     ) async throws -> Audited<Value> {
-        let context = requestContext.base
         let action = Self.action(action, of: context)
         guard let attempt = await begin(
-            action, context: context, actor: actor, targetType: targetType, targetId: targetId, targetName: targetName,
+            action, origin: context.auditOrigin, actor: actor, targetType: targetType, targetId: targetId, targetName: targetName,
             parameters: parameters
         ) else {
             return .refused
@@ -219,25 +216,25 @@ struct AuditTrail: Sendable {
         let action: AuditAction
         let intent: Int64
         let event: AuditEvent
-        let context: BerthRequestContext
+        let origin: AuditOrigin
         let started: ContinuousClock.Instant
     }
 
     /// Puts an action's attempt on record before it runs. Nil when that can't be written: nothing may be done.
     private func begin(
-        _ action: AuditAction, context: BerthRequestContext, actor: String?, targetType: String?,
+        _ action: AuditAction, origin: AuditOrigin, actor: String?, targetType: String?,
         targetId: String?, targetName: String?, parameters: [String: String]?
     ) async -> Attempt? {
         let started = ContinuousClock.now
         if intents.hasUnsettled { await settleLeftovers() }
         let event = event(
-            action, outcome: .error, context: context, actor: actor, targetType: targetType, targetId: targetId,
+            action, outcome: .error, origin: origin, actor: actor, targetType: targetType, targetId: targetId,
             targetName: targetName, parameters: parameters
         )
         do {
             let intent = try await database.beginAuditedAction(event, process: intents.process)
             intents.started(intent)
-            return Attempt(action: action, intent: intent, event: event, context: context, started: started)
+            return Attempt(action: action, intent: intent, event: event, origin: origin, started: started)
         } catch {
             logger.error("audit trail not writable: action refused", metadata: ["action": "\(action.rawValue)", "error": "\(error)"])
             return nil
@@ -250,7 +247,7 @@ struct AuditTrail: Sendable {
         let base = attempt.event
         let row = event(
             attempt.action, outcome: record.outcome,
-            context: record.context ?? attempt.context, actor: record.actor ?? (record.context == nil ? base.actor : nil),
+            origin: record.origin ?? attempt.origin, actor: record.actor ?? (record.origin == nil ? base.actor : nil),
             targetType: record.targetType, targetId: record.targetId, targetName: record.targetName,
             parameters: record.parameters, error: record.error, started: attempt.started
         )
@@ -352,23 +349,22 @@ extension AuditTrail {
     /// A form action through `act` that answers with a redirect to `back` and the message the user reads: refused when
     /// its record can't be written; on failure the daemon's own words (and `backOnFailure`'s page, if it names one).
     func perform(
-        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context: some AuditContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, back: String,
         backOnFailure: (@Sendable (EngineError) -> String)? = nil, _ work: () async throws -> String
     ) async -> Response {
         await perform(
-            action, context: requestContext.base, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
+            action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
             back: back, backOnFailure: backOnFailure
         ) { ActionDone(message: try await work()) }
     }
 
     /// The same, for actions whose outcome adds to their record.
     func perform(
-        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context: some AuditContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, back: String,
         backOnFailure: (@Sendable (EngineError) -> String)? = nil, _ work: () async throws -> ActionDone
     ) async -> Response {
-        let context = requestContext.base
         do {
             let result = try await act(
                 action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
@@ -396,10 +392,9 @@ extension AuditTrail {
     /// A form that could not be used: recorded as a failed action (nothing sent to the engine), and a redirect to
     /// `back` with the message.
     func refuseInput(
-        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context: some AuditContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, message: String, back: String
     ) async -> Response {
-        let context = requestContext.base
         let answer = Response.redirect(to: back, flash: Flash(.error, message))
         return (try? await refuseInput(
             action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters,
@@ -410,11 +405,10 @@ extension AuditTrail {
     /// The same, answered by `answer` (the form again, its problems named). Nothing was done either way, so the answer
     /// is the same when the trail can't be written.
     func refuseInput(
-        _ action: AuditAction? = nil, context requestContext: some BerthContext, targetType: String, targetId: String? = nil,
+        _ action: AuditAction? = nil, context: some AuditContext, targetType: String, targetId: String? = nil,
         targetName: String? = nil, parameters: [String: String]? = nil, message: String,
         answer: () async throws -> Response
     ) async throws -> Response {
-        let context = requestContext.base
         let result = try await act(
             action, context: context, targetType: targetType, targetId: targetId, targetName: targetName, parameters: parameters
         ) { record in
@@ -426,4 +420,57 @@ extension AuditTrail {
         case .refused: return try await answer()
         }
     }
+}
+
+/// Who acted and from where, as an audit row records it: a request's (the signed-in user or a share link, the client's
+/// address and agent), or Berth's own for work nobody asked for just then (a scheduled check).
+struct AuditOrigin: Sendable {
+    var requestId: String?
+    var actor: String
+    var role: String?
+    var clientAddress: String?
+    var userAgent: String?
+
+    init(_ context: BerthRequestContext) {
+        requestId = context.id
+        actor = context.user?.username ?? context.shareViewer?.actor ?? "-"
+        role = context.user?.role.rawValue ?? (context.shareViewer == nil ? nil : "link")
+        clientAddress = context.client?.address
+        userAgent = context.userAgent
+    }
+
+    /// Berth itself, doing `what` on its own schedule.
+    static func berth(_ what: String) -> AuditOrigin {
+        AuditOrigin(requestId: nil, actor: "berth (\(what))", role: nil, clientAddress: nil, userAgent: nil)
+    }
+
+    private init(requestId: String?, actor: String, role: String?, clientAddress: String?, userAgent: String?) {
+        self.requestId = requestId
+        self.actor = actor
+        self.role = role
+        self.clientAddress = clientAddress
+        self.userAgent = userAgent
+    }
+}
+
+/// What the audit trail takes of whoever acts: a request's context, or an origin of Berth's own.
+protocol AuditContext: Sendable {
+    var auditOrigin: AuditOrigin { get }
+    /// The action the matched route declared, if any.
+    var declaredAuditAction: AuditAction? { get }
+}
+
+extension AuditOrigin: AuditContext {
+    var auditOrigin: AuditOrigin { self }
+    var declaredAuditAction: AuditAction? { nil }
+}
+
+extension BerthRequestContext: AuditContext {
+    var auditOrigin: AuditOrigin { AuditOrigin(self) }
+    var declaredAuditAction: AuditAction? { auditAction }
+}
+
+extension SignedInContext: AuditContext {
+    var auditOrigin: AuditOrigin { AuditOrigin(base) }
+    var declaredAuditAction: AuditAction? { base.auditAction }
 }

@@ -61,7 +61,7 @@ struct DashboardViewController: Sendable {
             case .admitted(let cookieToken, let link):
                 var viewer = context
                 viewer.shareViewer = ShareViewer(linkId: link.id ?? 0, dashboardId: link.dashboardId, sessionKey: Tokens.hash(cookieToken))
-                record.context = viewer
+                record.origin = AuditOrigin(viewer)
                 record.targetId = String(link.dashboardId)
                 record.parameters = ["label": link.label]
                 return (cookieToken: cookieToken, link: link)

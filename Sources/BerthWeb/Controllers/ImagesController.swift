@@ -9,6 +9,7 @@ struct ImagesController: Sendable {
     let audit: AuditTrail
     let views: PageRenderer
     let jobs: JobBoard
+    let logins: RegistryLogins
 
     func addRoutes(to routes: Routes) {
         routes.get("/images", .viewContainers, use: list)
@@ -153,12 +154,32 @@ struct ImagesController: Sendable {
             }
             credentials = RegistryCredentials(username: username, password: password, serverAddress: reference.registry ?? "docker.io")
         }
-        let parameters = [
-            "reference": reference.description, "registry": reference.registry ?? "docker.io",
-            "registryLogin": credentials == nil ? "none" : "given",
-        ]
+        let registry = reference.registry ?? "docker.io"
+        var parameters = ["reference": reference.description, "registry": registry, "registryLogin": credentials == nil ? "none" : "given"]
+        // Nothing typed: the login saved for the registry, the person's own before a shared one. Opened here, held in
+        // the job's memory like a typed one; its use is on record before the pull starts.
+        if credentials == nil, let saved = try await logins.database.registryLogin(for: registry, usableBy: context.user.username),
+           let id = saved.id {
+            parameters["registryLogin"] = "saved #\(id)"
+            do {
+                credentials = try logins.credentials(saved)
+            } catch {
+                return await audit.refuseInput(
+                    context: context, targetType: "image", targetName: reference.description, parameters: parameters,
+                    message: error.message, back: "/images"
+                )
+            }
+            guard await audit.record(
+                .registryLoginUse, outcome: .ok, context: context, targetType: "registryLogin", targetId: String(id),
+                targetName: "\(saved.username)@\(saved.registry)",
+                parameters: ["reference": reference.description, "for": saved.owner == nil ? "everyone" : "own"]
+            ) else {
+                return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage))
+            }
+            try? await logins.database.markRegistryLoginUsed(id: id)
+        }
         let started = await jobs.start(
-            .imagePull, title: "Pull \(reference.description)", context: context, targetType: "image",
+            .imagePull, title: "Pull \(reference.description)", context: context, owner: context.user.username, targetType: "image",
             targetName: reference.description, parameters: parameters,
             work: Self.pull(reference, credentials: credentials, engine: engine)
         )

@@ -30,7 +30,7 @@ final class JobBoard: Service, Sendable {
     }
 
     /// Marks what an earlier process left queued or running as interrupted. Before serving.
-    func interruptLeftovers() async throws {
+    static func interruptLeftovers(in database: AppDatabase, logger: Logger) async throws {
         let count = try await database.interruptLeftoverJobs(message: Job.interruptedMessage)
         if count > 0 { logger.warning("jobs left running by an earlier process marked interrupted", metadata: ["jobs": "\(count)"]) }
     }
@@ -45,11 +45,10 @@ final class JobBoard: Service, Sendable {
     /// - Parameters:
     ///   - parameters: what the start and end rows record (never a secret).
     func start(
-        _ kind: JobKind, title: String, context requestContext: SignedInContext, targetType: String, targetName: String?,
+        _ kind: JobKind, title: String, context: some AuditContext, owner: String, targetType: String, targetName: String?,
         parameters: [String: String], work: @escaping Work
     ) async -> Started {
-        let context = requestContext.base
-        let owner = requestContext.user.username
+        let origin = context.auditOrigin
         let stored: JobRecord
         do {
             stored = try await database.createJob(JobRecord(kind: kind.rawValue, title: title, target: targetName, owner: owner))
@@ -61,7 +60,7 @@ final class JobBoard: Service, Sendable {
         let job = Job(id: id, kind: kind, title: title, target: targetName, owner: owner, createdAt: stored.createdAt)
         let rowParameters = parameters.merging(["job": String(id), "kind": kind.rawValue]) { $1 }
         guard await audit.record(
-            .jobStart, outcome: .ok, context: context, targetType: "job", targetId: String(id), targetName: title, parameters: rowParameters
+            .jobStart, outcome: .ok, context: origin, targetType: "job", targetId: String(id), targetName: title, parameters: rowParameters
         ) else {
             job.finish(.failed, message: AuditTrail.unavailableMessage)
             await store(job, logger: logger)
@@ -69,21 +68,21 @@ final class JobBoard: Service, Sendable {
         }
         live.withLockedValue { $0[id] = job }
         let task = Task { [self] in
-            await run(job, context: context, targetType: targetType, targetName: targetName, parameters: rowParameters, work: work)
+            await run(job, origin: origin, targetType: targetType, targetName: targetName, parameters: rowParameters, work: work)
         }
         job.attach(task)
         return .started(job)
     }
 
     private func run(
-        _ job: Job, context: BerthRequestContext, targetType: String, targetName: String?, parameters: [String: String], work: Work
+        _ job: Job, origin: AuditOrigin, targetType: String, targetName: String?, parameters: [String: String], work: Work
     ) async {
         let turns = self.turns
         let database = self.database
         var ended: (JobRecord.State, String)
         do {
             let result = try await audit.act(
-                job.kind.action, context: context, targetType: targetType, targetName: targetName, parameters: parameters
+                job.kind.action, context: origin, targetType: targetType, targetName: targetName, parameters: parameters
             ) { record -> String in
                 do {
                     guard await turns.acquire() else { throw CancellationError() }
