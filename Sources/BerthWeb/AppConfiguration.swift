@@ -61,6 +61,8 @@ public struct AppConfiguration: Sendable {
     /// The key file that seals stored secrets (saved registry passwords), `--secret-key-file`; nil: `berth.key` beside
     /// the database.
     public var secretKeyFile: String?
+    /// Seconds between scheduled update checks of each tag running containers use (`--update-check-interval`); 0: none.
+    public var updateCheckInterval: Int = 21600
 
     /// Where the secret key file is.
     public var secretKeyPath: String {

@@ -170,10 +170,12 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         pam: pam, accounts: accounts, sessions: sessions, throttle: LoginThrottle(configuration: configuration.throttle),
         audit: audit, views: views, metrics: metrics
     ).addRoutes(to: routes)
-    ContainersController(engine: engine, views: views).addRoutes(to: routes)
+    let updateMarks = UpdateMarks()
+    updateMarks.replace(with: (try? await database.imageUpdates()) ?? [])
+    ContainersController(engine: engine, views: views, updates: updateMarks).addRoutes(to: routes)
     // Before the actions: /containers/new is a page, not the container named "new".
     RunController(engine: engine, audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
-    ContainerActionsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    ContainerActionsController(engine: engine, audit: audit, views: views, updates: updateMarks).addRoutes(to: routes)
     let streamer = EventStreamer(
         sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
     )
@@ -191,6 +193,12 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
     ImagesController(engine: engine, audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
     RegistriesController(logins: logins, audit: audit, views: views).addRoutes(to: routes)
+    let registry = RegistryClient()
+    let updates = UpdateChecker(
+        engine: engine, registry: registry, database: database, logins: logins, audit: audit, jobs: jobs,
+        interval: configuration.updateCheckInterval, marks: updateMarks, logger: logger
+    )
+    UpdatesController(checker: updates, engine: engine, jobs: jobs, logins: logins, audit: audit).addRoutes(to: routes)
     NetworksController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SwarmController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
@@ -210,14 +218,15 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     return BuiltRouter(
         routes: routes,
         services: [
-            ShutdownService(engine: engine, pam: pam),
+            ShutdownService(engine: engine, registry: registry, pam: pam),
             AuditMaintenance(
                 database: database, audit: audit, interval: configuration.auditHeadInterval, retentionDays: configuration.auditRetentionDays,
                 logger: logger
             ),
             // Last: services stop in reverse order, so running jobs end (and are recorded) before the engine client
-            // closes.
+            // closes, and no scheduled check starts meanwhile.
             jobs,
+            updates,
         ], streams: streams, metrics: metrics
     )
 }
@@ -225,12 +234,14 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
 /// Releases the engine client's connections and the PAM threads when the application stops.
 struct ShutdownService: Service {
     let engine: EngineClient
+    let registry: RegistryClient
     let pam: PAMAuthenticator
 
     func run() async throws {
         // Returns when shutdown begins; a cancelled wait means the same.
         try? await gracefulShutdown()
         try await engine.shutdown()
+        try await registry.shutdown()
         try await pam.shutdown()
     }
 }

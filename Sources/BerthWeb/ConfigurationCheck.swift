@@ -1,3 +1,4 @@
+import BerthStore
 import EngineAPI
 import Foundation
 import Hummingbird
@@ -42,6 +43,7 @@ public enum ConfigurationCheck {
         }
 
         findings.append(databaseFinding(configuration.databasePath))
+        findings.append(secretKeyFinding(configuration.secretKeyPath))
 
         if let tls = configuration.tls {
             do {
@@ -81,6 +83,20 @@ public enum ConfigurationCheck {
 
         findings.append(await engineFinding(configuration))
         return findings
+    }
+
+    /// The secret key file: there and private (it is read as at start, so a bad one is an error here too), or to be
+    /// created at start.
+    static func secretKeyFinding(_ path: String) -> Finding {
+        guard FileManager.default.fileExists(atPath: path) else {
+            return Finding(severity: .ok, message: "secret key: \(path) will be created (0600) at start")
+        }
+        do {
+            let key = try SecretKey.loadOrCreate(path: path)
+            return Finding(severity: .ok, message: "secret key: \(path) is private (key id \(key.id))")
+        } catch {
+            return Finding(severity: .error, message: "secret key: \(error)")
+        }
     }
 
     /// The database file must be writable, and so must its folder (SQLite writes `-wal` and `-shm` beside it); when

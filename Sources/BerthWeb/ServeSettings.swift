@@ -263,6 +263,11 @@ extension ServeSetting {
             get: { $0.console.recordMaxKiB }, set: { $0.console.recordMaxKiB = $1 }
         ),
         .number(
+            "update-check-interval", atLeast: 0,
+            "Seconds between checks of each running container's image tag for a newer image in its registry; 0 checks only on demand.",
+            get: { $0.updateCheckInterval }, set: { $0.updateCheckInterval = $1 }
+        ),
+        .number(
             "max-jobs", atLeast: 1, "Jobs (pulls) running at once; more wait their turn.",
             get: { $0.maxJobs }, set: { $0.maxJobs = $1 }
         ),

@@ -76,6 +76,13 @@ public final class TestRegistry: @unchecked Sendable {
         return reference
     }
 
+    /// Pulls `reference` into the test engine with the docker CLI, logged in as `pushImage` left it.
+    public func pull(_ reference: String) throws {
+        let engine = try TestEngine.address().description
+        let config = directory.appendingPathComponent("docker-config").path
+        try TestUsers.shell("sh", "-c", "docker -H \(engine) --config \(config) pull \(reference) >/dev/null")
+    }
+
     public func stop() {
         if process.isRunning {
             process.terminate()

@@ -300,6 +300,17 @@ class SlowLink:
         self.listener.close()
 
 
+class PrivateRegistry:
+    """The test registry: its image through the slow link (unpacks as reference, user, password), and straight."""
+
+    def __init__(self, slow_reference, user, password, address, reference, push, pull):
+        self.slow_reference, self.user, self.password = slow_reference, user, password
+        self.address, self.reference, self.push, self.pull = address, reference, push, pull
+
+    def __iter__(self):
+        return iter((self.slow_reference, self.user, self.password))
+
+
 @pytest.fixture
 def registry(tmp_path):
     """A private registry with htpasswd auth (Debian's docker-registry) holding one pushed image of ~3 MB, reached
@@ -321,15 +332,22 @@ def registry(tmp_path):
         config = ["--config", str(tmp_path / "docker-config")]
         subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "login", address, "-u", user, "--password-stdin"],
                        input=password, text=True, check=True, capture_output=True)
-        container = docker("run", "-d", "--network", "none", "--label", "berth.test=1", "busybox", "sh", "-c",
-                           "head -c 3000000 /dev/urandom > /blob").strip()
-        docker("wait", container)
-        docker("commit", container, reference)
-        docker("rm", container)
-        subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "push", reference], check=True, capture_output=True)
-        docker("rmi", reference)
+        def push():
+            """A new image of ~3 MB under the same tag, pushed; then gone from the engine (a pull must fetch it)."""
+            container = docker("run", "-d", "--network", "none", "--label", "berth.test=1", "busybox", "sh", "-c",
+                               "head -c 3000000 /dev/urandom > /blob").strip()
+            docker("wait", container)
+            docker("commit", container, reference)
+            docker("rm", container)
+            subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "push", reference], check=True, capture_output=True)
+            docker("rmi", reference)
+
+        def pull():
+            subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], *config, "pull", reference], check=True, capture_output=True)
+
+        push()
         link = SlowLink(address, 400_000)
-        yield f"{link.address}/{path}", user, password
+        yield PrivateRegistry(f"{link.address}/{path}", user, password, address, reference, push, pull)
     finally:
         if link:
             link.close()
@@ -545,3 +563,51 @@ def test_operator_and_viewer_get_no_console_and_a_foreign_origin_is_refused(brow
         assert "console.open" in audit and "denied" in audit, audit
     finally:
         docker("rm", "-f", name)
+
+
+def test_an_update_is_found_and_pull_and_recreate_brings_it(browser, registry):
+    """An admin saves a shared registry login, checks for image updates from the container list after a new push of
+    the tag a running container uses, sees "update available", and pulls and recreates it from its page."""
+    registry.pull()
+    name = "e2e-update-" + uuid.uuid4().hex[:6]
+    docker("run", "-d", "--name", name, "--network", "none", "--label", "berth.test=1", "-e", "KEEP=me",
+           "--restart", "unless-stopped", registry.reference, "sleep", "3600")
+    try:
+        sign_in(browser, "bt-admin")
+        browser.get(URL + "/registries")
+        browser.find_element(By.NAME, "registry").send_keys(registry.address)
+        browser.find_element(By.NAME, "username").send_keys(registry.user)
+        browser.find_element(By.NAME, "password").send_keys(registry.password)
+        browser.find_element(By.NAME, "shared").click()
+        browser.find_element(By.CSS_SELECTOR, "form[action='/registries'] button[type=submit]").click()
+        row = browser.find_element(By.CSS_SELECTOR, "tr[data-login]")
+        assert registry.address in row.text and "everyone" in row.text
+        assert registry.password not in browser.page_source
+        shot(browser, "registries")
+
+        registry.push()
+        browser.get(URL + "/containers")
+        browser.find_element(By.CSS_SELECTOR, "form[action='/images/updates/check'] button").click()
+        wait_for(lambda: "/jobs/" in browser.current_url)
+        wait_for(lambda: "Checked " in text_of(browser, "#job-result"), timeout=60)
+        assert "1 with a newer image" in text_of(browser, "#job-result"), text_of(browser, "#job-result")
+        browser.get(URL + "/containers")
+        row = browser.find_element(By.XPATH, f"//tr[.//a[text()='{name}']]")
+        assert "update available" in row.text, row.text
+        shot(browser, "update-available")
+
+        row.find_element(By.LINK_TEXT, name).click()
+        browser.find_element(By.CSS_SELECTOR, "#recreate button").click()
+        wait_for(lambda: "/jobs/" in browser.current_url)
+        wait_for(lambda: text_of(browser, "#job-state") in ("succeeded", "failed"), timeout=60)
+        assert "Recreated " in text_of(browser, "#job-result"), text_of(browser, "#job-result")
+        shot(browser, "recreated")
+        inspect = docker("inspect", "--format", "{{.Image}} {{index .Config.Env 0}} {{.HostConfig.RestartPolicy.Name}} {{.State.Running}}", name)
+        pulled = docker("image", "inspect", "--format", "{{.Id}}", registry.reference).strip()
+        assert inspect.split()[0] == pulled and "unless-stopped" in inspect and inspect.strip().endswith("true"), inspect
+        assert "KEEP=me" in docker("inspect", "--format", "{{.Config.Env}}", name)
+        browser.get(URL + "/audit?action=container.recreate")
+        assert "bt-admin" in browser.find_element(By.CSS_SELECTOR, "tr[data-audit-id]").text
+    finally:
+        subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rmi", "-f", registry.reference], capture_output=True)

@@ -24,6 +24,8 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case containerBulk = "container.bulk"
     case containerRun = "container.run"
     case containerCommit = "container.commit"
+    /// Pull and recreate: the container made anew from its image's newest version, same configuration.
+    case containerRecreate = "container.recreate"
     case containerInspect = "container.inspect"
     case containerEnvironmentView = "container.env.view"
     case containerLogs = "container.logs"
@@ -39,6 +41,8 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case imageTag = "image.tag"
     case imageRemove = "image.remove"
     case imagePrune = "image.prune"
+    /// A check of the registries for newer images than running containers use (on demand or scheduled).
+    case imageUpdateCheck = "image.update-check"
     /// Saved registry logins: saved (or replaced), removed, and each use of one by a pull.
     case registryLoginSave = "registry.login.save"
     case registryLoginRemove = "registry.login.remove"

@@ -9,6 +9,7 @@ struct ContainerActionsController: Sendable {
     let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
+    let updates: UpdateMarks
 
     /// Actions on one container, each with the permission it needs.
     enum Action: String, CaseIterable, Sendable {
@@ -132,9 +133,9 @@ struct ContainerActionsController: Sendable {
                     targetName: inspect.displayName
                 )
             }
-            return try views.page(
-                "container", ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin, preferences: context.preferences), context: context
-            )
+            var page = ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin, preferences: context.preferences)
+            page.update = updates.finding(reference: inspect.config?.image, imageId: inspect.image).map(ContainerDetailPage.UpdateState.init)
+            return try views.page("container", page, context: context)
         } catch let error as EngineError {
             throw error.pageError(missing: EngineError.missingContainer(id))
         }

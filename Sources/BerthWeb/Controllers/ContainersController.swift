@@ -8,6 +8,7 @@ import Logging
 struct ContainersController: Sendable {
     let engine: EngineClient
     let views: PageRenderer
+    let updates: UpdateMarks
 
     func addRoutes(to routes: Routes) {
         routes.get("/", .viewContainers) { (_, _: SignedInContext) in Response.redirect(to: "/containers", type: .found) }
@@ -24,6 +25,7 @@ struct ContainersController: Sendable {
             let rows = query.sort.apply(to: containers.map { summary in
                 var row = ContainerRow(summary)
                 row.selectable = selectable
+                row.updateAvailable = updates.updateAvailable(reference: summary.image, imageId: summary.imageID)
                 return row
             })
             let page = ContainerListPage(

@@ -158,25 +158,18 @@ struct ImagesController: Sendable {
         var parameters = ["reference": reference.description, "registry": registry, "registryLogin": credentials == nil ? "none" : "given"]
         // Nothing typed: the login saved for the registry, the person's own before a shared one. Opened here, held in
         // the job's memory like a typed one; its use is on record before the pull starts.
-        if credentials == nil, let saved = try await logins.database.registryLogin(for: registry, usableBy: context.user.username),
-           let id = saved.id {
-            parameters["registryLogin"] = "saved #\(id)"
+        if credentials == nil {
             do {
-                credentials = try logins.credentials(saved)
+                if let saved = try await logins.use(for: registry, by: context.user.username, audit: audit, context: context, reference: reference.description) {
+                    credentials = saved.credentials
+                    parameters["registryLogin"] = "saved #\(saved.login.id ?? 0)"
+                }
             } catch {
                 return await audit.refuseInput(
                     context: context, targetType: "image", targetName: reference.description, parameters: parameters,
                     message: error.message, back: "/images"
                 )
             }
-            guard await audit.record(
-                .registryLoginUse, outcome: .ok, context: context, targetType: "registryLogin", targetId: String(id),
-                targetName: "\(saved.username)@\(saved.registry)",
-                parameters: ["reference": reference.description, "for": saved.owner == nil ? "everyone" : "own"]
-            ) else {
-                return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage))
-            }
-            try? await logins.database.markRegistryLoginUsed(id: id)
         }
         let started = await jobs.start(
             .imagePull, title: "Pull \(reference.description)", context: context, owner: context.user.username, targetType: "image",
@@ -189,39 +182,48 @@ struct ImagesController: Sendable {
         }
     }
 
-    /// A pull's work: the engine's progress folded per layer, told to the job at most ten times a second; ends with
-    /// the digest, or fails with the registry's message.
+    /// A pull's work: ends with the digest, or fails with the registry's message.
     static func pull(_ reference: ImageReference, credentials: RegistryCredentials?, engine: EngineClient) -> JobBoard.Work {
         { job, record in
-            var progress = PullProgress()
-            var logged = 0
-            func tell() {
-                for note in progress.notes.suffix(progress.notesSeen - logged) { job.log(note) }
-                logged = progress.notesSeen
-                let (current, total) = progress.bytes
-                let summary = progress.layers.isEmpty ? "Asking the registry…" : "\(progress.layersDone) of \(progress.layers.count) layers done"
-                    + (total > 0 ? ", \(JobPage.progress(current: current, total: total))" : "")
-                job.report(summary: summary, current: current, total: total, items: progress.layers)
-            }
-            job.report(summary: "Asking the registry…")
+            var digest: String?
             defer {
-                record.targetId = progress.digest
-                if let digest = progress.digest { record.add(["digest": digest]) }
+                record.targetId = digest
+                if let digest { record.add(["digest": digest]) }
             }
-            let lines = try await engine.pullImage(reference, credentials: credentials)
-            var lastTold = ContinuousClock.now - .seconds(1)
-            for try await line in lines {
-                guard progress.apply(line) else { continue }
-                if progress.error != nil { break }
-                if ContinuousClock.now - lastTold >= .milliseconds(100) {
-                    tell()
-                    lastTold = ContinuousClock.now
-                }
-            }
-            tell()
-            try Task.checkCancellation()
-            if let failure = progress.error { throw AuditTrail.ActionFailure(failure) }
-            return "Pulled \(reference.description)" + (progress.digest.map { " (\($0))" } ?? "") + "."
+            digest = try await pullImage(reference, credentials: credentials, engine: engine, job: job).digest
+            return "Pulled \(reference.description)" + (digest.map { " (\($0))" } ?? "") + "."
         }
+    }
+
+    /// Pulls `reference`, its progress folded per layer and told to the job at most ten times a second; returns it at
+    /// the end, or throws the registry's message.
+    static func pullImage(
+        _ reference: ImageReference, credentials: RegistryCredentials?, engine: EngineClient, job: Job
+    ) async throws -> PullProgress {
+        var progress = PullProgress()
+        var logged = 0
+        func tell() {
+            for note in progress.notes.suffix(progress.notesSeen - logged) { job.log(note) }
+            logged = progress.notesSeen
+            let (current, total) = progress.bytes
+            let summary = progress.layers.isEmpty ? "Asking the registry…" : "\(progress.layersDone) of \(progress.layers.count) layers done"
+                + (total > 0 ? ", \(JobPage.progress(current: current, total: total))" : "")
+            job.report(summary: summary, current: current, total: total, items: progress.layers)
+        }
+        job.report(summary: "Asking the registry…")
+        let lines = try await engine.pullImage(reference, credentials: credentials)
+        var lastTold = ContinuousClock.now - .seconds(1)
+        for try await line in lines {
+            guard progress.apply(line) else { continue }
+            if progress.error != nil { break }
+            if ContinuousClock.now - lastTold >= .milliseconds(100) {
+                tell()
+                lastTold = ContinuousClock.now
+            }
+        }
+        tell()
+        try Task.checkCancellation()
+        if let failure = progress.error { throw AuditTrail.ActionFailure(failure) }
+        return progress
     }
 }

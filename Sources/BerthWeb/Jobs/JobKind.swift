@@ -4,17 +4,24 @@ import BerthStore
 /// row is recorded under.
 enum JobKind: String, Sendable, CaseIterable {
     case imagePull = "image.pull"
+    /// Asks the registries whether the images running containers use have newer ones.
+    case imageUpdateCheck = "image.update-check"
+    /// Pulls a container's image again and makes the container anew from it, same configuration.
+    case containerRecreate = "container.recreate"
 
     /// Who may watch such a job: those who may start one.
     var permission: Permission {
         switch self {
-        case .imagePull: .operateContainers
+        case .imagePull, .imageUpdateCheck: .operateContainers
+        case .containerRecreate: .administer
         }
     }
 
     var action: AuditAction {
         switch self {
         case .imagePull: .imagePull
+        case .imageUpdateCheck: .imageUpdateCheck
+        case .containerRecreate: .containerRecreate
         }
     }
 
@@ -22,6 +29,8 @@ enum JobKind: String, Sendable, CaseIterable {
     var label: String {
         switch self {
         case .imagePull: "pull"
+        case .imageUpdateCheck: "update check"
+        case .containerRecreate: "pull and recreate"
         }
     }
 }

@@ -53,4 +53,28 @@ struct RegistryLogins: Sendable {
         }
         return RegistryCredentials(username: login.username, password: String(decoding: password, as: UTF8.self), serverAddress: login.registry)
     }
+
+    /// The saved login a use by `username` takes for `registry` (their own, else the shared one; nil: Berth's own use,
+    /// shared ones only), opened, with its use on record first. Nil when there is none.
+    func use(
+        for registry: String, by username: String?, audit: AuditTrail, context: some AuditContext, reference: String
+    ) async throws(AuditTrail.ActionFailure) -> (credentials: RegistryCredentials, login: RegistryLogin)? {
+        let found: RegistryLogin?
+        do {
+            found = try await database.registryLogin(for: registry, usableBy: username ?? "")
+        } catch {
+            throw AuditTrail.ActionFailure("The saved registry logins cannot be read: \(error)")
+        }
+        guard let login = found, let id = login.id else { return nil }
+        let credentials = try self.credentials(login)
+        guard await audit.record(
+            .registryLoginUse, outcome: .ok, context: context, targetType: "registryLogin", targetId: String(id),
+            targetName: "\(login.username)@\(login.registry)",
+            parameters: ["reference": reference, "for": login.owner == nil ? "everyone" : "own"]
+        ) else {
+            throw AuditTrail.ActionFailure(AuditTrail.unavailableMessage)
+        }
+        try? await database.markRegistryLoginUsed(id: id)
+        return (credentials, login)
+    }
 }

@@ -1,3 +1,4 @@
+import BerthStore
 import EngineAPI
 import Foundation
 
@@ -29,6 +30,32 @@ struct ContainerDetailPage: Sendable {
     let canRevealEnvironment: Bool
     let isRunning: Bool
     let isPaused: Bool
+    /// What the last update check found for its image, if it looked.
+    var update: UpdateState?
+
+    struct UpdateState: Sendable {
+        let state: String
+        let words: String
+        let detail: String?
+
+        init(_ finding: ImageUpdate) {
+            state = finding.state.rawValue
+            switch finding.state {
+            case .available:
+                words = "update available"
+                detail = "the registry has \(UpdatesController.short(finding.remoteDigest ?? "")), this runs \(UpdatesController.short(finding.localDigest ?? ""))"
+            case .current:
+                words = "up to date"
+                detail = nil
+            case .unknown:
+                words = "not from a registry"
+                detail = finding.message
+            case .failed:
+                words = "update check failed"
+                detail = finding.message
+            }
+        }
+    }
 
     struct MountRow: Sendable {
         let type: String

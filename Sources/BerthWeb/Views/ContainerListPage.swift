@@ -55,6 +55,8 @@ struct ContainerRow: Sendable, Hashable {
     /// Whether the row gets a checkbox for bulk actions (operators and admins); kept on the row so the template
     /// need not walk up to the user for every row.
     var selectable = false
+    /// The last update check found a newer image for the tag it was started with.
+    var updateAvailable = false
 
     struct Label: Sendable, Hashable {
         let key: String

@@ -63,6 +63,7 @@ extension ContainerRow: MustacheParent {
         case "labels": labels
         case "moreLabels": moreLabels
         case "selectable": selectable
+        case "updateAvailable": updateAvailable
         default: nil
         }
     }

@@ -21,6 +21,8 @@ public struct ImageSummary: Decodable, Sendable {
 public struct ImageInspect: Decodable, Sendable {
     public var id: String
     public var repoTags: [String]?
+    /// `repository@sha256:…`: the digests the image is known by in the registries it came from.
+    public var repoDigests: [String]?
     public var created: String?
     public var author: String?
     public var comment: String?
@@ -28,8 +30,8 @@ public struct ImageInspect: Decodable, Sendable {
     public var config: Config?
 
     enum CodingKeys: String, CodingKey {
-        case id = "Id", repoTags = "RepoTags", created = "Created", author = "Author", comment = "Comment", size = "Size"
-        case config = "Config"
+        case id = "Id", repoTags = "RepoTags", repoDigests = "RepoDigests", created = "Created", author = "Author", comment = "Comment"
+        case size = "Size", config = "Config"
     }
 
     public struct Config: Decodable, Sendable {

@@ -1,0 +1,137 @@
+import BerthStore
+import EngineAPI
+import Foundation
+import Hummingbird
+
+/// Image updates: "check now", and "pull and recreate" a container from its tag's newest image.
+struct UpdatesController: Sendable {
+    let checker: UpdateChecker
+    let engine: EngineClient
+    let jobs: JobBoard
+    let logins: RegistryLogins
+    let audit: AuditTrail
+
+    func addRoutes(to routes: Routes) {
+        routes.post("/images/updates/check", .operateContainers, audit: .imageUpdateCheck, use: checkNow)
+        routes.post("/containers/{id}/recreate", .administer, audit: .containerRecreate, use: recreate)
+    }
+
+    static func answer(_ started: JobBoard.Started, back: String) -> Response {
+        switch started {
+        case .refused: .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
+        case .started(let job): Response(status: .seeOther, headers: [.location: "/jobs/\(job.id)", .cacheControl: "no-store"])
+        }
+    }
+
+    /// `POST /images/updates/check`: a check of every tag running containers use, as a job; the person's own saved
+    /// logins (else shared ones) answer registries that want one.
+    @Sendable func checkNow(_ request: Request, context: SignedInContext) async throws -> Response {
+        Self.answer(await checker.checkNow(context: context, user: context.user.username), back: "/containers")
+    }
+
+    /// `POST /containers/{id}/recreate` (admins): pulls the tag the container was started with and, when that brings
+    /// another image, makes the container anew from it with the same configuration (name, environment, labels,
+    /// mounts, restart policy, networks), as a job. Anything failing after the old container was stopped puts it back.
+    @Sendable func recreate(_ request: Request, context: SignedInContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let page = "/containers/\(EngineClientPath.escape(id))"
+        let inspect: ContainerInspect
+        do {
+            inspect = try await engine.inspectContainer(id)
+        } catch let error as EngineError {
+            return await audit.refuseInput(
+                context: context, targetType: "container", targetId: id,
+                message: ContainerActionsController.describe(error, name: id), back: error.kind == .notFound ? "/containers" : page
+            )
+        }
+        let typed = inspect.config?.image ?? ""
+        guard !typed.hasPrefix("sha256:"), !typed.contains("@"), let reference = try? ImageReference(parsing: typed) else {
+            return await audit.refuseInput(
+                context: context, targetType: "container", targetId: inspect.id, targetName: inspect.displayName,
+                message: "\(inspect.displayName) was started from “\(typed)”, not a tag: there is nothing newer to pull.", back: page
+            )
+        }
+        let parameters = ["reference": reference.description, "image": inspect.image ?? ""]
+        let credentials: RegistryCredentials?
+        do {
+            credentials = try await logins.use(
+                for: reference.registry ?? "docker.io", by: context.user.username, audit: audit, context: context, reference: reference.description
+            )?.credentials
+        } catch {
+            return await audit.refuseInput(
+                context: context, targetType: "container", targetId: inspect.id, targetName: inspect.displayName, parameters: parameters,
+                message: error.message, back: page
+            )
+        }
+        let started = await jobs.start(
+            .containerRecreate, title: "Pull and recreate \(inspect.displayName)", context: context, owner: context.user.username,
+            targetType: "container", targetName: inspect.displayName, parameters: parameters,
+            work: Self.recreateWork(container: inspect.id, name: inspect.displayName, reference: reference, credentials: credentials, engine: engine)
+        )
+        return Self.answer(started, back: page)
+    }
+
+    static func recreateWork(
+        container: String, name: String, reference: ImageReference, credentials: RegistryCredentials?, engine: EngineClient
+    ) -> JobBoard.Work {
+        { job, record in
+            record.targetId = container
+            let before = try await engine.inspectContainer(container)
+            let oldImage = before.image ?? ""
+            job.log("Pulling \(reference.description)…")
+            let progress = try await ImagesController.pullImage(reference, credentials: credentials, engine: engine, job: job)
+            let pulled = try await engine.inspectImage(reference.description)
+            let oldDigest = ((try? await engine.inspectImage(oldImage))?.repoDigests ?? []).first.flatMap { $0.split(separator: "@").last }
+            record.add(["oldImage": oldImage, "newImage": pulled.id, "oldDigest": oldDigest.map(String.init) ?? "", "newDigest": progress.digest ?? ""])
+            let change = "image \(Self.short(oldImage)) → \(Self.short(pulled.id))"
+                + (oldDigest.map { ", registry digest \(Self.short(String($0))) → \(Self.short(progress.digest ?? ""))" } ?? "")
+            guard pulled.id != oldImage else {
+                job.log("\(name) already runs the newest image of \(reference.description).")
+                return "\(name) already runs the newest image of \(reference.description) (\(Self.short(oldImage))): nothing recreated."
+            }
+            job.log("New image: \(change).")
+            try Task.checkCancellation()
+            try await replace(container, name: name, image: reference.description, engine: engine, job: job)
+            return "Recreated \(name) from \(reference.description): \(change)."
+        }
+    }
+
+    /// Stops the old container, renames it aside, creates and starts the new one under its name, then removes the
+    /// old one (its volumes stay, the new one mounts them). A failure before the old one is removed puts it back.
+    static func replace(_ id: String, name: String, image: String, engine: EngineClient, job: Job) async throws {
+        let plan = try await engine.recreatePlan(for: id, image: image)
+        let aside = "\(plan.name)-berth-old-\(id.prefix(8))"
+        if plan.wasRunning {
+            job.log("Stopping \(name)…")
+            try await engine.stopContainer(id, timeout: 10)
+        }
+        try await engine.renameContainer(id, to: aside)
+        var created: String?
+        do {
+            job.log("Creating \(plan.name) from \(image)…")
+            let new = try await engine.createContainer(body: plan.body, name: plan.name)
+            created = new.id
+            for network in plan.moreNetworks { try await engine.connectNetwork(network, container: new.id) }
+            if plan.wasRunning {
+                job.log("Starting \(plan.name)…")
+                try await engine.startContainer(new.id)
+            }
+        } catch {
+            job.log("Failed (\(AuditTrail.message(for: error))); putting \(name) back.")
+            // Put back even when the job was cancelled: the old container must not stay renamed aside.
+            await Task {
+                if let created { try? await engine.removeContainer(created, force: true) }
+                try? await engine.renameContainer(id, to: plan.name)
+                if plan.wasRunning { _ = try? await engine.startContainer(id) }
+            }.value
+            throw error
+        }
+        job.log("Removing the old container (its volumes stay)…")
+        try await engine.removeContainer(id, force: true)
+    }
+
+    static func short(_ id: String) -> String {
+        let hex = id.hasPrefix("sha256:") ? id.dropFirst(7) : Substring(id)
+        return hex.isEmpty ? "?" : String(hex.prefix(12))
+    }
+}
