@@ -69,7 +69,13 @@
         const up = cell(tr, since(c.startedAt));
         if (c.startedAt) up.title = c.startedAt;
         cell(tr, String(c.restarts));
-        cell(tr, c.image);
+        const image = cell(tr, c.image);
+        if (c.updateAvailable) {
+          const mark = document.createElement("span");
+          mark.className = "label update";
+          mark.textContent = "update available";
+          image.append(" ", mark);
+        }
       }
       if (withStats) {
         const kept = previous[c.shortId] || ["–", "–"];

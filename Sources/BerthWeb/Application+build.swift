@@ -210,7 +210,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         database: database, engine: engine, audit: audit, views: views, links: shareLinks, streams: sessions.streams
     ).addRoutes(to: routes)
     DashboardViewController(
-        database: database, engine: engine, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
+        database: database, engine: engine, updates: updateMarks, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
         events: events, stats: stats, tails: tails, refreshInterval: configuration.dashboardRefresh
     ).addRoutes(to: routes)
     let streams = StreamCounters(events: events, stats: stats, tails: tails, open: sessions.streams)

@@ -78,6 +78,12 @@ import TestSupport
                 #expect(marked.text.contains("update available"))
                 let page = try await live.client.execute(uri: "/containers/\(name)", method: .get, headers: admin.getHeaders)
                 #expect(page.text.contains(#"data-state="available""#) && page.text.contains("Pull and recreate"))
+                // And on a dashboard that selects it.
+                let dashboard = try await createDashboard(live.client, operatorBrowser, [
+                    ("title", "Updates"), ("kind", "names"), ("selection", name), ("showStatus", "on"),
+                ])
+                let wall = try await live.client.execute(uri: "/dashboards/\(dashboard)", method: .get, headers: operatorBrowser.getHeaders)
+                #expect(wall.text.contains(name) && wall.text.contains("update available"))
 
                 // Operators may not recreate; admins do, as a job.
                 let refused = try await post(live, operatorBrowser, "/containers/\(name)/recreate")

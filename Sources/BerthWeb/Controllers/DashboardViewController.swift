@@ -11,6 +11,7 @@ import NIOCore
 struct DashboardViewController: Sendable {
     let database: AppDatabase
     let engine: EngineClient
+    let updates: UpdateMarks
     let audit: AuditTrail
     let views: PageRenderer
     let streamer: EventStreamer
@@ -85,7 +86,7 @@ struct DashboardViewController: Sendable {
         var rows: [DashboardContainerStatus] = []
         var engineProblem: String?
         do {
-            rows = await DashboardScope.statuses(of: try await scope.containers(engine: engine), engine: engine)
+            rows = await DashboardScope.statuses(of: try await scope.containers(engine: engine), engine: engine, updates: updates)
         } catch {
             engineProblem = "The engine can't be reached: \(error)"
         }
@@ -104,7 +105,7 @@ struct DashboardViewController: Sendable {
         let (scope, _) = try await resolveScope(context)
         let summary = try await selectedContainer(scope, context: context)
         let inspect = try? await engine.inspectContainer(summary.id)
-        let row = DashboardContainerStatus(summary, inspect: inspect)
+        let row = DashboardContainerStatus(summary, inspect: inspect, updates: updates)
         let page = DashboardContainerPage(
             title: row.name, dashboardTitle: scope.title, basePath: scope.basePath, row: row,
             started: DisplayTime(engineTime: row.startedAt, preferences: context.preferences),
@@ -132,7 +133,7 @@ struct DashboardViewController: Sendable {
     @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, _) = try await resolveScope(context)
         try await auditStream(scope: scope, context: context, parameters: ["logs": scope.showLogs ? "1" : "0"])
-        let feed = DashboardFeed(engine: engine, scope: scope, events: events, stats: stats, tails: tails, refreshInterval: refreshInterval)
+        let feed = DashboardFeed(engine: engine, updates: updates, scope: scope, events: events, stats: stats, tails: tails, refreshInterval: refreshInterval)
         let renderer = DashboardStreamRenderer()
         return streamer.response(
             for: owner(context, scope: scope), weight: DashboardMessage.weight, render: renderer.render,

@@ -18,8 +18,10 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
     /// Stored for the templates, which read stored properties only.
     let running: Bool
     let tty: Bool
+    /// The last update check found a newer image for the tag it was started with.
+    let updateAvailable: Bool
 
-    init(_ summary: ContainerSummary, inspect: ContainerInspect?) {
+    init(_ summary: ContainerSummary, inspect: ContainerInspect?, updates: UpdateMarks) {
         id = summary.id
         shortId = String(summary.id.prefix(12))
         name = summary.name
@@ -31,6 +33,7 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
         restarts = inspect?.restartCount ?? 0
         running = state == "running"
         tty = inspect?.config?.tty ?? false
+        updateAvailable = updates.updateAvailable(reference: inspect?.config?.image ?? summary.image, imageId: summary.imageID)
     }
 }
 
@@ -82,10 +85,14 @@ struct DashboardScope: Sendable {
     }
 
     /// The status rows of the selected containers; each inspected (for health, restarts, start time) in parallel.
-    static func statuses(of containers: [ContainerSummary], engine: EngineClient) async -> [DashboardContainerStatus] {
+    static func statuses(
+        of containers: [ContainerSummary], engine: EngineClient, updates: UpdateMarks
+    ) async -> [DashboardContainerStatus] {
         await withTaskGroup(of: (Int, DashboardContainerStatus).self) { group in
             for (index, summary) in containers.enumerated() {
-                group.addTask { (index, DashboardContainerStatus(summary, inspect: try? await engine.inspectContainer(summary.id))) }
+                group.addTask {
+                    (index, DashboardContainerStatus(summary, inspect: try? await engine.inspectContainer(summary.id), updates: updates))
+                }
             }
             var rows = [DashboardContainerStatus?](repeating: nil, count: containers.count)
             for await (index, row) in group { rows[index] = row }
@@ -100,6 +107,7 @@ struct DashboardScope: Sendable {
 /// dashboard cost the engine no more than one.
 struct DashboardFeed: Sendable {
     let engine: EngineClient
+    let updates: UpdateMarks
     let scope: DashboardScope
     let events: Broadcaster<EngineEventMessage>
     let stats: Broadcaster<StatsMessage>
@@ -180,7 +188,7 @@ struct DashboardFeed: Sendable {
                         engineDown = false
                         mailbox.offer(.engine(up: true, message: "The engine answers again."))
                     }
-                    let rows = await DashboardScope.statuses(of: containers, engine: engine)
+                    let rows = await DashboardScope.statuses(of: containers, engine: engine, updates: updates)
                     let members = Set(rows.map(\.id))
                     selected.withLockedValue { $0 = members }
                     guard await mailbox.send(.containers(rows)) else { break }
