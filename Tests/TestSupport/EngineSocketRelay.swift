@@ -92,8 +92,9 @@ public final class EngineSocketRelay: Sendable {
     }
 }
 
-/// Passes what one side reads to the other; reports the target of each request line it sees going to the engine.
-private final class RelayHandler: ChannelInboundHandler, Sendable {
+/// Passes what one side reads to the other; reports the target of each request line it sees going to the server (the
+/// engine, a registry).
+final class RelayHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     let partner: any Channel
     let onRequest: (@Sendable (String) -> Void)?

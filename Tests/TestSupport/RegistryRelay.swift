@@ -40,10 +40,10 @@ public final class RegistryRelay: Sendable {
                     .connect(host: upstream.host, port: upstream.port)
                     .flatMap { registry in
                         self.opened(registry)
-                        let toRegistry = Pass(partner: registry, onRequest: { target in
+                        let toRegistry = RelayHandler(partner: registry, onRequest: { target in
                             if target.contains("/blobs/") { self.blobRequested(on: registry) }
                         })
-                        let toClient = Pass(partner: client, onRequest: nil)
+                        let toClient = RelayHandler(partner: client, onRequest: nil)
                         client.closeFuture.whenComplete { _ in registry.close(promise: nil) }
                         registry.closeFuture.whenComplete { _ in
                             self.closed(registry)
@@ -106,35 +106,5 @@ public final class RegistryRelay: Sendable {
         }
         // Before the request goes on: its answer is not read until released.
         if hold { _ = registry.setOption(.autoRead, value: false) }
-    }
-}
-
-/// Passes what one side reads to the other; tells the target of each request line going to the registry.
-private final class Pass: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    let partner: any Channel
-    let onRequest: (@Sendable (String) -> Void)?
-
-    init(partner: any Channel, onRequest: (@Sendable (String) -> Void)?) {
-        self.partner = partner
-        self.onRequest = onRequest
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = Self.unwrapInboundIn(data)
-        if let onRequest, let text = buffer.getString(at: buffer.readerIndex, length: min(buffer.readableBytes, 512)),
-           text.hasPrefix("GET ") || text.hasPrefix("HEAD ") {
-            onRequest(String(text.drop { $0 != " " }.dropFirst().prefix { $0 != " " }))
-        }
-        partner.writeAndFlush(buffer, promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        partner.close(promise: nil)
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
     }
 }
