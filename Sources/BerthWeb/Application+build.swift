@@ -170,12 +170,13 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         pam: pam, accounts: accounts, sessions: sessions, throttle: LoginThrottle(configuration: configuration.throttle),
         audit: audit, views: views, metrics: metrics
     ).addRoutes(to: routes)
+    let jobs = JobBoard(database: database, audit: audit, maxRunning: configuration.maxJobs, logger: logger)
     let updateMarks = UpdateMarks()
     updateMarks.replace(with: (try? await database.imageUpdates()) ?? [])
     ContainersController(engine: engine, views: views, updates: updateMarks).addRoutes(to: routes)
     // Before the actions: /containers/new is a page, not the container named "new".
     RunController(engine: engine, audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
-    ContainerActionsController(engine: engine, audit: audit, views: views, updates: updateMarks).addRoutes(to: routes)
+    ContainerActionsController(engine: engine, audit: audit, views: views, updates: updateMarks, jobs: jobs).addRoutes(to: routes)
     let streamer = EventStreamer(
         sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
     )
@@ -188,7 +189,6 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)
     let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
     StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
-    let jobs = JobBoard(database: database, audit: audit, maxRunning: configuration.maxJobs, logger: logger)
     JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
     ImagesController(engine: engine, audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)

@@ -53,7 +53,19 @@ extension EngineClient {
 
         // Anonymous volumes (the image's VOLUMEs, `-v /data`) by name, unless a bind or mount already covers the spot.
         var binds = hostConfig["Binds"] as? [String] ?? []
-        let mounts = hostConfig["Mounts"] as? [[String: Any]] ?? []
+        var mounts = hostConfig["Mounts"] as? [[String: Any]] ?? []
+        // A `--mount type=volume,target=…` without a source is an anonymous volume too: named, so the data stays.
+        let volumeNames = Dictionary(
+            (inspect["Mounts"] as? [[String: Any]] ?? []).compactMap { mount -> (String, String)? in
+                guard mount["Type"] as? String == "volume", let name = mount["Name"] as? String,
+                      let destination = mount["Destination"] as? String else { return nil }
+                return (destination, name)
+            }
+        ) { first, _ in first }
+        for index in mounts.indices where mounts[index]["Type"] as? String == "volume" && (mounts[index]["Source"] as? String ?? "").isEmpty {
+            if let target = mounts[index]["Target"] as? String, let name = volumeNames[target] { mounts[index]["Source"] = name }
+        }
+        if !mounts.isEmpty { hostConfig["Mounts"] = mounts }
         let covered = Set(binds.compactMap { $0.split(separator: ":").dropFirst().first.map(String.init) })
             .union(mounts.compactMap { $0["Target"] as? String })
         for mount in inspect["Mounts"] as? [[String: Any]] ?? [] {

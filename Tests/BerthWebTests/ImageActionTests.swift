@@ -83,7 +83,9 @@ import TestSupport
                 #expect(preview.text.contains(#"data-image-id="\#(first)""#))
                 #expect(try await engine.inspectImage(first).id == first, "a preview removes nothing")
                 let pruned = try await post(client, admin, "/images/prune")
-                #expect(try await flash(after: pruned, client, admin)?.hasPrefix("Pruned:") == true)
+                let job = try await finishedJob(after: pruned, app)
+                #expect(job.state == .succeeded && job.message?.hasPrefix("Pruned:") == true, "\(String(describing: job.message))")
+                #expect(job.log?.contains("deleted \(first)") == true)
                 await #expect(throws: EngineError.self) { _ = try await engine.inspectImage(first) }
                 let row = try #require(try await app.auditEvents().first { $0.action == "image.prune" })
                 #expect(row.outcome == .ok && row.actor == "bt-admin")

@@ -330,10 +330,15 @@ import TestSupport
                     body: formBody([("repository", repository), ("tag", "v1"), ("message", "snapshot for tests"), ("labels", "purpose=test"), ("pause", "1")])
                 )
                 #expect(response.status == .seeOther)
+                // A job, whose page leads to the new image's.
+                let job = try await finishedJob(after: response, app)
+                #expect(job.state == .succeeded, "\(String(describing: job.message))")
                 let image = try await engine.inspectImage("\(repository):v1")
-                // The commit leads to the new image's page.
-                #expect(response.headers[.location] == "/images/\(image.id)")
-                let imagePage = try await client.execute(uri: try #require(response.headers[.location]), method: .get, headers: admin.getHeaders)
+                #expect(job.message?.contains(image.id) == true)
+                let jobPage = try await client.execute(uri: try #require(response.headers[.location]), method: .get, headers: admin.getHeaders)
+                let imageLink = "/images/\(EngineClientPath.escape("\(repository):v1"))"
+                #expect(jobPage.text.contains(imageLink))
+                let imagePage = try await client.execute(uri: imageLink, method: .get, headers: admin.getHeaders)
                 #expect(imagePage.status == .ok)
                 #expect(imagePage.text.contains("\(repository):v1"))
                 #expect(imagePage.text.contains("snapshot for tests"))

@@ -1,6 +1,6 @@
 @testable import BerthWeb
 import BerthStore
-import EngineAPI
+@testable import EngineAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -106,6 +106,15 @@ import TestSupport
                 #expect(mounts.contains { $0.destination == "/cache" && $0.type == "volume" })
                 await #expect(throws: EngineError.self) { _ = try await engine.inspectContainer(first) }
 
+                // A container that removes itself when stopped is not recreated in place.
+                let throwaway = TestEngine.uniqueName("rm")
+                try TestUsers.shell("sh", "-c", "\(docker) run -d --rm --name \(throwaway) --network none --label \(TestEngine.label)=1 \(reference) sleep 3600 >/dev/null")
+                let refusedRemoving = try await post(live, admin, "/containers/\(throwaway)/recreate")
+                #expect(refusedRemoving.headers[.location] == "/containers/\(throwaway)")
+                #expect(try await flash(after: refusedRemoving, live.client, admin)?.contains("--rm") == true)
+                #expect(try await engine.inspectContainer(throwaway).state?.running == true)
+                try TestUsers.shell("sh", "-c", "\(docker) rm -f \(throwaway) >/dev/null")
+
                 let again = try await runJob(live, operatorBrowser, "/images/updates/check")
                 #expect((again["message"] as? String)?.contains("0 with a newer image") == true, "\(again)")
                 let rows = try await live.app.auditEvents()
@@ -156,5 +165,22 @@ import TestSupport
             let jobs = try await live.client.execute(uri: "/jobs", method: .get, headers: operatorBrowser.getHeaders)
             #expect(jobs.text.contains("Scheduled update check"))
         }
+    }
+
+    @Test func registriesAreAddressedAsTheEngineAddressesThem() throws {
+        let hub = RegistryClient.endpoint(of: try ImageReference(parsing: "busybox:1"))
+        #expect(hub.base == "https://registry-1.docker.io" && hub.path == "library/busybox" && !hub.loopback)
+        let hubLong = RegistryClient.endpoint(of: try ImageReference(parsing: "docker.io/library/nginx:1"))
+        #expect(hubLong.base == "https://registry-1.docker.io" && hubLong.path == "library/nginx")
+        let team = RegistryClient.endpoint(of: try ImageReference(parsing: "index.docker.io/team/app"))
+        #expect(team.base == "https://registry-1.docker.io" && team.path == "team/app")
+        let local = RegistryClient.endpoint(of: try ImageReference(parsing: "127.0.0.1:5000/team/app:2"))
+        #expect(local.base == "http://127.0.0.1:5000" && local.path == "team/app" && local.loopback)
+        let lookalike = RegistryClient.endpoint(of: try ImageReference(parsing: "127.example.com/app"))
+        #expect(lookalike.base == "https://127.example.com" && !lookalike.loopback)
+        #expect(RegistryClient.familiar("docker.io/library/busybox") == "busybox" && RegistryClient.familiar("a/b") == "a/b")
+        #expect(RegistryLogins.registry(of: try ImageReference(parsing: "Index.docker.io/team/app".lowercased())) == "docker.io")
+        let challenge = RegistryClient.challengeParameters(#" realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull""#)
+        #expect(challenge == ["realm": "https://auth.example.com/token", "service": "registry.example.com", "scope": "repository:a/b:pull"])
     }
 }

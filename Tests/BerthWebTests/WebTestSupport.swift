@@ -167,3 +167,16 @@ func flash(after response: TestResponse, _ client: some TestClientProtocol, _ br
     }
     return String(page.text[start.upperBound..<end.lowerBound])
 }
+
+/// Waits for the job a POST started (its answer leads to `/jobs/{id}`) to end; its row.
+func finishedJob(after response: TestResponse, _ app: TestApp, timeout: Duration = .seconds(60)) async throws -> JobRecord {
+    let location = try #require(response.headers[.location])
+    let id = try #require(Int64(location.replacingOccurrences(of: "/jobs/", with: "")), "not a job: \(location)")
+    let database = try AppDatabase.open(path: app.configuration.databasePath)
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if let job = try await database.job(id: id), job.state.isFinal { return job }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestSetupError("job \(id) did not end within \(timeout)")
+}

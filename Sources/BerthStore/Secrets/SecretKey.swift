@@ -44,6 +44,12 @@ public struct SecretKey: Sendable {
             }
             // Created with its final mode, exclusively: never readable by others, not even for a moment.
             let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            if descriptor < 0, errno == EEXIST {
+                // Another process (a restart overlapping this one, check-config) made it meanwhile: read that one, once
+                // it is written.
+                Thread.sleep(forTimeInterval: 0.2)
+                return try load(path)
+            }
             guard descriptor >= 0 else {
                 throw SecretKeyError(path: path, reason: "cannot create it: \(String(cString: strerror(errno)))")
             }
@@ -56,6 +62,12 @@ public struct SecretKey: Sendable {
             }
             return SecretKey(key)
         }
+        return try load(path)
+    }
+
+    /// Reads an existing key file, refusing one that others may read or that does not hold a key.
+    private static func load(_ path: String) throws(SecretKeyError) -> SecretKey {
+        let files = FileManager.default
         var status = stat()
         guard stat(path, &status) == 0 else {
             throw SecretKeyError(path: path, reason: "cannot read it: \(String(cString: strerror(errno)))")

@@ -10,6 +10,7 @@ struct ContainerActionsController: Sendable {
     let audit: AuditTrail
     let views: PageRenderer
     let updates: UpdateMarks
+    let jobs: JobBoard
 
     /// Actions on one container, each with the permission it needs.
     enum Action: String, CaseIterable, Sendable {
@@ -87,34 +88,34 @@ struct ContainerActionsController: Sendable {
         parameters["message"] = options.message
         parameters["author"] = options.author
         if !labels.isEmpty { parameters["labels"] = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",") }
-        var failedPage = page
+        let inspect: ContainerInspect
         do {
-            let result = try await audit.act(context: context, targetType: "container", targetId: id, parameters: parameters) { record in
-                do {
-                    let inspect = try await engine.inspectContainer(id)
-                    record.targetId = inspect.id
-                    record.targetName = inspect.displayName
-                    let result = try await engine.commitContainer(inspect.id, options: options)
-                    record.add(["image": result.id])
-                    let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" } ?? "an untagged image"
-                    return (image: result.id, message: "Committed \(inspect.displayName) as \(reference).")
-                } catch let error as EngineError {
-                    if error.kind == .notFound { failedPage = "/containers?all=1" }
-                    throw AuditTrail.ActionFailure(Self.describe(error, name: record.targetName ?? id))
-                }
-            }
-            switch result {
-            case .refused:
-                return .redirect(to: page, flash: Flash(.error, AuditTrail.unavailableMessage))
-            case .done(let done, let recorded):
-                return .redirect(
-                    to: "/images/\(EngineClientPath.escape(done.image))",
-                    flash: AuditTrail.flash(.done(done.message, recorded: recorded))
-                )
-            }
-        } catch let failure as AuditTrail.ActionFailure {
-            return .redirect(to: failedPage, flash: Flash(.error, failure.message))
+            inspect = try await engine.inspectContainer(id)
+        } catch let error as EngineError {
+            return await audit.refuseInput(
+                context: context, targetType: "container", targetId: id, parameters: parameters, message: Self.describe(error, name: id),
+                back: error.kind == .notFound ? "/containers?all=1" : page
+            )
         }
+        let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" }
+        let engine = self.engine
+        let started = await jobs.start(
+            .containerCommit, title: "Commit \(inspect.displayName)" + (reference.map { " as \($0)" } ?? ""), context: context,
+            owner: context.user.username, targetType: "container", targetName: reference, parameters: parameters
+        ) { job, record in
+            record.targetId = inspect.id
+            record.targetName = inspect.displayName
+            job.report(summary: "The engine writes the container's changes into a new image…")
+            do {
+                let result = try await engine.commitContainer(inspect.id, options: options)
+                record.add(["image": result.id])
+                job.log("image \(result.id)")
+                return "Committed \(inspect.displayName) as \(reference ?? "an untagged image") (\(result.id))."
+            } catch let error as EngineError {
+                throw AuditTrail.ActionFailure(Self.describe(error, name: inspect.displayName))
+            }
+        }
+        return UpdatesController.answer(started, back: page)
     }
 
     // MARK: - Pages

@@ -91,18 +91,26 @@ struct ImagesController: Sendable {
         }
     }
 
-    /// `POST /images/prune`.
+    /// `POST /images/prune`: as a job (a prune of many layers takes a while).
     @Sendable func prune(_ request: Request, context: SignedInContext) async throws -> Response {
         let engine = self.engine
-        return await audit.perform(context: context, targetType: "image", back: "/images") { () async throws -> AuditTrail.ActionDone in
+        let started = await jobs.start(
+            .imagePrune, title: "Prune dangling images", context: context, owner: context.user.username, targetType: "image",
+            targetName: nil, parameters: [:]
+        ) { job, record in
+            job.report(summary: "The engine removes the dangling images no container uses…")
             let result = try await engine.pruneDanglingImages()
+            for item in result.imagesDeleted ?? [] {
+                if let deleted = item.deleted { job.log("deleted \(deleted)") }
+                if let untagged = item.untagged { job.log("untagged \(untagged)") }
+            }
             let deleted = (result.imagesDeleted ?? []).compactMap(\.deleted).count
             let space = ByteCountFormatter.string(fromByteCount: result.spaceReclaimed ?? 0, countStyle: .binary)
-            return .init(
-                message: "Pruned: \(deleted) layer(s) deleted, \(space) freed.",
-                results: ["deleted": String(deleted), "spaceReclaimed": String(result.spaceReclaimed ?? 0)]
-            )
+            record.add(["deleted": String(deleted), "spaceReclaimed": String(result.spaceReclaimed ?? 0)])
+            job.report(summary: "\(deleted) layer(s) deleted, \(space) freed")
+            return "Pruned: \(deleted) layer(s) deleted, \(space) freed."
         }
+        return UpdatesController.answer(started, back: "/images")
     }
 
     /// `GET /images[?reference=…]`: every tagged image (and dangling ones), with how many containers use each; the
@@ -154,7 +162,7 @@ struct ImagesController: Sendable {
             }
             credentials = RegistryCredentials(username: username, password: password, serverAddress: reference.registry ?? "docker.io")
         }
-        let registry = reference.registry ?? "docker.io"
+        let registry = RegistryLogins.registry(of: reference)
         var parameters = ["reference": reference.description, "registry": registry, "registryLogin": credentials == nil ? "none" : "given"]
         // Nothing typed: the login saved for the registry, the person's own before a shared one. Opened here, held in
         // the job's memory like a typed one; its use is on record before the pull starts.

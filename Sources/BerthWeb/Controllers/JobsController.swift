@@ -57,7 +57,7 @@ struct JobsController: Sendable {
     /// `Last-Event-ID` (the page's last line); ends with the job. Watching changes nothing of the job.
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
         let (record, job) = try await find(context)
-        let after = request.lastEventID.flatMap { Int($0) } ?? 0
+        let after = max(0, request.lastEventID.flatMap { Int($0) } ?? 0)
         guard let job else {
             // Ended: its last state, once.
             let snapshot = record.progress.flatMap { try? JSONDecoder().decode(JobSnapshot.self, from: Data($0.utf8)) }
@@ -107,6 +107,8 @@ struct JobsController: Sendable {
         return await audit.perform(context: context, targetType: "job", targetId: raw, targetName: record.title, back: page) {
             guard let job, job.stop(.cancelled(by: user)) else { throw AuditTrail.ActionFailure("This job has already ended.") }
             await job.task?.value
+            let ended = job.snapshot().state
+            guard ended == .cancelled else { throw AuditTrail.ActionFailure("The job ended (\(ended.rawValue)) before the cancel reached it.") }
             return "Cancelled."
         }
     }

@@ -51,11 +51,18 @@ struct UpdatesController: Sendable {
                 message: "\(inspect.displayName) was started from “\(typed)”, not a tag: there is nothing newer to pull.", back: page
             )
         }
+        guard inspect.hostConfig?.autoRemove != true else {
+            return await audit.refuseInput(
+                context: context, targetType: "container", targetId: inspect.id, targetName: inspect.displayName,
+                message: "\(inspect.displayName) removes itself when it stops (--rm): it can't be recreated in place. Run it again from the new image instead.",
+                back: page
+            )
+        }
         let parameters = ["reference": reference.description, "image": inspect.image ?? ""]
         let credentials: RegistryCredentials?
         do {
             credentials = try await logins.use(
-                for: reference.registry ?? "docker.io", by: context.user.username, audit: audit, context: context, reference: reference.description
+                for: RegistryLogins.registry(of: reference), by: context.user.username, audit: audit, context: context, reference: reference.description
             )?.credentials
         } catch {
             return await audit.refuseInput(
@@ -101,13 +108,15 @@ struct UpdatesController: Sendable {
     static func replace(_ id: String, name: String, image: String, engine: EngineClient, job: Job) async throws {
         let plan = try await engine.recreatePlan(for: id, image: image)
         let aside = "\(plan.name)-berth-old-\(id.prefix(8))"
-        if plan.wasRunning {
-            job.log("Stopping \(name)…")
-            try await engine.stopContainer(id, timeout: 10)
-        }
-        try await engine.renameContainer(id, to: aside)
+        var renamed = false
         var created: String?
         do {
+            if plan.wasRunning {
+                job.log("Stopping \(name)…")
+                try await engine.stopContainer(id, timeout: 10)
+            }
+            try await engine.renameContainer(id, to: aside)
+            renamed = true
             job.log("Creating \(plan.name) from \(image)…")
             let new = try await engine.createContainer(body: plan.body, name: plan.name)
             created = new.id
@@ -118,16 +127,25 @@ struct UpdatesController: Sendable {
             }
         } catch {
             job.log("Failed (\(AuditTrail.message(for: error))); putting \(name) back.")
-            // Put back even when the job was cancelled: the old container must not stay renamed aside.
-            await Task {
+            // Put back even when the job was cancelled: the old container must not stay stopped or renamed aside.
+            await Task { [created, renamed] in
                 if let created { try? await engine.removeContainer(created, force: true) }
-                try? await engine.renameContainer(id, to: plan.name)
+                if renamed { try? await engine.renameContainer(id, to: plan.name) }
                 if plan.wasRunning { _ = try? await engine.startContainer(id) }
             }.value
             throw error
         }
+        // The new one runs: the old one goes whatever happens to the job now; if it can't, the log says so.
         job.log("Removing the old container (its volumes stay)…")
-        try await engine.removeContainer(id, force: true)
+        let removal = await Task { () -> String? in
+            do {
+                try await engine.removeContainer(id, force: true)
+                return nil
+            } catch {
+                return AuditTrail.message(for: error)
+            }
+        }.value
+        if let removal { job.log("The old container \(aside) could not be removed (\(removal)); remove it by hand.") }
     }
 
     static func short(_ id: String) -> String {

@@ -54,6 +54,10 @@ final class JobBoard: Service, Sendable {
             stored = try await database.createJob(JobRecord(kind: kind.rawValue, title: title, target: targetName, owner: owner))
         } catch {
             logger.error("cannot store a job", metadata: ["error": "\(error)"])
+            await audit.record(
+                kind.action, outcome: .error, context: origin, targetType: targetType, targetName: targetName, parameters: parameters,
+                error: "not started: the job could not be stored (\(error))"
+            )
             return .refused
         }
         guard let id = stored.id else { return .refused }
@@ -89,10 +93,8 @@ final class JobBoard: Service, Sendable {
                     defer { turns.release() }
                     job.markRunning()
                     await Self.store(job, in: database, logger: nil)
-                    let message = try await work(job, &record)
-                    // Work that returned as it was stopped did not finish.
-                    if job.stopReason != nil { throw CancellationError() }
-                    return message
+                    // Work that returned did what it says, even if a stop came meanwhile.
+                    return try await work(job, &record)
                 } catch {
                     if let stop = job.stopReason { record.fail(stop.message) }
                     throw error

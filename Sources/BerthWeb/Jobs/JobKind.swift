@@ -8,12 +8,14 @@ enum JobKind: String, Sendable, CaseIterable {
     case imageUpdateCheck = "image.update-check"
     /// Pulls a container's image again and makes the container anew from it, same configuration.
     case containerRecreate = "container.recreate"
+    case imagePrune = "image.prune"
+    case containerCommit = "container.commit"
 
     /// Who may watch such a job: those who may start one.
     var permission: Permission {
         switch self {
         case .imagePull, .imageUpdateCheck: .operateContainers
-        case .containerRecreate: .administer
+        case .containerRecreate, .imagePrune, .containerCommit: .administer
         }
     }
 
@@ -22,6 +24,8 @@ enum JobKind: String, Sendable, CaseIterable {
         case .imagePull: .imagePull
         case .imageUpdateCheck: .imageUpdateCheck
         case .containerRecreate: .containerRecreate
+        case .imagePrune: .imagePrune
+        case .containerCommit: .containerCommit
         }
     }
 
@@ -31,6 +35,8 @@ enum JobKind: String, Sendable, CaseIterable {
         case .imagePull: "pull"
         case .imageUpdateCheck: "update check"
         case .containerRecreate: "pull and recreate"
+        case .imagePrune: "prune"
+        case .containerCommit: "commit"
         }
     }
 }

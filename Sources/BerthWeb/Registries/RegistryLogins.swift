@@ -21,6 +21,12 @@ struct RegistryLogins: Sendable {
         return text
     }
 
+    /// The registry a reference pulls from, named as saved logins name it (Docker Hub's aliases as `docker.io`).
+    static func registry(of reference: ImageReference) -> String {
+        let raw = reference.registry ?? "docker.io"
+        return registryName(raw) ?? raw
+    }
+
     func save(owner: String?, registry: String, username: String, password: String, by actor: String) async throws -> RegistryLogin {
         let context = RegistryLogin.sealContext(owner: owner, registry: registry, username: username)
         let sealed = try key.seal(Data(password.utf8), context: context)

@@ -100,7 +100,7 @@ final class UpdateChecker: Service, Sendable {
                 continue
             }
             let reference = try ImageReference(parsing: use.reference)
-            let registryName = reference.registry ?? "docker.io"
+            let registryName = RegistryLogins.registry(of: reference)
             var found: [ImageUpdate]
             if let reason = down[registryName] {
                 found = failed(use, previous: previous, message: reason, now: now)
@@ -142,7 +142,13 @@ final class UpdateChecker: Service, Sendable {
     private func compare(_ use: InUse, reference: ImageReference, remote: String, now: Date) async throws -> [ImageUpdate] {
         var found: [ImageUpdate] = []
         for imageId in use.imageIds.sorted() {
-            let digests = ((try? await engine.inspectImage(imageId))?.repoDigests ?? []).compactMap { $0.split(separator: "@").last.map(String.init) }
+            // Only digests from this repository count: an image also known under another name has other digests.
+            let repository = RegistryClient.familiar(reference.repository)
+            let digests = ((try? await engine.inspectImage(imageId))?.repoDigests ?? []).compactMap { entry -> String? in
+                let parts = entry.split(separator: "@", maxSplits: 1)
+                guard parts.count == 2, RegistryClient.familiar(String(parts[0])) == repository else { return nil }
+                return String(parts[1])
+            }
             let state: ImageUpdate.State = digests.isEmpty ? .unknown : digests.contains(remote) ? .current : .available
             found.append(ImageUpdate(
                 reference: use.reference, imageId: imageId, state: state, remoteDigest: remote, localDigest: digests.first,
@@ -207,7 +213,12 @@ final class UpdateChecker: Service, Sendable {
             return
         }
         if case .started(let job) = await start(context: AuditOrigin.berth("update check"), user: nil, onlyDue: true) {
-            await job.task?.value
+            // Shutdown cancels this wait: the check stops with it instead of holding the shutdown up.
+            await withTaskCancellationHandler {
+                await job.task?.value
+            } onCancel: {
+                job.stop(.shutdown)
+            }
         }
     }
 }

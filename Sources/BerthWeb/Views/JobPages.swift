@@ -57,7 +57,8 @@ struct JobPage: Sendable {
         }
         hasItems = !items.isEmpty
         self.log = log.joined(separator: "\n")
-        if record.kind == JobKind.imagePull.rawValue, let target = record.target {
+        // A pull's or a commit's image: its page and the run form.
+        if record.kind == JobKind.imagePull.rawValue || record.kind == JobKind.containerCommit.rawValue, let target = record.target {
             imageLink = "/images/\(EngineClientPath.escape(target))"
             runLink = "/containers/new?image=\(target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
         } else {

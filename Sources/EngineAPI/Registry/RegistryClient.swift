@@ -30,28 +30,47 @@ public final class RegistryClient: Sendable {
         "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json",
     ].joined(separator: ", ")
 
+    /// Docker Hub's names for itself.
+    static let hubNames: Set<String> = ["docker.io", "index.docker.io", "registry-1.docker.io"]
+
+    /// A repository as Docker Hub's short form names it (`docker.io/library/busybox` → `busybox`), others as they are.
+    public static func familiar(_ repository: String) -> String {
+        var name = repository
+        for hub in hubNames where name.hasPrefix(hub + "/") { name.removeFirst(hub.count + 1) }
+        if name.hasPrefix("library/"), name.split(separator: "/").count == 2 { name.removeFirst("library/".count) }
+        return name
+    }
+
+    /// Whether a registry host is this machine: `localhost`, an IPv4 address in 127.0.0.0/8, or `[::1]`.
+    static func isLoopback(_ registry: String) -> Bool {
+        if registry.hasPrefix("[::1]") { return true }
+        let host = registry.split(separator: ":").first.map(String.init) ?? registry
+        if host == "localhost" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
     /// Where a reference's registry answers, and the repository's path there (Docker Hub's official images live
     /// under `library/`). Registries on the loopback are spoken to over plain HTTP, as the engine does by default.
-    public static func endpoint(of reference: ImageReference) -> (base: String, path: String) {
-        guard let registry = reference.registry else {
-            let path = reference.repository.contains("/") ? reference.repository : "library/" + reference.repository
-            return ("https://registry-1.docker.io", path)
+    public static func endpoint(of reference: ImageReference) -> (base: String, path: String, loopback: Bool) {
+        guard let registry = reference.registry, !hubNames.contains(registry) else {
+            let path = familiar(reference.repository)
+            return ("https://registry-1.docker.io", path.contains("/") ? path : "library/" + path, false)
         }
         let path = String(reference.repository.dropFirst(registry.count + 1))
-        let host = registry.split(separator: ":").first.map(String.init) ?? registry
-        let loopback = host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
-        return ((loopback ? "http://" : "https://") + registry, path)
+        let loopback = isLoopback(registry)
+        return ((loopback ? "http://" : "https://") + registry, path, loopback)
     }
 
     /// The digest `reference`'s tag names in its registry now.
     public func digest(of reference: ImageReference, credentials: RegistryCredentials?) async throws(RegistryError) -> String {
-        let (base, path) = Self.endpoint(of: reference)
+        let (base, path, loopback) = Self.endpoint(of: reference)
         let url = "\(base)/v2/\(path)/manifests/\(reference.tag ?? "latest")"
         do {
             var response = try await head(url, authorization: nil)
             if response.status == .unauthorized {
                 let challenge = response.headers["WWW-Authenticate"].first ?? ""
-                let authorization = try await authorize(challenge: challenge, path: path, credentials: credentials)
+                let authorization = try await authorize(challenge: challenge, path: path, credentials: credentials, plainAllowed: loopback)
                 response = try await head(url, authorization: authorization)
             }
             switch response.status {
@@ -87,7 +106,7 @@ public final class RegistryClient: Sendable {
 
     /// Answers a `WWW-Authenticate` challenge: `Basic` with the credentials, or `Bearer` with a pull token from the
     /// realm (asked with the credentials when there are any, anonymously otherwise).
-    private func authorize(challenge: String, path: String, credentials: RegistryCredentials?) async throws -> String {
+    private func authorize(challenge: String, path: String, credentials: RegistryCredentials?, plainAllowed: Bool) async throws -> String {
         let scheme = challenge.prefix { $0 != " " }.lowercased()
         let basic = credentials.map { "Basic " + Data("\($0.username):\($0.password)".utf8).base64EncodedString() }
         if scheme == "basic" {
@@ -99,6 +118,10 @@ public final class RegistryClient: Sendable {
         guard let realm = parameters["realm"], var components = URLComponents(string: realm),
               components.scheme == "https" || components.scheme == "http" else {
             throw RegistryError.unexpected("the registry's token service is not named")
+        }
+        // A login goes in clear only to a registry on this machine.
+        guard components.scheme == "https" || plainAllowed || basic == nil else {
+            throw RegistryError.refused("the registry's token service is not HTTPS (\(realm)): the saved login is not sent there")
         }
         var query = components.queryItems ?? []
         if let service = parameters["service"] { query.append(URLQueryItem(name: "service", value: service)) }
