@@ -26,10 +26,12 @@ extension EngineClient {
         try await perform(EngineRequest(method: .DELETE, path: "/networks/\(Self.pathComponent(id))"))
     }
 
-    /// `POST /networks/{id}/connect`.
-    public func connectNetwork(_ id: String, container: String) async throws {
+    /// `POST /networks/{id}/connect`, with an `EndpointConfig` (JSON: aliases, addresses) when given.
+    public func connectNetwork(_ id: String, container: String, endpoint: Data? = nil) async throws {
+        var body: [String: Any] = ["Container": container]
+        if let endpoint, let config = try? JSONSerialization.jsonObject(with: endpoint) { body["EndpointConfig"] = config }
         try await perform(EngineRequest(
-            method: .POST, path: "/networks/\(Self.pathComponent(id))/connect", body: try Self.encodeJSON(["Container": container])
+            method: .POST, path: "/networks/\(Self.pathComponent(id))/connect", body: try JSONSerialization.data(withJSONObject: body)
         ))
     }
 

@@ -7,8 +7,9 @@ public struct RecreatePlan: Sendable {
     public let name: String
     /// The `POST /containers/create` body: the old container's configuration, the new image.
     public let body: Data
-    /// Networks beyond the first (created with it), connected after creation.
-    public let moreNetworks: [String]
+    /// Networks beyond the first (created with it), connected after creation, each with what was asked of it
+    /// (aliases, addresses, links) as `EndpointConfig` JSON.
+    public let moreNetworks: [(name: String, endpoint: Data)]
     public let wasRunning: Bool
 }
 
@@ -80,8 +81,9 @@ extension EngineClient {
         let networks = (inspect["NetworkSettings"] as? [String: Any])?["Networks"] as? [String: Any] ?? [:]
         let mode = hostConfig["NetworkMode"] as? String ?? ""
         let names = networks.keys.sorted { ($0 == mode ? 0 : 1, $0) < ($1 == mode ? 0 : 1, $1) }
-        if let first = names.first, var endpoint = networks[first] as? [String: Any] {
-            // What the engine assigned (addresses, ids, its own alias) is assigned anew; what was asked for stays.
+        // What the engine assigned (addresses, ids, its own alias) is assigned anew; what was asked for stays.
+        func asked(_ network: String) -> [String: Any] {
+            guard let endpoint = networks[network] as? [String: Any] else { return [:] }
             var kept: [String: Any] = [:]
             if let ipam = endpoint["IPAMConfig"], !(ipam is NSNull) { kept["IPAMConfig"] = ipam }
             if var aliases = endpoint["Aliases"] as? [String] {
@@ -89,14 +91,17 @@ extension EngineClient {
                 if !aliases.isEmpty { kept["Aliases"] = aliases }
             }
             if let links = endpoint["Links"], !(links is NSNull) { kept["Links"] = links }
-            endpoint = kept
-            request["NetworkingConfig"] = ["EndpointsConfig": [first: endpoint]]
+            return kept
         }
+        if let first = names.first {
+            request["NetworkingConfig"] = ["EndpointsConfig": [first: asked(first)]]
+        }
+        let more = try names.dropFirst().map { (name: $0, endpoint: try JSONSerialization.data(withJSONObject: asked($0))) }
         let name = (inspect["Name"] as? String ?? "").drop { $0 == "/" }
         let running = ((inspect["State"] as? [String: Any])?["Running"] as? Bool) ?? false
         return RecreatePlan(
             name: String(name), body: try JSONSerialization.data(withJSONObject: request, options: [.sortedKeys]),
-            moreNetworks: Array(names.dropFirst()), wasRunning: running
+            moreNetworks: more, wasRunning: running
         )
     }
 

@@ -33,13 +33,17 @@ import TestSupport
     }
 
     /// A container of the tag, with a configuration recreate must keep.
-    func runContainer(_ reference: String, name: String) throws {
+    func runContainer(_ reference: String, name: String, networks: [String] = []) throws {
         let docker = "docker -H \(try TestEngine.address().description)"
+        let network = networks.first.map { "--network \($0) --network-alias \(name)-a" } ?? "--network none"
         try TestUsers.shell(
             "sh", "-c",
-            "\(docker) run -d --name \(name) --network none --label \(TestEngine.label)=1 --label app=shop -e FOO=bar "
+            "\(docker) run -d --name \(name) \(network) --label \(TestEngine.label)=1 --label app=shop -e FOO=bar "
                 + "-v \(name)-data:/data -v /cache --restart unless-stopped \(reference) sleep 3600 >/dev/null"
         )
+        for more in networks.dropFirst() {
+            try TestUsers.shell("sh", "-c", "\(docker) network connect --alias \(name)-b \(more) \(name)")
+        }
     }
 
     @Test func aNewPushShowsUpdateAvailableAndPullAndRecreateBringsItKeepingTheConfiguration() async throws {
@@ -50,10 +54,16 @@ import TestSupport
         let reference = try registry.pushImage(as: "berth/update", tag: tag)
         try registry.pull(reference)
         let name = TestEngine.uniqueName("upd")
-        try runContainer(reference, name: name)
         let docker = "docker -H \(try TestEngine.address().description)"
+        let networks = ["\(name)-front", "\(name)-back"]
+        for network in networks { try TestUsers.shell("sh", "-c", "\(docker) network create --label \(TestEngine.label)=1 \(network) >/dev/null") }
+        try runContainer(reference, name: name, networks: networks)
         defer {
-            _ = try? TestUsers.shell("sh", "-c", "\(docker) rm -f \(name) >/dev/null 2>&1; \(docker) volume rm -f \(name)-data >/dev/null 2>&1; \(docker) rmi -f \(reference) >/dev/null 2>&1")
+            _ = try? TestUsers.shell(
+                "sh", "-c",
+                "\(docker) rm -f \(name) >/dev/null 2>&1; \(docker) volume rm -f \(name)-data >/dev/null 2>&1; \(docker) rmi -f \(reference) >/dev/null 2>&1; "
+                    + "\(docker) network rm \(networks.joined(separator: " ")) >/dev/null 2>&1"
+            )
         }
         try await TestEngine.withClient { engine in
             let first = try await engine.inspectContainer(name).id
@@ -105,6 +115,12 @@ import TestSupport
                 #expect(mounts.contains { $0.name == "\(name)-data" && $0.destination == "/data" })
                 #expect(mounts.contains { $0.destination == "/cache" && $0.type == "volume" })
                 await #expect(throws: EngineError.self) { _ = try await engine.inspectContainer(first) }
+                // Both networks, each with the alias it was given.
+                let attached = try TestUsers.shell("sh", "-c", "\(docker) inspect --format '{{json .NetworkSettings.Networks}}' \(name)")
+                let endpoints = try #require(try JSONSerialization.jsonObject(with: Data(attached.utf8)) as? [String: [String: Any]])
+                #expect(Set(endpoints.keys) == Set(networks), "\(endpoints.keys)")
+                #expect((endpoints[networks[0]]?["Aliases"] as? [String])?.contains("\(name)-a") == true, "\(attached)")
+                #expect((endpoints[networks[1]]?["Aliases"] as? [String])?.contains("\(name)-b") == true, "\(attached)")
 
                 // A container that removes itself when stopped is not recreated in place.
                 let throwaway = TestEngine.uniqueName("rm")

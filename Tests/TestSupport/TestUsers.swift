@@ -22,7 +22,9 @@ public enum TestUsers {
     }
 
     /// Runs a command as root (the tests do), failing the test with its output when it fails.
-    public static func shell(_ arguments: String...) throws {
+    /// Runs a command; its output (standard output and error together), or an error with it when it fails.
+    @discardableResult
+    public static func shell(_ arguments: String...) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
@@ -35,5 +37,6 @@ public enum TestUsers {
         guard process.terminationStatus == 0 else {
             throw TestSetupError("\(arguments.joined(separator: " ")) failed: \(text)")
         }
+        return text
     }
 }

@@ -69,7 +69,15 @@ struct RegistriesController: Sendable {
     /// `POST /registries/{id}/remove`: one's own, or a shared one by an admin.
     @Sendable func remove(_ request: Request, context: SignedInContext) async throws -> Response {
         let raw = try context.parameters.require("id")
-        let found = try await Int64(raw).asyncMap { try await logins.database.registryLogin(id: $0) } ?? nil
+        let found: RegistryLogin?
+        do {
+            found = try await Int64(raw).asyncMap { try await logins.database.registryLogin(id: $0) } ?? nil
+        } catch {
+            return await audit.refuseInput(
+                context: context, targetType: "registryLogin", targetId: String(raw.prefix(32)),
+                message: "The saved logins cannot be read: \(error)", back: "/registries"
+            )
+        }
         // Another person's own login is answered as missing.
         guard let login = found, login.owner == nil || login.owner == context.user.username, let id = login.id else {
             return await audit.refuseInput(

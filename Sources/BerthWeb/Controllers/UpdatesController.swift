@@ -38,10 +38,12 @@ struct UpdatesController: Sendable {
         let inspect: ContainerInspect
         do {
             inspect = try await engine.inspectContainer(id)
-        } catch let error as EngineError {
+        } catch {
+            let engineError = error as? EngineError
             return await audit.refuseInput(
                 context: context, targetType: "container", targetId: id,
-                message: ContainerActionsController.describe(error, name: id), back: error.kind == .notFound ? "/containers" : page
+                message: engineError.map { ContainerActionsController.describe($0, name: id) } ?? AuditTrail.message(for: error),
+                back: engineError?.kind == .notFound ? "/containers" : page
             )
         }
         let typed = inspect.config?.image ?? ""
@@ -120,7 +122,7 @@ struct UpdatesController: Sendable {
             job.log("Creating \(plan.name) from \(image)…")
             let new = try await engine.createContainer(body: plan.body, name: plan.name)
             created = new.id
-            for network in plan.moreNetworks { try await engine.connectNetwork(network, container: new.id) }
+            for network in plan.moreNetworks { try await engine.connectNetwork(network.name, container: new.id, endpoint: network.endpoint) }
             if plan.wasRunning {
                 job.log("Starting \(plan.name)…")
                 try await engine.startContainer(new.id)
