@@ -239,6 +239,50 @@ extension AppDatabase {
                 table.primaryKey(["reference", "imageId"])
             }
         }
+        migrator.registerMigration("v11: alerts") { db in
+            // Where alerts go. A webhook's signing secret is sealed with the secret key file, like a registry password.
+            try db.create(table: "alertChannel") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("name", .text).notNull().unique()
+                table.column("kind", .text).notNull()
+                table.column("url", .text).notNull()
+                table.column("secret", .blob)
+                table.column("keyId", .text)
+                table.column("createdBy", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+            }
+            // When to alert: container events, a name pattern and a label, and the channels (comma-separated ids).
+            try db.create(table: "alertRule") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("name", .text).notNull().unique()
+                table.column("events", .text).notNull()
+                table.column("namePattern", .text).notNull()
+                table.column("label", .text).notNull()
+                table.column("channels", .text).notNull()
+                table.column("createdBy", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+            }
+            // Every message to every channel: queued with the events it tells of, sent and retried from here, and
+            // kept as the channel's delivery log.
+            try db.create(table: "alertDelivery") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("channelId", .integer).notNull().indexed()
+                table.column("ruleId", .integer)
+                table.column("createdAt", .datetime).notNull()
+                table.column("message", .text).notNull()
+                table.column("state", .text).notNull()
+                table.column("attempts", .integer).notNull()
+                table.column("nextAttemptAt", .datetime)
+                table.column("lastError", .text)
+                table.column("sentAt", .datetime)
+            }
+            try db.create(index: "alertDelivery_on_state_next", on: "alertDelivery", columns: ["state", "nextAttemptAt"])
+            // Where the alert watcher left the engine's events: it reads on from there after a restart.
+            try db.create(table: "alertCursor") { table in
+                table.primaryKey("id", .integer)
+                table.column("since", .text).notNull()
+            }
+        }
         return migrator
     }
 }

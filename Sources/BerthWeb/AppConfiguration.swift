@@ -63,6 +63,8 @@ public struct AppConfiguration: Sendable {
     public var secretKeyFile: String?
     /// Seconds between scheduled update checks of each tag running containers use (`--update-check-interval`); 0: none.
     public var updateCheckInterval: Int = 21600
+    /// Whether alert channels may point at this machine or the link-local range (`--alerts-allow-local`).
+    public var alertsAllowLocal = false
 
     /// Where the secret key file is.
     public var secretKeyPath: String {

@@ -213,6 +213,15 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         database: database, engine: engine, updates: updateMarks, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
         events: events, stats: stats, tails: tails, refreshInterval: configuration.dashboardRefresh
     ).addRoutes(to: routes)
+    let alertSender = AlertSender(database: database, key: secretKey, allowLocal: configuration.alertsAllowLocal, logger: logger)
+    let alertWatcher = AlertWatcher(
+        engine: engine, events: events, database: database, sender: alertSender, engineName: configuration.engineAddress.description,
+        logger: logger
+    )
+    AlertsController(
+        database: database, key: secretKey, watcher: alertWatcher, sender: alertSender, allowLocal: configuration.alertsAllowLocal,
+        audit: audit, views: views
+    ).addRoutes(to: routes)
     let streams = StreamCounters(events: events, stats: stats, tails: tails, open: sessions.streams)
     MetricsController(metrics: metrics, streams: streams).addRoutes(to: routes)
     return BuiltRouter(
@@ -227,6 +236,8 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
             // closes, and no scheduled check starts meanwhile.
             jobs,
             updates,
+            alertSender,
+            alertWatcher,
         ], streams: streams, metrics: metrics
     )
 }

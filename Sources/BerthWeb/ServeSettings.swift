@@ -267,6 +267,10 @@ extension ServeSetting {
             "Seconds between checks of each running container's image tag for a newer image in its registry; 0 checks only on demand.",
             get: { $0.updateCheckInterval }, set: { $0.updateCheckInterval = $1 }
         ),
+        .flag(
+            "alerts-allow-local", "Let alert channels point at this machine or the link-local range (refused otherwise).",
+            get: { $0.alertsAllowLocal }, set: { $0.alertsAllowLocal = $1 }
+        ),
         .number(
             "max-jobs", atLeast: 1, "Jobs (pulls) running at once; more wait their turn.",
             get: { $0.maxJobs }, set: { $0.maxJobs = $1 }

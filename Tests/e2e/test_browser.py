@@ -611,3 +611,58 @@ def test_an_update_is_found_and_pull_and_recreate_brings_it(browser, registry):
     finally:
         subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rm", "-f", name], capture_output=True)
         subprocess.run(["docker", "-H", os.environ["DOCKER_HOST"], "rmi", "-f", registry.reference], capture_output=True)
+
+
+@pytest.fixture
+def webhook_receiver():
+    """An HTTP server on loopback that keeps what it is sent (Berth runs with --alerts-allow-local for it)."""
+    import http.server
+    import threading
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((dict(self.headers), self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+
+
+def test_an_admin_makes_a_channel_and_a_rule_and_sees_the_test_in_the_delivery_log(browser, webhook_receiver):
+    url, received = webhook_receiver
+    name = "e2e-hook-" + uuid.uuid4().hex[:6]
+    sign_in(browser, "bt-admin")
+    browser.find_element(By.LINK_TEXT, "Alerts").click()
+    form = browser.find_element(By.ID, "new-channel")
+    form.find_element(By.NAME, "name").send_keys(name)
+    form.find_element(By.NAME, "url").send_keys(url)
+    form.find_element(By.NAME, "secret").send_keys("an-e2e-signing-secret")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    row = browser.find_element(By.XPATH, f"//tr[@data-channel][.//a[text()='{name}']]")
+    rule = browser.find_element(By.ID, "new-rule")
+    rule.find_element(By.NAME, "name").send_keys(name + " deaths")
+    rule.find_element(By.NAME, "event-died").click()
+    rule.find_element(By.NAME, "namePattern").send_keys("^e2e-alert-")
+    rule.find_element(By.XPATH, f".//label[contains(., '{name}')]/input").click()
+    rule.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: name + " deaths" in text_of(browser, "table.alert-rules"))
+    row = browser.find_element(By.XPATH, f"//tr[@data-channel][.//a[text()='{name}']]")
+    row.find_element(By.CSS_SELECTOR, "form[action$='/test'] button").click()
+    wait_for(lambda: "/alerts/channels/" in browser.current_url)
+    wait_for(lambda: len(received) >= 1, timeout=10)
+    headers, body = received[0]
+    assert headers.get("X-Berth-Signature", "").startswith("sha256=") and '"event":"test"' in body
+
+    def logged_sent():
+        browser.refresh()
+        return text_of(browser, "tr[data-delivery] td.state-sent") == "sent"
+    wait_for(logged_sent, timeout=10)
+    shot(browser, "alert-delivery-log")

@@ -84,6 +84,13 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case jobStart = "job.start"
     case jobCancel = "job.cancel"
 
+    // Alerts: channels, rules, and test messages (deliveries are in each channel's log).
+    case alertChannelSave = "alert.channel.save"
+    case alertChannelRemove = "alert.channel.remove"
+    case alertRuleSave = "alert.rule.save"
+    case alertRuleRemove = "alert.rule.remove"
+    case alertTest = "alert.test"
+
     // Settings and the trail itself.
     case settingsUpdate = "settings.update"
     case auditExport = "audit.export"

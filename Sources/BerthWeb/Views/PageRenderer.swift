@@ -14,7 +14,7 @@ public struct PageRenderer: Sendable {
     /// Templates the app cannot do without; a missing one stops the start with a clear message.
     static let requiredTemplates = [
         "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "image", "error", "login",
-        "audit", "settings", "container-row", "images", "images-prune", "jobs", "job", "registries", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
+        "audit", "settings", "container-row", "images", "images-prune", "jobs", "job", "registries", "alerts", "alert-channel", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
         "dashboards", "dashboard", "dashboard-edit", "dashboard-share", "dashboard-container",
     ]
 

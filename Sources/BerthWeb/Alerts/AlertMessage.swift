@@ -1,0 +1,117 @@
+import BerthStore
+import EngineAPI
+import Foundation
+
+/// What a channel is told: one rule, one kind of event, every container it concerns (fifty that died at once are one
+/// message), in JSON for webhooks and in a line of text for the rest.
+struct AlertMessage: Codable, Sendable, Equatable {
+    struct Container: Codable, Sendable, Equatable {
+        let id: String
+        let name: String
+        /// `exit code 3`, …
+        let detail: String
+        /// When the engine said so (ISO 8601).
+        let time: String
+    }
+
+    let rule: String
+    /// `died`, `oom`, `unhealthy`, or `test`.
+    let event: String
+    let containers: [Container]
+    let engine: String
+    /// One line for people.
+    let text: String
+
+    init(rule: String, event: String, containers: [Container], engine: String) {
+        self.rule = rule
+        self.event = event
+        self.containers = containers
+        self.engine = engine
+        let names = containers.prefix(10).map { "\($0.name) (\($0.detail))" }.joined(separator: ", ")
+            + (containers.count > 10 ? " and \(containers.count - 10) more" : "")
+        switch event {
+        case "test": text = "Berth: a test message for channel “\(rule)”."
+        default: text = "Berth [\(rule)]: \(containers.count == 1 ? "a container" : "\(containers.count) containers") \(Self.verb(event)): \(names)"
+        }
+    }
+
+    static func verb(_ event: String) -> String {
+        switch event {
+        case "died": "exited with an error"
+        case "oom": "ran out of memory"
+        case "unhealthy": "became unhealthy"
+        default: event
+        }
+    }
+
+    var json: String { String(decoding: (try? Self.encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self) }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+}
+
+/// A container event as a rule sees it: what happened, to which container, carrying which labels.
+struct AlertableEvent: Sendable, Equatable {
+    let kind: AlertRule.Event
+    let container: AlertMessage.Container
+    let labels: [String: String]
+    let timeNano: Int64
+
+    /// The alertable part of an engine event, if any: a non-zero exit, an OOM kill, a health check turned unhealthy.
+    init?(_ event: EngineEvent) {
+        guard event.type == "container", let action = event.action, let id = event.actor?.id else { return nil }
+        let attributes = event.actor?.attributes ?? [:]
+        let detail: String
+        switch action {
+        case "die":
+            guard let code = attributes["exitCode"], code != "0" else { return nil }
+            kind = .died
+            detail = "exit code \(code)"
+        case "oom":
+            kind = .oom
+            detail = "out of memory"
+        case "health_status: unhealthy":
+            kind = .unhealthy
+            detail = "unhealthy"
+        default:
+            return nil
+        }
+        timeNano = event.timeNano ?? (event.time ?? 0) * 1_000_000_000
+        let time = Date(timeIntervalSince1970: TimeInterval(timeNano) / 1e9)
+        container = .init(id: id, name: attributes["name"] ?? String(id.prefix(12)), detail: detail, time: AuditText.timestamp(time))
+        // The engine puts the container's labels among the attributes, beside its own keys.
+        labels = attributes
+    }
+}
+
+/// A rule made ready to match: its pattern compiled once.
+struct CompiledAlertRule: Sendable {
+    let rule: AlertRule
+    let id: Int64
+    let events: Set<AlertRule.Event>
+    let pattern: LinearRegex?
+
+    init?(_ rule: AlertRule) {
+        guard let id = rule.id else { return nil }
+        self.rule = rule
+        self.id = id
+        events = rule.eventSet
+        pattern = rule.namePattern.isEmpty ? nil : try? LinearRegex(rule.namePattern)
+        if !rule.namePattern.isEmpty, pattern == nil { return nil }
+    }
+
+    func matches(_ event: AlertableEvent) -> Bool {
+        guard events.contains(event.kind) else { return false }
+        if let pattern, pattern.firstMatch(in: event.container.name) == nil { return false }
+        let label = rule.label.trimmingCharacters(in: .whitespaces)
+        if !label.isEmpty {
+            let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let value = event.labels[parts[0]] else { return false }
+            if parts.count == 2, value != parts[1] { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,194 @@
+import BerthStore
+import EngineAPI
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Turns the engine's events into alerts, with nobody signed in: it follows the shared `/events` upstream, matches
+/// each container event against the rules, and gathers what one rule matches until the events go quiet (and at most
+/// one message per rule every `minInterval`) into one message per channel, queued in the database together with how far
+/// it has read. After a restart (or a gap in the stream) it reads the engine's events from there again, so nothing
+/// in between is missed and nothing is told twice.
+final class AlertWatcher: Service, Sendable {
+    let engine: EngineClient
+    let events: Broadcaster<EngineEventMessage>
+    let database: AppDatabase
+    let sender: AlertSender
+    let engineName: String
+    let logger: Logger
+    /// A rule's message goes once no new match came for `quiet` (fifty containers dying within a few seconds are one
+    /// message), at the latest `maxWait` after its first match, and never sooner than `minInterval` after its last.
+    let quiet: Duration
+    let maxWait: Duration
+    let minInterval: Duration
+    private let rules = NIOLockedValueBox<[CompiledAlertRule]>([])
+    private let rulesChanged = WakeSignal()
+
+    init(
+        engine: EngineClient, events: Broadcaster<EngineEventMessage>, database: AppDatabase, sender: AlertSender, engineName: String,
+        logger: Logger, quiet: Duration = .seconds(1), maxWait: Duration = .seconds(10), minInterval: Duration = .seconds(10)
+    ) {
+        self.engine = engine
+        self.events = events
+        self.database = database
+        self.sender = sender
+        self.engineName = engineName
+        self.logger = logger
+        self.quiet = quiet
+        self.maxWait = maxWait
+        self.minInterval = minInterval
+    }
+
+    /// Reads the rules again (after one was saved or removed).
+    func reloadRules() async {
+        let stored = (try? await database.alertRules()) ?? []
+        rules.withLockedValue { $0 = stored.compactMap(CompiledAlertRule.init) }
+        rulesChanged.fire()
+    }
+
+    private var hasRules: Bool { rules.withLockedValue { !$0.isEmpty } }
+
+    /// Watches while there are rules (the events upstream costs an engine connection only then). At start it reads on
+    /// from where the last run left; after a time without rules, from now: nothing was to be told meanwhile.
+    func run() async throws {
+        await reloadRules()
+        await cancelWhenGracefulShutdown {
+            var resume = true
+            while !Task.isCancelled {
+                guard self.hasRules else {
+                    resume = false
+                    await self.rulesChanged.wait(upTo: .seconds(3600))
+                    continue
+                }
+                await self.watch(resume: resume)
+                resume = false
+            }
+        }
+    }
+
+    /// What one rule has gathered and not yet sent.
+    private struct Batch {
+        var containers: [AlertMessage.Container] = []
+        var kinds: Set<AlertRule.Event> = []
+        var earliestNano: Int64 = .max
+        var firstMatch: ContinuousClock.Instant
+        var flushAt: ContinuousClock.Instant
+    }
+
+    private struct Progress {
+        /// Every event at or before this (engine nanoseconds) has been dealt with, on record in the database.
+        var cursor: Int64
+        /// The newest event dealt with in memory.
+        var latest: Int64
+        var batches: [Int64: Batch] = [:]
+        var lastSent: [Int64: ContinuousClock.Instant] = [:]
+        /// Events seen in this run (replays overlap the live stream).
+        var seen: Set<String> = []
+        var lastCursorSave = ContinuousClock.now
+    }
+
+    private func watch(resume: Bool) async {
+        let mailbox = Mailbox<EngineEventMessage>(capacity: 4096)
+        events.subscribe(mailbox, to: EventsController.topic)
+        defer { events.unsubscribe(mailbox, from: EventsController.topic) }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                mailbox.tick()
+            }
+        }
+        defer { ticker.cancel() }
+
+        let now = Self.nanos(Date())
+        let stored = resume ? (try? await database.alertCursor()).flatMap { Int64($0) } : nil
+        var progress = Progress(cursor: stored ?? now, latest: stored ?? now)
+        if stored == nil { try? await database.setAlertCursor(String(now)) }
+        await replay(&progress)
+        while let item = await mailbox.next() {
+            switch item {
+            case .element(.event(let event)):
+                take(event, &progress)
+            case .element(.engine(up: true, _)), .gap:
+                // Something may have passed unseen: read it from the engine.
+                await replay(&progress)
+            case .element(.engine(up: false, _)):
+                break
+            case .heartbeat:
+                break
+            }
+            await flushDue(&progress)
+            // The last rule is gone: stop following the events (and let the upstream close).
+            if !hasRules, progress.batches.isEmpty { break }
+        }
+        await flushDue(&progress, all: true)
+    }
+
+    /// The engine's events since the cursor, up to now.
+    private func replay(_ progress: inout Progress) async {
+        let since = progress.cursor
+        do {
+            let lines = try await engine.events(since: Self.timestamp(since), until: Self.timestamp(Self.nanos(Date())))
+            for try await event in lines { take(event, &progress) }
+        } catch {
+            logger.warning("alerts: cannot read the engine's events to catch up", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func take(_ event: EngineEvent, _ progress: inout Progress) {
+        let time = event.timeNano ?? (event.time ?? 0) * 1_000_000_000
+        guard time > progress.cursor else { return }
+        let key = "\(time) \(event.actor?.id ?? "") \(event.action ?? "")"
+        guard progress.seen.insert(key).inserted else { return }
+        if progress.seen.count > 10_000 { progress.seen.removeAll(keepingCapacity: true) }
+        progress.latest = max(progress.latest, time)
+        guard let alertable = AlertableEvent(event) else { return }
+        let now = ContinuousClock.now
+        for rule in rules.withLockedValue({ $0 }) where rule.matches(alertable) {
+            var batch = progress.batches[rule.id] ?? Batch(firstMatch: now, flushAt: now)
+            let notBefore = progress.lastSent[rule.id].map { $0 + minInterval } ?? now
+            batch.flushAt = max(min(now + quiet, batch.firstMatch + maxWait), notBefore)
+            if !batch.containers.contains(where: { $0.id == alertable.container.id && $0.detail == alertable.container.detail }) {
+                batch.containers.append(alertable.container)
+            }
+            batch.kinds.insert(alertable.kind)
+            batch.earliestNano = min(batch.earliestNano, time)
+            progress.batches[rule.id] = batch
+        }
+    }
+
+    /// Queues the batches that are due, with the cursor moved as far as nothing unsent lies behind it.
+    private func flushDue(_ progress: inout Progress, all: Bool = false) async {
+        let now = ContinuousClock.now
+        let due = progress.batches.filter { all || $0.value.flushAt <= now }
+        let rulesById = Dictionary(rules.withLockedValue { $0 }.map { ($0.id, $0.rule) }) { first, _ in first }
+        var deliveries: [AlertDelivery] = []
+        for (ruleId, batch) in due {
+            guard let rule = rulesById[ruleId] else { continue }
+            let kinds = batch.kinds.map(\.rawValue).sorted().joined(separator: "+")
+            let message = AlertMessage(rule: rule.name, event: kinds, containers: batch.containers, engine: engineName)
+            for channel in rule.channelIds {
+                deliveries.append(AlertDelivery(channelId: channel, ruleId: ruleId, message: message.json))
+            }
+        }
+        let remaining = progress.batches.filter { due[$0.key] == nil }
+        let cursor = remaining.values.map { $0.earliestNano - 1 }.min() ?? progress.latest
+        guard !due.isEmpty || (cursor > progress.cursor && now - progress.lastCursorSave > .seconds(5)) else { return }
+        do {
+            try await database.queueAlertDeliveries(deliveries, cursor: String(cursor))
+            progress.cursor = cursor
+            progress.lastCursorSave = now
+            for ruleId in due.keys { progress.lastSent[ruleId] = now }
+            progress.batches = remaining
+            if !deliveries.isEmpty { sender.wake() }
+        } catch {
+            logger.error("alerts: cannot queue messages; trying again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    static func nanos(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1e9) }
+
+    static func timestamp(_ nanos: Int64) -> LogTimestamp {
+        LogTimestamp(seconds: nanos / 1_000_000_000, nanoseconds: Int32(nanos % 1_000_000_000))
+    }
+}

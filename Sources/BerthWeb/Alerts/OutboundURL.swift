@@ -1,0 +1,62 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where Berth may send an alert: `http(s)://` to an address that is neither this machine (loopback) nor the
+/// link-local range (where clouds answer with their metadata and credentials), unless an admin allows them
+/// (`--alerts-allow-local`). Checked when a channel is saved and again before each send, since a name may resolve
+/// elsewhere later.
+enum OutboundURL {
+    struct Refused: Error, Equatable {
+        let message: String
+    }
+
+    static func check(_ text: String, allowLocal: Bool) throws(Refused) -> URL {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty else {
+            throw Refused(message: "“\(text.prefix(200))” is not an http:// or https:// address.")
+        }
+        guard !allowLocal else { return url }
+        let addresses = resolve(host)
+        guard !addresses.isEmpty else { throw Refused(message: "\(host) does not resolve to an address.") }
+        if let local = addresses.first(where: isLocal) {
+            throw Refused(
+                message: "\(host) is \(local), on this machine or in the link-local range: alerts are not sent there unless Berth runs with --alerts-allow-local."
+            )
+        }
+        return url
+    }
+
+    /// The host's addresses as text (`127.0.0.1`, `::1`).
+    static func resolve(_ host: String) -> [String] {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(bare, nil, &hints, &list) == 0, let first = list else { return [] }
+        defer { freeaddrinfo(list) }
+        var addresses: [String] = []
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(current.pointee.ai_addr, current.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                addresses.append(String(cString: buffer))
+            }
+            entry = current.pointee.ai_next
+        }
+        return addresses
+    }
+
+    /// Loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, fe80::/10), unspecified (0.0.0.0, ::), and IPv4 mapped
+    /// into IPv6 the same.
+    static func isLocal(_ address: String) -> Bool {
+        var text = address.lowercased()
+        if let percent = text.firstIndex(of: "%") { text = String(text[..<percent]) }
+        if text.hasPrefix("::ffff:") { text = String(text.dropFirst(7)) }
+        if text.contains(":") {
+            return text == "::1" || text == "::" || text.hasPrefix("fe8") || text.hasPrefix("fe9") || text.hasPrefix("fea") || text.hasPrefix("feb")
+        }
+        return text.hasPrefix("127.") || text.hasPrefix("169.254.") || text == "0.0.0.0"
+    }
+}
