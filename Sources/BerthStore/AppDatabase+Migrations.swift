@@ -283,6 +283,13 @@ extension AppDatabase {
                 table.column("since", .text).notNull()
             }
         }
+        migrator.registerMigration("v12: alert rules for restart loops") { db in
+            // A rule on restart loops: more than `restartCount` restarts within `restartMinutes`.
+            try db.alter(table: "alertRule") { table in
+                table.add(column: "restartCount", .integer).notNull().defaults(to: 3)
+                table.add(column: "restartMinutes", .integer).notNull().defaults(to: 10)
+            }
+        }
         return migrator
     }
 }

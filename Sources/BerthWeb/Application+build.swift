@@ -193,10 +193,15 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
     ImagesController(engine: engine, audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
     RegistriesController(logins: logins, audit: audit, views: views).addRoutes(to: routes)
+    let alertSender = AlertSender(database: database, key: secretKey, allowLocal: configuration.alertsAllowLocal, logger: logger)
+    let alertWatcher = AlertWatcher(
+        engine: engine, events: events, database: database, sender: alertSender, engineName: configuration.engineAddress.description,
+        logger: logger
+    )
     let registry = RegistryClient()
     let updates = UpdateChecker(
         engine: engine, registry: registry, database: database, logins: logins, audit: audit, jobs: jobs,
-        interval: configuration.updateCheckInterval, marks: updateMarks, logger: logger
+        interval: configuration.updateCheckInterval, marks: updateMarks, alerts: alertWatcher, logger: logger
     )
     UpdatesController(checker: updates, engine: engine, jobs: jobs, logins: logins, audit: audit).addRoutes(to: routes)
     NetworksController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
@@ -213,11 +218,6 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         database: database, engine: engine, updates: updateMarks, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
         events: events, stats: stats, tails: tails, refreshInterval: configuration.dashboardRefresh
     ).addRoutes(to: routes)
-    let alertSender = AlertSender(database: database, key: secretKey, allowLocal: configuration.alertsAllowLocal, logger: logger)
-    let alertWatcher = AlertWatcher(
-        engine: engine, events: events, database: database, sender: alertSender, engineName: configuration.engineAddress.description,
-        logger: logger
-    )
     AlertsController(
         database: database, key: secretKey, watcher: alertWatcher, sender: alertSender, allowLocal: configuration.alertsAllowLocal,
         audit: audit, views: views

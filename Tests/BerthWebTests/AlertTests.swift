@@ -171,4 +171,36 @@ import TestSupport
         #expect(OutboundURL.isLocal("127.0.0.53") && OutboundURL.isLocal("::ffff:127.0.0.1") && OutboundURL.isLocal("fe80::1%eth0"))
         #expect(!OutboundURL.isLocal("10.0.0.1") && !OutboundURL.isLocal("2001:db8::1"))
     }
+
+    @Test func aRestartLoopIsToldOnceToAnNtfyTopic() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        try await TestEngine.withContainers { engine, scope in
+            try await withLiveStreamApp(configure: { $0.alertsAllowLocal = true }) { live in
+                let admin = try await signIn(live.client, as: "bt-admin")
+                _ = try await post(live, admin, "/alerts/channels", [("name", "topic"), ("kind", "ntfy"), ("url", receiver.url + "/berth")])
+                let database = try AppDatabase.open(path: live.app.configuration.databasePath)
+                let channel = try #require(try await database.alertChannels().first?.id)
+                _ = try await post(live, admin, "/alerts/rules", [
+                    ("name", "loops"), ("event-restarting", "1"), ("restartCount", "2"), ("restartMinutes", "10"),
+                    ("namePattern", "^alert-loop-\(tag)"), ("channel", String(channel)),
+                ])
+                try await Task.sleep(for: .milliseconds(300))
+                // Exits at once, and the engine starts it again (waiting a little longer each time).
+                let id = try await scope.busybox(
+                    ["sh", "-c", "sleep 0.2"], name: "alert-loop-\(tag)", restartPolicy: RestartPolicy(name: "always")
+                )
+                let got = await receiver.waitFor(1, timeout: .seconds(20))
+                let message = try #require(got.first)
+                #expect(message.path == "/berth" && message.headers["title"] == "Berth: loops")
+                #expect(message.body.contains("alert-loop-\(tag)") && message.body.contains("restarts in 10 min"), "\(message.body)")
+                // It goes on restarting: told once per window, not once per restart.
+                try await Task.sleep(for: .seconds(4))
+                #expect(receiver.received.count == 1)
+                try await engine.removeContainer(id, force: true)
+            }
+        }
+        await receiver.stop()
+    }
 }

@@ -41,6 +41,10 @@ public struct AlertRule: Codable, Sendable, Equatable, Identifiable {
         case oom
         /// Its health check turned unhealthy.
         case unhealthy
+        /// Restarted more than `restartCount` times within `restartMinutes`.
+        case restarting
+        /// An update check found a newer image for the tag it was started with.
+        case update
     }
 
     public var id: Int64?
@@ -55,8 +59,17 @@ public struct AlertRule: Codable, Sendable, Equatable, Identifiable {
     public var channels: String
     public var createdBy: String
     public var createdAt: Date
+    /// For `restarting`: more than this many restarts …
+    public var restartCount: Int
+    /// … within this many minutes.
+    public var restartMinutes: Int
 
-    public init(name: String, events: [Event], namePattern: String, label: String, channels: [Int64], createdBy: String, createdAt: Date = Date()) {
+    public init(
+        name: String, events: [Event], namePattern: String, label: String, channels: [Int64], createdBy: String, createdAt: Date = Date(),
+        restartCount: Int = 3, restartMinutes: Int = 10
+    ) {
+        self.restartCount = restartCount
+        self.restartMinutes = restartMinutes
         self.name = name
         self.events = events.map(\.rawValue).joined(separator: ",")
         self.namePattern = namePattern

@@ -40,6 +40,8 @@ struct AlertMessage: Codable, Sendable, Equatable {
         case "died": "exited with an error"
         case "oom": "ran out of memory"
         case "unhealthy": "became unhealthy"
+        case "restarting": "keep restarting"
+        case "update": "have a newer image in their registry"
         default: event
         }
     }
@@ -59,6 +61,13 @@ struct AlertableEvent: Sendable, Equatable {
     let container: AlertMessage.Container
     let labels: [String: String]
     let timeNano: Int64
+
+    init(kind: AlertRule.Event, container: AlertMessage.Container, labels: [String: String], timeNano: Int64) {
+        self.kind = kind
+        self.container = container
+        self.labels = labels
+        self.timeNano = timeNano
+    }
 
     /// The alertable part of an engine event, if any: a non-zero exit, an OOM kill, a health check turned unhealthy.
     init?(_ event: EngineEvent) {
@@ -104,12 +113,16 @@ struct CompiledAlertRule: Sendable {
     }
 
     func matches(_ event: AlertableEvent) -> Bool {
-        guard events.contains(event.kind) else { return false }
-        if let pattern, pattern.firstMatch(in: event.container.name) == nil { return false }
+        events.contains(event.kind) && selects(name: event.container.name, labels: event.labels)
+    }
+
+    /// Whether the rule's name pattern and label select a container.
+    func selects(name: String, labels: [String: String]) -> Bool {
+        if let pattern, pattern.firstMatch(in: name) == nil { return false }
         let label = rule.label.trimmingCharacters(in: .whitespaces)
         if !label.isEmpty {
             let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let value = event.labels[parts[0]] else { return false }
+            guard let value = labels[parts[0]] else { return false }
             if parts.count == 2, value != parts[1] { return false }
         }
         return true

@@ -24,6 +24,14 @@ final class AlertWatcher: Service, Sendable {
     let minInterval: Duration
     private let rules = NIOLockedValueBox<[CompiledAlertRule]>([])
     private let rulesChanged = WakeSignal()
+    /// Alertable things that are not engine events (an update check's findings), taken in by the watch loop.
+    private let inbox = NIOLockedValueBox<[AlertableEvent]>([])
+
+    /// Tells the rules about something found elsewhere (a newer image); dropped when no rule watches.
+    func report(_ events: [AlertableEvent]) {
+        guard hasRules, !events.isEmpty else { return }
+        inbox.withLockedValue { $0 += events }
+    }
 
     init(
         engine: EngineClient, events: Broadcaster<EngineEventMessage>, database: AppDatabase, sender: AlertSender, engineName: String,
@@ -86,6 +94,10 @@ final class AlertWatcher: Service, Sendable {
         /// Events seen in this run (replays overlap the live stream).
         var seen: Set<String> = []
         var lastCursorSave = ContinuousClock.now
+        /// Recent deaths per container (engine nanoseconds), for restart loops.
+        var deaths: [String: [Int64]] = [:]
+        /// When a rule last told of a container's restart loop.
+        var loopTold: [String: Int64] = [:]
     }
 
     private func watch(resume: Bool) async {
@@ -117,6 +129,11 @@ final class AlertWatcher: Service, Sendable {
             case .heartbeat:
                 break
             }
+            for event in inbox.withLockedValue({ inbox in defer { inbox.removeAll() }; return inbox }) {
+                // Not an engine event: it must not move the cursor past events still to come.
+                let event = AlertableEvent(kind: event.kind, container: event.container, labels: event.labels, timeNano: progress.latest)
+                for rule in rules.withLockedValue({ $0 }) where rule.matches(event) { add(event, to: rule, &progress) }
+            }
             await flushDue(&progress)
             // The last rule is gone: stop following the events (and let the upstream close).
             if !hasRules, progress.batches.isEmpty { break }
@@ -142,19 +159,47 @@ final class AlertWatcher: Service, Sendable {
         guard progress.seen.insert(key).inserted else { return }
         if progress.seen.count > 10_000 { progress.seen.removeAll(keepingCapacity: true) }
         progress.latest = max(progress.latest, time)
+        if event.type == "container", event.action == "die", let id = event.actor?.id { countDeath(of: id, event, at: time, &progress) }
         guard let alertable = AlertableEvent(event) else { return }
-        let now = ContinuousClock.now
-        for rule in rules.withLockedValue({ $0 }) where rule.matches(alertable) {
-            var batch = progress.batches[rule.id] ?? Batch(firstMatch: now, flushAt: now)
-            let notBefore = progress.lastSent[rule.id].map { $0 + minInterval } ?? now
-            batch.flushAt = max(min(now + quiet, batch.firstMatch + maxWait), notBefore)
-            if !batch.containers.contains(where: { $0.id == alertable.container.id && $0.detail == alertable.container.detail }) {
-                batch.containers.append(alertable.container)
-            }
-            batch.kinds.insert(alertable.kind)
-            batch.earliestNano = min(batch.earliestNano, time)
-            progress.batches[rule.id] = batch
+        for rule in rules.withLockedValue({ $0 }) where rule.matches(alertable) { add(alertable, to: rule, &progress) }
+    }
+
+    /// A restart loop: more than a rule's count of deaths within its minutes, told once per window.
+    private func countDeath(of id: String, _ event: EngineEvent, at time: Int64, _ progress: inout Progress) {
+        let looping = rules.withLockedValue { $0 }.filter { $0.events.contains(.restarting) }
+        guard !looping.isEmpty else { return }
+        let longest = Int64(looping.map(\.rule.restartMinutes).max() ?? 10) * 60_000_000_000
+        var deaths = (progress.deaths[id] ?? []).filter { $0 > time - longest }
+        deaths.append(time)
+        progress.deaths[id] = deaths
+        let attributes = event.actor?.attributes ?? [:]
+        let name = attributes["name"] ?? String(id.prefix(12))
+        for rule in looping where rule.selects(name: name, labels: attributes) {
+            let window = Int64(rule.rule.restartMinutes) * 60_000_000_000
+            let count = deaths.filter { $0 > time - window }.count
+            let key = "\(rule.id) \(id)"
+            guard count > rule.rule.restartCount, (progress.loopTold[key] ?? .min) <= time - window else { continue }
+            progress.loopTold[key] = time
+            let moment = AuditText.timestamp(Date(timeIntervalSince1970: TimeInterval(time) / 1e9))
+            let container = AlertMessage.Container(
+                id: id, name: name, detail: "\(count) restarts in \(rule.rule.restartMinutes) min", time: moment
+            )
+            add(AlertableEvent(kind: .restarting, container: container, labels: attributes, timeNano: time), to: rule, &progress)
         }
+        if progress.deaths.count > 5000 { progress.deaths = progress.deaths.filter { $0.value.last ?? 0 > time - longest } }
+    }
+
+    private func add(_ alertable: AlertableEvent, to rule: CompiledAlertRule, _ progress: inout Progress) {
+        let now = ContinuousClock.now
+        var batch = progress.batches[rule.id] ?? Batch(firstMatch: now, flushAt: now)
+        let notBefore = progress.lastSent[rule.id].map { $0 + minInterval } ?? now
+        batch.flushAt = max(min(now + quiet, batch.firstMatch + maxWait), notBefore)
+        if !batch.containers.contains(where: { $0.id == alertable.container.id && $0.detail == alertable.container.detail }) {
+            batch.containers.append(alertable.container)
+        }
+        batch.kinds.insert(alertable.kind)
+        batch.earliestNano = min(batch.earliestNano, alertable.timeNano)
+        progress.batches[rule.id] = batch
     }
 
     /// Queues the batches that are due, with the cursor moved as far as nothing unsent lies behind it.

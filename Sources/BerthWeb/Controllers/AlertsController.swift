@@ -112,16 +112,22 @@ struct AlertsController: Sendable {
         let events = AlertRule.Event.allCases.filter { form.isChecked("event-\($0.rawValue)") }
         let pattern = (form["namePattern"] ?? "").trimmingCharacters(in: .whitespaces)
         let label = (form["label"] ?? "").trimmingCharacters(in: .whitespaces)
+        let restartCount = Int(form["restartCount"] ?? "") ?? 3
+        let restartMinutes = Int(form["restartMinutes"] ?? "") ?? 10
         let known = Set(try await database.alertChannels().compactMap(\.id))
         let channels = form.values("channel").compactMap { Int64($0) }.filter(known.contains)
         let parameters = [
             "name": name, "events": events.map(\.rawValue).joined(separator: ","), "namePattern": pattern, "label": label,
             "channels": channels.map(String.init).joined(separator: ","),
+            "restartCount": String(restartCount), "restartMinutes": String(restartMinutes),
         ]
         var problem: String?
         if name.isEmpty || name.count > 100 { problem = "Give the rule a name (at most 100 characters)." }
         if events.isEmpty { problem = "Choose at least one event." }
         if channels.isEmpty { problem = "Choose at least one channel." }
+        if !(1...1000).contains(restartCount) || !(1...1440).contains(restartMinutes) {
+            problem = "A restart loop is 1 to 1000 restarts within 1 to 1440 minutes."
+        }
         if !pattern.isEmpty {
             do {
                 _ = try LinearRegex(pattern)
@@ -137,7 +143,10 @@ struct AlertsController: Sendable {
         let actor = context.user.username
         return await audit.perform(context: context, targetType: "alertRule", targetName: name, parameters: parameters, back: "/alerts") {
             _ = try await database.saveAlertRule(
-                AlertRule(name: name, events: events, namePattern: pattern, label: label, channels: channels, createdBy: actor)
+                AlertRule(
+                    name: name, events: events, namePattern: pattern, label: label, channels: channels, createdBy: actor,
+                    restartCount: restartCount, restartMinutes: restartMinutes
+                )
             )
             await watcher.reloadRules()
             return "Saved the rule \(name)."

@@ -21,15 +21,18 @@ final class UpdateChecker: Service, Sendable {
     let logger: Logger
     /// Where the pages read the findings.
     let marks: UpdateMarks
+    /// Told of containers whose image newly has an update (the alert rules on updates).
+    let alerts: AlertWatcher?
 
     /// The first wait after a failed check; it doubles with each failure in a row, up to the interval.
     static let firstRetry: TimeInterval = 60
 
     init(
         engine: EngineClient, registry: RegistryClient, database: AppDatabase, logins: RegistryLogins, audit: AuditTrail, jobs: JobBoard,
-        interval: Int, marks: UpdateMarks, logger: Logger
+        interval: Int, marks: UpdateMarks, alerts: AlertWatcher? = nil, logger: Logger
     ) {
         self.marks = marks
+        self.alerts = alerts
         self.engine = engine
         self.registry = registry
         self.database = database
@@ -44,6 +47,14 @@ final class UpdateChecker: Service, Sendable {
     struct InUse: Sendable {
         let reference: String
         let imageIds: Set<String>
+        var containers: [UsingContainer] = []
+    }
+
+    struct UsingContainer: Sendable {
+        let id: String
+        let name: String
+        let imageId: String
+        let labels: [String: String]
     }
 
     /// Starts a check of every tag in use now, as a job. `user` nil: Berth's own (shared logins only).
@@ -64,6 +75,7 @@ final class UpdateChecker: Service, Sendable {
     /// The tags running containers were started with (not those started by id or digest: nothing to update).
     func tagsInUse() async throws -> [InUse] {
         var byReference: [String: Set<String>] = [:]
+        var users: [String: [UsingContainer]] = [:]
         for container in try await engine.listContainers(all: false) {
             guard var image = container.image, let imageId = container.imageID else { continue }
             // The list names the image by id once its tag moved to another image (a newer one pulled here): the name
@@ -74,8 +86,12 @@ final class UpdateChecker: Service, Sendable {
             }
             guard !image.hasPrefix("sha256:"), !image.contains("@"), (try? ImageReference(parsing: image)) != nil else { continue }
             byReference[image, default: []].insert(imageId)
+            users[image, default: []].append(
+                UsingContainer(id: container.id, name: container.name, imageId: imageId, labels: container.labels ?? [:])
+            )
         }
-        return byReference.map { InUse(reference: $0.key, imageIds: $0.value) }.sorted { $0.reference < $1.reference }
+        return byReference.map { InUse(reference: $0.key, imageIds: $0.value, containers: users[$0.key] ?? []) }
+            .sorted { $0.reference < $1.reference }
     }
 
     private func run(
@@ -128,6 +144,19 @@ final class UpdateChecker: Service, Sendable {
         let inUseKeys = Set(inUse.flatMap { use in use.imageIds.map { use.reference + "\u{0}" + $0 } })
         try await database.saveImageUpdates(findings, keepingOnly: inUseKeys)
         marks.replace(with: try await database.imageUpdates())
+        // Newly found updates: the alert rules on updates hear of each container that runs such an image.
+        let moment = AuditText.timestamp(now)
+        var newly: [AlertableEvent] = []
+        for finding in findings where finding.state == .available && stored[finding.reference + "\u{0}" + finding.imageId]?.state != .available {
+            for container in inUse.first(where: { $0.reference == finding.reference })?.containers ?? [] where container.imageId == finding.imageId {
+                let detail = "newer image for \(finding.reference): \(UpdatesController.short(finding.remoteDigest ?? ""))"
+                newly.append(AlertableEvent(
+                    kind: .update, container: .init(id: container.id, name: container.name, detail: detail, time: moment),
+                    labels: container.labels, timeNano: 0
+                ))
+            }
+        }
+        alerts?.report(newly)
         record.add(["checked": String(counts.checked), "updates": String(counts.available), "failed": String(counts.failed)])
         return "Checked \(counts.checked) tag(s): \(counts.available) with a newer image, \(counts.failed) could not be checked."
     }
