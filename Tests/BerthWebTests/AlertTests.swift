@@ -169,6 +169,15 @@ import TestSupport
             #expect(rows.count == 5 && rows.allSatisfy { $0.outcome == .error })
         }
         #expect(OutboundURL.isLocal("127.0.0.53") && OutboundURL.isLocal("::ffff:127.0.0.1") && OutboundURL.isLocal("fe80::1%eth0"))
+        #expect(OutboundURL.isLocal("0.1.2.3") && OutboundURL.isLocal("fd00:ec2::254") && OutboundURL.isLocal("100.100.100.200"))
+        #expect(OutboundURL.destination("https://user:pw@ntfy.example.com:8443/topic?auth=tk") == "https://ntfy.example.com:8443")
+        // A label of only "=" (an empty key) matches nothing, and never traps.
+        var odd = AlertRule(name: "odd", events: [.died], namePattern: "", label: "=", channels: [1], createdBy: "t")
+        odd.id = 1
+        let event = AlertableEvent(
+            kind: .died, container: .init(id: "c", name: "c", detail: "exit code 1", time: ""), labels: ["": "x"], timeNano: 1
+        )
+        #expect(CompiledAlertRule(odd)?.matches(event) == false)
         #expect(!OutboundURL.isLocal("10.0.0.1") && !OutboundURL.isLocal("2001:db8::1"))
     }
 

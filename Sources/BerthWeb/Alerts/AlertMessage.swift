@@ -121,8 +121,8 @@ struct CompiledAlertRule: Sendable {
         if let pattern, pattern.firstMatch(in: name) == nil { return false }
         let label = rule.label.trimmingCharacters(in: .whitespaces)
         if !label.isEmpty {
-            let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let value = labels[parts[0]] else { return false }
+            let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let key = parts.first, !key.isEmpty, let value = labels[key] else { return false }
             if parts.count == 2, value != parts[1] { return false }
         }
         return true

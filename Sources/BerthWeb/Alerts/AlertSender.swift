@@ -38,19 +38,29 @@ final class AlertSender: Service, Sendable {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await self.sendDue()
+                let recorded = await self.sendDue()
                 let next = (try? await self.database.nextAlertDeliveryTime()) ?? nil
-                let wait = next.map { max(0.05, min(5, $0.timeIntervalSinceNow)) } ?? 5
+                // A database that takes no writes is looked at again in a while, not at once.
+                let wait = recorded ? next.map { max(0.05, min(5, $0.timeIntervalSinceNow)) } ?? 5 : 5
                 await self.signal.wait(upTo: .milliseconds(Int64(wait * 1000)))
             }
         }
         try? await client.shutdown()
     }
 
-    private func sendDue() async {
-        guard let due = try? await database.dueAlertDeliveries() else { return }
+    /// Sends what is due; false when an attempt could not be put on record (nothing was sent then).
+    private func sendDue() async -> Bool {
+        guard let due = try? await database.dueAlertDeliveries() else { return false }
         for var delivery in due {
             delivery.attempts += 1
+            // On record before it goes: a database that takes no writes stops the sending instead of repeating it.
+            delivery.nextAttemptAt = Date().addingTimeInterval(pow(2, Double(delivery.attempts - 1)))
+            do {
+                try await database.updateAlertDelivery(delivery)
+            } catch {
+                logger.error("alerts: cannot record a delivery attempt; not sending", metadata: ["error": "\(error)"])
+                return false
+            }
             do {
                 try await send(delivery)
                 delivery.state = .sent
@@ -72,6 +82,7 @@ final class AlertSender: Service, Sendable {
                 logger.error("alerts: cannot record a delivery", metadata: ["delivery": "\(delivery.id ?? 0)", "error": "\(error)"])
             }
         }
+        return true
     }
 
     struct Failure: Error, CustomStringConvertible {

@@ -50,7 +50,11 @@ final class AlertWatcher: Service, Sendable {
 
     /// Reads the rules again (after one was saved or removed).
     func reloadRules() async {
-        let stored = (try? await database.alertRules()) ?? []
+        // A read that fails keeps the rules there were (rather than turning alerts off); the next reload tries again.
+        guard let stored = try? await database.alertRules() else {
+            logger.error("alerts: cannot read the rules; keeping the ones loaded before")
+            return
+        }
         rules.withLockedValue { $0 = stored.compactMap(CompiledAlertRule.init) }
         rulesChanged.fire()
     }
@@ -69,8 +73,8 @@ final class AlertWatcher: Service, Sendable {
                     await self.rulesChanged.wait(upTo: .seconds(3600))
                     continue
                 }
-                await self.watch(resume: resume)
-                resume = false
+                // After a stream given up (it fell too far behind), read on from the cursor; after the last rule went, from now.
+                resume = await self.watch(resume: resume)
             }
         }
     }
@@ -100,7 +104,8 @@ final class AlertWatcher: Service, Sendable {
         var loopTold: [String: Int64] = [:]
     }
 
-    private func watch(resume: Bool) async {
+    /// Returns whether the next watch should read on from the cursor (false when it ended because no rule is left).
+    private func watch(resume: Bool) async -> Bool {
         let mailbox = Mailbox<EngineEventMessage>(capacity: 4096)
         events.subscribe(mailbox, to: EventsController.topic)
         defer { events.unsubscribe(mailbox, from: EventsController.topic) }
@@ -136,9 +141,13 @@ final class AlertWatcher: Service, Sendable {
             }
             await flushDue(&progress)
             // The last rule is gone: stop following the events (and let the upstream close).
-            if !hasRules, progress.batches.isEmpty { break }
+            if !hasRules, progress.batches.isEmpty { return false }
         }
-        await flushDue(&progress, all: true)
+        // Shutting down (this task is cancelled, and the database refuses writes from it): what is gathered is queued
+        // from a task of its own.
+        var last = progress
+        await Task { [self] in await self.flushDue(&last, all: true) }.value
+        return true
     }
 
     /// The engine's events since the cursor, up to now.

@@ -12,10 +12,16 @@ enum OutboundURL {
         let message: String
     }
 
+    /// Where a URL goes, without what may be secret in it (user, path, query): `https://host:port`.
+    static func destination(_ text: String) -> String {
+        guard let url = URL(string: text), let scheme = url.scheme, let host = url.host else { return "(not a URL)" }
+        return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
+    }
+
     static func check(_ text: String, allowLocal: Bool) throws(Refused) -> URL {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty else {
-            throw Refused(message: "“\(text.prefix(200))” is not an http:// or https:// address.")
+            throw Refused(message: "That is not an http:// or https:// address.")
         }
         guard !allowLocal else { return url }
         let addresses = resolve(host)
@@ -55,8 +61,10 @@ enum OutboundURL {
         if let percent = text.firstIndex(of: "%") { text = String(text[..<percent]) }
         if text.hasPrefix("::ffff:") { text = String(text.dropFirst(7)) }
         if text.contains(":") {
-            return text == "::1" || text == "::" || text.hasPrefix("fe8") || text.hasPrefix("fe9") || text.hasPrefix("fea") || text.hasPrefix("feb")
+            return text == "::1" || text == "::" || text.hasPrefix("fe8") || text.hasPrefix("fe9") || text.hasPrefix("fea")
+                || text.hasPrefix("feb") || text == "fd00:ec2::254"
         }
-        return text.hasPrefix("127.") || text.hasPrefix("169.254.") || text == "0.0.0.0"
+        // 0.0.0.0/8 reaches this machine on Linux; 100.100.100.200 and fd00:ec2::254 are clouds' metadata services.
+        return text.hasPrefix("127.") || text.hasPrefix("169.254.") || text.hasPrefix("0.") || text == "100.100.100.200"
     }
 }

@@ -49,7 +49,8 @@ struct AlertsController: Sendable {
         let url = (form["url"] ?? "").trimmingCharacters(in: .whitespaces)
         let secret = form["secret"] ?? ""
         let kind = AlertChannel.Kind(rawValue: form["kind"] ?? "")
-        let parameters = ["name": name, "kind": form["kind"] ?? "", "url": String(url.prefix(500))]
+        // Only where it goes: a URL's user, path and query may hold a token (ntfy's auth=, a chat hook's path).
+        let parameters = ["name": name, "kind": form["kind"] ?? "", "destination": OutboundURL.destination(url)]
         var problem: String?
         if name.isEmpty || name.count > 100 { problem = "Give the channel a name (at most 100 characters)." }
         if kind == nil { problem = "Choose webhook or ntfy." }
@@ -125,6 +126,7 @@ struct AlertsController: Sendable {
         if name.isEmpty || name.count > 100 { problem = "Give the rule a name (at most 100 characters)." }
         if events.isEmpty { problem = "Choose at least one event." }
         if channels.isEmpty { problem = "Choose at least one channel." }
+        if label.hasPrefix("=") || label.count > 500 { problem = "A label is key or key=value, the key not empty." }
         if !(1...1000).contains(restartCount) || !(1...1440).contains(restartMinutes) {
             problem = "A restart loop is 1 to 1000 restarts within 1 to 1440 minutes."
         }
