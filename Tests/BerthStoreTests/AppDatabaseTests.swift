@@ -123,6 +123,31 @@ import TestSupport
         #expect(try await database.settings(of: "bob") == ["theme": "system"])
         #expect(try await database.settings(of: "carol") == [:])
     }
+
+    @Test func aChannelsDeliveryLogKeepsItsNewestRowsAndEveryPendingOne() async throws {
+        let (database, directory) = try openFresh()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let channel = try #require(try await database.saveAlertChannel(
+            AlertChannel(name: "hook", kind: .webhook, url: "https://example.com", secret: nil, keyId: nil, createdBy: "t")
+        ).id)
+        try await database.queueAlertDeliveries([AlertDelivery(channelId: channel, ruleId: nil, message: "{}")], cursor: "5")
+        var sent = try #require(try await database.alertDeliveries(channelId: channel).first)
+        sent.state = .sent
+        try await database.updateAlertDelivery(sent)
+        let pending = AlertDelivery(channelId: channel, ruleId: nil, message: "{\"pending\":1}")
+        try await database.queueAlertDeliveries([pending], cursor: nil)
+        for _ in 0..<(AppDatabase.keptAlertDeliveries + 5) {
+            try await database.queueAlertDeliveries([AlertDelivery(channelId: channel, ruleId: nil, message: "{}")], cursor: nil)
+            var newest = try #require(try await database.alertDeliveries(channelId: channel, limit: 1).first)
+            newest.state = .sent
+            try await database.updateAlertDelivery(newest)
+        }
+        let log = try await database.alertDeliveries(channelId: channel, limit: 5000)
+        #expect(!log.contains { $0.id == sent.id }, "the oldest ended one went")
+        #expect(log.contains { $0.message == "{\"pending\":1}" }, "a pending one stays whatever its age")
+        #expect(log.count <= AppDatabase.keptAlertDeliveries + 1 && log.count >= AppDatabase.keptAlertDeliveries)
+        #expect(try await database.alertCursor() == "5")
+    }
 }
 
 /// After a burst, the database gives back what its caches hold, and goes on as before.

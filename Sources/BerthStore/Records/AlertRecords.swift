@@ -176,6 +176,9 @@ extension AppDatabase {
         _ = try await writer.write { db in try AlertRule.deleteOne(db, key: id) }
     }
 
+    /// How many deliveries a channel's log keeps: older ones that are no longer pending go when new ones come.
+    public static let keptAlertDeliveries = 1000
+
     /// Queues messages and moves the event cursor in one transaction: after a crash either both are there (the
     /// messages go out once) or neither (the events are read again).
     public func queueAlertDeliveries(_ deliveries: [AlertDelivery], cursor: String?) async throws {
@@ -183,6 +186,15 @@ extension AppDatabase {
             for delivery in deliveries {
                 var delivery = delivery
                 try delivery.insert(db)
+            }
+            for channel in Set(deliveries.map(\.channelId)) {
+                try db.execute(
+                    sql: """
+                        DELETE FROM alertDelivery WHERE channelId = ? AND state != 'pending'
+                        AND id <= (SELECT id FROM alertDelivery WHERE channelId = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
+                        """,
+                    arguments: [channel, channel, Self.keptAlertDeliveries]
+                )
             }
             if let cursor {
                 try db.execute(sql: "INSERT OR REPLACE INTO alertCursor (id, since) VALUES (1, ?)", arguments: [cursor])
