@@ -45,6 +45,12 @@ public struct ImageUpdate: Codable, Sendable, Equatable {
     }
 }
 
+extension ImageUpdate {
+    /// What identifies a finding: the tag and the image it names locally.
+    public static func key(reference: String, imageId: String) -> String { reference + "\u{0}" + imageId }
+    public var key: String { Self.key(reference: reference, imageId: imageId) }
+}
+
 extension ImageUpdate: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "imageUpdate"
 }
@@ -55,12 +61,17 @@ extension AppDatabase {
         try await writer.read { db in try ImageUpdate.fetchAll(db) }
     }
 
-    /// Stores a check's findings and forgets those of images no running container uses any more.
+    /// Every finding by its `key`.
+    public func imageUpdatesByKey() async throws -> [String: ImageUpdate] {
+        Dictionary(try await imageUpdates().map { ($0.key, $0) }) { first, _ in first }
+    }
+
+    /// Stores a check's findings and forgets those (by `key`) of images no running container uses any more.
     public func saveImageUpdates(_ updates: [ImageUpdate], keepingOnly inUse: Set<String>? = nil) async throws {
         try await writer.write { db in
             for update in updates { try update.save(db) }
             if let inUse {
-                for stored in try ImageUpdate.fetchAll(db) where !inUse.contains(stored.reference + "\u{0}" + stored.imageId) {
+                for stored in try ImageUpdate.fetchAll(db) where !inUse.contains(stored.key) {
                     try stored.delete(db)
                 }
             }

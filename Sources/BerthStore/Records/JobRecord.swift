@@ -30,6 +30,9 @@ public struct JobRecord: Codable, Sendable, Equatable, Identifiable {
     /// The last lines of its log, one per line.
     public var log: String?
 
+    /// Its log as lines (none before it ended).
+    public var logLines: [String] { log.map { $0.split(separator: "\n").map(String.init) } ?? [] }
+
     public init(kind: String, title: String, target: String? = nil, owner: String, state: State = .queued, createdAt: Date = Date()) {
         self.kind = kind
         self.title = title

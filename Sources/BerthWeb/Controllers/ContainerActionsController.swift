@@ -115,7 +115,7 @@ struct ContainerActionsController: Sendable {
                 throw AuditTrail.ActionFailure(Self.describe(error, name: inspect.displayName))
             }
         }
-        return UpdatesController.answer(started, back: page)
+        return started.answer(back: page)
     }
 
     // MARK: - Pages

@@ -110,7 +110,7 @@ struct ImagesController: Sendable {
             job.report(summary: "\(deleted) layer(s) deleted, \(space) freed")
             return "Pruned: \(deleted) layer(s) deleted, \(space) freed."
         }
-        return UpdatesController.answer(started, back: "/images")
+        return started.answer(back: "/images")
     }
 
     /// `GET /images[?reference=…]`: every tagged image (and dangling ones), with how many containers use each; the
@@ -184,10 +184,7 @@ struct ImagesController: Sendable {
             targetName: reference.description, parameters: parameters,
             work: Self.pull(reference, credentials: credentials, engine: engine)
         )
-        switch started {
-        case .refused: return .redirect(to: "/images", flash: Flash(.error, AuditTrail.unavailableMessage))
-        case .started(let job): return Response(status: .seeOther, headers: [.location: "/jobs/\(job.id)", .cacheControl: "no-store"])
-        }
+        return started.answer(back: "/images")
     }
 
     /// A pull's work: ends with the digest, or fails with the registry's message.

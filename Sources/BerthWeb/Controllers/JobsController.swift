@@ -46,8 +46,8 @@ struct JobsController: Sendable {
 
     @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
         let (record, job) = try await find(context)
-        let snapshot = job?.snapshot() ?? record.progress.flatMap { try? JSONDecoder().decode(JobSnapshot.self, from: Data($0.utf8)) }
-        let log = job == nil ? (record.log.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) } ?? []) : snapshot?.log ?? []
+        let snapshot = job?.snapshot() ?? JobSnapshot.stored(in: record)
+        let log = job == nil ? record.logLines : snapshot?.log ?? []
         let canCancel = JobBoard.canCancel(kind: JobKind(rawValue: record.kind), owner: record.owner, user: context.user)
         let page = JobPage(record: record, snapshot: snapshot, log: log.filter { !$0.isEmpty }, canCancel: canCancel, preferences: context.preferences)
         return try views.page("job", page, context: context)
@@ -60,7 +60,7 @@ struct JobsController: Sendable {
         let after = max(0, request.lastEventID.flatMap { Int($0) } ?? 0)
         guard let job else {
             // Ended: its last state, once.
-            let snapshot = record.progress.flatMap { try? JSONDecoder().decode(JobSnapshot.self, from: Data($0.utf8)) }
+            let snapshot = JobSnapshot.stored(in: record)
                 ?? JobSnapshot(
                     id: record.id ?? 0, state: record.state, summary: "", current: 0, total: 0, items: [], message: record.message,
                     startedAt: record.startedAt.map(AuditText.timestamp), endedAt: record.endedAt.map(AuditText.timestamp), log: [],

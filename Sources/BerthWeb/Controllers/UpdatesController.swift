@@ -16,17 +16,10 @@ struct UpdatesController: Sendable {
         routes.post("/containers/{id}/recreate", .administer, audit: .containerRecreate, use: recreate)
     }
 
-    static func answer(_ started: JobBoard.Started, back: String) -> Response {
-        switch started {
-        case .refused: .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
-        case .started(let job): Response(status: .seeOther, headers: [.location: "/jobs/\(job.id)", .cacheControl: "no-store"])
-        }
-    }
-
     /// `POST /images/updates/check`: a check of every tag running containers use, as a job; the person's own saved
     /// logins (else shared ones) answer registries that want one.
     @Sendable func checkNow(_ request: Request, context: SignedInContext) async throws -> Response {
-        Self.answer(await checker.checkNow(context: context, user: context.user.username), back: "/containers")
+        await checker.checkNow(context: context, user: context.user.username).answer(back: "/containers")
     }
 
     /// `POST /containers/{id}/recreate` (admins): pulls the tag the container was started with and, when that brings
@@ -77,7 +70,7 @@ struct UpdatesController: Sendable {
             targetType: "container", targetName: inspect.displayName, parameters: parameters,
             work: Self.recreateWork(container: inspect.id, name: inspect.displayName, reference: reference, credentials: credentials, engine: engine)
         )
-        return Self.answer(started, back: page)
+        return started.answer(back: page)
     }
 
     static func recreateWork(

@@ -30,6 +30,11 @@ struct JobSnapshot: Codable, Sendable {
     let logNext: Int
 
     var ended: Bool { state.isFinal }
+
+    /// The last snapshot an ended job's row keeps.
+    static func stored(in record: JobRecord) -> JobSnapshot? {
+        record.progress.flatMap { try? JSONDecoder().decode(JobSnapshot.self, from: Data($0.utf8)) }
+    }
 }
 
 /// Why a job was stopped before it ended by itself.

@@ -1,5 +1,6 @@
 import BerthStore
 import Foundation
+import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
@@ -39,6 +40,14 @@ final class JobBoard: Service, Sendable {
         case started(Job)
         /// Nothing was queued: its start could not be written (the database, the audit trail).
         case refused
+
+        /// What the request that started it answers: the job's page, or `back` with the refusal.
+        func answer(back: String) -> Response {
+            switch self {
+            case .refused: .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
+            case .started(let job): Response(status: .seeOther, headers: [.location: "/jobs/\(job.id)", .cacheControl: "no-store"])
+            }
+        }
     }
 
     /// Queues a job and returns at once.

@@ -98,7 +98,7 @@ final class UpdateChecker: Service, Sendable {
         job: Job, record: inout AuditTrail.ActionRecord, context: AuditOrigin, user: String?, onlyDue: Bool
     ) async throws -> String {
         let inUse = try await tagsInUse()
-        let stored = Dictionary(try await database.imageUpdates().map { ($0.reference + "\u{0}" + $0.imageId, $0) }) { first, _ in first }
+        let stored = try await database.imageUpdatesByKey()
         let now = Date()
         var items: [JobItem] = inUse.map { JobItem(id: $0.reference, status: "waiting", done: false) }
         var findings: [ImageUpdate] = []
@@ -108,7 +108,7 @@ final class UpdateChecker: Service, Sendable {
         job.report(summary: "\(inUse.count) tag(s) in use", total: Int64(inUse.count), items: items)
         for (index, use) in inUse.enumerated() {
             try Task.checkCancellation()
-            let previous = use.imageIds.compactMap { stored[use.reference + "\u{0}" + $0] }
+            let previous = use.imageIds.compactMap { stored[ImageUpdate.key(reference: use.reference, imageId: $0)] }
             if onlyDue, !previous.isEmpty, previous.count == use.imageIds.count,
                previous.allSatisfy({ !isDue($0, now: now) }) {
                 items[index].status = "not due"
@@ -141,13 +141,13 @@ final class UpdateChecker: Service, Sendable {
             job.log("\(use.reference): \(items[index].status)")
             job.report(summary: "\(index + 1) of \(inUse.count) tag(s) looked at", current: Int64(index + 1), total: Int64(inUse.count), items: items)
         }
-        let inUseKeys = Set(inUse.flatMap { use in use.imageIds.map { use.reference + "\u{0}" + $0 } })
+        let inUseKeys = Set(inUse.flatMap { use in use.imageIds.map { ImageUpdate.key(reference: use.reference, imageId: $0) } })
         try await database.saveImageUpdates(findings, keepingOnly: inUseKeys)
         marks.replace(with: try await database.imageUpdates())
         // Newly found updates: the alert rules on updates hear of each container that runs such an image.
         let moment = AuditText.timestamp(now)
         var newly: [AlertableEvent] = []
-        for finding in findings where finding.state == .available && stored[finding.reference + "\u{0}" + finding.imageId]?.state != .available {
+        for finding in findings where finding.state == .available && stored[finding.key]?.state != .available {
             for container in inUse.first(where: { $0.reference == finding.reference })?.containers ?? [] where container.imageId == finding.imageId {
                 let detail = "newer image for \(finding.reference): \(UpdatesController.short(finding.remoteDigest ?? ""))"
                 newly.append(AlertableEvent(
@@ -233,9 +233,9 @@ final class UpdateChecker: Service, Sendable {
         guard !jobs.runningJobs.contains(where: { $0.kind == .imageUpdateCheck }) else { return }
         do {
             let inUse = try await tagsInUse()
-            let stored = Dictionary(try await database.imageUpdates().map { ($0.reference + "\u{0}" + $0.imageId, $0) }) { first, _ in first }
+            let stored = try await database.imageUpdatesByKey()
             let now = Date()
-            let due = inUse.contains { use in use.imageIds.contains { stored[use.reference + "\u{0}" + $0].map { isDue($0, now: now) } ?? true } }
+            let due = inUse.contains { use in use.imageIds.contains { stored[ImageUpdate.key(reference: use.reference, imageId: $0)].map { isDue($0, now: now) } ?? true } }
             guard due else { return }
         } catch {
             logger.debug("scheduled update check skipped", metadata: ["error": "\(error)"])

@@ -6,17 +6,15 @@ import NIOConcurrencyHelpers
 final class UpdateMarks: Sendable {
     private let findings = NIOLockedValueBox<[String: ImageUpdate]>([:])
 
-    static func key(reference: String, imageId: String) -> String { reference + "\u{0}" + imageId }
-
     func replace(with updates: [ImageUpdate]) {
-        let byKey = Dictionary(updates.map { (Self.key(reference: $0.reference, imageId: $0.imageId), $0) }) { first, _ in first }
+        let byKey = Dictionary(updates.map { ($0.key, $0) }) { first, _ in first }
         findings.withLockedValue { $0 = byKey }
     }
 
     /// What the last check found for a container started from `reference` that runs `imageId`.
     func finding(reference: String?, imageId: String?) -> ImageUpdate? {
         guard let reference, let imageId else { return nil }
-        return findings.withLockedValue { $0[Self.key(reference: reference, imageId: imageId)] }
+        return findings.withLockedValue { $0[ImageUpdate.key(reference: reference, imageId: imageId)] }
     }
 
     /// Whether a container of the list has a newer image. The list names an image by id once its tag moved to another
