@@ -238,7 +238,9 @@ struct ConsoleSession: Sendable {
             do {
                 result.exitCode = try await engine.inspectExec(exec.id).exitCode
                 // A container that stopped took its processes with it: say that, not just an exit code.
-                if try await engine.inspectContainer(container).state?.running != true { result.ending = .containerStopped }
+                if try await containerStopped(container, killedBySignal: (result.exitCode ?? 0) > 128) {
+                    result.ending = .containerStopped
+                }
             } catch {
                 // The output ended because the engine went (a stopped daemon takes its containers with it).
                 result.ending = .engineDropped(AuditTrail.message(for: error))
@@ -254,6 +256,17 @@ struct ConsoleSession: Sendable {
             result.error = "the recording could not be written: \(error)"
         }
         return result
+    }
+
+    /// Whether the container is no longer running. A process killed by a signal may be the first sign of a stopping
+    /// container or engine, whose state the daemon reports a moment later: then it is asked again for up to a second.
+    private func containerStopped(_ container: String, killedBySignal: Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(1)
+        while true {
+            if try await engine.inspectContainer(container).state?.running != true { return true }
+            guard killedBySignal, ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// docker exec has no way to end a process, and closing its connection leaves one that does not read its terminal
