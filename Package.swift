@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         // The configuration file (berth.toml); the executable alone reads it.
         .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
+        // Compose files (YAML, with the line of every node for messages).
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
     ],
     targets: [
         // The executable: argument parsing only, everything else lives in the libraries.
@@ -53,6 +55,8 @@ let package = Package(
                 "EngineAPI",
                 "BerthStore",
                 "PAMAuth",
+                "Mail",
+                "Compose",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
@@ -79,6 +83,27 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Mail submission over SMTP (STARTTLS, AUTH) for alert channels. Knows nothing of Berth.
+        .target(
+            name: "Mail",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Compose files: parsing, interpolation, checks, configuration hashes. Knows nothing of the engine or Berth.
+        .target(
+            name: "Compose",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -138,6 +163,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ComposeTests",
+            dependencies: ["Compose"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PAMAuthTests",
             dependencies: ["PAMAuth", "TestSupport"],
             swiftSettings: swiftSettings
@@ -172,6 +202,8 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 "BerthStore",
                 "PAMAuth",
+                "Mail",
+                "Compose",
             ],
             swiftSettings: swiftSettings
         ),

@@ -290,6 +290,15 @@ extension AppDatabase {
                 table.add(column: "restartMinutes", .integer).notNull().defaults(to: 10)
             }
         }
+        migrator.registerMigration("v13: how far each alert rule has queued") { db in
+            // The newest engine event (nanoseconds) a rule's queued messages cover. The shared cursor stays behind
+            // the oldest event any rule still gathers; after a crash, what is replayed from there is not told again
+            // by the rules that already queued it.
+            try db.create(table: "alertRuleMark") { table in
+                table.primaryKey("ruleId", .integer).references("alertRule", onDelete: .cascade)
+                table.column("through", .integer).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -65,6 +65,9 @@ public struct AppConfiguration: Sendable {
     public var updateCheckInterval: Int = 21600
     /// Whether alert channels may point at this machine or the link-local range (`--alerts-allow-local`).
     public var alertsAllowLocal = false
+    /// PEM certificates alert channels trust beside the system's (`--alerts-ca-file`): a company CA for its mail relay
+    /// or webhook receivers.
+    public var alertsCAFile: String?
 
     /// Where the secret key file is.
     public var secretKeyPath: String {

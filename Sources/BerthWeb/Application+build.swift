@@ -119,6 +119,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     } catch {
         throw StartupError("\(error)")
     }
+    let alertTrustRoots = try AlertSender.trustRoots(configuration.alertsCAFile)
     do {
         try await JobBoard.interruptLeftovers(in: database, logger: logger)
     } catch {
@@ -193,7 +194,9 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
     ImagesController(engine: engine, audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
     RegistriesController(logins: logins, audit: audit, views: views).addRoutes(to: routes)
-    let alertSender = AlertSender(database: database, key: secretKey, allowLocal: configuration.alertsAllowLocal, logger: logger)
+    let alertSender = AlertSender(
+        database: database, key: secretKey, allowLocal: configuration.alertsAllowLocal, trustRoots: alertTrustRoots, logger: logger
+    )
     let alertWatcher = AlertWatcher(
         engine: engine, events: events, database: database, sender: alertSender, engineName: configuration.engineAddress.description,
         logger: logger

@@ -58,6 +58,15 @@ public enum ConfigurationCheck {
             }
         }
 
+        if let caFile = configuration.alertsCAFile {
+            do {
+                let roots = try AlertSender.trustRoots(caFile)
+                ok("alerts-ca-file: \(roots.count) certificate\(roots.count == 1 ? "" : "s") in \(caFile)")
+            } catch {
+                fail("\(error)")
+            }
+        }
+
         let pamFile = ["/etc/pam.d/", "/usr/lib/pam.d/"].map { $0 + configuration.pam.service }.first { files.fileExists(atPath: $0) }
         if let pamFile {
             ok("pam: service \(configuration.pam.service) is \(pamFile)")

@@ -271,6 +271,11 @@ extension ServeSetting {
             "alerts-allow-local", "Let alert channels point at this machine or the link-local range (refused otherwise).",
             get: { $0.alertsAllowLocal }, set: { $0.alertsAllowLocal = $1 }
         ),
+        .text(
+            "alerts-ca-file", unset: "the system's trust store only",
+            "PEM certificates alert channels (mail servers, webhooks over HTTPS) trust beside the system's.",
+            get: { $0.alertsCAFile }, set: { $0.alertsCAFile = $1 }
+        ),
         .number(
             "max-jobs", atLeast: 1, "Jobs (pulls) running at once; more wait their turn.",
             get: { $0.maxJobs }, set: { $0.maxJobs = $1 }

@@ -22,7 +22,7 @@ import TestSupport
             "v3: audit free-text index", "v4: audit rows are append-only", "v5: dashboards, share links", "v6: audit intents",
             "v7: console grants and recordings", "v8: jobs", "v9: saved registry logins",
             "v10: image update checks", "v11: alerts",
-            "v12: alert rules for restart loops",
+            "v12: alert rules for restart loops", "v13: how far each alert rule has queued",
         ])
         #expect(await database.isHealthy())
     }
@@ -37,7 +37,7 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 12)
+        #expect(try await again.appliedMigrations().count == 13)
     }
 
     @Test func jobsLeftRunningAreInterruptedAndOnlyTheNewestEndedOnesAreKept() async throws {

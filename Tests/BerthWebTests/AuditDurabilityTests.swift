@@ -28,7 +28,7 @@ import TestSupport
         /// machine never changes what runs.
         init(databasePath: String, configFile: String = "/dev/null") throws {
             self.databasePath = databasePath
-            port = Int.random(in: 20_000...40_000)
+            port = try LoopbackPort.free()
             let binary = BerthCommandLine.binary.path
             guard FileManager.default.isExecutableFile(atPath: binary) else {
                 throw TestSetupError("\(binary) is missing: build with swift build --build-tests")
@@ -48,8 +48,9 @@ import TestSupport
 
         func waitUntilServing(_ client: HTTPClient) async throws {
             for _ in 0..<200 {
-                if let response = try? await client.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(2)),
-                   response.status.code < 600 {
+                if let response = try? await client.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(2)) {
+                    // Read to the end: a body left unread keeps its connection from the pool (and the client's shutdown waiting).
+                    _ = try? await response.body.collect(upTo: 1 << 20)
                     return
                 }
                 try await Task.sleep(for: .milliseconds(100))

@@ -1,5 +1,6 @@
 @testable import BerthWeb
 import BerthStore
+import Compose
 import EngineAPI
 import Foundation
 import HTTPTypes

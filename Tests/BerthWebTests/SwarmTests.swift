@@ -33,7 +33,7 @@ import TestSupport
             #expect(before.text.contains(#"data-swarm="none""#), "not a swarm manager yet")
         }
         // A port of its own: another swarm manager on this machine (a real engine, an aborted run's) holds 2377.
-        let port = Int.random(in: 30_000...39_000)
+        let port = try LoopbackPort.free()
         try TestUsers.shell("sh", "-c", "\(docker) swarm init --advertise-addr 127.0.0.1:\(port) --listen-addr 127.0.0.1:\(port) >/dev/null")
         defer { try? TestUsers.shell("sh", "-c", "\(docker) swarm leave --force >/dev/null") }
         let name = TestEngine.uniqueName("svc")

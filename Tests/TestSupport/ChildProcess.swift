@@ -27,3 +27,17 @@ public enum ChildProcess {
         }
     }
 }
+
+extension Process {
+    /// Ends a server a test started: TERM, and KILL when it has not exited within `grace` (a registry draining
+    /// connections, or a program that inherited a blocked TERM from the test runner's thread, would keep the test
+    /// waiting forever).
+    public func stopServer(grace: Duration = .seconds(3)) {
+        guard isRunning else { return }
+        terminate()
+        let deadline = ContinuousClock.now + grace
+        while isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+        if isRunning { kill(processIdentifier, SIGKILL) }
+        waitUntilExit()
+    }
+}

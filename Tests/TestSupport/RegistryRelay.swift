@@ -27,7 +27,7 @@ public final class RegistryRelay: Sendable {
     public init(registry: String) {
         let parts = registry.split(separator: ":")
         upstream = (String(parts[0]), Int(parts[1]) ?? 5000)
-        port = Int.random(in: 50_000...59_000)
+        port = (try? LoopbackPort.free()) ?? 0
         address = "127.0.0.1:\(port)"
     }
 

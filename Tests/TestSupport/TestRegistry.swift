@@ -16,7 +16,7 @@ public final class TestRegistry: @unchecked Sendable {
         }
         directory = try Repository.temporaryDirectory()
         password = "pw-\(UUID().uuidString.prefix(12))"
-        let port = Int.random(in: 41_000...49_000)
+        let port = try LoopbackPort.free()
         address = "127.0.0.1:\(port)"
         try TestUsers.shell("htpasswd", "-Bbc", directory.appendingPathComponent("htpasswd").path, username, password)
         let config = """
@@ -84,10 +84,7 @@ public final class TestRegistry: @unchecked Sendable {
     }
 
     public func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        process.stopServer()
         try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -14,12 +14,11 @@ public final class WebhookReceiver: Sendable {
         public let at: ContinuousClock.Instant
     }
 
-    public let port: Int
+    public var port: Int { channel.withLockedValue { $0?.localAddress?.port } ?? 0 }
     private let state: NIOLockedValueBox<(received: [Received], script: [Int])>
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
 
     public init(answers script: [Int] = []) {
-        port = Int.random(in: 42_000...49_000)
         state = NIOLockedValueBox(([], script))
     }
 
@@ -32,7 +31,7 @@ public final class WebhookReceiver: Sendable {
             .childChannelInitializer { [self] child in
                 child.pipeline.configureHTTPServerPipeline().flatMap { child.pipeline.addHandler(Handler(receiver: self)) }
             }
-            .bind(host: "127.0.0.1", port: port).get()
+            .bind(host: "127.0.0.1", port: 0).get()
         channel.withLockedValue { $0 = server }
     }
 

@@ -3,6 +3,9 @@
 scripts/e2e starts the engine, the test users and Berth, then runs this with BERTH_URL, BERTH_TEST_PASSWORD and
 DOCKER_HOST set.
 """
+import email
+import email.policy
+import json
 import os
 import subprocess
 import time
@@ -13,6 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 URL = os.environ["BERTH_URL"]
 PASSWORD = os.environ["BERTH_TEST_PASSWORD"]
@@ -636,17 +640,31 @@ def webhook_receiver():
     server.shutdown()
 
 
-def test_an_admin_makes_a_channel_and_a_rule_and_sees_the_test_in_the_delivery_log(browser, webhook_receiver):
-    url, received = webhook_receiver
-    name = "e2e-hook-" + uuid.uuid4().hex[:6]
+def add_alert_channel(browser, name, kind, url, secret=""):
+    """Signs in as an admin and adds a channel with the form on /alerts; its row."""
     sign_in(browser, "bt-admin")
     browser.find_element(By.LINK_TEXT, "Alerts").click()
     form = browser.find_element(By.ID, "new-channel")
     form.find_element(By.NAME, "name").send_keys(name)
+    Select(form.find_element(By.NAME, "kind")).select_by_visible_text(kind)
     form.find_element(By.NAME, "url").send_keys(url)
-    form.find_element(By.NAME, "secret").send_keys("an-e2e-signing-secret")
+    form.find_element(By.NAME, "secret").send_keys(secret)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    row = browser.find_element(By.XPATH, f"//tr[@data-channel][.//a[text()='{name}']]")
+    return browser.find_element(By.XPATH, f"//tr[@data-channel][.//a[text()='{name}']]")
+
+
+def wait_for_delivery_sent(browser):
+    """Reloads a channel's page until its newest delivery says sent."""
+    def logged_sent():
+        browser.refresh()
+        return text_of(browser, "tr[data-delivery] td.state-sent") == "sent"
+    wait_for(logged_sent, timeout=10)
+
+
+def test_an_admin_makes_a_channel_and_a_rule_and_sees_the_test_in_the_delivery_log(browser, webhook_receiver):
+    url, received = webhook_receiver
+    name = "e2e-hook-" + uuid.uuid4().hex[:6]
+    add_alert_channel(browser, name, "webhook (signed JSON)", url, "an-e2e-signing-secret")
     rule = browser.find_element(By.ID, "new-rule")
     rule.find_element(By.NAME, "name").send_keys(name + " deaths")
     rule.find_element(By.NAME, "event-died").click()
@@ -660,9 +678,33 @@ def test_an_admin_makes_a_channel_and_a_rule_and_sees_the_test_in_the_delivery_l
     wait_for(lambda: len(received) >= 1, timeout=10)
     headers, body = received[0]
     assert headers.get("X-Berth-Signature", "").startswith("sha256=") and '"event":"test"' in body
-
-    def logged_sent():
-        browser.refresh()
-        return text_of(browser, "tr[data-delivery] td.state-sent") == "sent"
-    wait_for(logged_sent, timeout=10)
+    wait_for_delivery_sent(browser)
     shot(browser, "alert-delivery-log")
+
+
+@pytest.fixture
+def smtp_sink(tmp_path):
+    """Debian's aiosmtpd on a loopback port (Tests/smtp-sink.py), keeping each message as a JSON file."""
+    sink = subprocess.Popen(
+        ["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..", "smtp-sink.py"), "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    port = int(sink.stdout.readline().split()[1])
+    yield port, tmp_path
+    sink.terminate()
+    sink.wait()
+
+
+def test_an_admin_makes_an_email_channel_and_the_test_mail_arrives(browser, smtp_sink):
+    port, folder = smtp_sink
+    name = "e2e-mail-" + uuid.uuid4().hex[:6]
+    row = add_alert_channel(browser, name, "e-mail (SMTP)", f"smtp://127.0.0.1:{port}/?from=berth@example.test&to=ops@example.test")
+    assert "email" in row.text
+    row.find_element(By.CSS_SELECTOR, "form[action$='/test'] button").click()
+    wait_for(lambda: "/alerts/channels/" in browser.current_url)
+    wait_for(lambda: len(list(folder.glob("*.json"))) >= 1, timeout=10)
+    mail = json.loads(next(folder.glob("*.json")).read_text())
+    message = email.message_from_string(mail["data"], policy=email.policy.default)
+    assert mail["to"] == ["ops@example.test"] and message["Subject"] == f"Berth: a test message for channel “{name}”"
+    assert "a test message" in message.get_content()
+    wait_for_delivery_sent(browser)

@@ -1,18 +1,18 @@
 import Foundation
 import GRDB
 
-/// Where alerts go: a webhook (signed JSON), an ntfy-style topic (a plain text POST), later e-mail. A webhook's signing
-/// secret is sealed with the secret key like any stored secret.
+/// Where alerts go: a webhook (signed JSON), an ntfy-style topic (a plain text POST), or e-mail (SMTP). A webhook's
+/// signing secret and a mail server's password are sealed with the secret key like any stored secret.
 public struct AlertChannel: Codable, Sendable, Equatable, Identifiable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
-        case webhook, ntfy
+        case webhook, ntfy, email
     }
 
     public var id: Int64?
     public var name: String
     public var kind: Kind
     public var url: String
-    /// The webhook's HMAC secret, sealed; nil for kinds without one.
+    /// The webhook's HMAC secret or the mail server's password, sealed; nil for kinds without one.
     public var secret: Data?
     public var keyId: String?
     public var createdBy: String
@@ -181,8 +181,15 @@ extension AppDatabase {
 
     /// Queues messages and moves the event cursor in one transaction: after a crash either both are there (the
     /// messages go out once) or neither (the events are read again).
-    public func queueAlertDeliveries(_ deliveries: [AlertDelivery], cursor: String?) async throws {
+    /// Queues messages, moves the cursor and each flushed rule's mark (`ruleId: engine nanoseconds`) at once.
+    public func queueAlertDeliveries(_ deliveries: [AlertDelivery], cursor: String?, marks: [Int64: Int64] = [:]) async throws {
         try await writer.write { db in
+            for (ruleId, through) in marks {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO alertRuleMark (ruleId, through) SELECT id, ? FROM alertRule WHERE id = ?",
+                    arguments: [through, ruleId]
+                )
+            }
             for delivery in deliveries {
                 var delivery = delivery
                 try delivery.insert(db)
@@ -199,6 +206,13 @@ extension AppDatabase {
             if let cursor {
                 try db.execute(sql: "INSERT OR REPLACE INTO alertCursor (id, since) VALUES (1, ?)", arguments: [cursor])
             }
+        }
+    }
+
+    /// How far each rule has queued messages (engine nanoseconds), by rule id.
+    public func alertRuleMarks() async throws -> [Int64: Int64] {
+        try await writer.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT ruleId, through FROM alertRuleMark").map { ($0["ruleId"], $0["through"]) }) { a, _ in a }
         }
     }
 

@@ -31,19 +31,35 @@ struct AlertMessage: Codable, Sendable, Equatable {
             + (containers.count > 10 ? " and \(containers.count - 10) more" : "")
         switch event {
         case "test": text = "Berth: a test message for channel “\(rule)”."
-        default: text = "Berth [\(rule)]: \(containers.count == 1 ? "a container" : "\(containers.count) containers") \(Self.verb(event)): \(names)"
+        default: text = "Berth [\(rule)]: \(containers.count == 1 ? "a container" : "\(containers.count) containers") \(Self.verb(event, count: containers.count)): \(names)"
         }
     }
 
-    static func verb(_ event: String) -> String {
+    static func verb(_ event: String, count: Int = 2) -> String {
         switch event {
         case "died": "exited with an error"
         case "oom": "ran out of memory"
         case "unhealthy": "became unhealthy"
-        case "restarting": "keep restarting"
-        case "update": "have a newer image in their registry"
+        case "restarting": count == 1 ? "keeps restarting" : "keep restarting"
+        case "update": count == 1 ? "has a newer image in its registry" : "have a newer image in their registry"
         default: event
         }
+    }
+
+    /// A mail's subject: the text's first words.
+    var subject: String {
+        switch event {
+        case "test": "Berth: a test message for channel “\(rule)”"
+        default: "Berth [\(rule)]: " + (containers.count == 1 ? "\(containers[0].name) \(Self.verb(event, count: 1))" : "\(containers.count) containers \(Self.verb(event))")
+        }
+    }
+
+    /// A mail's text: every container on a line of its own, not only the first ten.
+    var mailBody: String {
+        guard event != "test" else { return text + "\n\nEngine: \(engine)\n" }
+        let lines = containers.map { "- \($0.name) (\(String($0.id.prefix(12)))): \($0.detail), \($0.time)" }
+        return "Rule “\(rule)”: \(containers.count == 1 ? "a container" : "\(containers.count) containers") \(Self.verb(event, count: containers.count)).\n\n"
+            + lines.joined(separator: "\n") + "\n\nEngine: \(engine)\n"
     }
 
     var json: String { String(decoding: (try? Self.encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self) }

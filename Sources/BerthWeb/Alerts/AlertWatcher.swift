@@ -102,6 +102,8 @@ final class AlertWatcher: Service, Sendable {
         var deaths: [String: [Int64]] = [:]
         /// When a rule last told of a container's restart loop.
         var loopTold: [String: Int64] = [:]
+        /// How far each rule's queued messages reached when this watch began: a replay does not tell those events again.
+        var marks: [Int64: Int64] = [:]
     }
 
     /// Returns whether the next watch should read on from the cursor (false when it ended because no rule is left).
@@ -120,6 +122,7 @@ final class AlertWatcher: Service, Sendable {
         let now = Self.nanos(Date())
         let stored = resume ? (try? await database.alertCursor()).flatMap { Int64($0) } : nil
         var progress = Progress(cursor: stored ?? now, latest: stored ?? now)
+        progress.marks = (try? await database.alertRuleMarks()) ?? [:]
         if stored == nil { try? await database.setAlertCursor(String(now)) }
         await replay(&progress)
         while let item = await mailbox.next() {
@@ -137,7 +140,7 @@ final class AlertWatcher: Service, Sendable {
             for event in inbox.withLockedValue({ inbox in defer { inbox.removeAll() }; return inbox }) {
                 // Not an engine event: it must not move the cursor past events still to come.
                 let event = AlertableEvent(kind: event.kind, container: event.container, labels: event.labels, timeNano: progress.latest)
-                for rule in rules.withLockedValue({ $0 }) where rule.matches(event) { add(event, to: rule, &progress) }
+                for rule in rules.withLockedValue({ $0 }) where rule.matches(event) { add(event, to: rule, &progress, fromEngine: false) }
             }
             await flushDue(&progress)
             // The last rule is gone: stop following the events (and let the upstream close).
@@ -198,7 +201,9 @@ final class AlertWatcher: Service, Sendable {
         if progress.deaths.count > 5000 { progress.deaths = progress.deaths.filter { $0.value.last ?? 0 > time - longest } }
     }
 
-    private func add(_ alertable: AlertableEvent, to rule: CompiledAlertRule, _ progress: inout Progress) {
+    private func add(_ alertable: AlertableEvent, to rule: CompiledAlertRule, _ progress: inout Progress, fromEngine: Bool = true) {
+        // Already in a message this rule queued before a crash (the cursor stayed behind for another rule's sake).
+        if fromEngine, let mark = progress.marks[rule.id], alertable.timeNano <= mark { return }
         let now = ContinuousClock.now
         var batch = progress.batches[rule.id] ?? Batch(firstMatch: now, flushAt: now)
         let notBefore = progress.lastSent[rule.id].map { $0 + minInterval } ?? now
@@ -229,7 +234,9 @@ final class AlertWatcher: Service, Sendable {
         let cursor = remaining.values.map { $0.earliestNano - 1 }.min() ?? progress.latest
         guard !due.isEmpty || (cursor > progress.cursor && now - progress.lastCursorSave > .seconds(5)) else { return }
         do {
-            try await database.queueAlertDeliveries(deliveries, cursor: String(cursor))
+            // Each flushed rule has told of everything it matched up to the newest event read.
+            let marks = Dictionary(due.keys.map { ($0, progress.latest) }) { a, _ in a }
+            try await database.queueAlertDeliveries(deliveries, cursor: String(cursor), marks: marks)
             progress.cursor = cursor
             progress.lastCursorSave = now
             for ruleId in due.keys { progress.lastSent[ruleId] = now }

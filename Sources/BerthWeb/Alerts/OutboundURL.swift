@@ -18,20 +18,27 @@ enum OutboundURL {
         return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
     }
 
-    static func check(_ text: String, allowLocal: Bool) throws(Refused) -> URL {
-        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+    static func check(_ text: String, allowLocal: Bool, schemes: Set<String> = ["http", "https"]) throws(Refused) -> URL {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), schemes.contains(scheme),
               let host = url.host, !host.isEmpty else {
-            throw Refused(message: "That is not an http:// or https:// address.")
+            throw Refused(message: "That is not an " + schemes.sorted().map { "\($0)://" }.joined(separator: " or ") + " address.")
         }
-        guard !allowLocal else { return url }
+        _ = try addresses(of: host, allowLocal: allowLocal)
+        return url
+    }
+
+    /// The addresses of `host` that alerts may go to: all of them, and none when one is local (a name that is also
+    /// local somewhere may be made to point there at will). Mail connects to one of these, not the name again; a
+    /// webhook's HTTP client resolves the name once more (a gap left: it would need a resolver of Berth's own).
+    static func addresses(of host: String, allowLocal: Bool) throws(Refused) -> [String] {
         let addresses = resolve(host)
         guard !addresses.isEmpty else { throw Refused(message: "\(host) does not resolve to an address.") }
-        if let local = addresses.first(where: isLocal) {
+        if !allowLocal, let local = addresses.first(where: isLocal) {
             throw Refused(
                 message: "\(host) is \(local), on this machine or in the link-local range: alerts are not sent there unless Berth runs with --alerts-allow-local."
             )
         }
-        return url
+        return addresses
     }
 
     /// The host's addresses as text (`127.0.0.1`, `::1`).

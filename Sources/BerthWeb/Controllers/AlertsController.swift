@@ -1,8 +1,9 @@
 import BerthStore
 import Foundation
 import Hummingbird
+import NIOPosix
 
-/// Alerts (admins): channels (webhook, ntfy) with their delivery logs and a test button, and the rules that say which
+/// Alerts (admins): channels (webhook, ntfy, e-mail) with their delivery logs and a test button, and the rules that say which
 /// container events go to which channels.
 struct AlertsController: Sendable {
     let database: AppDatabase
@@ -42,7 +43,8 @@ struct AlertsController: Sendable {
         return channel
     }
 
-    /// `POST /alerts/channels` (name, kind, url, secret): a webhook needs a signing secret, sealed like any stored one.
+    /// `POST /alerts/channels` (name, kind, url, secret): a webhook needs a signing secret; a mail server may need a
+    /// password. Either is sealed like any stored secret.
     @Sendable func saveChannel(_ request: Request, context: SignedInContext) async throws -> Response {
         let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -53,13 +55,25 @@ struct AlertsController: Sendable {
         let parameters = ["name": name, "kind": form["kind"] ?? "", "destination": OutboundURL.destination(url)]
         var problem: String?
         if name.isEmpty || name.count > 100 { problem = "Give the channel a name (at most 100 characters)." }
-        if kind == nil { problem = "Choose webhook or ntfy." }
+        if kind == nil { problem = "Choose webhook, ntfy or e-mail." }
         if kind == .webhook, secret.count < 16 { problem = "A webhook needs a signing secret of at least 16 characters: receivers check the X-Berth-Signature header with it." }
         if problem == nil {
-            do {
-                _ = try OutboundURL.check(url, allowLocal: allowLocal)
-            } catch {
-                problem = error.message
+            let allowLocal = allowLocal
+            let secretGiven = !secret.isEmpty
+            // getaddrinfo blocks: off the cooperative threads.
+            problem = try await NIOThreadPool.singleton.runIfActive { () -> String? in
+                do throws(OutboundURL.Refused) {
+                    if kind == .email {
+                        let address = try MailChannelAddress(parsing: url)
+                        _ = try OutboundURL.addresses(of: address.host, allowLocal: allowLocal)
+                        if address.username != nil, !secretGiven { return "The mail server's user needs its password in the secret field." }
+                    } else {
+                        _ = try OutboundURL.check(url, allowLocal: allowLocal)
+                    }
+                    return nil
+                } catch {
+                    return error.message
+                }
             }
         }
         if let problem {
@@ -70,7 +84,7 @@ struct AlertsController: Sendable {
         let actor = context.user.username
         return await audit.perform(context: context, targetType: "alertChannel", targetName: name, parameters: parameters, back: "/alerts") {
             var channel = AlertChannel(name: name, kind: kind!, url: url, secret: nil, keyId: nil, createdBy: actor)
-            if kind == .webhook {
+            if kind == .webhook || (kind == .email && !secret.isEmpty) {
                 channel.secret = try key.seal(Data(secret.utf8), context: channel.sealContext)
                 channel.keyId = key.id
             }

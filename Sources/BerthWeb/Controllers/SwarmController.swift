@@ -1,4 +1,5 @@
 import BerthStore
+import Compose
 import EngineAPI
 import Foundation
 import Hummingbird

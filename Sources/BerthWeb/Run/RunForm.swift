@@ -1,3 +1,4 @@
+import Compose
 import EngineAPI
 import Foundation
 

@@ -1,12 +1,13 @@
 /// Splits a command typed as one line into arguments the way a POSIX shell would quote, and nothing more: no
-/// variables, globs, pipes or substitutions, so what is typed is exactly what runs.
-enum CommandLineSplitter {
-    struct SplitError: Error, Equatable {
-        let message: String
+/// variables, globs, pipes or substitutions, so what is typed is exactly what runs. The run form, the console and a
+/// compose file's `command: "…"` all split with it.
+public enum CommandLineSplitter {
+    public struct SplitError: Error, Equatable {
+        public let message: String
     }
 
     /// `echo "hello world" 'it''s' a\ b` → `["echo", "hello world", "its", "a b"]`.
-    static func split(_ line: String) throws(SplitError) -> [String] {
+    public static func split(_ line: String) throws(SplitError) -> [String] {
         var arguments: [String] = []
         var current = ""
         var inArgument = false
