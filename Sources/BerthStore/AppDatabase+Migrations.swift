@@ -299,6 +299,21 @@ extension AppDatabase {
                 table.column("through", .integer).notNull()
             }
         }
+        migrator.registerMigration("v14: compose project versions") { db in
+            // Every saved state of a project's compose file and .env; the folder on disk holds the newest.
+            try db.create(table: "projectVersion") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("project", .text).notNull()
+                table.column("number", .integer).notNull()
+                table.column("composeFile", .text).notNull()
+                table.column("envFile", .text).notNull()
+                table.column("contentHash", .text).notNull()
+                table.column("author", .text).notNull()
+                table.column("message", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.uniqueKey(["project", "number"])
+            }
+        }
         return migrator
     }
 }

@@ -211,6 +211,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SwarmController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     VolumesController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    ProjectsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     // Before the dashboard pages: /dashboards/new is not the dashboard "new".

@@ -23,6 +23,7 @@ import TestSupport
             "v7: console grants and recordings", "v8: jobs", "v9: saved registry logins",
             "v10: image update checks", "v11: alerts",
             "v12: alert rules for restart loops", "v13: how far each alert rule has queued",
+            "v14: compose project versions",
         ])
         #expect(await database.isHealthy())
     }
@@ -37,7 +38,7 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 13)
+        #expect(try await again.appliedMigrations().count == 14)
     }
 
     @Test func jobsLeftRunningAreInterruptedAndOnlyTheNewestEndedOnesAreKept() async throws {

@@ -708,3 +708,32 @@ def test_an_admin_makes_an_email_channel_and_the_test_mail_arrives(browser, smtp
     assert mail["to"] == ["ops@example.test"] and message["Subject"] == f"Berth: a test message for channel “{name}”"
     assert "a test message" in message.get_content()
     wait_for_delivery_sent(browser)
+
+
+def test_a_project_started_with_the_compose_cli_is_found_under_projects(browser, tmp_path):
+    name = "e2e" + uuid.uuid4().hex[:8]
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  app:\n"
+        "    image: busybox:latest\n"
+        "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3600 & wait\"]\n"
+    )
+    compose = ["docker-compose", "-H", os.environ["DOCKER_HOST"], "-p", name, "-f", str(tmp_path / "compose.yaml")]
+    subprocess.run(compose + ["up", "-d"], check=True, capture_output=True)
+    try:
+        sign_in(browser, "bt-viewer")
+        browser.find_element(By.LINK_TEXT, "Projects").click()
+        browser.find_element(By.LINK_TEXT, name).click()
+        wait_for(lambda: f"{name}_app_1" in text_of(browser, "table.project-containers"))
+        assert "running" in text_of(browser, "tr[data-service='app']")
+        assert not browser.find_elements(By.CSS_SELECTOR, ".project-actions"), "viewers get no buttons"
+        shot(browser, "project")
+        # An admin takes it down from its page; it leaves the list.
+        browser.delete_all_cookies()
+        sign_in(browser, "bt-admin")
+        browser.get(URL + "/projects/" + name)
+        browser.find_element(By.CSS_SELECTOR, f"form[action='/projects/{name}/down'] button").click()
+        wait_for(lambda: browser.current_url.endswith("/projects"))
+        assert name not in text_of(browser, "table.projects")
+    finally:
+        subprocess.run(compose + ["down"], capture_output=True)

@@ -91,6 +91,12 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case alertRuleRemove = "alert.rule.remove"
     case alertTest = "alert.test"
 
+    // Compose projects.
+    case projectStart = "project.start"
+    case projectStop = "project.stop"
+    case projectRestart = "project.restart"
+    case projectDown = "project.down"
+
     // Settings and the trail itself.
     case settingsUpdate = "settings.update"
     case auditExport = "audit.export"

@@ -128,7 +128,8 @@ struct DashboardFeed: Sendable {
 
     func run(into mailbox: Mailbox<DashboardMessage>) async {
         let selected = NIOLockedValueBox<Set<String>>([])
-        let waiting = NIOLockedValueBox<[EngineEvent]>([])
+        /// Events of containers not (yet) selected, with when they came.
+        let waiting = NIOLockedValueBox<[(event: EngineEvent, at: ContinuousClock.Instant)]>([])
         let (triggers, trigger) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let eventBox = Mailbox<EngineEventMessage>(capacity: 256)
         events.subscribe(eventBox, to: EventsController.topic)
@@ -164,7 +165,7 @@ struct DashboardFeed: Sendable {
                         } else if scope.showEvents {
                             waiting.withLockedValue { waiting in
                                 if waiting.count >= Self.maxWaitingEvents { waiting.removeFirst() }
-                                waiting.append(event)
+                                waiting.append((event, .now))
                             }
                         }
                         if Self.statusActions.contains(action) { trigger.yield() }
@@ -183,6 +184,7 @@ struct DashboardFeed: Sendable {
             for await _ in triggers {
                 if mailbox.isFinished { break }
                 do {
+                    let readingStarted = ContinuousClock.now
                     let containers = try await scope.containers(engine: engine)
                     if engineDown {
                         engineDown = false
@@ -192,11 +194,14 @@ struct DashboardFeed: Sendable {
                     let members = Set(rows.map(\.id))
                     selected.withLockedValue { $0 = members }
                     guard await mailbox.send(.containers(rows)) else { break }
+                    // An event that came after this reading began may be of a container the reading could not
+                    // see yet: it waits for the next one (which its own event triggered) instead of being dropped.
                     let held = waiting.withLockedValue { waiting in
-                        defer { waiting.removeAll() }
-                        return waiting
+                        let held = waiting.filter { members.contains($0.event.actor?.id ?? "") }
+                        waiting.removeAll { members.contains($0.event.actor?.id ?? "") || $0.at < readingStarted }
+                        return held
                     }
-                    for event in held where members.contains(event.actor?.id ?? "") { mailbox.offer(.event(event)) }
+                    for item in held { mailbox.offer(.event(item.event)) }
                     followers.update(rows, start: { row, kind in follow(row, kind, into: mailbox) })
                 } catch {
                     if !engineDown {

@@ -15,7 +15,7 @@ public struct PageRenderer: Sendable {
     static let requiredTemplates = [
         "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "image", "error", "login",
         "audit", "settings", "container-row", "images", "images-prune", "jobs", "job", "registries", "alerts", "alert-channel", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
-        "dashboards", "dashboard", "dashboard-edit", "dashboard-share", "dashboard-container",
+        "dashboards", "dashboard", "dashboard-edit", "dashboard-share", "dashboard-container", "projects", "project",
     ]
 
     public static func load(directory: String) async throws -> PageRenderer {

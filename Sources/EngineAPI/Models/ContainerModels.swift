@@ -222,6 +222,11 @@ public struct ContainerCreateRequest: Encodable, Sendable {
     /// `"80/tcp": {}` for every port that is published.
     public var exposedPorts: [String: EmptyObject]?
     public var hostConfig: HostConfig?
+    public var hostname: String?
+    public var openStdin: Bool?
+    public var healthcheck: HealthConfig?
+    /// The networks to join at creation, with their aliases (`NetworkingConfig.EndpointsConfig`).
+    public var networkingConfig: NetworkingConfig?
 
     public init(
         image: String, cmd: [String]? = nil, entrypoint: [String]? = nil, env: [String]? = nil,
@@ -243,6 +248,52 @@ public struct ContainerCreateRequest: Encodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case image = "Image", cmd = "Cmd", entrypoint = "Entrypoint", env = "Env", labels = "Labels"
         case workingDir = "WorkingDir", user = "User", tty = "Tty", exposedPorts = "ExposedPorts", hostConfig = "HostConfig"
+        case hostname = "Hostname", openStdin = "OpenStdin", healthcheck = "Healthcheck", networkingConfig = "NetworkingConfig"
+    }
+
+    /// `Healthcheck`: `["CMD", …]`, `["CMD-SHELL", "…"]` or `["NONE"]`, durations in nanoseconds.
+    public struct HealthConfig: Encodable, Sendable, Equatable {
+        public var test: [String]
+        public var interval: Int64?
+        public var timeout: Int64?
+        public var startPeriod: Int64?
+        public var retries: Int?
+
+        public init(test: [String], interval: Int64? = nil, timeout: Int64? = nil, startPeriod: Int64? = nil, retries: Int? = nil) {
+            self.test = test
+            self.interval = interval
+            self.timeout = timeout
+            self.startPeriod = startPeriod
+            self.retries = retries
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case test = "Test", interval = "Interval", timeout = "Timeout", startPeriod = "StartPeriod", retries = "Retries"
+        }
+    }
+
+    public struct NetworkingConfig: Encodable, Sendable, Equatable {
+        public struct Endpoint: Encodable, Sendable, Equatable {
+            public var aliases: [String]?
+
+            public init(aliases: [String]?) {
+                self.aliases = aliases
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case aliases = "Aliases"
+            }
+        }
+
+        public var endpointsConfig: [String: Endpoint]
+
+        public init(endpointsConfig: [String: Endpoint]) {
+            self.endpointsConfig = endpointsConfig
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case endpointsConfig = "EndpointsConfig"
+        }
     }
 
     /// `{}`, as the engine wants it in `ExposedPorts`.

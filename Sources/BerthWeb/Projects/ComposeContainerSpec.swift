@@ -1,0 +1,103 @@
+import Compose
+import EngineAPI
+import Foundation
+
+/// A compose service's Nth container as the Engine API creates it: the service's settings, the compose CLI's labels and
+/// name, its networks and volumes under their engine names. Networks past the first are joined after creation (an
+/// engine before API 1.44 takes one network in a create request).
+struct ComposeContainerSpec: Sendable {
+    let name: String
+    let request: ContainerCreateRequest
+    /// Networks to connect once it exists: engine name → aliases.
+    let laterNetworks: [(network: String, aliases: [String])]
+
+    /// Where the project is: its folder and file, as the compose CLI's labels say.
+    struct ProjectPlace: Sendable {
+        let name: String
+        let directory: String
+        let file: String
+    }
+
+    init(service: ComposeService, number: Int, project: ComposeProject, place: ProjectPlace) {
+        name = service.containerName ?? ComposeLabel.containerName(project: place.name, service: service.name, number: number)
+        var labels = service.labels
+        labels[ComposeLabel.project] = place.name
+        labels[ComposeLabel.service] = service.name
+        labels[ComposeLabel.containerNumber] = String(number)
+        labels[ComposeLabel.oneoff] = "False"
+        labels[ComposeLabel.configHash] = service.configHash
+        labels[ComposeLabel.workingDir] = place.directory
+        labels[ComposeLabel.configFiles] = place.file
+        if !service.dependsOn.isEmpty {
+            labels[ComposeLabel.dependsOn] = service.dependsOn.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.rawValue):false" }
+                .joined(separator: ",")
+        }
+
+        var request = ContainerCreateRequest(
+            image: service.image, cmd: service.command, entrypoint: service.entrypoint,
+            env: service.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            labels: labels, workingDir: service.workingDir, user: service.user, tty: service.tty
+        )
+        request.hostname = service.hostname
+        request.openStdin = service.stdinOpen ? true : nil
+        request.healthcheck = service.healthcheck.map {
+            .init(test: $0.test, interval: $0.interval, timeout: $0.timeout, startPeriod: $0.startPeriod, retries: $0.retries)
+        }
+        if !service.ports.isEmpty {
+            request.exposedPorts = Dictionary(service.ports.map { ("\($0.containerPort)/\($0.proto)", .init()) }) { first, _ in first }
+        }
+        var host = ContainerCreateRequest.HostConfig(
+            mounts: service.volumes.map { mount in
+                let source: String? = switch mount.kind {
+                case .volume: mount.source.map { Self.volumeName($0, project: project, place: place) }
+                case .bind: mount.source
+                case .tmpfs: nil
+                }
+                return .init(type: mount.kind.rawValue, source: source, target: mount.target, readOnly: mount.readOnly ? true : nil)
+            },
+            restartPolicy: service.restart.map { RestartPolicy(name: $0, maximumRetryCount: $0 == "on-failure" ? service.restartRetries : nil) },
+            privileged: service.privileged ? true : nil,
+            capAdd: service.capAdd.isEmpty ? nil : service.capAdd
+        )
+        if !service.ports.isEmpty {
+            var bindings: [String: [ContainerInspect.PortBinding]] = [:]
+            for port in service.ports {
+                bindings["\(port.containerPort)/\(port.proto)", default: []].append(
+                    .init(hostIP: port.hostIP, hostPort: port.hostPort.map(String.init) ?? "")
+                )
+            }
+            host.portBindings = bindings
+        }
+        // The service's networks (or the project's default one), each with the service's name as an alias.
+        var later: [(network: String, aliases: [String])] = []
+        if let mode = service.networkMode {
+            host.networkMode = mode.hasPrefix("service:")
+                ? "container:" + ComposeLabel.containerName(project: place.name, service: String(mode.dropFirst("service:".count)), number: 1)
+                : mode
+        } else {
+            let joined = service.networks.isEmpty ? ["default": [String]()] : service.networks
+            let endpoints = joined.sorted { $0.key < $1.key }.map { key, aliases in
+                (network: Self.networkName(key, project: project, place: place), aliases: [service.name] + aliases)
+            }
+            if let first = endpoints.first {
+                host.networkMode = first.network
+                request.networkingConfig = .init(endpointsConfig: [first.network: .init(aliases: first.aliases)])
+                later = Array(endpoints.dropFirst())
+            }
+        }
+        request.hostConfig = host
+        self.request = request
+        laterNetworks = later
+    }
+
+    /// `name:` when given, the key itself for an external one, else `PROJECT_KEY`.
+    static func networkName(_ key: String, project: ComposeProject, place: ProjectPlace) -> String {
+        let network = project.networks.first { $0.key == key }
+        return network?.name ?? (network?.external == true ? key : ComposeLabel.resourceName(project: place.name, key: key))
+    }
+
+    static func volumeName(_ key: String, project: ComposeProject, place: ProjectPlace) -> String {
+        let volume = project.volumes.first { $0.key == key }
+        return volume?.name ?? (volume?.external == true ? key : ComposeLabel.resourceName(project: place.name, key: key))
+    }
+}

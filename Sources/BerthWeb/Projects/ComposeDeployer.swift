@@ -1,0 +1,221 @@
+import Compose
+import EngineAPI
+import Foundation
+
+/// Carries out a `ComposePlan` on the engine: the project's networks and volumes first, then service by service in
+/// start order, waiting where `depends_on` asks for a healthy or completed service. A recreated container is renamed
+/// aside, its successor made and started, and only then removed; if anything fails before that, the old one gets its
+/// name back and runs again — nothing is left half-renamed. The first failure stops the plan and says which step.
+struct ComposeDeployer: Sendable {
+    let engine: EngineClient
+    let project: ComposeProject
+    let place: ComposeContainerSpec.ProjectPlace
+    /// One line per step, for the job's log.
+    let log: @Sendable (String) async -> Void
+    /// Fetches an image the engine does not have (the job's pull, with its progress).
+    let pull: @Sendable (String) async throws -> Void
+    var dependencyTimeout: Duration = .seconds(120)
+
+    struct StepFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The project's containers as the engine has them (one-off ones left out).
+    static func deployed(engine: EngineClient, project: String) async throws -> [DeployedContainer] {
+        let list = try await engine.listContainers(all: true, filters: .init(label: ["\(ComposeLabel.project)=\(project)"]))
+        return list.compactMap { summary in
+            let name = String((summary.names?.first ?? summary.id).drop { $0 == "/" })
+            return DeployedContainer(id: summary.id, name: name, labels: summary.labels ?? [:], running: summary.state == "running")
+        }
+    }
+
+    func apply(_ plan: ComposePlan) async throws {
+        let services = Dictionary(project.services.map { ($0.name, $0) }) { first, _ in first }
+        let used = plan.steps.compactMap { step -> ComposeService? in
+            if case .remove = step.action { return nil }
+            return services[step.service]
+        }
+        try await ensureNetworks(for: used)
+        try await ensureVolumes(for: used)
+        for image in Set(used.map(\.image)).sorted() where !(await hasImage(image)) {
+            await log("pulling \(image)")
+            try await pull(image)
+        }
+        var waited: Set<String> = []
+        for step in plan.steps {
+            let what = "\(step.containerName) (\(step.service))"
+            if let service = services[step.service], !waited.contains(service.name), step.action.startsSomething {
+                try await waitForDependencies(of: service, plan: plan)
+                waited.insert(service.name)
+            }
+            switch step.action {
+            case .create:
+                guard let service = services[step.service] else { continue }
+                await log("creating \(what)")
+                _ = try await create(service, number: step.number, failing: "creating \(what)")
+            case .recreate(let old, let keys):
+                guard let service = services[step.service] else { continue }
+                await log("recreating \(what)" + (keys.isEmpty ? "" : ": \(keys.joined(separator: ", ")) changed"))
+                try await recreate(old, as: service, number: step.number, failing: "recreating \(what)")
+            case .keep(let container, let start):
+                guard start else { continue }
+                await log("starting \(what)")
+                try await attempt("starting \(what)") { try await engine.startContainer(container) }
+            case .remove(let container):
+                await log("removing \(what)")
+                try await attempt("removing \(what)") {
+                    try? await engine.stopContainer(container, timeout: 10)
+                    try await engine.removeContainer(container, force: true)
+                }
+            }
+        }
+        await log("done")
+    }
+
+    private func attempt<T: Sendable>(_ step: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let failure as StepFailure {
+            throw failure
+        } catch {
+            throw StepFailure(description: "\(step) failed: \(AuditTrail.message(for: error))")
+        }
+    }
+
+    private func hasImage(_ image: String) async -> Bool {
+        (try? await engine.inspectImage(image)) != nil
+    }
+
+    /// Creates, joins the later networks, starts; the new container's id.
+    private func create(_ service: ComposeService, number: Int, failing step: String) async throws -> String {
+        let spec = ComposeContainerSpec(service: service, number: number, project: project, place: place)
+        return try await attempt(step) {
+            let id = try await engine.createContainer(spec.request, name: spec.name).id
+            do {
+                for later in spec.laterNetworks {
+                    let endpoint = try JSONEncoder().encode(ContainerCreateRequest.NetworkingConfig.Endpoint(aliases: later.aliases))
+                    try await engine.connectNetwork(later.network, container: id, endpoint: endpoint)
+                }
+                try await engine.startContainer(id)
+            } catch {
+                // Not left behind half made: the next deploy would take it for a finished one.
+                try? await engine.removeContainer(id, force: true)
+                throw error
+            }
+            return id
+        }
+    }
+
+    private func recreate(_ old: String, as service: ComposeService, number: Int, failing step: String) async throws {
+        let inspect = try await attempt(step) { try await engine.inspectContainer(old) }
+        let name = inspect.displayName
+        let wasRunning = inspect.state?.running == true
+        let aside = "\(name)-berth-old-\(String(old.prefix(8)))"
+        try await attempt(step) {
+            if wasRunning { try await engine.stopContainer(old, timeout: 10) }
+            try await engine.renameContainer(old, to: aside)
+        }
+        do {
+            _ = try await create(service, number: number, failing: step)
+        } catch {
+            // The old one back, as it was.
+            try? await engine.renameContainer(old, to: name)
+            if wasRunning { try? await engine.startContainer(old) }
+            throw error
+        }
+        try await attempt(step) { try await engine.removeContainer(old, force: true) }
+    }
+
+    /// Waits until what `service` depends on is as it asks: healthy, or exited with 0.
+    private func waitForDependencies(of service: ComposeService, plan: ComposePlan) async throws {
+        for (dependency, condition) in service.dependsOn.sorted(by: { $0.key < $1.key }) where condition != .started {
+            let containers = plan.steps.filter {
+                if case .remove = $0.action { return false }
+                return $0.service == dependency
+            }.map(\.containerName)
+            for container in containers {
+                await log("waiting for \(container) to be \(condition == .healthy ? "healthy" : "completed successfully")")
+                try await wait(for: container, condition, before: service.name)
+            }
+        }
+    }
+
+    private func wait(for container: String, _ condition: ComposeService.Condition, before dependent: String) async throws {
+        let deadline = ContinuousClock.now + dependencyTimeout
+        while true {
+            let state = try await attempt("waiting for \(container)") { try await engine.inspectContainer(container).state }
+            switch condition {
+            case .healthy:
+                if state?.health?.status == "healthy" { return }
+                if state?.health == nil {
+                    throw StepFailure(description: "\(dependent) waits for \(container) to be healthy, but it has no healthcheck")
+                }
+                if state?.running != true {
+                    throw StepFailure(description: "\(container) stopped (exit code \(state?.exitCode ?? -1)) before it was healthy; \(dependent) was not started")
+                }
+            case .completedSuccessfully:
+                if state?.running != true, state?.status == "exited" {
+                    guard state?.exitCode == 0 else {
+                        throw StepFailure(description: "\(container) exited with code \(state?.exitCode ?? -1); \(dependent) was not started")
+                    }
+                    return
+                }
+            case .started:
+                return
+            }
+            guard ContinuousClock.now < deadline else {
+                throw StepFailure(description: "\(container) was not \(condition == .healthy ? "healthy" : "done") within \(dependencyTimeout); \(dependent) was not started")
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    private func ensureNetworks(for services: [ComposeService]) async throws {
+        let keys = Set(services.filter { $0.networkMode == nil }.flatMap { $0.networks.isEmpty ? ["default"] : Array($0.networks.keys) })
+        for key in keys.sorted() {
+            let declared = project.networks.first { $0.key == key } ?? ComposeNetwork(key: key)
+            let name = ComposeContainerSpec.networkName(key, project: project, place: place)
+            if (try? await engine.inspectNetwork(name)) != nil { continue }
+            guard !declared.external else { throw StepFailure(description: "the external network \(name) does not exist") }
+            await log("creating network \(name)")
+            var labels = declared.labels
+            labels[ComposeLabel.project] = place.name
+            labels[ComposeLabel.network] = key
+            try await attempt("creating network \(name)") {
+                _ = try await engine.createNetwork(NetworkCreateRequest(
+                    name: name, driver: declared.driver ?? "bridge", internal: declared.internal, attachable: false, labels: labels, subnet: nil
+                ))
+            }
+        }
+    }
+
+    private func ensureVolumes(for services: [ComposeService]) async throws {
+        let keys = Set(services.flatMap { $0.volumes.compactMap { $0.kind == .volume ? $0.source : nil } })
+        for key in keys.sorted() {
+            let declared = project.volumes.first { $0.key == key } ?? ComposeVolume(key: key)
+            let name = ComposeContainerSpec.volumeName(key, project: project, place: place)
+            if (try? await engine.inspectVolume(name)) != nil { continue }
+            guard !declared.external else { throw StepFailure(description: "the external volume \(name) does not exist") }
+            await log("creating volume \(name)")
+            var labels = declared.labels
+            labels[ComposeLabel.project] = place.name
+            labels[ComposeLabel.volume] = key
+            try await attempt("creating volume \(name)") {
+                _ = try await engine.createVolume(VolumeCreateRequest(
+                    name: name, driver: declared.driver ?? "local", driverOpts: declared.driverOptions, labels: labels
+                ))
+            }
+        }
+    }
+}
+
+extension ComposePlan.Action {
+    /// Whether the step starts a container (and so must wait for what its service depends on).
+    var startsSomething: Bool {
+        switch self {
+        case .create, .recreate: true
+        case .keep(_, let start): start
+        case .remove: false
+        }
+    }
+}
