@@ -243,7 +243,7 @@ private final class Reader {
                 // Read first: `environment:` wins over any file, whatever the order of the keys.
                 let fromFiles = envFiles(value, what)
                 service.environment.merge(fromFiles) { own, _ in own }
-            case "ports": service.ports = strings(value, what).compactMap { port($0, value, what) } + longPorts(value, what)
+            case "ports": service.ports = ports(value, what)
             case "volumes": service.volumes = mounts(value, what)
             case "networks": service.networks = serviceNetworks(value, what)
             case "depends_on": service.dependsOn = dependsOn(value, what)
@@ -332,28 +332,37 @@ private final class Reader {
         return value
     }
 
-    /// The long form of `ports:` (`target:`, `published:`, `host_ip:`, `protocol:`).
-    func longPorts(_ node: Node, _ what: String) -> [ComposeService.Port] {
-        guard let sequence = node.sequence else { return [] }
-        return sequence.compactMap { item -> ComposeService.Port? in
-            guard item.mapping != nil, let keys = pairs(item, what) else { return nil }
-            var port = ComposeService.Port(hostIP: nil, hostPort: nil, containerPort: 0, proto: "tcp")
-            for (key, value) in keys {
-                switch key {
-                case "target": port.containerPort = int(value, "\(what).target") ?? 0
-                case "published": port.hostPort = string(value, "\(what).published").flatMap(Self.portNumber)
-                case "host_ip": port.hostIP = string(value, "\(what).host_ip")
-                case "protocol": port.proto = string(value, "\(what).protocol") ?? "tcp"
-                case "mode": break
-                default: fail("\(what).\(key): is not supported by Berth", value)
-                }
-            }
-            guard (1...65535).contains(port.containerPort) else {
-                fail("\(what): target must be a port", item)
-                return nil
-            }
-            return port
+    /// `ports:` in the file's order, each item short (`8080:80`) or long (`target:`, `published:`, …).
+    func ports(_ node: Node, _ what: String) -> [ComposeService.Port] {
+        guard let sequence = node.sequence else {
+            fail("\(what) must be a list", node)
+            return []
         }
+        return sequence.compactMap { item in
+            if item.mapping != nil { return longPort(item, what) }
+            return string(item, what).flatMap { port($0, item, what) }
+        }
+    }
+
+    /// The long form of a port (`target:`, `published:`, `host_ip:`, `protocol:`).
+    func longPort(_ item: Node, _ what: String) -> ComposeService.Port? {
+        guard let keys = pairs(item, what) else { return nil }
+        var port = ComposeService.Port(hostIP: nil, hostPort: nil, containerPort: 0, proto: "tcp")
+        for (key, value) in keys {
+            switch key {
+            case "target": port.containerPort = int(value, "\(what).target") ?? 0
+            case "published": port.hostPort = string(value, "\(what).published").flatMap(Self.portNumber)
+            case "host_ip": port.hostIP = string(value, "\(what).host_ip")
+            case "protocol": port.proto = string(value, "\(what).protocol") ?? "tcp"
+            case "mode": break
+            default: fail("\(what).\(key): is not supported by Berth", value)
+            }
+        }
+        guard (1...65535).contains(port.containerPort) else {
+            fail("\(what): target must be a port", item)
+            return nil
+        }
+        return port
     }
 
     /// `name:/path[:ro]`, `./dir:/path`, `/host:/path`, `/path` (anonymous), or the long form.
@@ -539,7 +548,8 @@ private final class Reader {
             total += value * unit.1
             rest = rest.dropFirst(unit.0.count)
         }
-        return Int64(total)
+        // A day at most: more is a typo, and would not fit the engine's nanoseconds for long.
+        return total <= 86_400e9 ? Int64(total) : nil
     }
 
     func deploy(_ node: Node, _ what: String) -> Int? {
@@ -548,6 +558,10 @@ private final class Reader {
         for (key, value) in keys {
             if key == "replicas" {
                 replicas = int(value, "\(what).replicas")
+                if let count = replicas, count > 100 {
+                    fail("\(what).replicas: at most 100 containers per service", value)
+                    replicas = nil
+                }
             } else {
                 fail("\(what).\(key): is not supported by Berth (only deploy.replicas)", value)
             }

@@ -240,6 +240,33 @@ import Testing
         #expect(project.active(profiles: ["debug"]).map(\.name) == ["app", "debug"])
     }
 
+    @Test func longAndShortPortsMixInTheFilesOrderAndOutlandishNumbersAreRefused() throws {
+        let project = try parse("""
+            services:
+              app:
+                image: busybox
+                ports:
+                  - "8080:80"
+                  - target: 443
+                    published: "8443"
+                    host_ip: 127.0.0.1
+                  - 53/udp
+            """)
+        #expect(project.service("app")?.ports == [
+            .init(hostIP: nil, hostPort: 8080, containerPort: 80, proto: "tcp"),
+            .init(hostIP: "127.0.0.1", hostPort: 8443, containerPort: 443, proto: "tcp"),
+            .init(hostIP: nil, hostPort: nil, containerPort: 53, proto: "udp"),
+        ])
+        let found = issues("""
+            services:
+              app:
+                image: busybox
+                healthcheck: {interval: 99999999999999999999s}
+                deploy: {replicas: 100000}
+            """)
+        #expect(found.map(\.line) == [4, 5], "\(found)")
+    }
+
     @Test func anObsoleteVersionAndAnUnsetVariableAreWarnings() throws {
         let project = try parse("version: '3.8'\nservices:\n  app:\n    image: busybox:${TAG}\n")
         #expect(project.warnings.map(\.description) == ["line 1: version: is obsolete and ignored", "line 4: TAG is not set; it counts as empty"])

@@ -3,7 +3,11 @@ import Foundation
 import Testing
 
 @Suite struct ComposePlanTests {
-    let project = try! ComposeParser(variables: [:], projectDirectory: "/srv/shop").parse(ComposeParserTests.threeServices)
+    let project: ComposeProject
+
+    init() throws {
+        project = try ComposeParser(variables: [:], projectDirectory: "/srv/shop").parse(ComposeParserTests.threeServices)
+    }
 
     func deployed(_ service: ComposeService, number: Int = 1, running: Bool = true, hash: String? = nil) -> DeployedContainer {
         DeployedContainer(

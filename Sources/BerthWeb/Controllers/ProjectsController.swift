@@ -49,7 +49,9 @@ struct ProjectsController: Sendable {
             context: context, targetType: "project", targetName: name,
             parameters: removeVolumes ? ["volumes": "remove"] : nil, back: back
         ) { () async throws -> AuditTrail.ActionDone in
+            // Not the one-off containers of `compose run`, as the compose CLI leaves them out too (down removes them).
             let containers = try await engine.listContainers(all: true, filters: .init(label: ["\(ComposeLabel.project)=\(name)"]))
+                .filter { action == .down || $0.labels?[ComposeLabel.oneoff]?.lowercased() != "true" }
                 .sorted { ($0.created ?? 0) < ($1.created ?? 0) }
             guard !containers.isEmpty || action == .down else { throw AuditTrail.ActionFailure("No project \(name) on this engine.") }
             var results: [String: String] = [:]
@@ -71,19 +73,34 @@ struct ProjectsController: Sendable {
                 }
             }
             if action == .down, failed.isEmpty {
+                // Each one tried, whatever the others do (a network another project's proxy still uses stays).
                 for network in try await engine.listNetworks() where network.labels?[ComposeLabel.project] == name {
-                    try await engine.removeNetwork(network.id)
-                    results["network." + (network.name ?? network.id)] = "removed"
+                    let label = network.name ?? network.id
+                    do {
+                        try await engine.removeNetwork(network.id)
+                        results["network." + label] = "removed"
+                    } catch {
+                        results["network." + label] = AuditTrail.message(for: error)
+                        failed.append("network " + label)
+                    }
                 }
                 if removeVolumes {
                     for volume in try await engine.listVolumes() where volume.labels?[ComposeLabel.project] == name {
-                        try await engine.removeVolume(volume.name)
-                        results["volume." + volume.name] = "removed"
+                        do {
+                            try await engine.removeVolume(volume.name)
+                            results["volume." + volume.name] = "removed"
+                        } catch {
+                            results["volume." + volume.name] = AuditTrail.message(for: error)
+                            failed.append("volume " + volume.name)
+                        }
                     }
                 }
             }
             guard failed.isEmpty else {
-                throw AuditTrail.ActionFailure("Could not \(action.rawValue) \(failed.joined(separator: ", ")): " + failed.compactMap { results["container." + $0] }.joined(separator: "; "))
+                let reasons = results.filter { $0.value != "ok" && $0.value != "removed" }.sorted { $0.key < $1.key }
+                throw AuditTrail.ActionFailure(
+                    "Could not \(action.rawValue) all of \(name): " + reasons.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+                )
             }
             let verb = ["start": "Started", "stop": "Stopped", "restart": "Restarted", "down": "Took down"][action.rawValue] ?? action.rawValue
             return AuditTrail.ActionDone(message: "\(verb) \(name) (\(containers.count) container\(containers.count == 1 ? "" : "s")).", results: results)
