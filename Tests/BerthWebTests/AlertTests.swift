@@ -268,7 +268,7 @@ import TestSupport
     @Test func aDeathIsMailedOverSTARTTLSWithALoginAndRefusalsAreClear() async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let certificates = try SMTPSink.Certificates.make(in: directory)
+        let certificates = try TestCertificates.make(in: directory)
         let password = "mail-pw-\(UUID().uuidString.prefix(8))"
         let sink = try SMTPSink(certificates: certificates, login: "berth-mail:\(password)")
         defer { sink.stop() }

@@ -82,13 +82,9 @@ import TestSupport
     ) async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let certificate = directory.appendingPathComponent("cert.pem").path
-        let key = directory.appendingPathComponent("key.pem").path
-        let made = try await ChildProcess.run("/usr/bin/openssl", [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate,
-        ])
-        #expect(made == 0)
+        let certificates = try TestCertificates.make(in: directory)
+        let certificate = certificates.certificatePath
+        let key = certificates.keyPath
 
         var clientConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(30), read: nil))
         var tls = TLSConfiguration.makeClientConfiguration()

@@ -29,30 +29,6 @@ public final class SMTPSink: @unchecked Sendable {
         }
     }
 
-    /// A CA, and a certificate it signed for `localhost` and 127.0.0.1, made with openssl.
-    public struct Certificates: Sendable {
-        public let caPath: String
-        public let certificatePath: String
-        public let keyPath: String
-
-        public static func make(in directory: URL) throws -> Certificates {
-            let path = { (name: String) in directory.appendingPathComponent(name).path }
-            try TestUsers.shell(
-                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Berth test CA",
-                "-keyout", path("ca-key.pem"), "-out", path("ca.pem")
-            )
-            try TestUsers.shell(
-                "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", path("key.pem"), "-out", path("server.csr")
-            )
-            try Data("subjectAltName=DNS:localhost,IP:127.0.0.1\n".utf8).write(to: directory.appendingPathComponent("san.ext"))
-            try TestUsers.shell(
-                "openssl", "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
-                "-CAcreateserial", "-days", "2", "-extfile", path("san.ext"), "-out", path("cert.pem")
-            )
-            return Certificates(caPath: path("ca.pem"), certificatePath: path("cert.pem"), keyPath: path("key.pem"))
-        }
-    }
-
     public private(set) var port = 0
     public let directory: URL
     let process = Process()
@@ -60,7 +36,7 @@ public final class SMTPSink: @unchecked Sendable {
     /// Starts the sink: with `certificates`, STARTTLS is offered and required (or TLS from the first byte, with
     /// `implicitTLS`); with `login` (`user:password`), AUTH is required, over TLS only (PLAIN and LOGIN, or LOGIN alone
     /// with `loginOnly`).
-    public init(certificates: Certificates? = nil, login: String? = nil, implicitTLS: Bool = false, loginOnly: Bool = false) throws {
+    public init(certificates: TestCertificates? = nil, login: String? = nil, implicitTLS: Bool = false, loginOnly: Bool = false) throws {
         let python = "/usr/bin/python3"
         guard (try? TestUsers.shell(python, "-c", "import aiosmtpd")) != nil else {
             throw TestSetupError("aiosmtpd is missing: run scripts/install-deps engine (python3-aiosmtpd)")

@@ -139,9 +139,16 @@ final class AlertSender: Service, Sendable {
 
     private func send(_ delivery: AlertDelivery) async throws {
         guard let channel = try await database.alertChannel(id: delivery.channelId) else { throw Failure(description: "the channel was removed") }
-        switch channel.kind {
-        case .webhook, .ntfy: try await post(delivery, to: channel)
-        case .email: try await mail(delivery, to: channel)
+        // Checked again before each send: a name may resolve elsewhere by now.
+        let target: ChannelTarget
+        do {
+            target = try await ChannelTarget.check(kind: channel.kind, address: channel.url, allowLocal: allowLocal)
+        } catch {
+            throw Failure(description: error.message)
+        }
+        switch target {
+        case .http(let url): try await post(delivery, to: channel, at: url)
+        case .mail(let address, let addresses): try await mail(delivery, to: channel, at: address, addresses: addresses)
         }
     }
 
@@ -155,18 +162,7 @@ final class AlertSender: Service, Sendable {
         }
     }
 
-    private func post(_ delivery: AlertDelivery, to channel: AlertChannel) async throws {
-        let url: URL
-        do {
-            let text = channel.url
-            let allowLocal = allowLocal
-            // getaddrinfo blocks: off the cooperative threads.
-            url = try await NIOThreadPool.singleton.runIfActive { () throws(OutboundURL.Refused) -> URL in
-                try OutboundURL.check(text, allowLocal: allowLocal)
-            }
-        } catch let refused as OutboundURL.Refused {
-            throw Failure(description: refused.message)
-        }
+    private func post(_ delivery: AlertDelivery, to channel: AlertChannel, at url: URL) async throws {
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
         request.headers.add(name: "User-Agent", value: "Berth")
@@ -195,20 +191,7 @@ final class AlertSender: Service, Sendable {
         }
     }
 
-    private func mail(_ delivery: AlertDelivery, to channel: AlertChannel) async throws {
-        let address: MailChannelAddress
-        let resolved: [String]
-        do {
-            address = try MailChannelAddress(parsing: channel.url)
-            let host = address.host
-            let allowLocal = allowLocal
-            // getaddrinfo blocks: off the cooperative threads.
-            resolved = try await NIOThreadPool.singleton.runIfActive { () throws(OutboundURL.Refused) -> [String] in
-                try OutboundURL.addresses(of: host, allowLocal: allowLocal)
-            }
-        } catch let refused as OutboundURL.Refused {
-            throw Failure(description: refused.message)
-        }
+    private func mail(_ delivery: AlertDelivery, to channel: AlertChannel, at address: MailChannelAddress, addresses resolved: [String]) async throws {
         let password = try secret(of: channel).map { String(decoding: $0, as: UTF8.self) }
         let message = (try? JSONDecoder().decode(AlertMessage.self, from: Data(delivery.message.utf8)))
         let mail = MailMessage(

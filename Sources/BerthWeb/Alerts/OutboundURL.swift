@@ -1,4 +1,6 @@
+import BerthStore
 import Foundation
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,5 +75,32 @@ enum OutboundURL {
         }
         // 0.0.0.0/8 reaches this machine on Linux; 100.100.100.200 and fd00:ec2::254 are clouds' metadata services.
         return text.hasPrefix("127.") || text.hasPrefix("169.254.") || text.hasPrefix("0.") || text == "100.100.100.200"
+    }
+}
+
+/// Where a channel sends, checked: the one check the channel form and every send make.
+enum ChannelTarget: Sendable {
+    /// A webhook's or ntfy topic's URL.
+    case http(URL)
+    /// A mail server, and its addresses that may be connected to (connect to these, not the name again).
+    case mail(MailChannelAddress, addresses: [String])
+
+    /// Checks `address` for a channel of `kind`, resolving names off the cooperative threads (getaddrinfo blocks).
+    static func check(kind: AlertChannel.Kind, address: String, allowLocal: Bool) async throws(OutboundURL.Refused) -> ChannelTarget {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { () throws(OutboundURL.Refused) -> ChannelTarget in
+                switch kind {
+                case .webhook, .ntfy:
+                    return .http(try OutboundURL.check(address, allowLocal: allowLocal))
+                case .email:
+                    let mail = try MailChannelAddress(parsing: address)
+                    return .mail(mail, addresses: try OutboundURL.addresses(of: mail.host, allowLocal: allowLocal))
+                }
+            }
+        } catch let refused as OutboundURL.Refused {
+            throw refused
+        } catch {
+            throw OutboundURL.Refused(message: "Berth is shutting down: the address was not checked.")
+        }
     }
 }

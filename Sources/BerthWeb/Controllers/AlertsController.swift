@@ -1,7 +1,6 @@
 import BerthStore
 import Foundation
 import Hummingbird
-import NIOPosix
 
 /// Alerts (admins): channels (webhook, ntfy, e-mail) with their delivery logs and a test button, and the rules that say which
 /// container events go to which channels.
@@ -57,23 +56,14 @@ struct AlertsController: Sendable {
         if name.isEmpty || name.count > 100 { problem = "Give the channel a name (at most 100 characters)." }
         if kind == nil { problem = "Choose webhook, ntfy or e-mail." }
         if kind == .webhook, secret.count < 16 { problem = "A webhook needs a signing secret of at least 16 characters: receivers check the X-Berth-Signature header with it." }
-        if problem == nil {
-            let allowLocal = allowLocal
-            let secretGiven = !secret.isEmpty
-            // getaddrinfo blocks: off the cooperative threads.
-            problem = try await NIOThreadPool.singleton.runIfActive { () -> String? in
-                do throws(OutboundURL.Refused) {
-                    if kind == .email {
-                        let address = try MailChannelAddress(parsing: url)
-                        _ = try OutboundURL.addresses(of: address.host, allowLocal: allowLocal)
-                        if address.username != nil, !secretGiven { return "The mail server's user needs its password in the secret field." }
-                    } else {
-                        _ = try OutboundURL.check(url, allowLocal: allowLocal)
-                    }
-                    return nil
-                } catch {
-                    return error.message
+        if problem == nil, let kind {
+            do {
+                if case .mail(let address, _) = try await ChannelTarget.check(kind: kind, address: url, allowLocal: allowLocal),
+                   address.username != nil, secret.isEmpty {
+                    problem = "The mail server's user needs its password in the secret field."
                 }
+            } catch {
+                problem = error.message
             }
         }
         if let problem {

@@ -50,7 +50,7 @@ struct ProjectsController: Sendable {
             parameters: removeVolumes ? ["volumes": "remove"] : nil, back: back
         ) { () async throws -> AuditTrail.ActionDone in
             // Not the one-off containers of `compose run`, as the compose CLI leaves them out too (down removes them).
-            let containers = try await engine.listContainers(all: true, filters: .init(label: ["\(ComposeLabel.project)=\(name)"]))
+            let containers = try await engine.projectContainers(name)
                 .filter { action == .down || $0.labels?[ComposeLabel.oneoff]?.lowercased() != "true" }
                 .sorted { ($0.created ?? 0) < ($1.created ?? 0) }
             guard !containers.isEmpty || action == .down else { throw AuditTrail.ActionFailure("No project \(name) on this engine.") }
@@ -120,7 +120,7 @@ struct ProjectsController: Sendable {
         let name = try context.parameters.require("name")
         guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
         do {
-            let containers = try await engine.listContainers(all: true, filters: .init(label: ["\(ComposeLabel.project)=\(name)"]))
+            let containers = try await engine.projectContainers(name)
             guard !containers.isEmpty else { throw HTTPError(.notFound, message: "No project \(name) on this engine.") }
             return try views.page("project", ProjectPage(name: name, containers: containers), context: context)
         } catch let error as EngineError {

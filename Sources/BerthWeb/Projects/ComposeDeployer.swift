@@ -22,7 +22,7 @@ struct ComposeDeployer: Sendable {
 
     /// The project's containers as the engine has them (one-off ones left out).
     static func deployed(engine: EngineClient, project: String) async throws -> [DeployedContainer] {
-        let list = try await engine.listContainers(all: true, filters: .init(label: ["\(ComposeLabel.project)=\(project)"]))
+        let list = try await engine.projectContainers(project)
         return list.compactMap { summary in
             let name = String((summary.names?.first ?? summary.id).drop { $0 == "/" })
             return DeployedContainer(id: summary.id, name: name, labels: summary.labels ?? [:], running: summary.state == "running")
@@ -217,5 +217,12 @@ extension ComposePlan.Action {
         case .keep(_, let start): start
         case .remove: false
         }
+    }
+}
+
+extension EngineClient {
+    /// Every container of a compose project (stopped and one-off ones too), by the compose CLI's project label.
+    func projectContainers(_ project: String) async throws -> [ContainerSummary] {
+        try await listContainers(all: true, filters: .init(label: ["\(ComposeLabel.project)=\(project)"]))
     }
 }
