@@ -41,6 +41,7 @@
     const params = new URLSearchParams();
     if (form.elements.type.value) params.set("type", form.elements.type.value);
     if (form.elements.action.value.trim()) params.set("action", form.elements.action.value.trim());
+    if (form.elements.project.value.trim()) params.set("project", form.elements.project.value.trim());
     const query = params.toString();
     return root.dataset.stream + (query ? "?" + query : "");
   }

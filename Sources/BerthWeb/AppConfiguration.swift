@@ -68,10 +68,17 @@ public struct AppConfiguration: Sendable {
     /// PEM certificates alert channels trust beside the system's (`--alerts-ca-file`): a company CA for its mail relay
     /// or webhook receivers.
     public var alertsCAFile: String?
+    /// Where compose projects live, a folder each (`--projects-dir`); nil: `projects` beside the database.
+    public var projectsDirectory: String?
 
     /// Where the secret key file is.
     public var secretKeyPath: String {
         secretKeyFile ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("berth.key").path
+    }
+
+    /// Where the compose projects' folders are.
+    public var projectsPath: String {
+        projectsDirectory ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("projects").path
     }
 
     public struct TLSFiles: Sendable {

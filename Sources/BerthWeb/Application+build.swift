@@ -211,7 +211,13 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SwarmController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     VolumesController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
-    ProjectsController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    let folders = ProjectFolders(root: configuration.projectsPath)
+    ProjectsController(
+        engine: engine, database: database, deployment: ProjectDeployment(engine: engine, database: database, folders: folders), jobs: jobs,
+        logins: logins, audit: audit, views: views
+    ).addRoutes(to: routes)
+    ProjectFilesController(database: database, engine: engine, folders: folders, audit: audit, views: views, editor: EditorLibrary())
+        .addRoutes(to: routes)
     AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     // Before the dashboard pages: /dashboards/new is not the dashboard "new".

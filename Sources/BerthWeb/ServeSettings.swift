@@ -122,6 +122,11 @@ extension ServeSetting {
             "Key that seals saved registry passwords (created 0600 when missing; keep it out of database backups).",
             get: { $0.secretKeyFile }, set: { $0.secretKeyFile = $1 }
         ),
+        .text(
+            "projects-dir", unset: "projects beside the database",
+            "Folder of the compose projects, one folder each with compose.yaml and .env (each saved version is also in the database).",
+            get: { $0.projectsDirectory }, set: { $0.projectsDirectory = $1 }
+        ),
         .text("templates", "Folder of the Mustache templates.", get: { $0.templatesDirectory }, set: { $0.templatesDirectory = $1 }),
         .text("public", "Folder of the static files.", get: { $0.publicDirectory }, set: { $0.publicDirectory = $1 }),
         .text(

@@ -18,6 +18,10 @@ public struct ComposeIssue: Error, Sendable, Equatable, CustomStringConvertible 
 public struct ComposeErrors: Error, Sendable, Equatable, CustomStringConvertible {
     public let issues: [ComposeIssue]
 
+    public init(issues: [ComposeIssue]) {
+        self.issues = issues
+    }
+
     public var description: String { issues.map(\.description).joined(separator: "\n") }
 }
 
@@ -45,13 +49,46 @@ public struct ComposeProject: Sendable, Equatable {
         func place(_ service: ComposeService) {
             guard !placed.contains(service.name) else { return }
             placed.insert(service.name)
-            for dependency in service.dependsOn.keys.sorted() {
+            for dependency in service.startsAfter {
                 if let other = selected.first(where: { $0.name == dependency }) { place(other) }
             }
             ordered.append(service)
         }
         selected.forEach(place)
         return ordered
+    }
+
+    /// Everything in the file only an admin may deploy, each with its line: what each service asks for
+    /// (`ComposeService.adminOnly`), and volumes and networks that reach beyond the project — driver options (the local
+    /// driver's `o: bind` and `device:` mount any host path), a driver other than the engine's default, an external one.
+    /// All declared ones count, used by an active service or not: a profile is one click away.
+    public var adminOnly: [ComposeIssue] {
+        var found = services.flatMap(\.adminOnly)
+        for volume in volumes {
+            found += Self.adminOnly("volume", volume.key, driver: volume.driver, default: "local", options: volume.driverOptions,
+                                    external: volume.external, lines: volume.lines)
+        }
+        for network in networks {
+            found += Self.adminOnly("network", network.key, driver: network.driver, default: "bridge", options: network.driverOptions,
+                                    external: network.external, lines: network.lines)
+        }
+        return found
+    }
+
+    private static func adminOnly(
+        _ kind: String, _ key: String, driver: String?, default standard: String, options: [String: String], external: Bool, lines: [String: Int]
+    ) -> [ComposeIssue] {
+        var found: [ComposeIssue] = []
+        if let driver, driver != standard {
+            found.append(ComposeIssue("the \(kind) \(key): driver \(driver) (admins only)", line: lines["driver"]))
+        }
+        if !options.isEmpty {
+            found.append(ComposeIssue("the \(kind) \(key): driver_opts (admins only)", line: lines["driver_opts"]))
+        }
+        if external {
+            found.append(ComposeIssue("the \(kind) \(key): external (admins only)", line: lines["external"]))
+        }
+        return found
     }
 }
 
@@ -83,12 +120,38 @@ public struct ComposeService: Sendable, Equatable, Codable {
         public var source: String?
         public var target: String
         public var readOnly: Bool
+        /// `nocopy` (short syntax) or `volume.nocopy` (long): the engine does not fill a new volume from the image's
+        /// files at the target. Volumes only.
+        public var noCopy = false
 
-        public init(kind: Kind, source: String?, target: String, readOnly: Bool) {
+        public init(kind: Kind, source: String?, target: String, readOnly: Bool, noCopy: Bool = false) {
             self.kind = kind
             self.source = source
             self.target = target
             self.readOnly = readOnly
+            self.noCopy = noCopy
+        }
+
+        private enum CodingKeys: String, CodingKey { case kind, source, target, readOnly, noCopy }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            kind = try container.decode(Kind.self, forKey: .kind)
+            source = try container.decodeIfPresent(String.self, forKey: .source)
+            target = try container.decode(String.self, forKey: .target)
+            readOnly = try container.decode(Bool.self, forKey: .readOnly)
+            noCopy = try container.decodeIfPresent(Bool.self, forKey: .noCopy) ?? false
+        }
+
+        /// `noCopy` only when set: the configuration hash of a service that does not use it stays what it was before
+        /// the key existed, so its containers are not recreated for nothing.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(kind, forKey: .kind)
+            try container.encodeIfPresent(source, forKey: .source)
+            try container.encode(target, forKey: .target)
+            try container.encode(readOnly, forKey: .readOnly)
+            if noCopy { try container.encode(noCopy, forKey: .noCopy) }
         }
     }
 
@@ -176,6 +239,21 @@ public struct ComposeService: Sendable, Equatable, Codable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The services that must start before this one, sorted: its `depends_on`, and the service whose network it
+    /// shares (`network_mode: service:x`, which the engine can only join once x's container exists). The latter is
+    /// not in `dependsOn`: that is part of the configuration hash, and the file did not say it.
+    public var startsAfter: [String] {
+        var names = Set(dependsOn.keys)
+        if let shared = networkService { names.insert(shared) }
+        return names.sorted()
+    }
+
+    /// `x` of `network_mode: service:x`.
+    public var networkService: String? {
+        guard let mode = networkMode, mode.hasPrefix("service:") else { return nil }
+        return String(mode.dropFirst("service:".count))
+    }
+
     /// The keys whose values differ from `other`'s, by their compose names (`environment`, `image`, …).
     public func changedKeys(from other: ComposeService) -> [String] {
         let mine = configuration
@@ -189,7 +267,7 @@ public struct ComposeService: Sendable, Equatable, Codable {
     ]
 
     /// What only an admin may deploy, each with its line: bind mounts, added capabilities, privileged mode, the host's
-    /// network or another container's namespaces.
+    /// network or another container's namespaces (another service's of the project is fine: `service:x`).
     public var adminOnly: [ComposeIssue] {
         var found: [ComposeIssue] = []
         for mount in volumes where mount.kind == .bind {
@@ -212,10 +290,14 @@ public struct ComposeVolume: Sendable, Equatable, Codable {
     public var driverOptions: [String: String] = [:]
     public var labels: [String: String] = [:]
     public var external = false
+    /// Where each of its keys is in the file, for messages (not encoded: not part of what it is).
+    public var lines: [String: Int] = [:]
 
     public init(key: String) {
         self.key = key
     }
+
+    private enum CodingKeys: String, CodingKey { case key, name, driver, driverOptions, labels, external }
 }
 
 public struct ComposeNetwork: Sendable, Equatable, Codable {
@@ -226,8 +308,12 @@ public struct ComposeNetwork: Sendable, Equatable, Codable {
     public var labels: [String: String] = [:]
     public var external = false
     public var `internal` = false
+    /// Where each of its keys is in the file, for messages (not encoded: not part of what it is).
+    public var lines: [String: Int] = [:]
 
     public init(key: String) {
         self.key = key
     }
+
+    private enum CodingKeys: String, CodingKey { case key, name, driver, driverOptions, labels, external, `internal` }
 }

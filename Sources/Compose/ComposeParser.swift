@@ -168,9 +168,8 @@ private final class Reader {
         return value
     }
 
-    /// A list of strings (or one string, where `alsoSingle`).
-    func strings(_ node: Node, _ what: String, alsoSingle: Bool = false) -> [String] {
-        if alsoSingle, node.scalar != nil { return string(node, what).map { [$0] } ?? [] }
+    /// A list of strings.
+    func strings(_ node: Node, _ what: String) -> [String] {
         guard let sequence = node.sequence else {
             fail("\(what) must be a list", node)
             return []
@@ -273,21 +272,55 @@ private final class Reader {
         return service
     }
 
+    /// `env_file:` as one path, a list of paths, or a list mixing paths and `{path:, required:}`. A file that can't be
+    /// read is an error unless it says `required: false` (then it is skipped, as the compose CLI does). Later files win.
     func envFiles(_ node: Node, _ what: String) -> [String: String] {
+        var files: [(path: String, required: Bool, node: Node)] = []
+        if node.scalar != nil {
+            if let path = string(node, what) { files.append((path, true, node)) }
+        } else if let sequence = node.sequence {
+            for item in sequence {
+                if item.mapping != nil {
+                    if let file = envFile(item, what) { files.append((file.path, file.required, item)) }
+                } else if let path = string(item, what) {
+                    files.append((path, true, item))
+                }
+            }
+        } else {
+            fail("\(what) must be a path or a list", node)
+        }
         var environment: [String: String] = [:]
-        for path in strings(node, what, alsoSingle: true) {
-            let full = absolute(path)
-            guard let text = parser.readFile(full) else {
-                fail("\(what): \(path) can't be read", node)
+        for file in files {
+            guard let text = parser.readFile(absolute(file.path)) else {
+                if file.required { fail("\(what): \(file.path) can't be read", file.node) }
                 continue
             }
             do {
                 for (key, value) in try DotEnv.parse(text) { environment[key] = value }
             } catch {
-                fail("\(what): \(path) line \(error.line): \(error.message)", node)
+                fail("\(what): \(file.path) line \(error.line): \(error.message)", file.node)
             }
         }
         return environment
+    }
+
+    /// The long form of an `env_file:` item: `path:` and `required:` (true unless it says otherwise).
+    func envFile(_ node: Node, _ what: String) -> (path: String, required: Bool)? {
+        guard let keys = pairs(node, what) else { return nil }
+        var path: String?
+        var required = true
+        for (key, value) in keys {
+            switch key {
+            case "path": path = string(value, "\(what).path")
+            case "required": required = bool(value, "\(what).required")
+            default: fail("\(what).\(key): is not supported by Berth", value)
+            }
+        }
+        guard let path, !path.isEmpty else {
+            fail("\(what): an item needs a path:", node)
+            return nil
+        }
+        return (path, required)
     }
 
     func absolute(_ path: String) -> String {
@@ -295,7 +328,7 @@ private final class Reader {
         return URL(fileURLWithPath: parser.projectDirectory).appendingPathComponent(path).standardizedFileURL.path
     }
 
-    /// `8080:80`, `127.0.0.1:8080:80/udp`, `80` (a port the engine picks on the host).
+    /// `8080:80`, `127.0.0.1:8080:80/udp`, `[::1]:8080:80`, `80` (a port the engine picks on the host).
     func port(_ text: String, _ node: Node, _ what: String) -> ComposeService.Port? {
         var spec = text
         var proto = "tcp"
@@ -307,9 +340,19 @@ private final class Reader {
             fail("\(what): “\(text)” has an unknown protocol", node)
             return nil
         }
-        var parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         var hostIP: String?
-        if parts.count == 3 || (parts.count > 3 && spec.hasPrefix("[")) {
+        // An IPv6 address is in brackets, its colons are not the separators; the model has it without them.
+        if spec.hasPrefix("[") {
+            guard let close = spec.firstIndex(of: "]"), close > spec.index(after: spec.startIndex),
+                  case let rest = spec[spec.index(after: close)...], rest.hasPrefix(":"), rest.dropFirst().contains(":") else {
+                fail("\(what): “\(text)” is not [IPv6]:host:container", node)
+                return nil
+            }
+            hostIP = String(spec[spec.index(after: spec.startIndex)..<close])
+            spec = String(rest.dropFirst())
+        }
+        var parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if hostIP == nil, parts.count == 3 {
             hostIP = parts.removeFirst()
         }
         guard parts.count <= 2, let container = Self.portNumber(parts.last ?? "") else {
@@ -386,22 +429,25 @@ private final class Reader {
                 }
                 return .init(kind: .volume, source: nil, target: parts[0], readOnly: false)
             }
-            var readOnly = false
-            if parts.count == 3 {
-                let options = parts[2].split(separator: ",").map(String.init)
-                guard options.allSatisfy({ ["ro", "rw", "z", "Z"].contains($0) }) else {
-                    fail("\(what): “\(parts[2])” is not ro or rw", item)
-                    return nil
-                }
-                readOnly = options.contains("ro")
+            let options = parts.count == 3 ? parts[2].split(separator: ",", omittingEmptySubsequences: false).map(String.init) : []
+            if let unknown = options.first(where: { !Self.mountOptions.contains($0) }) {
+                fail("\(what): “\(unknown)” of “\(text)” is not a mount option (ro, rw, nocopy, z, Z, cached, delegated, consistent)", item)
+                return nil
             }
             guard parts[1].hasPrefix("/") else {
                 fail("\(what): “\(parts[1])” is not an absolute path in the container", item)
                 return nil
             }
-            return mount(source: parts[0], target: parts[1], readOnly: readOnly)
+            var mount = mount(source: parts[0], target: parts[1], readOnly: options.contains("ro"))
+            // As the compose CLI: nocopy means something to a volume only, a bind mount has nothing to copy into.
+            mount.noCopy = mount.kind == .volume && options.contains("nocopy")
+            return mount
         }
     }
+
+    /// What the compose CLI accepts after `source:target:`. SELinux labels (`z`, `Z`) and the consistency modes of
+    /// Docker Desktop (`cached`, `delegated`, `consistent`) are accepted and mean nothing to Berth's engine.
+    static let mountOptions: Set<String> = ["ro", "rw", "nocopy", "z", "Z", "cached", "delegated", "consistent"]
 
     /// A source that is a path (`/`, `.`, `~`) binds it; anything else names a volume.
     func mount(source: String, target: String, readOnly: Bool) -> ComposeService.Mount {
@@ -418,12 +464,16 @@ private final class Reader {
         var source: String?
         var target: String?
         var readOnly = false
+        var noCopy = false
         for (key, value) in keys {
             switch key {
             case "type": kind = string(value, "\(what).type") ?? "volume"
             case "source": source = string(value, "\(what).source")
             case "target": target = string(value, "\(what).target")
             case "read_only": readOnly = bool(value, "\(what).read_only")
+            case "volume": noCopy = volumeOptions(value, "\(what).volume")
+            // Docker Desktop's file sharing modes: nothing to Berth's engine, as `:cached` in the short form.
+            case "consistency": _ = string(value, "\(what).consistency")
             default: fail("\(what).\(key): is not supported by Berth", value)
             }
         }
@@ -432,7 +482,7 @@ private final class Reader {
             return nil
         }
         switch kind {
-        case "volume": return .init(kind: .volume, source: source, target: target, readOnly: readOnly)
+        case "volume": return .init(kind: .volume, source: source, target: target, readOnly: readOnly, noCopy: noCopy)
         case "bind":
             guard let source else {
                 fail("\(what): a bind mount needs a source", node)
@@ -444,6 +494,20 @@ private final class Reader {
             fail("\(what): type \(kind) is not supported (volume, bind, tmpfs)", node)
             return nil
         }
+    }
+
+    /// A long mount's `volume:` options: `nocopy`, the one Berth knows.
+    func volumeOptions(_ node: Node, _ what: String) -> Bool {
+        guard let keys = pairs(node, what) else { return false }
+        var noCopy = false
+        for (key, value) in keys {
+            if key == "nocopy" {
+                noCopy = bool(value, "\(what).nocopy")
+            } else {
+                fail("\(what).\(key): is not supported by Berth", value)
+            }
+        }
+        return noCopy
     }
 
     func serviceNetworks(_ node: Node, _ what: String) -> [String: [String]] {
@@ -581,6 +645,7 @@ private final class Reader {
         guard let node = entry.1, let keys = pairs(node, "volumes.\(entry.0)") else { return volume }
         for (key, value) in keys {
             let what = "volumes.\(entry.0).\(key)"
+            volume.lines[key] = value.mark?.line
             switch key {
             case "name": volume.name = string(value, what)
             case "driver": volume.driver = string(value, what)
@@ -598,6 +663,7 @@ private final class Reader {
         guard let node = entry.1, let keys = pairs(node, "networks.\(entry.0)") else { return network }
         for (key, value) in keys {
             let what = "networks.\(entry.0).\(key)"
+            network.lines[key] = value.mark?.line
             switch key {
             case "name": network.name = string(value, what)
             case "driver": network.driver = string(value, what)
@@ -631,6 +697,9 @@ private final class Reader {
             for network in service.networks.keys.sorted() where !networks.contains(network) {
                 issues.append(ComposeIssue("\(service.name) joins the network \(network), which networks: does not declare", line: service.lines["networks"]))
             }
+            if let shared = service.networkService, !names.contains(shared) {
+                issues.append(ComposeIssue("\(service.name) shares the network of \(shared), which is not a service here", line: service.lines["network_mode"]))
+            }
             if service.networkMode != nil, !service.networks.isEmpty {
                 issues.append(ComposeIssue("\(service.name) has both network_mode and networks", line: service.lines["network_mode"]))
             }
@@ -638,17 +707,18 @@ private final class Reader {
                 issues.append(ComposeIssue("\(service.name) has a container_name, so it can't have \(service.replicas) replicas", line: service.lines["container_name"]))
             }
         }
-        // A cycle: a service that depends, through others, on itself.
+        // A cycle: a service that depends, through others, on itself (`network_mode: service:x` counts: x starts first).
         var state: [String: Int] = [:]
         func visit(_ name: String, _ path: [String]) {
             if state[name] == 2 { return }
             if state[name] == 1 {
                 let cycle = (path.drop { $0 != name } + [name]).joined(separator: " → ")
-                issues.append(ComposeIssue("the services depend on each other in a circle: \(cycle)", line: project.service(name)?.lines["depends_on"]))
+                let lines = project.service(name)?.lines
+                issues.append(ComposeIssue("the services depend on each other in a circle: \(cycle)", line: lines?["depends_on"] ?? lines?["network_mode"]))
                 return
             }
             state[name] = 1
-            for dependency in project.service(name)?.dependsOn.keys.sorted() ?? [] where names.contains(dependency) {
+            for dependency in project.service(name)?.startsAfter ?? [] where names.contains(dependency) {
                 visit(dependency, path + [name])
             }
             state[name] = 2

@@ -38,22 +38,25 @@ public struct DeployedContainer: Sendable, Equatable {
     public let number: Int
     public let configHash: String
     public let running: Bool
+    /// The image it was made from (`sha256:…`), when known.
+    public let imageId: String?
 
-    public init(id: String, name: String, service: String, number: Int, configHash: String, running: Bool) {
+    public init(id: String, name: String, service: String, number: Int, configHash: String, running: Bool, imageId: String? = nil) {
         self.id = id
         self.name = name
         self.service = service
         self.number = number
         self.configHash = configHash
         self.running = running
+        self.imageId = imageId
     }
 
     /// A container's compose identity from its labels; nil for one-off containers (`compose run`) and others.
-    public init?(id: String, name: String, labels: [String: String], running: Bool) {
+    public init?(id: String, name: String, labels: [String: String], running: Bool, imageId: String? = nil) {
         guard let service = labels[ComposeLabel.service], labels[ComposeLabel.oneoff]?.lowercased() != "true" else { return nil }
         self.init(
             id: id, name: name, service: service, number: Int(labels[ComposeLabel.containerNumber] ?? "") ?? 1,
-            configHash: labels[ComposeLabel.configHash] ?? "", running: running
+            configHash: labels[ComposeLabel.configHash] ?? "", running: running, imageId: imageId
         )
     }
 }
@@ -67,7 +70,8 @@ public struct ComposePlan: Sendable, Equatable {
         case recreate(container: String, keys: [String])
         /// Unchanged; started if it is not running.
         case keep(container: String, start: Bool)
-        /// More containers than the scale, or a service the file no longer has.
+        /// More containers than the scale, or a service the file no longer has. (A service the file still has but
+        /// its profiles switch off keeps its containers, as with the compose CLI: the plan has no step for them.)
         case remove(container: String)
     }
 
@@ -90,7 +94,14 @@ public struct ComposePlan: Sendable, Equatable {
     ///   - services: what should run, in start order (`ComposeProject.startOrder`).
     ///   - deployed: the project's containers as the engine has them.
     ///   - previous: the services as last deployed (the version the containers came from), to say which keys changed.
-    public init(project: String, services: [ComposeService], deployed: [DeployedContainer], previous: [String: ComposeService] = [:]) {
+    ///   - allServices: every service of the file, active or not (`ComposeProject.services`' names); the containers of
+    ///     one not in `services` are left alone. nil: `services` are all the file has.
+    ///   - images: what each image reference names now (`sha256:…`); a container made from another image than its
+    ///     service's names now (a newer pull) is recreated, as the compose CLI does.
+    public init(
+        project: String, services: [ComposeService], deployed: [DeployedContainer], previous: [String: ComposeService] = [:],
+        allServices: Set<String>? = nil, images: [String: String] = [:]
+    ) {
         var steps: [Step] = []
         var claimed: Set<String> = []
         for service in services {
@@ -103,7 +114,10 @@ public struct ComposePlan: Sendable, Equatable {
                     continue
                 }
                 claimed.insert(existing.id)
-                if existing.configHash == hash {
+                let newerImage = images[service.image].map { current in existing.imageId.map { $0 != current } ?? false } ?? false
+                if existing.configHash == hash, newerImage {
+                    steps.append(Step(service: service.name, number: number, action: .recreate(container: existing.id, keys: ["image"]), containerName: name))
+                } else if existing.configHash == hash {
                     steps.append(Step(service: service.name, number: number, action: .keep(container: existing.id, start: !existing.running), containerName: existing.name))
                 } else {
                     let keys = previous[service.name].map { service.changedKeys(from: $0) } ?? []
@@ -111,8 +125,11 @@ public struct ComposePlan: Sendable, Equatable {
                 }
             }
         }
-        // Scaled down, or no longer in the file: removed, last.
-        for container in deployed.sorted(by: { ($0.service, $0.number) < ($1.service, $1.number) }) where !claimed.contains(container.id) {
+        // Scaled down, or no longer in the file: removed, last. Switched off by profiles: left as they are.
+        let active = Set(services.map(\.name))
+        let inFile = allServices.map { $0.union(active) } ?? active
+        for container in deployed.sorted(by: { ($0.service, $0.number) < ($1.service, $1.number) })
+        where !claimed.contains(container.id) && (active.contains(container.service) || !inFile.contains(container.service)) {
             steps.append(Step(service: container.service, number: container.number, action: .remove(container: container.id), containerName: container.name))
         }
         self.steps = steps

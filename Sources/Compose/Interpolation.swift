@@ -118,7 +118,8 @@ public struct Interpolation: Sendable {
 }
 
 /// A `.env` file: `KEY=value` lines, `export ` allowed before a key, `#` comments; a value in single quotes is taken as
-/// it is, one in double quotes understands `\n`, `\t`, `\"` and `\\`, an unquoted one ends before ` #`.
+/// it is, one in double quotes understands `\n`, `\t`, `\"` and `\\`; a comment may follow either after the closing
+/// quote; an unquoted one ends before whitespace and `#` (`a#b` is a value, as for the compose CLI).
 public enum DotEnv {
     public struct Failure: Error, Equatable, Sendable {
         public let message: String
@@ -145,20 +146,45 @@ public enum DotEnv {
                 throw Failure(message: "“\(key.prefix(40))” is not a variable name", line: offset + 1)
             }
             var value = String(line[line.index(after: equals)...]).trimmingWhitespace()
-            if value.hasPrefix("'") {
-                guard value.count >= 2, value.hasSuffix("'") else { throw Failure(message: "\(key): the quote is not closed", line: offset + 1) }
-                value = String(value.dropFirst().dropLast())
-            } else if value.hasPrefix("\"") {
-                guard value.count >= 2, value.hasSuffix("\""), !value.hasSuffix("\\\"") || value.hasSuffix("\\\\\"") else {
-                    throw Failure(message: "\(key): the quote is not closed", line: offset + 1)
-                }
-                value = unescape(String(value.dropFirst().dropLast()))
-            } else if let comment = value.range(of: " #") {
-                value = String(value[..<comment.lowerBound]).trimmingWhitespace()
+            if let quote = value.first, quote == "'" || quote == "\"" {
+                guard let inside = quoted(value, quote) else { throw Failure(message: "\(key): the quote is not closed", line: offset + 1) }
+                value = quote == "\"" ? unescape(inside) : inside
+            } else if let comment = commentStart(value) {
+                value = String(value[..<comment]).trimmingWhitespace()
             }
             pairs.append((key, value))
         }
         return pairs
+    }
+
+    /// What is between the opening quote and the closing one: the first (not escaped, in double quotes) after which the
+    /// line ends or a comment starts. nil: there is none.
+    static func quoted(_ value: String, _ quote: Character) -> String? {
+        var escaped = false
+        var index = value.index(after: value.startIndex)
+        while index < value.endIndex {
+            let character = value[index]
+            if escaped {
+                escaped = false
+            } else if character == "\\", quote == "\"" {
+                escaped = true
+            } else if character == quote {
+                let rest = value[value.index(after: index)...].trimmingWhitespace()
+                if rest.isEmpty || rest.hasPrefix("#") { return String(value[value.index(after: value.startIndex)..<index]) }
+            }
+            index = value.index(after: index)
+        }
+        return nil
+    }
+
+    /// Where a comment starts in an unquoted value: a `#` after a space or tab.
+    static func commentStart(_ value: String) -> String.Index? {
+        var previous: Character?
+        for index in value.indices {
+            if value[index] == "#", previous == " " || previous == "\t" { return index }
+            previous = value[index]
+        }
+        return nil
     }
 
     static func unescape(_ text: String) -> String {

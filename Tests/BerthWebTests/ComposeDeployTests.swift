@@ -12,6 +12,7 @@ import TestSupport
 
 /// Compose projects deployed on the real test engine, and seen by Debian's `docker-compose` (1.29).
 @Suite(.serialized) struct ComposeDeployTests {
+    /// The issue's three services: web needs a healthy db and a finished migrate; web keeps an anonymous volume.
     /// A shell as PID 1 ignores TERM unless it traps it: the traps let stops (and `docker-compose down`) be quick.
     static func file(web: String = "hello") -> String {
         """
@@ -19,6 +20,7 @@ import TestSupport
           web:
             image: busybox:latest
             command: ["sh", "-c", "trap 'exit 0' TERM; echo web up; sleep 3600 & wait"]
+            volumes: ["/scratch"]
             environment:
               GREETING: \(web)
             depends_on:
@@ -50,7 +52,9 @@ import TestSupport
         try Data(yaml.utf8).write(to: file)
         let place = ComposeContainerSpec.ProjectPlace(name: name, directory: directory.path, file: file.path)
         let deployed = try await ComposeDeployer.deployed(engine: engine, project: name)
-        let plan = ComposePlan(project: name, services: project.startOrder(of: project.services), deployed: deployed)
+        let plan = ComposePlan(
+            project: name, services: project.startOrder(of: project.services), deployed: deployed, allServices: Set(project.services.map(\.name))
+        )
         let lines = NIOLockedValueBox<[String]>([])
         let deployer = ComposeDeployer(
             engine: engine, project: project, place: place, log: { line in lines.withLockedValue { $0.append(line) } },

@@ -272,3 +272,209 @@ import Testing
         #expect(project.warnings.map(\.description) == ["line 1: version: is obsolete and ignored", "line 4: TAG is not set; it counts as empty"])
     }
 }
+
+@Suite struct ComposeParserCompatibilityTests {
+    func parse(_ yaml: String, files: [String: String] = [:]) throws(ComposeErrors) -> ComposeProject {
+        try ComposeParser(variables: [:], projectDirectory: "/srv/app", readFile: { files[$0] }).parse(yaml)
+    }
+
+    func issues(_ yaml: String, files: [String: String] = [:]) -> [ComposeIssue] {
+        do {
+            _ = try parse(yaml, files: files)
+            return []
+        } catch {
+            return error.issues
+        }
+    }
+
+    @Test func shortVolumeOptionsAreThoseTheComposeCLIAccepts() throws {
+        let project = try parse("""
+            services:
+              app:
+                image: busybox
+                volumes:
+                  - data:/ro:ro
+                  - data:/rw:rw
+                  - ./x:/cached:cached
+                  - data:/delegated:delegated
+                  - data:/consistent:consistent
+                  - data:/z:z
+                  - data:/bigz:Z
+                  - data:/nocopy:nocopy
+                  - data:/both:ro,nocopy
+                  - ./y:/label:ro,z
+                  - ./z:/bind:nocopy
+                  - type: volume
+                    source: data
+                    target: /long
+                    volume:
+                      nocopy: true
+            volumes:
+              data:
+            """)
+        let mounts = try #require(project.service("app")).volumes
+        #expect(mounts.map(\.target) == ["/ro", "/rw", "/cached", "/delegated", "/consistent", "/z", "/bigz", "/nocopy", "/both", "/label", "/bind", "/long"])
+        #expect(mounts.filter(\.readOnly).map(\.target) == ["/ro", "/both", "/label"])
+        #expect(mounts.filter(\.noCopy).map(\.target) == ["/nocopy", "/both", "/long"], "a bind mount has nothing to copy into")
+        #expect(mounts[2] == .init(kind: .bind, source: "/srv/app/x", target: "/cached", readOnly: false))
+        let unknown = issues("""
+            services:
+              app:
+                image: busybox
+                volumes:
+                  - data:/ok:ro
+                  - data:/d:ro,shared-ish
+            volumes:
+              data:
+            """)
+        #expect(unknown.count == 1 && unknown.first?.line == 6 && unknown.first?.message.contains("“shared-ish”") == true, "\(unknown)")
+        #expect(issues("services:\n  app:\n    image: busybox\n    volumes:\n      - type: volume\n        target: /d\n        volume: {subpath: x}\n")
+            .map(\.line) == [7])
+    }
+
+    @Test func noCopyLeavesTheHashOfMountsWithoutItAsItWas() throws {
+        // Encoded only when set: the hash of every service deployed before the key existed stays the same.
+        let plain = ComposeService.Mount(kind: .volume, source: "data", target: "/d", readOnly: false)
+        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(plain)) as? [String: Any]
+        #expect(object.map { Set($0.keys) } == ["kind", "source", "target", "readOnly"])
+        #expect(try JSONDecoder().decode(ComposeService.Mount.self, from: JSONEncoder().encode(plain)) == plain)
+        var service = ComposeService(name: "app", image: "busybox")
+        service.volumes = [plain]
+        var noCopy = service
+        noCopy.volumes[0].noCopy = true
+        #expect(noCopy.configHash != service.configHash)
+        #expect(noCopy.changedKeys(from: service) == ["volumes"])
+        #expect(try JSONDecoder().decode(ComposeService.Mount.self, from: JSONEncoder().encode(noCopy.volumes[0])).noCopy)
+    }
+
+    @Test func aCommentMayFollowAQuotedValueOrAnUnquotedOneAfterWhitespace() throws {
+        let pairs = try DotEnv.parse("""
+            SINGLE='v' # comment
+            DOUBLE="v" # c
+            TIGHT="v"#c
+            PLAIN=v # c
+            TAB=v\t# c
+            HASH=a#b
+            QUOTED_HASH='a # b' # c
+            INNER='it''s'
+            ESCAPED="say \\"hi\\"" # c
+            """)
+        #expect(pairs.map(\.value) == ["v", "v", "v", "v", "v", "a#b", "a # b", "it''s", "say \"hi\""])
+        #expect(throws: DotEnv.Failure(message: "K: the quote is not closed", line: 1)) { try DotEnv.parse("K='v' trailing") }
+        #expect(throws: DotEnv.Failure(message: "K: the quote is not closed", line: 1)) { try DotEnv.parse("K=\"v\\\"") }
+    }
+
+    @Test func anIPv6HostAddressIsInBrackets() throws {
+        let project = try parse("""
+            services:
+              app:
+                image: busybox
+                ports: ["[::1]:8080:80", "[::1]::80", "[fe80::1%eth0]:53:53/udp"]
+            """)
+        #expect(project.service("app")?.ports == [
+            .init(hostIP: "::1", hostPort: 8080, containerPort: 80, proto: "tcp"),
+            .init(hostIP: "::1", hostPort: nil, containerPort: 80, proto: "tcp"),
+            .init(hostIP: "fe80::1%eth0", hostPort: 53, containerPort: 53, proto: "udp"),
+        ])
+        let found = issues("""
+            services:
+              app:
+                image: busybox
+                ports: ["[::1]:80"]
+            """)
+        #expect(found.map(\.line) == [4] && found.first?.message.contains("[IPv6]") == true, "\(found)")
+        #expect(issues("services:\n  app:\n    image: busybox\n    ports: [\"[::1:80:80\"]\n").map(\.line) == [4])
+    }
+
+    @Test func anEnvFileThatIsNotRequiredMayBeMissing() throws {
+        let yaml = """
+            services:
+              app:
+                image: busybox
+                env_file:
+                  - base.env
+                  - path: ./local.env
+                    required: false
+                  - path: /etc/app/site.env
+            """
+        let files = ["/srv/app/base.env": "A=base\nB=base\n", "/etc/app/site.env": "B=site\n"]
+        #expect(try parse(yaml, files: files).service("app")?.environment == ["A": "base", "B": "site"])
+        var withLocal = files
+        withLocal["/srv/app/local.env"] = "A=local\n"
+        #expect(try parse(yaml, files: withLocal).service("app")?.environment == ["A": "local", "B": "site"], "later files win")
+        #expect(issues(yaml, files: ["/srv/app/base.env": ""]) == [ComposeIssue("app.env_file: /etc/app/site.env can't be read", line: 8)])
+        let wrong = issues("""
+            services:
+              app:
+                image: busybox
+                env_file:
+                  - required: false
+                  - path: a.env
+                    required: maybe
+                    format: raw
+            """, files: ["/srv/app/a.env": ""])
+        #expect(wrong.map(\.line) == [5, 7, 8], "\(wrong)")
+    }
+
+    @Test func volumesAndNetworksThatReachBeyondTheProjectAreForAdminsOnly() throws {
+        let project = try parse("""
+            services:
+              app:
+                image: busybox
+                cap_add: [NET_ADMIN]
+              sidecar:
+                image: busybox
+                network_mode: service:app
+            volumes:
+              plain:
+              local:
+                driver: local
+              hostpath:
+                driver_opts:
+                  type: none
+                  o: bind
+                  device: /etc
+              nfs:
+                driver: some/plugin
+              shared:
+                external: true
+            networks:
+              back:
+                driver: bridge
+              wide:
+                driver: macvlan
+              outside:
+                external: true
+            """)
+        #expect(project.adminOnly.map(\.description) == [
+            "line 4: app: cap_add (admins only)",
+            "line 14: the volume hostpath: driver_opts (admins only)",
+            "line 18: the volume nfs: driver some/plugin (admins only)",
+            "line 20: the volume shared: external (admins only)",
+            "line 25: the network wide: driver macvlan (admins only)",
+            "line 27: the network outside: external (admins only)",
+        ])
+        #expect(project.service("sidecar")?.adminOnly == [], "another service's network is the project's own")
+        let host = try parse("services:\n  app:\n    image: busybox\n    network_mode: host\n")
+        #expect(host.adminOnly == [ComposeIssue("app: network_mode host (admins only)", line: 4)])
+    }
+
+    @Test func aServiceWhoseNetworkAServiceSharesStartsFirst() throws {
+        let yaml = """
+            services:
+              sidecar:
+                image: busybox
+                network_mode: service:vpn
+              vpn:
+                image: busybox
+            """
+        let project = try parse(yaml)
+        #expect(project.startOrder(of: project.services).map(\.name) == ["vpn", "sidecar"])
+        let sidecar = try #require(project.service("sidecar"))
+        #expect(sidecar.dependsOn.isEmpty && sidecar.startsAfter == ["vpn"], "not in depends_on: the hash stays the file's")
+        #expect(issues(yaml.replacingOccurrences(of: "service:vpn", with: "service:ghost"))
+            == [ComposeIssue("sidecar shares the network of ghost, which is not a service here", line: 4)])
+        let circle = issues(yaml + "\n    depends_on: [sidecar]\n")
+        #expect(circle.contains { $0.message.contains("in a circle: sidecar → vpn → sidecar") }, "\(circle)")
+    }
+}

@@ -60,3 +60,46 @@ import Testing
         #expect(ComposeLabel.isValidProjectName("shop_2") && !ComposeLabel.isValidProjectName("Shop") && !ComposeLabel.isValidProjectName("-x"))
     }
 }
+
+@Suite struct ComposePlanProfileTests {
+    @Test func containersOfAServiceSwitchedOffByProfilesAreKept() throws {
+        let project = try ComposeParser(variables: [:], projectDirectory: "/srv/shop").parse("""
+            services:
+              app: {image: busybox}
+              debug: {image: busybox, profiles: [debug]}
+            """)
+        let all = project.services.map { service in
+            DeployedContainer(id: "id-\(service.name)", name: "shop-\(service.name)-1", service: service.name, number: 1, configHash: service.configHash, running: true)
+        }
+        let gone = DeployedContainer(id: "id-old", name: "shop-old-1", service: "old", number: 1, configHash: "x", running: true)
+        let active = project.startOrder(of: project.active(profiles: []))
+        let plan = ComposePlan(project: "shop", services: active, deployed: all + [gone], allServices: Set(project.services.map(\.name)))
+        #expect(plan.steps.map(\.action) == [.keep(container: "id-app", start: false), .remove(container: "id-old")])
+        #expect(plan.isEmpty == false)
+        let unknown = ComposePlan(project: "shop", services: active, deployed: all)
+        #expect(unknown.steps.map(\.action) == [.keep(container: "id-app", start: false), .remove(container: "id-debug")], "without allServices: as before")
+    }
+}
+
+@Suite struct ComposePlanImageTests {
+    @Test func aContainerOfAnOlderImageIsRecreatedNamingTheImageAndOneOfTheCurrentImageIsKept() throws {
+        let project = try ComposeParser(variables: [:], projectDirectory: "/p").parse("""
+            services:
+              web:
+                image: shop/web:1
+              db:
+                image: shop/db:1
+            """)
+        let hashes = Dictionary(uniqueKeysWithValues: project.services.map { ($0.name, $0.configHash) })
+        let deployed = [
+            DeployedContainer(id: "w", name: "p-web-1", service: "web", number: 1, configHash: hashes["web"]!, running: true, imageId: "sha256:old"),
+            DeployedContainer(id: "d", name: "p-db-1", service: "db", number: 1, configHash: hashes["db"]!, running: true, imageId: "sha256:db"),
+        ]
+        let plan = ComposePlan(
+            project: "p", services: project.services, deployed: deployed, images: ["shop/web:1": "sha256:new", "shop/db:1": "sha256:db"]
+        )
+        #expect(plan.steps.map(\.action) == [.recreate(container: "w", keys: ["image"]), .keep(container: "d", start: false)])
+        // Without what the tags name now, nothing is known to be newer.
+        #expect(ComposePlan(project: "p", services: project.services, deployed: deployed).isEmpty)
+    }
+}

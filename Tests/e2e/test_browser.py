@@ -726,7 +726,8 @@ def test_a_project_started_with_the_compose_cli_is_found_under_projects(browser,
         browser.find_element(By.LINK_TEXT, name).click()
         wait_for(lambda: f"{name}_app_1" in text_of(browser, "table.project-containers"))
         assert "running" in text_of(browser, "tr[data-service='app']")
-        assert not browser.find_elements(By.CSS_SELECTOR, ".project-actions"), "viewers get no buttons"
+        assert not browser.find_elements(By.CSS_SELECTOR, ".project-actions form, .project-actions a[href$='/plan']"), \
+            "viewers get no buttons"
         shot(browser, "project")
         # An admin takes it down from its page; it leaves the list.
         browser.delete_all_cookies()
@@ -737,3 +738,123 @@ def test_a_project_started_with_the_compose_cli_is_found_under_projects(browser,
         assert name not in text_of(browser, "table.projects")
     finally:
         subprocess.run(compose + ["down"], capture_output=True)
+
+
+PROJECT_FILE = """services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo web says $$GREETING; sleep 3600 & wait"]
+    environment:
+      GREETING: ${GREETING:-hello}
+    depends_on:
+      db:
+        condition: service_healthy
+      migrate:
+        condition: service_completed_successfully
+  db:
+    image: busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1; touch /tmp/ready; sleep 3600 & wait"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      retries: 30
+  migrate:
+    image: busybox:latest
+    command: ["sh", "-c", "echo migrated"]
+    depends_on: [db]
+"""
+
+
+def set_editor(driver, index, text):
+    """Puts text into the page's index-th code editor, as a paste would (typing would auto-indent the YAML)."""
+    editors = driver.find_elements(By.CSS_SELECTOR, ".CodeMirror")
+    driver.execute_script("arguments[0].CodeMirror.setValue(arguments[1]);", editors[index], text)
+
+
+def deploy_from_plan(driver, button_text):
+    """Clicks the plan's button and waits for the deploy job to succeed."""
+    driver.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
+    wait_for(lambda: "/jobs/" in driver.current_url)
+    wait_for(lambda: text_of(driver, "#job-state") in ("succeeded", "failed"), timeout=90)
+    assert text_of(driver, "#job-state") == "succeeded", text_of(driver, "#job-log")
+
+
+def test_an_admin_writes_a_project_deploys_it_reads_its_logs_and_rolls_it_back(browser):
+    name = "e2e" + uuid.uuid4().hex[:8]
+    sign_in(browser, "bt-admin")
+    try:
+        browser.find_element(By.LINK_TEXT, "Projects").click()
+        browser.find_element(By.LINK_TEXT, "New project").click()
+        # The editor: CodeMirror with line numbers. A file with an unsupported key is refused at its line.
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".CodeMirror")) == 2)
+        assert browser.find_elements(By.CSS_SELECTOR, ".CodeMirror-linenumber")
+        browser.find_element(By.NAME, "name").send_keys(name)
+        set_editor(browser, 0, PROJECT_FILE.replace("    image: busybox:latest\n    command: [\"sh\", \"-c\", \"echo migrated\"]",
+                                                    "    image: busybox:latest\n    build: .\n    command: [\"sh\", \"-c\", \"echo migrated\"]"))
+        set_editor(browser, 1, "GREETING=hi\n")
+        browser.find_element(By.NAME, "message").send_keys("first")
+        browser.find_element(By.XPATH, "//button[normalize-space()='Create']").click()
+        errors = browser.find_element(By.ID, "compose-errors")
+        assert "build" in errors.text and "line 21" in errors.text, errors.text
+        assert browser.find_elements(By.CSS_SELECTOR, ".editor-error-line"), "the line is marked in the editor"
+        errors.find_element(By.LINK_TEXT, "line 21").click()
+        cursor = browser.execute_script("return document.querySelector('.CodeMirror').CodeMirror.getCursor().line")
+        assert cursor == 20, cursor
+        shot(browser, "project-editor-error")
+        set_editor(browser, 0, PROJECT_FILE)
+        browser.find_element(By.XPATH, "//button[normalize-space()='Create']").click()
+        wait_for(lambda: browser.current_url.endswith("/projects/" + name))
+        assert "Saved " + name + " as version 1" in text_of(browser, ".banner")
+
+        # The plan, then the deploy as a job.
+        browser.find_element(By.LINK_TEXT, "Deploy…").click()
+        plan = text_of(browser, "table.plan")
+        for service in ("db", "migrate", "web"):
+            assert browser.find_element(By.CSS_SELECTOR, f"tr[data-service='{service}']").get_attribute("data-action") == "create"
+        shot(browser, "project-plan")
+        deploy_from_plan(browser, "Deploy version 1")
+
+        # The project's logs, merged: every service's lines in one page.
+        browser.get(URL + "/projects/" + name)
+        wait_for(lambda: "running" in text_of(browser, "tr[data-service='web']"))
+        browser.find_element(By.LINK_TEXT, "Logs").click()
+        log = browser.find_element(By.CSS_SELECTOR, "pre.log")
+        wait_for(lambda: "web says hi" in log.text and "migrated" in log.text, timeout=15)
+        shot(browser, "project-logs")
+
+        # Version 2 changes the greeting: the plan recreates only web, naming what changed.
+        browser.get(URL + "/projects/" + name)
+        browser.find_element(By.LINK_TEXT, "Edit").click()
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".CodeMirror")) == 2)
+        set_editor(browser, 1, "GREETING=bye\n")
+        browser.find_element(By.NAME, "message").send_keys("say bye")
+        browser.find_element(By.XPATH, "//button[normalize-space()='Save version']").click()
+        wait_for(lambda: "as version 2" in text_of(browser, ".banner"))
+        browser.find_element(By.LINK_TEXT, "Deploy…").click()
+        web = browser.find_element(By.CSS_SELECTOR, "tr[data-service='web']")
+        assert web.get_attribute("data-action") == "recreate" and "environment" in web.text, web.text
+        assert browser.find_element(By.CSS_SELECTOR, "tr[data-service='db']").get_attribute("data-action") == "keep"
+        deploy_from_plan(browser, "Deploy version 2")
+        assert "GREETING=bye" in docker("inspect", "-f", "{{.Config.Env}}", name + "-web-1")
+
+        # The difference of the two versions, then the rollback to version 1 from its row.
+        browser.get(URL + "/projects/" + name)
+        browser.find_element(By.CSS_SELECTOR, "tr[data-version='2']").find_element(By.LINK_TEXT, "diff").click()
+        changed = browser.find_element(By.CSS_SELECTOR, "tr.diff-changed")
+        assert "GREETING=hi" in changed.text and "GREETING=bye" in changed.text, changed.text
+        shot(browser, "project-diff")
+        browser.get(URL + "/projects/" + name)
+        browser.find_element(By.CSS_SELECTOR, "tr[data-version='1']").find_element(By.LINK_TEXT, "deploy…").click()
+        assert "Roll back " + name + " to version 1" in text_of(browser, "h1")
+        deploy_from_plan(browser, "Roll back to version 1")
+        assert "GREETING=hi" in docker("inspect", "-f", "{{.Config.Env}}", name + "-web-1")
+        browser.get(URL + "/projects/" + name)
+        assert "running v1" in text_of(browser, "main"), text_of(browser, "main")
+        browser.get(URL + "/audit?action=project.deploy")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "tr[data-audit-id]")) >= 3
+    finally:
+        ids = docker("ps", "-aq", "--filter", "label=com.docker.compose.project=" + name).split()
+        if ids:
+            docker("rm", "-f", "-v", *ids)
+        for network in docker("network", "ls", "-q", "--filter", "label=com.docker.compose.project=" + name).split():
+            docker("network", "rm", network)

@@ -96,6 +96,14 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case projectStop = "project.stop"
     case projectRestart = "project.restart"
     case projectDown = "project.down"
+    /// A new version of a project's files (created, edited or imported).
+    case projectSave = "project.save"
+    case projectImport = "project.import"
+    /// A version deployed (also a rollback: an earlier version deployed again), as a job.
+    case projectDeploy = "project.deploy"
+    /// One service's scale set, deployed with the version it runs.
+    case projectScale = "project.scale"
+    case projectPull = "project.pull"
 
     // Settings and the trail itself.
     case settingsUpdate = "settings.update"

@@ -28,14 +28,19 @@ struct EventsController: Sendable {
     }
 
     @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
-        try views.page("events", EventsPage(title: "Engine events"), context: context)
+        let project = request.uri.queryParameters.get("project") ?? ""
+        return try views.page(
+            "events", EventsPage(title: project.isEmpty ? "Engine events" : "Events of \(project)", project: project), context: context
+        )
     }
 
-    /// `GET /events/stream[?type=container,image][&action=start,die]`: server-sent events, resumed from `Last-Event-ID`.
+    /// `GET /events/stream[?type=container,image][&action=start,die][&project=NAME]`: server-sent events, resumed from
+    /// `Last-Event-ID`.
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
         let user = context.user
         let filter = EventFilter(
-            types: Self.list(request.uri.queryParameters["type"]), actions: Self.list(request.uri.queryParameters["action"])
+            types: Self.list(request.uri.queryParameters["type"]), actions: Self.list(request.uri.queryParameters["action"]),
+            project: request.uri.queryParameters.get("project").flatMap { $0.isEmpty ? nil : $0 }
         )
         let sent = request.lastEventID.map { ($0, LogTimestamp(parsingEngineForm: Substring($0))) }
         // A position past now (a clock that ran ahead, a forged id) would hold back every event until then: the page
@@ -126,8 +131,11 @@ struct EventsController: Sendable {
 struct EventFilter: Sendable {
     let types: Set<String>
     let actions: Set<String>
+    /// A compose project: the events of its containers (their labels are in the event's attributes).
+    var project: String? = nil
 
     func matches(_ event: EngineEvent) -> Bool {
+        if let project, event.actor?.attributes?["com.docker.compose.project"] != project { return false }
         if !types.isEmpty && !types.contains(event.type ?? "") { return false }
         if !actions.isEmpty {
             // `exec_start: sh -c …` is the action `exec_start`.

@@ -9,6 +9,10 @@ import Hummingbird
 /// down (their containers and networks, and volumes when asked), as `docker compose down` does.
 struct ProjectsController: Sendable {
     let engine: EngineClient
+    let database: AppDatabase
+    let deployment: ProjectDeployment
+    let jobs: JobBoard
+    let logins: RegistryLogins
     let audit: AuditTrail
     let views: PageRenderer
 
@@ -30,6 +34,10 @@ struct ProjectsController: Sendable {
     func addRoutes(to routes: Routes) {
         routes.get("/projects", .viewContainers, use: list)
         routes.get("/projects/{name}", .viewContainers, use: project)
+        routes.get("/projects/{name}/plan", .operateContainers, use: plan)
+        routes.post("/projects/{name}/deploy", .operateContainers, audit: .projectDeploy, use: deploy)
+        routes.post("/projects/{name}/scale", .operateContainers, audit: .projectScale, use: scale)
+        routes.post("/projects/{name}/pull", .operateContainers, audit: .projectPull, use: pull)
         for action in Action.allCases {
             routes.post("/projects/{name}/\(action.rawValue)", action.permission, audit: action.auditAction) { (request, context: SignedInContext) in
                 try await act(action, context: context)
@@ -110,7 +118,8 @@ struct ProjectsController: Sendable {
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
         do {
             let containers = try await engine.listContainers(all: true, filters: .init(label: [ComposeLabel.project]))
-            return try views.page("projects", ProjectListPage(containers: containers), context: context)
+            let saved = try await database.latestProjectVersions()
+            return try views.page("projects", ProjectListPage(containers: containers, saved: saved), context: context)
         } catch let error as EngineError {
             throw error.pageError(missing: "The engine has no container list.")
         }
@@ -121,10 +130,154 @@ struct ProjectsController: Sendable {
         guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
         do {
             let containers = try await engine.projectContainers(name)
-            guard !containers.isEmpty else { throw HTTPError(.notFound, message: "No project \(name) on this engine.") }
-            return try views.page("project", ProjectPage(name: name, containers: containers), context: context)
+            let versions = try await database.projectVersions(name)
+            guard !containers.isEmpty || !versions.isEmpty else { throw HTTPError(.notFound, message: "No project \(name) on this engine.") }
+            let services = versions.first.flatMap { try? deployment.folders.read($0).services.map(\.name) } ?? []
+            return try views.page(
+                "project", ProjectPage(name: name, containers: containers, versions: versions, services: services), context: context
+            )
         } catch let error as EngineError {
             throw error.pageError(missing: "The engine has no container list.")
         }
+    }
+
+    // MARK: Deploying a version
+
+    /// `/projects/{name}/plan?version=N` (the latest by default): what deploying it would do, service by service.
+    @Sendable func plan(_ request: Request, context: SignedInContext) async throws -> Response {
+        let (name, version, latest) = try await savedVersion(request.uri.queryParameters.get("version"), context: context)
+        do {
+            let planned = try await deployment.plan(version)
+            return try views.page(
+                "project-plan", ProjectPlanPage(version: version, planned: planned, latest: latest, isAdmin: context.isAdmin), context: context
+            )
+        } catch let errors as ComposeErrors {
+            throw HTTPError(.unprocessableContent, message: "Version \(version.number) of \(name) can't be deployed: \(errors.description)")
+        } catch let error as EngineError {
+            throw error.pageError(missing: "The engine has no container list.")
+        }
+    }
+
+    /// `POST /projects/{name}/deploy` (version, hash): the version the plan showed, deployed as a job. Operators deploy
+    /// saved versions; one that needs admin-only settings (bind mounts, privileges, the host's network, …) only an
+    /// admin. Saved registry logins answer for images the engine lacks, each use audited.
+    @Sendable func deploy(_ request: Request, context: SignedInContext) async throws -> Response {
+        let (name, version, _) = try await savedVersion(context.form["version"], context: context)
+        let back = "/projects/\(name)/plan?version=\(version.number)"
+        let parameters = ["version": String(version.number), "hash": version.contentHash]
+        guard context.form["hash"] == nil || context.form["hash"] == version.contentHash else {
+            return await audit.refuseInput(
+                context: context, targetType: "project", targetName: name, parameters: parameters,
+                message: "The plan you saw was for other files; look at the plan again.", back: back
+            )
+        }
+        return await startJob(.projectDeploy, version: version, title: "Deploy \(name) version \(version.number)", context: context, back: back) {
+            deployment.work(version, credentials: $0)
+        }
+    }
+
+    /// `POST /projects/{name}/scale` (service, replicas): the version the project runs (its latest if nothing runs)
+    /// deployed again with that service's scale set, as `docker compose up --scale` does; the next deploy goes back to
+    /// the file's scale.
+    @Sendable func scale(_ request: Request, context: SignedInContext) async throws -> Response {
+        let (name, version) = try await runningVersion(context: context)
+        let back = "/projects/\(name)"
+        let service = context.form["service"] ?? ""
+        let replicas = Int((context.form["replicas"] ?? "").trimmingCharacters(in: .whitespaces))
+        var parameters = ["version": String(version.number), "hash": version.contentHash, "service": service]
+        parameters["replicas"] = replicas.map(String.init) ?? context.form["replicas"]
+        let services = (try? deployment.folders.read(version))?.services.map(\.name) ?? []
+        guard services.contains(service), let replicas, (0...100).contains(replicas) else {
+            return await audit.refuseInput(
+                context: context, targetType: "project", targetName: name, parameters: parameters,
+                message: services.contains(service) ? "A scale is a number from 0 to 100." : "\(name) has no service \(service).", back: back
+            )
+        }
+        return await startJob(
+            .projectScale, version: version, title: "Scale \(service) of \(name) to \(replicas)", context: context, back: back,
+            extra: ["service": service, "replicas": String(replicas)]
+        ) { deployment.work(version, scales: [service: replicas], credentials: $0) }
+    }
+
+    /// `POST /projects/{name}/pull`: the images of the version the project runs pulled again, as a job; the next
+    /// deploy (its plan says so) recreates the containers of images that changed.
+    @Sendable func pull(_ request: Request, context: SignedInContext) async throws -> Response {
+        let (name, version) = try await runningVersion(context: context)
+        return await startJob(
+            .projectPull, version: version, title: "Pull the images of \(name)", context: context, back: "/projects/\(name)", everyImage: true
+        ) { deployment.pullWork(version, credentials: $0) }
+    }
+
+    /// Starts a job on a version: refused (a denied row) when the version has admin-only settings and the user is no
+    /// admin — except a pull, which changes no container; saved logins opened (each use audited) for the images the
+    /// job pulls (those the engine lacks, or `everyImage`).
+    private func startJob(
+        _ kind: JobKind, version: ProjectVersion, title: String, context: SignedInContext, back: String, extra: [String: String] = [:],
+        everyImage: Bool = false, work: ([String: RegistryCredentials]) -> JobBoard.Work
+    ) async -> Response {
+        let name = version.project
+        let parameters = ["version": String(version.number), "hash": version.contentHash].merging(extra) { $1 }
+        let project: ComposeProject
+        do {
+            project = try deployment.folders.read(version)
+        } catch {
+            return await audit.refuseInput(
+                context: context, targetType: "project", targetName: name, parameters: parameters,
+                message: "Version \(version.number) can't be used: \(error.description)", back: "/projects/\(name)"
+            )
+        }
+        let adminOnly = project.adminOnly
+        guard kind == .projectPull || context.isAdmin || adminOnly.isEmpty else {
+            let needs = adminOnly.map(\.description).joined(separator: "; ")
+            _ = try? await audit.act(context: context, targetType: "project", targetName: name, parameters: parameters) { record in
+                record.deny("needs an admin: " + needs)
+            }
+            return .redirect(to: back, flash: Flash(.error, "Only an admin may deploy version \(version.number): it has \(needs)."))
+        }
+        var credentials: [String: RegistryCredentials] = [:]
+        do {
+            for image in Set(project.services.map(\.image)).sorted() {
+                if !everyImage, (try? await engine.inspectImage(image)) != nil { continue }
+                guard let reference = try? ImageReference(parsing: image) else { continue }
+                let registry = RegistryLogins.registry(of: reference)
+                guard credentials[registry] == nil,
+                      let saved = try await logins.use(for: registry, by: context.user.username, audit: audit, context: context, reference: image)
+                else { continue }
+                credentials[registry] = saved.credentials
+            }
+        } catch {
+            return await audit.refuseInput(
+                context: context, targetType: "project", targetName: name, parameters: parameters, message: error.message, back: back
+            )
+        }
+        let started = await jobs.start(
+            kind, title: title, context: context, owner: context.user.username, targetType: "project", targetName: name,
+            parameters: parameters, work: work(credentials)
+        )
+        return started.answer(back: back)
+    }
+
+    /// The version the project's containers run (the newest container's), else its latest.
+    private func runningVersion(context: SignedInContext) async throws -> (String, ProjectVersion) {
+        let name = try context.parameters.require("name")
+        let containers = (try? await engine.projectContainers(name)) ?? []
+        let running = containers.sorted { ($0.created ?? 0) > ($1.created ?? 0) }
+            .compactMap { $0.labels?[ProjectDeployment.versionLabel] }.first
+        let (_, version, _) = try await savedVersion(running, context: context)
+        return (name, version)
+    }
+
+    /// The project's version `number` (its latest when nil), and the latest's number.
+    private func savedVersion(_ number: String?, context: SignedInContext) async throws -> (String, ProjectVersion, Int) {
+        let name = try context.parameters.require("name")
+        guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
+        let versions = try await database.projectVersions(name)
+        guard let latest = versions.first else {
+            throw HTTPError(.notFound, message: "\(name) has no saved version: Berth deploys only its own projects (import one first).")
+        }
+        guard let wanted = number.map({ Int($0) }) ?? latest.number, let version = versions.first(where: { $0.number == wanted }) else {
+            throw HTTPError(.notFound, message: "\(name) has no version \(number ?? "").")
+        }
+        return (name, version, latest.number)
     }
 }

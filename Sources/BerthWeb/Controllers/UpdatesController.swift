@@ -98,49 +98,13 @@ struct UpdatesController: Sendable {
         }
     }
 
-    /// Stops the old container, renames it aside, creates and starts the new one under its name, then removes the
-    /// old one (its volumes stay, the new one mounts them). A failure before the old one is removed puts it back.
+    /// Makes the container anew from `image` with its configuration (`EngineClient.recreatePlan`), in its place.
     static func replace(_ id: String, name: String, image: String, engine: EngineClient, job: Job) async throws {
         let plan = try await engine.recreatePlan(for: id, image: image)
-        let aside = "\(plan.name)-berth-old-\(id.prefix(8))"
-        var renamed = false
-        var created: String?
-        do {
-            if plan.wasRunning {
-                job.log("Stopping \(name)…")
-                try await engine.stopContainer(id, timeout: 10)
-            }
-            try await engine.renameContainer(id, to: aside)
-            renamed = true
-            job.log("Creating \(plan.name) from \(image)…")
-            let new = try await engine.createContainer(body: plan.body, name: plan.name)
-            created = new.id
-            for network in plan.moreNetworks { try await engine.connectNetwork(network.name, container: new.id, endpoint: network.endpoint) }
-            if plan.wasRunning {
-                job.log("Starting \(plan.name)…")
-                try await engine.startContainer(new.id)
-            }
-        } catch {
-            job.log("Failed (\(AuditTrail.message(for: error))); putting \(name) back.")
-            // Put back even when the job was cancelled: the old container must not stay stopped or renamed aside.
-            await Task { [created, renamed] in
-                if let created { try? await engine.removeContainer(created, force: true) }
-                if renamed { try? await engine.renameContainer(id, to: plan.name) }
-                if plan.wasRunning { _ = try? await engine.startContainer(id) }
-            }.value
-            throw error
-        }
-        // The new one runs: the old one goes whatever happens to the job now; if it can't, the log says so.
-        job.log("Removing the old container (its volumes stay)…")
-        let removal = await Task { () -> String? in
-            do {
-                try await engine.removeContainer(id, force: true)
-                return nil
-            } catch {
-                return AuditTrail.message(for: error)
-            }
-        }.value
-        if let removal { job.log("The old container \(aside) could not be removed (\(removal)); remove it by hand.") }
+        try await ContainerReplacement(engine: engine, log: job.log).replace(
+            id, name: plan.name, wasRunning: plan.wasRunning,
+            with: .init(name: plan.name, body: plan.body, moreNetworks: plan.moreNetworks, start: plan.wasRunning)
+        )
     }
 
     static func short(_ id: String) -> String {

@@ -10,11 +10,17 @@ enum JobKind: String, Sendable, CaseIterable {
     case containerRecreate = "container.recreate"
     case imagePrune = "image.prune"
     case containerCommit = "container.commit"
+    /// Brings a compose project's containers to a saved version of its files.
+    case projectDeploy = "project.deploy"
+    /// A deploy with one service's scale set for it.
+    case projectScale = "project.scale"
+    /// Pulls a project's images again.
+    case projectPull = "project.pull"
 
     /// Who may watch such a job: those who may start one.
     var permission: Permission {
         switch self {
-        case .imagePull, .imageUpdateCheck: .operateContainers
+        case .imagePull, .imageUpdateCheck, .projectDeploy, .projectScale, .projectPull: .operateContainers
         case .containerRecreate, .imagePrune, .containerCommit: .administer
         }
     }
@@ -26,6 +32,9 @@ enum JobKind: String, Sendable, CaseIterable {
         case .containerRecreate: .containerRecreate
         case .imagePrune: .imagePrune
         case .containerCommit: .containerCommit
+        case .projectDeploy: .projectDeploy
+        case .projectScale: .projectScale
+        case .projectPull: .projectPull
         }
     }
 
@@ -37,6 +46,9 @@ enum JobKind: String, Sendable, CaseIterable {
         case .containerRecreate: "pull and recreate"
         case .imagePrune: "prune"
         case .containerCommit: "commit"
+        case .projectDeploy: "deploy"
+        case .projectScale: "scale"
+        case .projectPull: "pull images"
         }
     }
 }

@@ -16,6 +16,8 @@ struct ComposeContainerSpec: Sendable {
         let name: String
         let directory: String
         let file: String
+        /// The saved version deployed, when Berth deploys one (`ProjectDeployment.versionLabel`).
+        var version: Int? = nil
     }
 
     init(service: ComposeService, number: Int, project: ComposeProject, place: ProjectPlace) {
@@ -28,6 +30,7 @@ struct ComposeContainerSpec: Sendable {
         labels[ComposeLabel.configHash] = service.configHash
         labels[ComposeLabel.workingDir] = place.directory
         labels[ComposeLabel.configFiles] = place.file
+        if let version = place.version { labels[ProjectDeployment.versionLabel] = String(version) }
         if !service.dependsOn.isEmpty {
             labels[ComposeLabel.dependsOn] = service.dependsOn.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.rawValue):false" }
                 .joined(separator: ",")
@@ -53,7 +56,10 @@ struct ComposeContainerSpec: Sendable {
                 case .bind: mount.source
                 case .tmpfs: nil
                 }
-                return .init(type: mount.kind.rawValue, source: source, target: mount.target, readOnly: mount.readOnly ? true : nil)
+                return .init(
+                    type: mount.kind.rawValue, source: source, target: mount.target, readOnly: mount.readOnly ? true : nil,
+                    volumeOptions: mount.kind == .volume && mount.noCopy ? .init(noCopy: true) : nil
+                )
             },
             restartPolicy: service.restart.map { RestartPolicy(name: $0, maximumRetryCount: $0 == "on-failure" ? service.restartRetries : nil) },
             privileged: service.privileged ? true : nil,
@@ -71,9 +77,14 @@ struct ComposeContainerSpec: Sendable {
         // The service's networks (or the project's default one), each with the service's name as an alias.
         var later: [(network: String, aliases: [String])] = []
         if let mode = service.networkMode {
-            host.networkMode = mode.hasPrefix("service:")
-                ? "container:" + ComposeLabel.containerName(project: place.name, service: String(mode.dropFirst("service:".count)), number: 1)
-                : mode
+            if mode.hasPrefix("service:") {
+                // The other service's first container, by the name it is given (its container_name when it has one).
+                let other = String(mode.dropFirst("service:".count))
+                host.networkMode = "container:" + (project.services.first { $0.name == other }?.containerName
+                    ?? ComposeLabel.containerName(project: place.name, service: other, number: 1))
+            } else {
+                host.networkMode = mode
+            }
         } else {
             let joined = service.networks.isEmpty ? ["default": [String]()] : service.networks
             let endpoints = joined.sorted { $0.key < $1.key }.map { key, aliases in
@@ -90,6 +101,13 @@ struct ComposeContainerSpec: Sendable {
         laterNetworks = later
     }
 
+    /// The networks joined after creation, each with its `EndpointConfig` JSON.
+    func laterNetworkEndpoints() throws -> [(name: String, endpoint: Data)] {
+        try laterNetworks.map { later in
+            (name: later.network, endpoint: try JSONEncoder().encode(ContainerCreateRequest.NetworkingConfig.Endpoint(aliases: later.aliases)))
+        }
+    }
+
     /// `name:` when given, the key itself for an external one, else `PROJECT_KEY`.
     static func networkName(_ key: String, project: ComposeProject, place: ProjectPlace) -> String {
         let network = project.networks.first { $0.key == key }
@@ -99,5 +117,35 @@ struct ComposeContainerSpec: Sendable {
     static func volumeName(_ key: String, project: ComposeProject, place: ProjectPlace) -> String {
         let volume = project.volumes.first { $0.key == key }
         return volume?.name ?? (volume?.external == true ? key : ComposeLabel.resourceName(project: place.name, key: key))
+    }
+}
+
+extension ContainerCreateRequest {
+    /// This request with the anonymous volumes of the container it replaces: a volume mount without a source takes
+    /// the old one's volume at that target, and the old one's other anonymous volumes (an image's `VOLUME`s) are
+    /// mounted where they were — their data stays, as with the compose CLI.
+    func inheritingAnonymousVolumes(of old: ContainerInspect) -> ContainerCreateRequest {
+        let anonymous = (old.mounts ?? []).filter { mount in
+            mount.type == "volume" && (mount.name.map(Self.isAnonymousVolumeName) ?? false) && mount.destination != nil
+        }
+        guard !anonymous.isEmpty else { return self }
+        var copy = self
+        var host = copy.hostConfig ?? HostConfig()
+        var mounts = host.mounts ?? []
+        for index in mounts.indices where mounts[index].type == "volume" && mounts[index].source == nil {
+            mounts[index].source = anonymous.first { $0.destination == mounts[index].target }?.name
+        }
+        let covered = Set(mounts.map(\.target)).union((host.binds ?? []).compactMap { $0.split(separator: ":").dropFirst().first.map(String.init) })
+        for mount in anonymous where !covered.contains(mount.destination ?? "") {
+            mounts.append(.init(type: "volume", source: mount.name, target: mount.destination ?? "", readOnly: mount.readWrite == false ? true : nil))
+        }
+        host.mounts = mounts
+        copy.hostConfig = host
+        return copy
+    }
+
+    /// The engine names an anonymous volume with 64 hex digits.
+    static func isAnonymousVolumeName(_ name: String) -> Bool {
+        name.count == 64 && name.allSatisfy(\.isHexDigit)
     }
 }

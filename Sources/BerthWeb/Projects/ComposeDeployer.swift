@@ -11,7 +11,7 @@ struct ComposeDeployer: Sendable {
     let project: ComposeProject
     let place: ComposeContainerSpec.ProjectPlace
     /// One line per step, for the job's log.
-    let log: @Sendable (String) async -> Void
+    let log: @Sendable (String) -> Void
     /// Fetches an image the engine does not have (the job's pull, with its progress).
     let pull: @Sendable (String) async throws -> Void
     var dependencyTimeout: Duration = .seconds(120)
@@ -20,12 +20,15 @@ struct ComposeDeployer: Sendable {
         let description: String
     }
 
-    /// The project's containers as the engine has them (one-off ones left out).
+    /// The project's containers as the engine has them: not one-off ones, nor an old one a failed removal left aside.
     static func deployed(engine: EngineClient, project: String) async throws -> [DeployedContainer] {
         let list = try await engine.projectContainers(project)
         return list.compactMap { summary in
             let name = String((summary.names?.first ?? summary.id).drop { $0 == "/" })
-            return DeployedContainer(id: summary.id, name: name, labels: summary.labels ?? [:], running: summary.state == "running")
+            guard !ContainerReplacement.isAside(name) else { return nil }
+            return DeployedContainer(
+                id: summary.id, name: name, labels: summary.labels ?? [:], running: summary.state == "running", imageId: summary.imageID
+            )
         }
     }
 
@@ -38,38 +41,71 @@ struct ComposeDeployer: Sendable {
         try await ensureNetworks(for: used)
         try await ensureVolumes(for: used)
         for image in Set(used.map(\.image)).sorted() where !(await hasImage(image)) {
-            await log("pulling \(image)")
+            log("pulling \(image)")
             try await pull(image)
         }
-        var waited: Set<String> = []
-        for step in plan.steps {
-            let what = "\(step.containerName) (\(step.service))"
-            if let service = services[step.service], !waited.contains(service.name), step.action.startsSomething {
-                try await waitForDependencies(of: service, plan: plan)
-                waited.insert(service.name)
+        // Services whose dependencies are all earlier go together, each its own task (as the compose CLI creates them
+        // in parallel); a level starts once the one before it is done. The first failure cancels the rest.
+        for level in Self.levels(of: plan, services: services) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for name in level {
+                    let steps = plan.steps.filter { $0.service == name && !$0.action.removes }
+                    group.addTask { try await run(steps, of: services[name], plan: plan) }
+                }
+                try await group.waitForAll()
             }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for step in plan.steps where step.action.removes {
+                group.addTask { try await run([step], of: nil, plan: plan) }
+            }
+            try await group.waitForAll()
+        }
+        log("done")
+    }
+
+    /// One service's steps, in order, once what it depends on is as it asks.
+    private func run(_ steps: [ComposePlan.Step], of service: ComposeService?, plan: ComposePlan) async throws {
+        if let service, steps.contains(where: \.action.startsSomething) {
+            try await waitForDependencies(of: service, plan: plan)
+        }
+        for step in steps {
+            let what = "\(step.containerName) (\(step.service))"
             switch step.action {
             case .create:
-                guard let service = services[step.service] else { continue }
-                await log("creating \(what)")
+                guard let service else { continue }
+                log("creating \(what)")
                 _ = try await create(service, number: step.number, failing: "creating \(what)")
             case .recreate(let old, let keys):
-                guard let service = services[step.service] else { continue }
-                await log("recreating \(what)" + (keys.isEmpty ? "" : ": \(keys.joined(separator: ", ")) changed"))
+                guard let service else { continue }
+                log("recreating \(what)" + (keys.isEmpty ? "" : ": \(keys.joined(separator: ", ")) changed"))
                 try await recreate(old, as: service, number: step.number, failing: "recreating \(what)")
             case .keep(let container, let start):
                 guard start else { continue }
-                await log("starting \(what)")
+                log("starting \(what)")
                 try await attempt("starting \(what)") { try await engine.startContainer(container) }
             case .remove(let container):
-                await log("removing \(what)")
+                log("removing \(what)")
                 try await attempt("removing \(what)") {
                     try? await engine.stopContainer(container, timeout: 10)
                     try await engine.removeContainer(container, force: true)
                 }
             }
         }
-        await log("done")
+    }
+
+    /// The plan's services in levels: a service comes one level after the latest of those it starts after.
+    static func levels(of plan: ComposePlan, services: [String: ComposeService]) -> [[String]] {
+        var names: [String] = []
+        for step in plan.steps where !step.action.removes && !names.contains(step.service) { names.append(step.service) }
+        var level: [String: Int] = [:]
+        // The plan is in start order: what a service starts after is placed before it.
+        for name in names {
+            let after = (services[name]?.startsAfter ?? []).compactMap { level[$0] }
+            level[name] = (after.max() ?? -1) + 1
+        }
+        let depth = (level.values.max() ?? -1) + 1
+        return (0..<depth).map { index in names.filter { level[$0] == index } }
     }
 
     private func attempt<T: Sendable>(_ step: String, _ body: () async throws -> T) async throws -> T {
@@ -86,15 +122,18 @@ struct ComposeDeployer: Sendable {
         (try? await engine.inspectImage(image)) != nil
     }
 
+    private func spec(_ service: ComposeService, number: Int) -> ComposeContainerSpec {
+        ComposeContainerSpec(service: service, number: number, project: project, place: place)
+    }
+
     /// Creates, joins the later networks, starts; the new container's id.
     private func create(_ service: ComposeService, number: Int, failing step: String) async throws -> String {
-        let spec = ComposeContainerSpec(service: service, number: number, project: project, place: place)
+        let spec = spec(service, number: number)
         return try await attempt(step) {
             let id = try await engine.createContainer(spec.request, name: spec.name).id
             do {
-                for later in spec.laterNetworks {
-                    let endpoint = try JSONEncoder().encode(ContainerCreateRequest.NetworkingConfig.Endpoint(aliases: later.aliases))
-                    try await engine.connectNetwork(later.network, container: id, endpoint: endpoint)
+                for later in try spec.laterNetworkEndpoints() {
+                    try await engine.connectNetwork(later.name, container: id, endpoint: later.endpoint)
                 }
                 try await engine.startContainer(id)
             } catch {
@@ -106,24 +145,18 @@ struct ComposeDeployer: Sendable {
         }
     }
 
+    /// The old container's anonymous volumes go to its successor (as the compose CLI keeps them), then it is replaced
+    /// the one way containers are (`ContainerReplacement`).
     private func recreate(_ old: String, as service: ComposeService, number: Int, failing step: String) async throws {
         let inspect = try await attempt(step) { try await engine.inspectContainer(old) }
-        let name = inspect.displayName
-        let wasRunning = inspect.state?.running == true
-        let aside = "\(name)-berth-old-\(String(old.prefix(8)))"
+        let spec = spec(service, number: number)
+        let request = spec.request.inheritingAnonymousVolumes(of: inspect)
         try await attempt(step) {
-            if wasRunning { try await engine.stopContainer(old, timeout: 10) }
-            try await engine.renameContainer(old, to: aside)
+            try await ContainerReplacement(engine: engine, log: log).replace(
+                old, name: inspect.displayName, wasRunning: inspect.state?.running == true,
+                with: .init(name: spec.name, body: try JSONEncoder().encode(request), moreNetworks: try spec.laterNetworkEndpoints(), start: true)
+            )
         }
-        do {
-            _ = try await create(service, number: number, failing: step)
-        } catch {
-            // The old one back, as it was.
-            try? await engine.renameContainer(old, to: name)
-            if wasRunning { try? await engine.startContainer(old) }
-            throw error
-        }
-        try await attempt(step) { try await engine.removeContainer(old, force: true) }
     }
 
     /// Waits until what `service` depends on is as it asks: healthy, or exited with 0.
@@ -134,7 +167,7 @@ struct ComposeDeployer: Sendable {
                 return $0.service == dependency
             }.map(\.containerName)
             for container in containers {
-                await log("waiting for \(container) to be \(condition == .healthy ? "healthy" : "completed successfully")")
+                log("waiting for \(container) to be \(condition == .healthy ? "healthy" : "completed successfully")")
                 try await wait(for: container, condition, before: service.name)
             }
         }
@@ -177,14 +210,16 @@ struct ComposeDeployer: Sendable {
             let name = ComposeContainerSpec.networkName(key, project: project, place: place)
             if (try? await engine.inspectNetwork(name)) != nil { continue }
             guard !declared.external else { throw StepFailure(description: "the external network \(name) does not exist") }
-            await log("creating network \(name)")
+            log("creating network \(name)")
             var labels = declared.labels
             labels[ComposeLabel.project] = place.name
             labels[ComposeLabel.network] = key
             try await attempt("creating network \(name)") {
-                _ = try await engine.createNetwork(NetworkCreateRequest(
+                var request = NetworkCreateRequest(
                     name: name, driver: declared.driver ?? "bridge", internal: declared.internal, attachable: false, labels: labels, subnet: nil
-                ))
+                )
+                request.options = declared.driverOptions.isEmpty ? nil : declared.driverOptions
+                _ = try await engine.createNetwork(request)
             }
         }
     }
@@ -196,7 +231,7 @@ struct ComposeDeployer: Sendable {
             let name = ComposeContainerSpec.volumeName(key, project: project, place: place)
             if (try? await engine.inspectVolume(name)) != nil { continue }
             guard !declared.external else { throw StepFailure(description: "the external volume \(name) does not exist") }
-            await log("creating volume \(name)")
+            log("creating volume \(name)")
             var labels = declared.labels
             labels[ComposeLabel.project] = place.name
             labels[ComposeLabel.volume] = key
@@ -210,6 +245,10 @@ struct ComposeDeployer: Sendable {
 }
 
 extension ComposePlan.Action {
+    var removes: Bool {
+        if case .remove = self { true } else { false }
+    }
+
     /// Whether the step starts a container (and so must wait for what its service depends on).
     var startsSomething: Bool {
         switch self {

@@ -344,16 +344,29 @@ public struct ContainerCreateRequest: Encodable, Sendable {
         public var source: String?
         public var target: String
         public var readOnly: Bool?
+        /// For a volume: whether the image's files at the target are *not* copied into a new, empty volume.
+        public var volumeOptions: VolumeOptions?
 
-        public init(type: String, source: String?, target: String, readOnly: Bool? = nil) {
+        public struct VolumeOptions: Encodable, Sendable, Equatable {
+            public var noCopy: Bool?
+
+            public init(noCopy: Bool?) {
+                self.noCopy = noCopy
+            }
+
+            enum CodingKeys: String, CodingKey { case noCopy = "NoCopy" }
+        }
+
+        public init(type: String, source: String?, target: String, readOnly: Bool? = nil, volumeOptions: VolumeOptions? = nil) {
             self.type = type
             self.source = source
             self.target = target
             self.readOnly = readOnly
+            self.volumeOptions = volumeOptions
         }
 
         enum CodingKeys: String, CodingKey {
-            case type = "Type", source = "Source", target = "Target", readOnly = "ReadOnly"
+            case type = "Type", source = "Source", target = "Target", readOnly = "ReadOnly", volumeOptions = "VolumeOptions"
         }
     }
 }

@@ -51,6 +51,8 @@ public struct NetworkCreateRequest: Encodable, Sendable {
     public var attachable: Bool
     public var labels: [String: String]
     public var ipam: IPAMRequest?
+    /// The driver's options (`driver_opts` of a compose file).
+    public var options: [String: String]?
     public var checkDuplicate = true
 
     public struct IPAMRequest: Encodable, Sendable {
@@ -70,7 +72,7 @@ public struct NetworkCreateRequest: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case name = "Name", driver = "Driver", isInternal = "Internal", attachable = "Attachable", labels = "Labels"
-        case ipam = "IPAM", checkDuplicate = "CheckDuplicate"
+        case ipam = "IPAM", options = "Options", checkDuplicate = "CheckDuplicate"
     }
 }
 
