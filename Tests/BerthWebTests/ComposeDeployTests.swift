@@ -142,6 +142,45 @@ import TestSupport
         }
     }
 
+    /// Services of one level run side by side; the first to fail ends the others' waits at once (not after their
+    /// 120 s dependency timeout).
+    @Test func aFailureInOneServiceOfALevelCancelsTheOthersWaits() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let name = "bt" + UUID().uuidString.prefix(8).lowercased()
+        let yaml = """
+            services:
+              quick:
+                image: busybox:latest
+                command: ["sh", "-c", "exit 4"]
+              slow:
+                image: busybox:latest
+                command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+                healthcheck: {test: ["CMD", "false"], interval: 1s, retries: 1000}
+              after-quick:
+                image: busybox:latest
+                command: ["sleep", "3600"]
+                depends_on: {quick: {condition: service_completed_successfully}}
+              after-slow:
+                image: busybox:latest
+                command: ["sleep", "3600"]
+                depends_on: {slow: {condition: service_healthy}}
+            """
+        try await TestEngine.withClient { engine in
+            let started = ContinuousClock.now
+            do {
+                _ = try await deploy(yaml, name: name, directory: directory, engine: engine)
+                Issue.record("the deploy went on")
+            } catch let failure as ComposeDeployer.StepFailure {
+                #expect(failure.description == "\(name)-quick-1 exited with code 4; after-quick was not started")
+            }
+            #expect(ContinuousClock.now - started < .seconds(30), "the wait for slow ended with the failure")
+            let left = try await ComposeDeployer.deployed(engine: engine, project: name).map(\.service).sorted()
+            #expect(left == ["quick", "slow"], "neither later service was made")
+            _ = try? compose(["down"], name: name, directory: directory)
+        }
+    }
+
     @Test func aRecreateThatFailsPutsTheOldContainerBackUnderItsName() async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

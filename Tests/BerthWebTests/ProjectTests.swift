@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Testing
 import TestSupport
 
@@ -24,10 +25,14 @@ import TestSupport
     }
 
     func deploy(_ client: some TestClientProtocol, _ browser: Browser, _ app: TestApp, _ name: String, version: Int) async throws -> JobRecord {
+        try await finishedJob(after: startDeploy(client, browser, name, version: version), app, timeout: .seconds(90))
+    }
+
+    /// The plan's Deploy button: the job's start.
+    func startDeploy(_ client: some TestClientProtocol, _ browser: Browser, _ name: String, version: Int) async throws -> TestResponse {
         let plan = try await client.execute(uri: "/projects/\(name)/plan?version=\(version)", method: .get, headers: browser.getHeaders)
         let hash = try #require(plan.text.firstMatch(of: /name="hash" value="([0-9a-f]{64})"/)?.1, "\(plan.text)")
-        let started = try await post(client, browser, "/projects/\(name)/deploy", [("version", String(version)), ("hash", String(hash))])
-        return try await finishedJob(after: started, app, timeout: .seconds(90))
+        return try await post(client, browser, "/projects/\(name)/deploy", [("version", String(version)), ("hash", String(hash))])
     }
 
     @Test func anAdminWritesAProjectAnOperatorDeploysItAnEditRecreatesOnlyItsServiceAndARollbackRestoresIt() async throws {
@@ -43,6 +48,8 @@ import TestSupport
             }
             let down = try await post(client, admin, "/projects/\(name)/down", [("volumes", "1")])
             #expect(try await flash(after: down, client, admin)?.contains("Took down \(name)") == true)
+            let downRow = try await app.auditEvents().first { $0.action == "project.down" && $0.targetName == name }
+            #expect(downRow?.parameters?.contains("\"version\":\"1\"") == true && downRow?.parameters?.contains("\"hash\"") == true)
         } }
     }
 
@@ -70,8 +77,12 @@ import TestSupport
             for service in ["db", "migrate", "web"] {
                 #expect(plan.text.contains(#"<tr data-service="\#(service)" data-action="create">"#), "\(service): \(plan.text)")
             }
-            let job = try await deploy(client, operatorBrowser, app, name, version: 1)
-            #expect(job.state == .succeeded, "\(job.log)")
+            let started = try await startDeploy(client, operatorBrowser, name, version: 1)
+            // A second deploy while the first runs is refused (two would make the same containers).
+            let meanwhile = try await startDeploy(client, admin, name, version: 1)
+            #expect(try await flash(after: meanwhile, client, admin)?.contains("is under way") == true)
+            let job = try await finishedJob(after: started, app, timeout: .seconds(90))
+            #expect(job.state == .succeeded, "\(job.log ?? "")")
             #expect((job.log ?? "").contains("waiting for \(name)-db-1 to be healthy"), "\(job.log)")
             let web = try await engine.inspectContainer("\(name)-web-1")
             #expect(web.state?.running == true && web.config?.env?.contains("GREETING=hi") == true)
@@ -101,8 +112,10 @@ import TestSupport
             let stale = try await save(client, admin, name, env: "GREETING=stale\n", basedOn: 1, message: "old")
             #expect(stale.status == .unprocessableContent && stale.text.contains("while you edited version 1"))
 
-            // The difference, side by side.
-            let diff = try await client.execute(uri: "/projects/\(name)/diff?from=1&to=2", method: .get, headers: operatorBrowser.getHeaders)
+            // The difference, side by side — for admins: the files can hold secrets.
+            #expect(try await client.execute(uri: "/projects/\(name)/diff?from=1&to=2", method: .get, headers: operatorBrowser.getHeaders).status == .forbidden)
+            #expect(try await client.execute(uri: "/projects/\(name)/versions/1", method: .get, headers: operatorBrowser.getHeaders).status == .forbidden)
+            let diff = try await client.execute(uri: "/projects/\(name)/diff?from=1&to=2", method: .get, headers: admin.getHeaders)
             #expect(diff.text.contains(#"<tr class="diff-changed"><td class="diff-line">1</td><td class="diff-old"><pre>GREETING=hi</pre></td>"#), "\(diff.text)")
             #expect(diff.text.contains("<pre>GREETING=bye</pre>"))
 
@@ -126,6 +139,7 @@ import TestSupport
             #expect(saves.count == 3 && saves.contains { $0.parameters?.contains(first.contentHash) == true })
             let deploys = rows.filter { $0.action == "project.deploy" && $0.outcome == .ok }
             #expect(deploys.count == 3 && deploys.allSatisfy { $0.actor == "bt-operator" && $0.parameters?.contains("\"hash\"") == true })
+            #expect(rows.contains { $0.action == "project.deploy" && $0.outcome == .error && $0.actor == "bt-admin" }, "the refused second deploy")
             #expect(rows.contains { $0.action == "project.save" && $0.outcome == .error && $0.errorMessage?.contains("while you edited") == true })
     }
 
@@ -151,6 +165,12 @@ import TestSupport
             #expect(refused.text.contains("set TOKEN in .env"), "\(refused.text)")
             #expect(refused.text.contains(#"data-error-lines="4,"#) || refused.text.contains(#"data-error-lines="4""#), "\(refused.text)")
             #expect(refused.text.contains("TOKEN: ${TOKEN:?set TOKEN in .env}"), "what was typed is kept")
+            // Bytes that are no UTF-8 are refused, not saved as escapes.
+            let garbled = try await client.execute(
+                uri: "/projects", method: .post, headers: admin.postHeaders(),
+                body: ByteBuffer(string: "name=\(name)&compose=services%3A%0A%FF%FE&env=&basedOn=0")
+            )
+            #expect(garbled.status == .unprocessableContent && garbled.text.contains("did not arrive as UTF-8"), "\(garbled.text)")
             let database = try AppDatabase.open(path: app.configuration.databasePath)
             #expect(try await database.projectVersions(name).isEmpty)
             #expect(try await app.auditEvents().contains { $0.action == "project.save" && $0.outcome == .error && $0.targetName == name })
@@ -173,6 +193,14 @@ import TestSupport
             #expect(try await app.auditEvents().contains { $0.action == "project.deploy" && $0.outcome == .denied && $0.actor == "bt-operator" })
             let adminPlan = try await client.execute(uri: "/projects/\(name)/plan", method: .get, headers: admin.getHeaders)
             #expect(adminPlan.text.contains("/projects/\(name)/deploy"))
+
+            // Removed by an admin (nothing of it runs): its versions and folder are gone, its hash stays on record.
+            #expect(try await post(client, operatorBrowser, "/projects/\(name)/remove").status == .forbidden)
+            let removed = try await post(client, admin, "/projects/\(name)/remove")
+            #expect(removed.headers[.location] == "/projects")
+            #expect(try await database.projectVersions(name).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: URL(fileURLWithPath: app.configuration.projectsPath).appendingPathComponent(name).path))
+            #expect(try await app.auditEvents().contains { $0.action == "project.remove" && $0.outcome == .ok && $0.targetName == name })
         }
     }
 
@@ -243,5 +271,71 @@ import TestSupport
         let unlabelled = EngineEvent(type: "image", action: "pull", actor: .init(id: "c"))
         #expect(filter.matches(mine) && !filter.matches(other) && !filter.matches(unlabelled))
         #expect(EventFilter(types: [], actions: []).matches(unlabelled))
+    }
+
+    @Test func anAdminImportsAProjectTheComposeCLIStartedAndBerthDeploysItFromItsOwnFolder() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let name = Self.name()
+        let file = """
+            services:
+              app:
+                image: busybox:latest
+                command: ["sh", "-c", "trap 'exit 0' TERM; echo $$GREETING; sleep 3600 & wait"]
+                environment:
+                  GREETING: ${GREETING}
+
+            """
+        try Data(file.utf8).write(to: directory.appendingPathComponent("compose.yaml"))
+        try Data("GREETING=from-cli\n".utf8).write(to: directory.appendingPathComponent(".env"))
+        let cli = ComposeDeployTests()
+        _ = try cli.compose(["up", "-d"], name: name, directory: directory)
+        do {
+            try await TestEngine.withClient { engine in try await withTestApp { client, app in
+                let operatorBrowser = try await signIn(client, as: "bt-operator")
+                #expect(try await post(client, operatorBrowser, "/projects/\(name)/import").status == .forbidden)
+                let admin = try await signIn(client, as: "bt-admin")
+                let page = try await client.execute(uri: "/projects/\(name)", method: .get, headers: admin.getHeaders)
+                #expect(page.text.contains("external") && page.text.contains("/projects/\(name)/import"))
+
+                let imported = try await post(client, admin, "/projects/\(name)/import")
+                let path = directory.appendingPathComponent("compose.yaml").path
+                #expect(try await flash(after: imported, client, admin)?.contains("Imported \(path) as version 1") == true)
+                let database = try AppDatabase.open(path: app.configuration.databasePath)
+                let version = try #require(try await database.projectVersion(name, number: 1))
+                #expect(version.composeFile == file && version.envFile == "GREETING=from-cli\n" && version.message == "imported from \(path)")
+                let again = try await post(client, admin, "/projects/\(name)/import")
+                let againSaid = try await flash(after: again, client, admin)
+                #expect(againSaid?.contains("already: edit it instead") == true, "\(String(describing: againSaid)) \(again.status) \(again.text.prefix(300))")
+
+                // A label that points at a device (or anything but a small regular file) is refused, never read.
+                let odd = name + "x"
+                let labels = [ComposeLabel.project: odd, ComposeLabel.service: "app", ComposeLabel.configFiles: "/dev/zero"]
+                let made = try await engine.createContainer(
+                    ContainerCreateRequest(image: "busybox:latest", cmd: ["true"], labels: labels, hostConfig: .init(networkMode: "none")),
+                    name: odd + "-app-1"
+                )
+                let device = try await post(client, admin, "/projects/\(odd)/import")
+                let deviceSaid = try await flash(after: device, client, admin)
+                try await engine.removeContainer(made.id, force: true)
+                #expect(deviceSaid?.contains("/dev/zero is not a regular file") == true, "\(String(describing: deviceSaid))")
+
+                // Deployed by Berth: the CLI's container is made anew under Berth's name, from Berth's folder.
+                let plan = try await client.execute(uri: "/projects/\(name)/plan", method: .get, headers: admin.getHeaders)
+                #expect(plan.text.contains(#"<tr data-service="app" data-action="recreate">"#), "\(plan.text)")
+                #expect(try await deploy(client, admin, app, name, version: 1).state == .succeeded)
+                let container = try await engine.inspectContainer("\(name)-app-1")
+                #expect(container.state?.running == true && container.config?.env?.contains("GREETING=from-cli") == true)
+                #expect(container.config?.labels?[ComposeLabel.workingDir] == URL(fileURLWithPath: app.configuration.projectsPath).appendingPathComponent(name).path)
+                #expect(try await ComposeDeployer.deployed(engine: engine, project: name).count == 1)
+                let rows = try await app.auditEvents().filter { $0.targetName == name && $0.action == "project.import" }
+                #expect(rows.contains { $0.outcome == .ok && $0.parameters?.contains(version.contentHash) == true })
+                #expect(try await app.auditEvents().contains { $0.action == "project.import" && $0.outcome == .denied && $0.actor == "bt-operator" })
+                _ = try await post(client, admin, "/projects/\(name)/down", [("volumes", "1")])
+            } }
+        } catch {
+            _ = try? cli.compose(["down", "-v"], name: name, directory: directory)
+            throw error
+        }
     }
 }

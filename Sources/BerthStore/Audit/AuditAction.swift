@@ -99,6 +99,8 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     /// A new version of a project's files (created, edited or imported).
     case projectSave = "project.save"
     case projectImport = "project.import"
+    /// Berth forgets a project (its versions and folder) that no longer runs.
+    case projectRemove = "project.remove"
     /// A version deployed (also a rollback: an earlier version deployed again), as a job.
     case projectDeploy = "project.deploy"
     /// One service's scale set, deployed with the version it runs.

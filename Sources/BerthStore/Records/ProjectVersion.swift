@@ -47,18 +47,38 @@ extension ProjectVersion: FetchableRecord, MutablePersistableRecord {
 }
 
 extension AppDatabase {
+    /// A save that was based on another version than the latest (someone saved meanwhile).
+    public struct StaleVersion: Error, Sendable {
+        public let latest: ProjectVersion?
+    }
+
     /// Saves the files as the project's next version; nil (nothing saved) when they are the latest version's already.
+    /// - Parameters:
+    ///   - expectedLatest: the version the files were edited from (0: a new project); another latest throws
+    ///     `StaleVersion`, checked in the same transaction as the save.
+    ///   - beforeCommit: runs in the transaction with the new version (writes its files); if it throws, nothing is
+    ///     saved.
     public func saveProjectVersion(
-        project: String, composeFile: String, envFile: String, author: String, message: String
+        project: String, composeFile: String, envFile: String, author: String, message: String, expectedLatest: Int? = nil,
+        beforeCommit: @escaping @Sendable (ProjectVersion) throws -> Void = { _ in }
     ) async throws -> ProjectVersion? {
         try await writer.write { db in
             let latest = try ProjectVersion.filter(Column("project") == project).order(Column("number").desc).fetchOne(db)
+            if let expectedLatest, (latest?.number ?? 0) != expectedLatest { throw StaleVersion(latest: latest) }
             if latest?.contentHash == ProjectVersion.hash(composeFile: composeFile, envFile: envFile) { return nil }
             var version = ProjectVersion(
                 project: project, number: (latest?.number ?? 0) + 1, composeFile: composeFile, envFile: envFile, author: author, message: message
             )
             try version.insert(db)
+            try beforeCommit(version)
             return version
+        }
+    }
+
+    /// A project's newest version.
+    public func latestProjectVersion(_ project: String) async throws -> ProjectVersion? {
+        try await writer.read { db in
+            try ProjectVersion.filter(Column("project") == project).order(Column("number").desc).fetchOne(db)
         }
     }
 
@@ -72,6 +92,14 @@ extension AppDatabase {
     public func projectVersion(_ project: String, number: Int) async throws -> ProjectVersion? {
         try await writer.read { db in
             try ProjectVersion.filter(Column("project") == project && Column("number") == number).fetchOne(db)
+        }
+    }
+
+    /// Forgets a project: every version of it; how many there were.
+    @discardableResult
+    public func deleteProjectVersions(_ project: String) async throws -> Int {
+        try await writer.write { db in
+            try ProjectVersion.filter(Column("project") == project).deleteAll(db)
         }
     }
 

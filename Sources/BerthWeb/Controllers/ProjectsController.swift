@@ -48,8 +48,9 @@ struct ProjectsController: Sendable {
     /// Starts (oldest container first: what was made first is usually what others need), stops (newest first),
     /// restarts, or takes the project down; one audit row with the result per container.
     @Sendable func act(_ action: Action, context: SignedInContext) async throws -> Response {
-        let name = try context.parameters.require("name")
-        guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
+        let name = context.parameters.get("name") ?? ""
+        guard ComposeLabel.isValidProjectName(name) else { return await refuse(context, name: name, "No such project.") }
+        let database = self.database
         let removeVolumes = action == .down && context.form.isChecked("volumes")
         let engine = self.engine
         let back = action == .down ? "/projects" : "/projects/\(name)"
@@ -63,6 +64,12 @@ struct ProjectsController: Sendable {
                 .sorted { ($0.created ?? 0) < ($1.created ?? 0) }
             guard !containers.isEmpty || action == .down else { throw AuditTrail.ActionFailure("No project \(name) on this engine.") }
             var results: [String: String] = [:]
+            // Berth's project: the version its containers run, as every project row names it.
+            if let running = containers.compactMap({ $0.labels?[ProjectDeployment.versionLabel].flatMap(Int.init) }).max(),
+               let version = try? await database.projectVersion(name, number: running) {
+                results["version"] = String(version.number)
+                results["hash"] = version.contentHash
+            }
             var failed: [String] = []
             let ordered = action == .start ? containers : containers.reversed()
             for container in ordered {
@@ -105,7 +112,8 @@ struct ProjectsController: Sendable {
                 }
             }
             guard failed.isEmpty else {
-                let reasons = results.filter { $0.value != "ok" && $0.value != "removed" }.sorted { $0.key < $1.key }
+                let reasons = results.filter { $0.key != "version" && $0.key != "hash" && $0.value != "ok" && $0.value != "removed" }
+                    .sorted { $0.key < $1.key }
                 throw AuditTrail.ActionFailure(
                     "Could not \(action.rawValue) all of \(name): " + reasons.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
                 )
@@ -162,7 +170,12 @@ struct ProjectsController: Sendable {
     /// saved versions; one that needs admin-only settings (bind mounts, privileges, the host's network, …) only an
     /// admin. Saved registry logins answer for images the engine lacks, each use audited.
     @Sendable func deploy(_ request: Request, context: SignedInContext) async throws -> Response {
-        let (name, version, _) = try await savedVersion(context.form["version"], context: context)
+        let name: String, version: ProjectVersion
+        do {
+            (name, version, _) = try await savedVersion(context.form["version"], context: context)
+        } catch let error as HTTPError {
+            return await refuse(context, name: context.parameters.get("name") ?? "", error.body ?? "No such project.")
+        }
         let back = "/projects/\(name)/plan?version=\(version.number)"
         let parameters = ["version": String(version.number), "hash": version.contentHash]
         guard context.form["hash"] == nil || context.form["hash"] == version.contentHash else {
@@ -180,17 +193,30 @@ struct ProjectsController: Sendable {
     /// deployed again with that service's scale set, as `docker compose up --scale` does; the next deploy goes back to
     /// the file's scale.
     @Sendable func scale(_ request: Request, context: SignedInContext) async throws -> Response {
-        let (name, version) = try await runningVersion(context: context)
+        let name: String, version: ProjectVersion
+        do {
+            (name, version) = try await runningVersion(context: context)
+        } catch let error as HTTPError {
+            return await refuse(context, name: context.parameters.get("name") ?? "", error.body ?? "No such project.")
+        }
         let back = "/projects/\(name)"
         let service = context.form["service"] ?? ""
         let replicas = Int((context.form["replicas"] ?? "").trimmingCharacters(in: .whitespaces))
         var parameters = ["version": String(version.number), "hash": version.contentHash, "service": service]
         parameters["replicas"] = replicas.map(String.init) ?? context.form["replicas"]
-        let services = (try? deployment.folders.read(version))?.services.map(\.name) ?? []
-        guard services.contains(service), let replicas, (0...100).contains(replicas) else {
+        let declared = (try? deployment.folders.read(version))?.services.first { $0.name == service }
+        let problem: String? = if declared == nil {
+            "\(name) has no service \(service)."
+        } else if replicas == nil || !(0...100).contains(replicas ?? -1) {
+            "A scale is a number from 0 to 100."
+        } else if let fixed = declared?.containerName, (replicas ?? 0) > 1 {
+            "\(service) has a container_name (\(fixed)): one container at most."
+        } else {
+            nil
+        }
+        guard problem == nil, let replicas else {
             return await audit.refuseInput(
-                context: context, targetType: "project", targetName: name, parameters: parameters,
-                message: services.contains(service) ? "A scale is a number from 0 to 100." : "\(name) has no service \(service).", back: back
+                context: context, targetType: "project", targetName: name, parameters: parameters, message: problem ?? "", back: back
             )
         }
         return await startJob(
@@ -202,7 +228,12 @@ struct ProjectsController: Sendable {
     /// `POST /projects/{name}/pull`: the images of the version the project runs pulled again, as a job; the next
     /// deploy (its plan says so) recreates the containers of images that changed.
     @Sendable func pull(_ request: Request, context: SignedInContext) async throws -> Response {
-        let (name, version) = try await runningVersion(context: context)
+        let name: String, version: ProjectVersion
+        do {
+            (name, version) = try await runningVersion(context: context)
+        } catch let error as HTTPError {
+            return await refuse(context, name: context.parameters.get("name") ?? "", error.body ?? "No such project.")
+        }
         return await startJob(
             .projectPull, version: version, title: "Pull the images of \(name)", context: context, back: "/projects/\(name)", everyImage: true
         ) { deployment.pullWork(version, credentials: $0) }
@@ -250,11 +281,16 @@ struct ProjectsController: Sendable {
                 context: context, targetType: "project", targetName: name, parameters: parameters, message: error.message, back: back
             )
         }
+        // One job at a time changes a project: two deploys would make the same containers.
         let started = await jobs.start(
             kind, title: title, context: context, owner: context.user.username, targetType: "project", targetName: name,
-            parameters: parameters, work: work(credentials)
+            parameters: parameters, exclusive: "project:" + name, work: work(credentials)
         )
-        return started.answer(back: back)
+        guard case .busy = started else { return started.answer(back: back) }
+        return await audit.refuseInput(
+            context: context, targetType: "project", targetName: name, parameters: parameters,
+            message: "A deploy, scale or pull of \(name) is under way: wait for it to end (Jobs).", back: back
+        )
     }
 
     /// The version the project's containers run (the newest container's), else its latest.
@@ -265,6 +301,14 @@ struct ProjectsController: Sendable {
             .compactMap { $0.labels?[ProjectDeployment.versionLabel] }.first
         let (_, version, _) = try await savedVersion(running, context: context)
         return (name, version)
+    }
+
+    /// A request that names no project or version it could act on: refused, on record.
+    private func refuse(_ context: SignedInContext, name: String, _ message: String) async -> Response {
+        await audit.refuseInput(
+            context: context, targetType: "project", targetName: String(name.prefix(100)), message: message,
+            back: ComposeLabel.isValidProjectName(name) ? "/projects/\(name)" : "/projects"
+        )
     }
 
     /// The project's version `number` (its latest when nil), and the latest's number.

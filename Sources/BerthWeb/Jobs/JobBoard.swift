@@ -22,6 +22,8 @@ final class JobBoard: Service, Sendable {
     let logger: Logger
     private let turns: AsyncGate
     private let live = NIOLockedValueBox<[Int64: Job]>([:])
+    /// The exclusive keys of queued and running jobs.
+    private let reserved = NIOLockedValueBox<Set<String>>([])
 
     init(database: AppDatabase, audit: AuditTrail, maxRunning: Int, logger: Logger) {
         self.database = database
@@ -40,11 +42,14 @@ final class JobBoard: Service, Sendable {
         case started(Job)
         /// Nothing was queued: its start could not be written (the database, the audit trail).
         case refused
+        /// Nothing was queued: a job holding the same exclusive key is queued or running.
+        case busy
 
         /// What the request that started it answers: the job's page, or `back` with the refusal.
         func answer(back: String) -> Response {
             switch self {
             case .refused: .redirect(to: back, flash: Flash(.error, AuditTrail.unavailableMessage))
+            case .busy: .redirect(to: back, flash: Flash(.error, "Another job on this is under way: wait for it to end."))
             case .started(let job): Response(status: .seeOther, headers: [.location: "/jobs/\(job.id)", .cacheControl: "no-store"])
             }
         }
@@ -53,9 +58,26 @@ final class JobBoard: Service, Sendable {
     /// Queues a job and returns at once.
     /// - Parameters:
     ///   - parameters: what the start and end rows record (never a secret).
+    ///   - exclusive: a key only one queued or running job may hold (`project:NAME`: two deploys of one project would
+    ///     make the same containers); taken before anything else, so two requests at once can't both pass.
     func start(
         _ kind: JobKind, title: String, context: some AuditContext, owner: String, targetType: String, targetName: String?,
-        parameters: [String: String], work: @escaping Work
+        parameters: [String: String], exclusive: String? = nil, work: @escaping Work
+    ) async -> Started {
+        if let exclusive {
+            guard reserved.withLockedValue({ $0.insert(exclusive).inserted }) else { return .busy }
+        }
+        let started = await queue(
+            kind, title: title, context: context, owner: owner, targetType: targetType, targetName: targetName, parameters: parameters,
+            exclusive: exclusive, work: work
+        )
+        if case .refused = started, let exclusive { _ = reserved.withLockedValue { $0.remove(exclusive) } }
+        return started
+    }
+
+    private func queue(
+        _ kind: JobKind, title: String, context: some AuditContext, owner: String, targetType: String, targetName: String?,
+        parameters: [String: String], exclusive: String?, work: @escaping Work
     ) async -> Started {
         let origin = context.auditOrigin
         let stored: JobRecord
@@ -82,6 +104,7 @@ final class JobBoard: Service, Sendable {
         live.withLockedValue { $0[id] = job }
         let task = Task { [self] in
             await run(job, origin: origin, targetType: targetType, targetName: targetName, parameters: rowParameters, work: work)
+            if let exclusive { _ = reserved.withLockedValue { $0.remove(exclusive) } }
         }
         job.attach(task)
         return .started(job)

@@ -47,21 +47,28 @@ struct ComposeDeployer: Sendable {
         // Services whose dependencies are all earlier go together, each its own task (as the compose CLI creates them
         // in parallel); a level starts once the one before it is done. The first failure cancels the rest.
         for level in Self.levels(of: plan, services: services) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for name in level {
-                    let steps = plan.steps.filter { $0.service == name && !$0.action.removes }
-                    group.addTask { try await run(steps, of: services[name], plan: plan) }
-                }
-                try await group.waitForAll()
-            }
+            try await together(level.map { name in plan.steps.filter { $0.service == name && !$0.action.removes } }, of: services, plan: plan)
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for step in plan.steps where step.action.removes {
-                group.addTask { try await run([step], of: nil, plan: plan) }
-            }
-            try await group.waitForAll()
-        }
+        try await together(plan.steps.filter(\.action.removes).map { [$0] }, of: [:], plan: plan)
         log("done")
+    }
+
+    /// Runs each list of steps as a task of its own; the first failure (logged as it happens) cancels the others and is
+    /// what the plan ends with.
+    private func together(_ lists: [[ComposePlan.Step]], of services: [String: ComposeService], plan: ComposePlan) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for steps in lists where !steps.isEmpty {
+                group.addTask {
+                    do {
+                        try await run(steps, of: services[steps[0].service], plan: plan)
+                    } catch let failure as StepFailure {
+                        log(failure.description)
+                        throw failure
+                    }
+                }
+            }
+            for try await _ in group {}
+        }
     }
 
     /// One service's steps, in order, once what it depends on is as it asks.
@@ -87,7 +94,7 @@ struct ComposeDeployer: Sendable {
             case .remove(let container):
                 log("removing \(what)")
                 try await attempt("removing \(what)") {
-                    try? await engine.stopContainer(container, timeout: 10)
+                    _ = try? await engine.stopContainer(container, timeout: 10)
                     try await engine.removeContainer(container, force: true)
                 }
             }
@@ -108,6 +115,7 @@ struct ComposeDeployer: Sendable {
         return (0..<depth).map { index in names.filter { level[$0] == index } }
     }
 
+    @discardableResult
     private func attempt<T: Sendable>(_ step: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
@@ -130,18 +138,9 @@ struct ComposeDeployer: Sendable {
     private func create(_ service: ComposeService, number: Int, failing step: String) async throws -> String {
         let spec = spec(service, number: number)
         return try await attempt(step) {
-            let id = try await engine.createContainer(spec.request, name: spec.name).id
-            do {
-                for later in try spec.laterNetworkEndpoints() {
-                    try await engine.connectNetwork(later.name, container: id, endpoint: later.endpoint)
-                }
-                try await engine.startContainer(id)
-            } catch {
-                // Not left behind half made: the next deploy would take it for a finished one.
-                try? await engine.removeContainer(id, force: true)
-                throw error
-            }
-            return id
+            try await ContainerReplacement(engine: engine, log: log).make(
+                .init(name: spec.name, body: try JSONEncoder().encode(spec.request), moreNetworks: try spec.laterNetworkEndpoints(), start: true)
+            )
         }
     }
 

@@ -44,6 +44,13 @@ struct ProjectFolders: Sendable {
         }
     }
 
+    /// Removes a project's folder (its files; anything else put there too).
+    func remove(_ project: String) throws {
+        let folder = directory(project)
+        guard FileManager.default.fileExists(atPath: folder) else { return }
+        try FileManager.default.removeItem(atPath: folder)
+    }
+
     /// A version's files read as a project: `.env` gives the variables (the server's own environment does not: what
     /// a project reads is in its version), `env_file` paths are read from the project's folder.
     func read(project: String, composeFile: String, envFile: String) throws(ComposeErrors) -> ComposeProject {
@@ -54,9 +61,37 @@ struct ProjectFolders: Sendable {
             throw ComposeErrors(issues: [ComposeIssue(".env line \(error.line): \(error.message)", line: nil)])
         }
         let parser = ComposeParser(variables: variables, projectDirectory: directory(project)) { path in
-            try? String(contentsOfFile: path, encoding: .utf8)
+            try? Self.readText(path)
         }
         return try parser.parse(composeFile)
+    }
+
+    /// The most a project's file (or an `env_file`) may hold: what a form takes.
+    static let fileLimit = 1024 * 1024
+
+    struct UnreadableFile: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// A text file Berth reads for a project (`env_file`, an imported compose file): a regular file (not a device or
+    /// a pipe, which would never end) of at most `fileLimit` bytes, in UTF-8.
+    static func readText(_ path: String) throws -> String {
+        // Through links to the file itself, whose type and size the checks are about.
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: target) else {
+            throw UnreadableFile(description: "\(path) does not exist or cannot be read")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { throw UnreadableFile(description: "\(path) is not a regular file") }
+        guard (attributes[.size] as? Int ?? 0) <= fileLimit else {
+            throw UnreadableFile(description: "\(path) is larger than \(fileLimit / 1024) KiB")
+        }
+        guard let handle = FileHandle(forReadingAtPath: target) else { throw UnreadableFile(description: "\(path) cannot be read by Berth") }
+        defer { try? handle.close() }
+        let data = try handle.read(upToCount: fileLimit + 1) ?? Data()
+        guard data.count <= fileLimit, let text = String(data: data, encoding: .utf8) else {
+            throw UnreadableFile(description: "\(path) is not UTF-8 text of at most \(fileLimit / 1024) KiB")
+        }
+        return text
     }
 
     func read(_ version: ProjectVersion) throws(ComposeErrors) -> ComposeProject {

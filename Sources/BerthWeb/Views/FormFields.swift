@@ -3,13 +3,17 @@ import Foundation
 /// The fields of an `application/x-www-form-urlencoded` body. Repeated keys keep every value, in order.
 struct FormFields: Sendable {
     private var fields: [(String, String)] = []
+    /// Fields whose value did not decode (invalid percent escapes, or bytes that are not UTF-8): kept as sent.
+    private(set) var undecoded: Set<String> = []
 
     init(_ body: String) {
         for pair in body.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = Self.decode(parts[0])
-            let value = parts.count > 1 ? Self.decode(parts[1]) : ""
-            fields.append((key, value))
+            let key = Self.decode(parts[0]) ?? String(parts[0])
+            let raw = parts.count > 1 ? parts[1] : ""
+            let value = Self.decode(raw)
+            if value == nil { undecoded.insert(key) }
+            fields.append((key, value ?? raw.replacingOccurrences(of: "+", with: " ")))
         }
     }
 
@@ -38,9 +42,8 @@ struct FormFields: Sendable {
         fields.filter { $0.0 == key }.map(\.1)
     }
 
-    private static func decode(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        // Invalid percent escapes are kept literally rather than dropping the field.
-        return spaced.removingPercentEncoding ?? spaced
+    /// nil when the escapes are invalid or make no UTF-8 (the field is then kept literally rather than dropped).
+    private static func decode(_ text: Substring) -> String? {
+        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 }

@@ -50,16 +50,17 @@ struct ProjectPage: Sendable {
     let name: String
     let rows: [Row]
     let workingDir: String
-    let configFiles: String
+    /// nil when the containers name none (a Mustache section takes an empty string for true).
+    let configFiles: String?
     /// Berth's project (it keeps its versions), or one started elsewhere ("external").
     let managed: Bool
     let versions: [VersionRow]
     let hasVersions: Bool
     let hasContainers: Bool
     /// `/logs?container=…` for every container: the project's logs merged.
-    let logsLink: String
-    /// What the containers run, by the version label Berth puts on them ("v3", "v2 and v3").
-    let deployedVersions: String
+    let logsLink: String?
+    /// What the containers run, by the version label Berth puts on them ("v3", "v2 and v3"); nil: none.
+    let deployedVersions: String?
     /// The services a scale may be set for: the latest version's and those with containers.
     let serviceNames: [String]
 
@@ -91,7 +92,7 @@ struct ProjectPage: Sendable {
         hasVersions = managed
         hasContainers = !containers.isEmpty
         let running = Set(containers.compactMap { $0.labels?[ProjectDeployment.versionLabel].flatMap(Int.init) })
-        deployedVersions = running.sorted().map { "v\($0)" }.joined(separator: " and ")
+        deployedVersions = running.isEmpty ? nil : running.sorted().map { "v\($0)" }.joined(separator: " and ")
         serviceNames = Set(services + containers.compactMap { $0.labels?[ComposeLabel.service] }).sorted()
         self.versions = versions.map { version in
             VersionRow(
@@ -100,7 +101,7 @@ struct ProjectPage: Sendable {
                 previous: version.number > 1 ? version.number - 1 : nil
             )
         }
-        logsLink = containers.isEmpty ? "" : "/logs?" + containers.map { "container=\($0.id)" }.joined(separator: "&")
+        logsLink = containers.isEmpty ? nil : "/logs?" + containers.map { "container=\($0.id)" }.joined(separator: "&")
         rows = containers.map { summary in
             let row = ContainerRow(summary)
             let labels = summary.labels ?? [:]
@@ -110,7 +111,7 @@ struct ProjectPage: Sendable {
             )
         }.sorted { ($0.service, Int($0.number) ?? 0) < ($1.service, Int($1.number) ?? 0) }
         workingDir = containers.compactMap { $0.labels?[ComposeLabel.workingDir] }.first ?? ""
-        configFiles = Self.files(of: containers)
+        configFiles = Self.files(of: containers).isEmpty ? nil : Self.files(of: containers)
     }
 
     /// The project's files as paths: the compose CLI 1.x labels them relative to the working folder.
@@ -179,7 +180,8 @@ struct ProjectVersionPage: Sendable {
     let number: Int
     let author: String
     let createdAt: String
-    let message: String
+    /// nil when the save had none.
+    let message: String?
     let contentHash: String
     let composeFile: String
     let envFile: String
@@ -192,7 +194,7 @@ struct ProjectVersionPage: Sendable {
         number = version.number
         author = version.author
         createdAt = Self.time(version.createdAt)
-        message = version.message
+        message = version.message.isEmpty ? nil : version.message
         contentHash = version.contentHash
         composeFile = version.composeFile
         envFile = version.envFile
@@ -224,7 +226,25 @@ struct ProjectDiffPage: Sendable {
         let name: String
         let rows: [Row]
         let unchanged: Bool
+        /// Too many lines to compare here (the comparison's time grows with them): only their counts are shown.
+        let tooLarge: Bool
+        let oldLines: Int
+        let newLines: Int
+
+        init(name: String, old: String, new: String) {
+            self.name = name
+            unchanged = old == new
+            let before = ProjectDiffPage.lines(of: old)
+            let after = ProjectDiffPage.lines(of: new)
+            oldLines = before.count
+            newLines = after.count
+            tooLarge = !unchanged && before.count + after.count > ProjectDiffPage.lineLimit
+            rows = unchanged || tooLarge ? [] : ProjectDiffPage.rows(before, after)
+        }
     }
+
+    /// The most lines (both sides) compared side by side.
+    static let lineLimit = 10000
 
     struct Row: Sendable {
         let oldNumber: Int?
@@ -241,8 +261,8 @@ struct ProjectDiffPage: Sendable {
         from = old.number
         to = new.number
         files = [
-            File(name: "compose.yaml", rows: Self.rows(old.composeFile, new.composeFile), unchanged: old.composeFile == new.composeFile),
-            File(name: ".env", rows: Self.rows(old.envFile, new.envFile), unchanged: old.envFile == new.envFile),
+            File(name: "compose.yaml", old: old.composeFile, new: new.composeFile),
+            File(name: ".env", old: old.envFile, new: new.envFile),
         ]
         choices = numbers.sorted().map { Choice(number: $0, isFrom: $0 == old.number, isTo: $0 == new.number) }
     }
@@ -255,9 +275,7 @@ struct ProjectDiffPage: Sendable {
     }
 
     /// The two texts' lines aligned: a removed line beside an added one is a change.
-    static func rows(_ old: String, _ new: String) -> [Row] {
-        let before = lines(of: old)
-        let after = lines(of: new)
+    static func rows(_ before: [String], _ after: [String]) -> [Row] {
         var removed = Set<Int>()
         var inserted = Set<Int>()
         for change in after.difference(from: before) {
