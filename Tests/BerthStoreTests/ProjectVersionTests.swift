@@ -22,4 +22,27 @@ import TestSupport
         #expect(try await database.projectVersion("shop", number: 1)?.message == "first")
         #expect(try await database.latestProjectVersions().map { "\($0.project) \($0.number)" } == ["blog 1", "shop 2"])
     }
+
+    @Test func aSaveBasedOnAnOlderVersionOrWhoseFilesCannotBeWrittenSavesNothing() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try AppDatabase.open(path: directory.appendingPathComponent("berth.sqlite").path)
+        _ = try await database.saveProjectVersion(project: "shop", composeFile: "a", envFile: "", author: "alice", message: "", expectedLatest: 0)
+        // Someone saved version 1 meanwhile: a second "new project" and an edit of version 0 are stale.
+        await #expect(throws: AppDatabase.StaleVersion.self) {
+            _ = try await database.saveProjectVersion(project: "shop", composeFile: "b", envFile: "", author: "bob", message: "", expectedLatest: 0)
+        }
+        struct DiskFull: Error {}
+        await #expect(throws: DiskFull.self) {
+            _ = try await database.saveProjectVersion(
+                project: "shop", composeFile: "c", envFile: "", author: "bob", message: "", expectedLatest: 1, beforeCommit: { _ in throw DiskFull() }
+            )
+        }
+        #expect(try await database.projectVersions("shop").map(\.composeFile) == ["a"])
+        let summaries = try await database.projectVersionSummaries("shop")
+        #expect(summaries.map(\.number) == [1] && summaries[0].composeFile.isEmpty && summaries[0].contentHash == ProjectVersion.hash(composeFile: "a", envFile: ""))
+        #expect(try await database.latestProjectVersion("shop")?.composeFile == "a")
+        #expect(try await database.deleteProjectVersions("shop") == 1)
+        #expect(try await database.latestProjectVersion("shop") == nil)
+    }
 }

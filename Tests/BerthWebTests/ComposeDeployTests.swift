@@ -181,6 +181,47 @@ import TestSupport
         }
     }
 
+    /// `network_mode: service:web` joins web's container by the name web is given (its container_name), started after
+    /// it; a network's driver options reach the engine.
+    @Test func aServiceJoinsAnotherServicesNetworkByItsContainerNameAndNetworkOptionsArePassed() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let name = "bt" + UUID().uuidString.prefix(8).lowercased()
+        let yaml = """
+            services:
+              sidecar:
+                image: busybox:latest
+                command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+                network_mode: service:web
+              web:
+                image: busybox:latest
+                container_name: \(name)-the-web
+                command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+                networks: [back]
+            networks:
+              back:
+                driver_opts:
+                  com.docker.network.driver.mtu: "1400"
+            """
+        try await TestEngine.withClient { engine in
+            do {
+                let (plan, _) = try await deploy(yaml, name: name, directory: directory, engine: engine)
+                #expect(plan.steps.map(\.service) == ["web", "sidecar"], "web starts first")
+                let web = try await engine.inspectContainer("\(name)-the-web")
+                let sidecar = try await engine.inspectContainer("\(name)-sidecar-1")
+                #expect(sidecar.state?.running == true)
+                let mode = sidecar.hostConfig?.networkMode ?? ""
+                #expect(mode == "container:\(web.id)" || mode == "container:\(name)-the-web", "\(mode)")
+                let network = try await engine.inspectNetwork("\(name)_back")
+                #expect(network.options?["com.docker.network.driver.mtu"] == "1400")
+            } catch {
+                _ = try? compose(["down"], name: name, directory: directory)
+                throw error
+            }
+            _ = try? compose(["down"], name: name, directory: directory)
+        }
+    }
+
     @Test func aRecreateThatFailsPutsTheOldContainerBackUnderItsName() async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

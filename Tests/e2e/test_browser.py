@@ -796,6 +796,8 @@ def test_an_admin_writes_a_project_deploys_it_reads_its_logs_and_rolls_it_back(b
         browser.find_element(By.XPATH, "//button[normalize-space()='Create']").click()
         errors = browser.find_element(By.ID, "compose-errors")
         assert "build" in errors.text and "line 21" in errors.text, errors.text
+        # The page's script has run once the editors are there (it makes them and listens to the links).
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".CodeMirror")) == 2)
         assert browser.find_elements(By.CSS_SELECTOR, ".editor-error-line"), "the line is marked in the editor"
         errors.find_element(By.LINK_TEXT, "line 21").click()
         cursor = browser.execute_script("return document.querySelector('.CodeMirror').CodeMirror.getCursor().line")
@@ -815,7 +817,7 @@ def test_an_admin_writes_a_project_deploys_it_reads_its_logs_and_rolls_it_back(b
         deploy_from_plan(browser, "Deploy version 1")
 
         # The project's logs, merged: every service's lines in one page.
-        browser.get(URL + "/projects/" + name)
+        browser.find_element(By.LINK_TEXT, "Open the project").click()
         wait_for(lambda: "running" in text_of(browser, "tr[data-service='web']"))
         browser.find_element(By.LINK_TEXT, "Logs").click()
         log = browser.find_element(By.CSS_SELECTOR, "pre.log")

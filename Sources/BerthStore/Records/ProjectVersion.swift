@@ -75,6 +75,20 @@ extension AppDatabase {
         }
     }
 
+    /// A project's versions, newest first, without their files (empty strings): what a list of them shows.
+    public func projectVersionSummaries(_ project: String) async throws -> [ProjectVersion] {
+        try await writer.read { db in
+            try ProjectVersion.fetchAll(
+                db,
+                sql: """
+                    SELECT id, project, number, '' AS composeFile, '' AS envFile, contentHash, author, message, createdAt
+                    FROM projectVersion WHERE project = ? ORDER BY number DESC
+                    """,
+                arguments: [project]
+            )
+        }
+    }
+
     /// A project's newest version.
     public func latestProjectVersion(_ project: String) async throws -> ProjectVersion? {
         try await writer.read { db in

@@ -39,7 +39,7 @@ struct ProjectFilesController: Sendable {
 
     @Sendable func editForm(_ request: Request, context: SignedInContext) async throws -> Response {
         let name = try projectName(context)
-        guard let latest = try await database.projectVersions(name).first else {
+        guard let latest = try await database.latestProjectVersion(name) else {
             throw HTTPError(.notFound, message: "\(name) is not a project of Berth's: import its file first.")
         }
         return try views.page(
@@ -202,7 +202,7 @@ struct ProjectFilesController: Sendable {
         guard let name = try await postedProjectName(context) else { return try await refuseUnknown(context) }
         let folders = self.folders
         return await audit.perform(context: context, targetType: "project", targetName: name, back: "/projects") { () async throws -> AuditTrail.ActionDone in
-            let versions = try await database.projectVersions(name)
+            let versions = try await database.projectVersionSummaries(name)
             guard let latest = versions.first else { throw AuditTrail.ActionFailure("\(name) is not one of Berth's projects.") }
             guard try await engine.projectContainers(name).isEmpty else {
                 throw AuditTrail.ActionFailure("\(name) still has containers on the engine: take it down first.")
@@ -230,11 +230,11 @@ struct ProjectFilesController: Sendable {
     /// `/projects/{name}/diff?from=A&to=B`: two versions side by side (B defaults to the latest, A to the one before B).
     @Sendable func diff(_ request: Request, context: SignedInContext) async throws -> Response {
         let name = try projectName(context)
-        let versions = try await database.projectVersions(name)
+        let versions = try await database.projectVersionSummaries(name)
         guard let latest = versions.first else { throw HTTPError(.notFound, message: "No project \(name).") }
         let to = request.uri.queryParameters.get("to").flatMap(Int.init) ?? latest.number
         let from = request.uri.queryParameters.get("from").flatMap(Int.init) ?? (to - 1)
-        guard let new = versions.first(where: { $0.number == to }), let old = versions.first(where: { $0.number == from }) else {
+        guard let new = try await database.projectVersion(name, number: to), let old = try await database.projectVersion(name, number: from) else {
             throw HTTPError(.notFound, message: "\(name) has no version \(versions.contains { $0.number == to } ? from : to).")
         }
         return try views.page("project-diff", ProjectDiffPage(old: old, new: new, numbers: versions.map(\.number)), context: context)

@@ -138,9 +138,10 @@ struct ProjectsController: Sendable {
         guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
         do {
             let containers = try await engine.projectContainers(name)
-            let versions = try await database.projectVersions(name)
+            let versions = try await database.projectVersionSummaries(name)
             guard !containers.isEmpty || !versions.isEmpty else { throw HTTPError(.notFound, message: "No project \(name) on this engine.") }
-            let services = versions.first.flatMap { try? deployment.folders.read($0).services.map(\.name) } ?? []
+            let latest = versions.isEmpty ? nil : try await database.latestProjectVersion(name)
+            let services = latest.flatMap { try? deployment.folders.read($0).services.map(\.name) } ?? []
             return try views.page(
                 "project", ProjectPage(name: name, containers: containers, versions: versions, services: services), context: context
             )
@@ -315,11 +316,11 @@ struct ProjectsController: Sendable {
     private func savedVersion(_ number: String?, context: SignedInContext) async throws -> (String, ProjectVersion, Int) {
         let name = try context.parameters.require("name")
         guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
-        let versions = try await database.projectVersions(name)
-        guard let latest = versions.first else {
+        guard let latest = try await database.latestProjectVersion(name) else {
             throw HTTPError(.notFound, message: "\(name) has no saved version: Berth deploys only its own projects (import one first).")
         }
-        guard let wanted = number.map({ Int($0) }) ?? latest.number, let version = versions.first(where: { $0.number == wanted }) else {
+        let wanted = number.map { Int($0) } ?? latest.number
+        guard let wanted, let version = wanted == latest.number ? latest : try await database.projectVersion(name, number: wanted) else {
             throw HTTPError(.notFound, message: "\(name) has no version \(number ?? "").")
         }
         return (name, version, latest.number)

@@ -26,6 +26,8 @@ struct JobPage: Sendable {
     /// For a pull: the image's page and the run form, shown once it succeeded.
     let imageLink: String?
     let runLink: String?
+    /// A project's deploy, scale or pull: its page.
+    let projectLink: String?
 
     struct Item: Sendable {
         let id: String
@@ -65,6 +67,8 @@ struct JobPage: Sendable {
             imageLink = nil
             runLink = nil
         }
+        let projectKinds: Set<String> = [JobKind.projectDeploy.rawValue, JobKind.projectScale.rawValue, JobKind.projectPull.rawValue]
+        projectLink = projectKinds.contains(record.kind) ? record.target.map { "/projects/\(EngineClientPath.escape($0))" } : nil
     }
 
     static func progress(current: Int64?, total: Int64?) -> String {

@@ -13,10 +13,12 @@ public struct Network: Decodable, Sendable {
     public var labels: [String: String]?
     /// By container id; only in the inspect answer.
     public var containers: [String: Endpoint]?
+    /// The driver's options it was made with.
+    public var options: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", name = "Name", driver = "Driver", scope = "Scope", isInternal = "Internal", attachable = "Attachable"
-        case created = "Created", ipam = "IPAM", labels = "Labels", containers = "Containers"
+        case created = "Created", ipam = "IPAM", labels = "Labels", containers = "Containers", options = "Options"
     }
 
     public struct IPAM: Decodable, Sendable {
