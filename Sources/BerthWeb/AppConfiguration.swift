@@ -68,12 +68,28 @@ public struct AppConfiguration: Sendable {
     /// PEM certificates alert channels trust beside the system's (`--alerts-ca-file`): a company CA for its mail relay
     /// or webhook receivers.
     public var alertsCAFile: String?
+    /// TLS files for an engine on TCP, in the `DOCKER_CERT_PATH` layout (`ca.pem`, `cert.pem`, `key.pem`;
+    /// `--engine-tls-dir`, or `DOCKER_CERT_PATH` when `DOCKER_TLS_VERIFY` is set); nil: plain TCP or a Unix socket.
+    public var engineTLSDirectory: String?
     /// Where compose projects live, a folder each (`--projects-dir`); nil: `projects` beside the database.
     public var projectsDirectory: String?
 
     /// Where the secret key file is.
     public var secretKeyPath: String {
         secretKeyFile ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("berth.key").path
+    }
+
+    /// The engine's TLS files read and checked; nil without `engineTLSDirectory`. The words name what is wrong.
+    public func loadEngineTLS() throws -> EngineTLS.Loaded? {
+        guard let engineTLSDirectory else { return nil }
+        guard case .tcp = engineAddress else {
+            throw StartupError("--engine-tls-dir is for an engine on tcp://HOST:PORT; \(engineAddress) is not one")
+        }
+        do {
+            return try EngineTLS(directory: engineTLSDirectory).load()
+        } catch {
+            throw StartupError("engine TLS: \(error)")
+        }
     }
 
     /// Where the compose projects' folders are.

@@ -128,8 +128,8 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     var engineLogger = logger
     engineLogger[metadataKey: "engine"] = "\(configuration.engineAddress)"
     let engine = EngineClient(
-        address: configuration.engineAddress, apiVersion: configuration.apiVersion, maxStreams: configuration.maxEngineStreams,
-        logger: engineLogger
+        address: configuration.engineAddress, tls: try configuration.loadEngineTLS(), apiVersion: configuration.apiVersion,
+        maxStreams: configuration.maxEngineStreams, logger: engineLogger
     )
     let pam = PAMAuthenticator(configuration: configuration.pam, logger: logger)
 

@@ -132,7 +132,13 @@ public enum ConfigurationCheck {
     static func engineFinding(_ configuration: AppConfiguration) async -> Finding {
         var logger = Logger(label: "berth.check-config")
         logger.logLevel = .critical
-        let engine = EngineClient(address: configuration.engineAddress, apiVersion: configuration.apiVersion, logger: logger)
+        let tls: EngineTLS.Loaded?
+        do {
+            tls = try configuration.loadEngineTLS()
+        } catch {
+            return Finding(severity: .error, message: "engine: \(error)")
+        }
+        let engine = EngineClient(address: configuration.engineAddress, tls: tls, apiVersion: configuration.apiVersion, logger: logger)
         let finding: Finding
         do {
             let ping = try await engine.ping()

@@ -118,6 +118,11 @@ extension ServeSetting {
             }
         ),
         .text(
+            "engine-tls-dir", unset: "none (DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set)",
+            "Folder with ca.pem, cert.pem and key.pem for an engine on tcp:// with --tlsverify (its certificate checked, Berth's presented).",
+            get: { $0.engineTLSDirectory }, set: { $0.engineTLSDirectory = $1 }
+        ),
+        .text(
             "secret-key-file", unset: "berth.key beside the database",
             "Key that seals saved registry passwords (created 0600 when missing; keep it out of database backups).",
             get: { $0.secretKeyFile }, set: { $0.secretKeyFile = $1 }

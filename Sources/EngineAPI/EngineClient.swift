@@ -26,13 +26,15 @@ public final class EngineClient: Sendable {
     ///   - apiVersion: a forced API version (what `DOCKER_API_VERSION` sets); nil negotiates.
     /// - Parameter maxStreams: followed logs open to the engine at once (each is a connection, a descriptor in the
     ///   daemon); one more throws ``EngineError/busy(_:)`` until one closes.
+    /// - Parameter tls: TLS for an engine on TCP (`EngineTLS.load()`).
     public init(
-        address: EngineAddress, apiVersion: APIVersion? = nil, maxStreams: Int = .max, logger: Logger = Logger(label: "berth.engine")
+        address: EngineAddress, tls: EngineTLS.Loaded? = nil, apiVersion: APIVersion? = nil, maxStreams: Int = .max,
+        logger: Logger = Logger(label: "berth.engine")
     ) {
         self.address = address
         self.forcedVersion = apiVersion
         self.logger = logger
-        self.transport = EngineTransport(address: address, maxStreams: maxStreams, logger: logger)
+        self.transport = EngineTransport(address: address, tls: tls, maxStreams: maxStreams, logger: logger)
     }
 
     /// Streams of their own (followed logs) open to the engine now.

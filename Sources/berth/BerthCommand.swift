@@ -142,6 +142,10 @@ struct ServeOptions: ParsableArguments {
             } else if setting.key == "engine", let dockerHost = environmentValue("DOCKER_HOST") {
                 // The Docker clients' default: below Berth's own settings, the file's included.
                 (value, source) = (.text(dockerHost), "DOCKER_HOST")
+            } else if setting.key == "engine-tls-dir", let verify = environmentValue("DOCKER_TLS_VERIFY"), !verify.isEmpty, verify != "0" {
+                // As the docker CLI: DOCKER_CERT_PATH, else ~/.docker.
+                let home = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".docker").path
+                (value, source) = (.text(environmentValue("DOCKER_CERT_PATH") ?? home), "DOCKER_TLS_VERIFY")
             } else {
                 continue
             }

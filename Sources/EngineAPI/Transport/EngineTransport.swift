@@ -6,6 +6,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// One request to the Engine API, before the version prefix and address are applied.
 struct EngineRequest: Sendable {
@@ -43,6 +44,8 @@ struct EngineRequest: Sendable {
 /// long streams), so it must be shut down.
 final class EngineTransport: Sendable {
     let address: EngineAddress
+    /// TLS for an engine on TCP (`--tlsverify` daemons); nil: plain.
+    let tls: EngineTLS.Loaded?
     private let client: HTTPClient
     private let logger: Logger
 
@@ -52,8 +55,9 @@ final class EngineTransport: Sendable {
     /// Connections of their own (`openStream`) that may be open at once.
     let streamSlots: StreamSlots
 
-    init(address: EngineAddress, maxStreams: Int = .max, logger: Logger) {
+    init(address: EngineAddress, tls: EngineTLS.Loaded? = nil, maxStreams: Int = .max, logger: Logger) {
         self.address = address
+        self.tls = tls
         self.logger = logger
         self.streamSlots = StreamSlots(limit: maxStreams)
         var configuration = HTTPClient.Configuration(
@@ -68,6 +72,7 @@ final class EngineTransport: Sendable {
         // a page with the engine down would otherwise hang for seconds.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.httpVersion = .http1Only
+        configuration.tlsConfiguration = tls?.configuration
         self.client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
     }
 
@@ -89,7 +94,7 @@ final class EngineTransport: Sendable {
             url = socketURL.absoluteString
         case .tcp(let host, let port):
             let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-            url = "http://\(authority)\(uri)"
+            url = "\(tls == nil ? "http" : "https")://\(authority)\(uri)"
         }
         var httpRequest = HTTPClientRequest(url: url)
         httpRequest.method = request.method

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// The body of a streamed engine answer read on a connection of its own: one buffer per socket read, with the HTTP
 /// framing already taken off (see ``StreamedResponseDecoder``).
@@ -56,10 +57,21 @@ extension EngineTransport {
         defer { if !connected { streamSlots.release() } }
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let handler = StreamedResponseHandler(eventLoop: eventLoop, address: address.description)
+        // TLS (an engine on TCP with `--tlsverify`): the name dialled is checked against the certificate (an IP
+        // address against its IP names), as the requests' client does.
+        var tlsHost: String?
+        if case .tcp(let host, _) = address, tls != nil { tlsHost = host }
+        let tlsContext = tls?.context
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        let name = tlsHost.flatMap { $0.isIPAddress ? nil : $0 }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: name))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
             }
         let channel: any Channel
         do {
@@ -127,6 +139,13 @@ extension EngineTransport {
             throw Self.daemonError(status: response.status, reason: response.reason, body: document ?? nil)
         }
         return (body, channel)
+    }
+}
+
+extension String {
+    /// Whether this is an IPv4 or IPv6 address (which TLS checks against the certificate's IP names, never as SNI).
+    var isIPAddress: Bool {
+        (try? SocketAddress(ipAddress: self, port: 0)) != nil
     }
 }
 

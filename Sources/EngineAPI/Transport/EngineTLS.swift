@@ -1,0 +1,73 @@
+import Foundation
+import NIOSSL
+
+/// TLS to an engine on TCP, as the docker CLI's `DOCKER_TLS_VERIFY` with `DOCKER_CERT_PATH` does: the engine's
+/// certificate checked against the given CA (and its name or IP address against the address dialled), and Berth's
+/// client certificate presented — the daemon's `--tlsverify` refuses anyone without one from its CA.
+public struct EngineTLS: Sendable, Equatable {
+    public var caPath: String
+    public var certificatePath: String
+    public var keyPath: String
+
+    public init(caPath: String, certificatePath: String, keyPath: String) {
+        self.caPath = caPath
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+    }
+
+    /// The files of a folder in the `DOCKER_CERT_PATH` layout: `ca.pem`, `cert.pem`, `key.pem`.
+    public init(directory: String) {
+        let folder = URL(fileURLWithPath: directory)
+        self.init(
+            caPath: folder.appendingPathComponent("ca.pem").path, certificatePath: folder.appendingPathComponent("cert.pem").path,
+            keyPath: folder.appendingPathComponent("key.pem").path
+        )
+    }
+
+    /// What the transport uses: the configuration (for requests) and a context made from it once (for the streams on
+    /// connections of their own).
+    public struct Loaded: Sendable {
+        let configuration: TLSConfiguration
+        let context: NIOSSLContext
+    }
+
+    /// The files read and checked; throws words that name the file that could not be used.
+    public func load() throws -> Loaded {
+        let configuration = try configuration()
+        do {
+            return Loaded(configuration: configuration, context: try NIOSSLContext(configuration: configuration))
+        } catch {
+            throw EngineTLSError("the client key \(keyPath) does not go with the certificate \(certificatePath), or TLS cannot be set up: \(error)")
+        }
+    }
+
+    /// The client side's configuration; throws words that name the file that could not be used.
+    func configuration() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        do {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+        } catch {
+            throw EngineTLSError("the engine's CA certificate \(caPath) cannot be read: \(error)")
+        }
+        do {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) }
+        } catch {
+            throw EngineTLSError("the client certificate \(certificatePath) cannot be read: \(error)")
+        }
+        do {
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
+        } catch {
+            throw EngineTLSError("the client key \(keyPath) cannot be read: \(error)")
+        }
+        return configuration
+    }
+}
+
+public struct EngineTLSError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
