@@ -12,37 +12,13 @@ import TestSupport
 
 /// Compose projects deployed on the real test engine, and seen by Debian's `docker-compose` (1.29).
 @Suite(.serialized) struct ComposeDeployTests {
-    /// The issue's three services: web needs a healthy db and a finished migrate; web keeps an anonymous volume.
+    /// The issue's three services (`Tests/fixtures/three-services.compose.yaml`, which the browser check deploys too):
+    /// web needs a healthy db and a finished migrate, and keeps an anonymous volume; `web` is its greeting.
     /// A shell as PID 1 ignores TERM unless it traps it: the traps let stops (and `docker-compose down`) be quick.
     static func file(web: String = "hello") -> String {
-        """
-        services:
-          web:
-            image: busybox:latest
-            command: ["sh", "-c", "trap 'exit 0' TERM; echo web up; sleep 3600 & wait"]
-            volumes: ["/scratch"]
-            environment:
-              GREETING: \(web)
-            depends_on:
-              db:
-                condition: service_healthy
-              migrate:
-                condition: service_completed_successfully
-          db:
-            image: busybox:latest
-            command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1; touch /tmp/ready; sleep 3600 & wait"]
-            volumes: ["data:/data"]
-            healthcheck:
-              test: ["CMD", "test", "-f", "/tmp/ready"]
-              interval: 1s
-              retries: 30
-          migrate:
-            image: busybox:latest
-            command: ["sh", "-c", "test -f /data/never || echo migrated"]
-            depends_on: [db]
-        volumes:
-          data:
-        """
+        let fixture = Repository.root.appendingPathComponent("Tests/fixtures/three-services.compose.yaml")
+        let text = (try? String(contentsOf: fixture, encoding: .utf8)) ?? "the fixture \(fixture.path) is missing"
+        return text.replacingOccurrences(of: "${GREETING:-hello}", with: web)
     }
 
     /// Deploys `yaml` as `name`; the log lines.

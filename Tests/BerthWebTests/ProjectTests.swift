@@ -14,7 +14,7 @@ import TestSupport
 /// planned, deployed as jobs, compared and rolled back; who may do which.
 @Suite(.serialized) struct ProjectTests {
     /// The three services (`ComposeDeployTests.file`); web's greeting comes from `.env`.
-    static let file = ComposeDeployTests.file(web: "${GREETING:-hello}") + "\n"
+    static let file = ComposeDeployTests.file(web: "${GREETING:-hello}")
 
     static func name() -> String { "bp" + UUID().uuidString.prefix(8).lowercased() }
 

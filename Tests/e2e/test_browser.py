@@ -740,29 +740,9 @@ def test_a_project_started_with_the_compose_cli_is_found_under_projects(browser,
         subprocess.run(compose + ["down"], capture_output=True)
 
 
-PROJECT_FILE = """services:
-  web:
-    image: busybox:latest
-    command: ["sh", "-c", "trap 'exit 0' TERM; echo web says $$GREETING; sleep 3600 & wait"]
-    environment:
-      GREETING: ${GREETING:-hello}
-    depends_on:
-      db:
-        condition: service_healthy
-      migrate:
-        condition: service_completed_successfully
-  db:
-    image: busybox:latest
-    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1; touch /tmp/ready; sleep 3600 & wait"]
-    healthcheck:
-      test: ["CMD", "test", "-f", "/tmp/ready"]
-      interval: 1s
-      retries: 30
-  migrate:
-    image: busybox:latest
-    command: ["sh", "-c", "echo migrated"]
-    depends_on: [db]
-"""
+# The issue's three services, as the Swift tests deploy them too.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "three-services.compose.yaml")) as fixture:
+    PROJECT_FILE = fixture.read()
 
 
 def set_editor(driver, index, text):
@@ -789,19 +769,20 @@ def test_an_admin_writes_a_project_deploys_it_reads_its_logs_and_rolls_it_back(b
         wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".CodeMirror")) == 2)
         assert browser.find_elements(By.CSS_SELECTOR, ".CodeMirror-linenumber")
         browser.find_element(By.NAME, "name").send_keys(name)
-        set_editor(browser, 0, PROJECT_FILE.replace("    image: busybox:latest\n    command: [\"sh\", \"-c\", \"echo migrated\"]",
-                                                    "    image: busybox:latest\n    build: .\n    command: [\"sh\", \"-c\", \"echo migrated\"]"))
+        migrate = "  migrate:\n    image: busybox:latest\n"
+        assert migrate in PROJECT_FILE
+        set_editor(browser, 0, PROJECT_FILE.replace(migrate, migrate + "    build: .\n"))
         set_editor(browser, 1, "GREETING=hi\n")
         browser.find_element(By.NAME, "message").send_keys("first")
         browser.find_element(By.XPATH, "//button[normalize-space()='Create']").click()
         errors = browser.find_element(By.ID, "compose-errors")
-        assert "build" in errors.text and "line 21" in errors.text, errors.text
+        assert "build" in errors.text and "line 23" in errors.text, errors.text
         # The page's script has run once the editors are there (it makes them and listens to the links).
         wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".CodeMirror")) == 2)
         assert browser.find_elements(By.CSS_SELECTOR, ".editor-error-line"), "the line is marked in the editor"
-        errors.find_element(By.LINK_TEXT, "line 21").click()
+        errors.find_element(By.LINK_TEXT, "line 23").click()
         cursor = browser.execute_script("return document.querySelector('.CodeMirror').CodeMirror.getCursor().line")
-        assert cursor == 20, cursor
+        assert cursor == 22, cursor
         shot(browser, "project-editor-error")
         set_editor(browser, 0, PROJECT_FILE)
         browser.find_element(By.XPATH, "//button[normalize-space()='Create']").click()
@@ -860,3 +841,5 @@ def test_an_admin_writes_a_project_deploys_it_reads_its_logs_and_rolls_it_back(b
             docker("rm", "-f", "-v", *ids)
         for network in docker("network", "ls", "-q", "--filter", "label=com.docker.compose.project=" + name).split():
             docker("network", "rm", network)
+        for volume in docker("volume", "ls", "-q", "--filter", "label=com.docker.compose.project=" + name).split():
+            docker("volume", "rm", volume)
