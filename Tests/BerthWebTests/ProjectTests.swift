@@ -131,7 +131,10 @@ import TestSupport
             // The project page: versions, the running one marked, merged logs linked.
             let page = try await client.execute(uri: "/projects/\(name)", method: .get, headers: operatorBrowser.getHeaders)
             #expect(page.text.contains(#"<tr data-version="2">"#) && page.text.contains("running v1"), "\(page.text)")
-            #expect(page.text.contains("/logs?container="))
+            #expect(page.text.contains("/projects/\(name)/logs"))
+            let logs = try await client.execute(uri: "/projects/\(name)/logs", method: .get, headers: operatorBrowser.getHeaders)
+            #expect(logs.status == .ok && logs.text.contains("Logs of \(name)"))
+            for service in ["db", "migrate", "web"] { #expect(logs.text.contains("container=\(try await engine.inspectContainer("\(name)-\(service)-1").id)")) }
             #expect(!page.text.contains("/projects/\(name)/edit"), "operators don't edit")
 
             let rows = try await app.auditEvents().filter { $0.targetName == name }

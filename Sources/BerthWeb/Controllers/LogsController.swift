@@ -1,5 +1,6 @@
 import BerthStore
 import EngineAPI
+import Compose
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -22,6 +23,7 @@ struct LogsController: Sendable {
     func addRoutes(to routes: Routes) {
         routes.get("/containers/{id}/logs", .viewContainers, use: page)
         routes.get("/logs", .viewContainers, use: mergedPage)
+        routes.get("/projects/{name}/logs", .viewContainers, use: projectPage)
         routes.get("/logs/stream", .viewContainers, audit: .containerLogs, use: stream)
         routes.get("/containers/{id}/logs/download", .viewContainers, audit: .containerLogsDownload, use: download)
     }
@@ -40,13 +42,39 @@ struct LogsController: Sendable {
     @Sendable func mergedPage(_ request: Request, context: SignedInContext) async throws -> Response {
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Choose at least one container.") }
+        return try await merged(ids, request: request, context: context)
+    }
+
+    /// `/projects/{name}/logs`: the merged logs of a compose project's containers (as they are when the page opens;
+    /// not the one-offs of `compose run`).
+    @Sendable func projectPage(_ request: Request, context: SignedInContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
+        let containers: [ContainerSummary]
+        do {
+            containers = try await engine.projectContainers(name)
+        } catch let error as EngineError {
+            throw error.pageError(missing: "The engine has no container list.")
+        }
+        let ids = containers.filter { $0.labels?[ComposeLabel.oneoff]?.lowercased() != "true" }
+            .sorted { ($0.labels?[ComposeLabel.service] ?? "", $0.id) < ($1.labels?[ComposeLabel.service] ?? "", $1.id) }
+            .map(\.id).prefix(Self.maxContainers)
+        guard !ids.isEmpty else { throw HTTPError(.notFound, message: "Nothing of \(name) is on this engine.") }
+        return try await merged(Array(ids), request: request, context: context, project: name)
+    }
+
+    /// The merged viewer of `ids`, each line tagged with its container.
+    private func merged(_ ids: [String], request: Request, context: SignedInContext, project: String? = nil) async throws -> Response {
         var containers: [LogsPage.Container] = []
         for id in ids { containers.append(.init(try await engine.inspectContainerForPage(id))) }
-        let title = containers.count == 1 ? "Logs of \(containers[0].name)" : "Logs of \(containers.count) containers"
-        return try views.page("logs", LogsPage(
+        let title = project.map { "Logs of \($0)" }
+            ?? (containers.count == 1 ? "Logs of \(containers[0].name)" : "Logs of \(containers.count) containers")
+        var page = LogsPage(
             title: title, containers: containers, tail: tail(request, context), single: containers.count == 1 ? containers[0] : nil,
             preferences: context.preferences
-        ), context: context)
+        )
+        page.project = project
+        return try views.page("logs", page, context: context)
     }
 
     /// `GET /logs/stream?container=…[&container=…][&tail=N]`: server-sent events, resumed from `Last-Event-ID`.

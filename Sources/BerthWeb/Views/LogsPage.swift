@@ -34,6 +34,8 @@ struct LogsPage: Sendable {
     var streamQuery: String
     /// Set when the viewer is watching through a dashboard: its crumbs instead of the container pages.
     var dashboard: DashboardCrumb?
+    /// A compose project's logs: its crumbs.
+    var project: String?
 
     struct DashboardCrumb: Sendable {
         let title: String

@@ -57,8 +57,6 @@ struct ProjectPage: Sendable {
     let versions: [VersionRow]
     let hasVersions: Bool
     let hasContainers: Bool
-    /// `/logs?container=…` for every container: the project's logs merged.
-    let logsLink: String?
     /// What the containers run, by the version label Berth puts on them ("v3", "v2 and v3"); nil: none.
     let deployedVersions: String?
     /// The services a scale may be set for: the latest version's and those with containers.
@@ -101,7 +99,6 @@ struct ProjectPage: Sendable {
                 previous: version.number > 1 ? version.number - 1 : nil
             )
         }
-        logsLink = containers.isEmpty ? nil : "/logs?" + containers.map { "container=\($0.id)" }.joined(separator: "&")
         rows = containers.map { summary in
             let row = ContainerRow(summary)
             let labels = summary.labels ?? [:]
