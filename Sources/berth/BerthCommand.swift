@@ -130,6 +130,8 @@ struct ServeOptions: ParsableArguments {
         let flags = try commandLine()
 
         var configuration = AppConfiguration()
+        // DOCKER_TLS_VERIFY and DOCKER_CERT_PATH go with DOCKER_HOST, as for the docker CLI: only for an engine from it.
+        var engineFromDockerHost = false
         for setting in ServeSetting.all {
             let value: ServeSetting.Value
             let source: String
@@ -142,7 +144,8 @@ struct ServeOptions: ParsableArguments {
             } else if setting.key == "engine", let dockerHost = environmentValue("DOCKER_HOST") {
                 // The Docker clients' default: below Berth's own settings, the file's included.
                 (value, source) = (.text(dockerHost), "DOCKER_HOST")
-            } else if setting.key == "engine-tls-dir", let verify = environmentValue("DOCKER_TLS_VERIFY"), !verify.isEmpty, verify != "0" {
+                engineFromDockerHost = true
+            } else if setting.key == "engine-tls-dir", engineFromDockerHost, let verify = environmentValue("DOCKER_TLS_VERIFY"), !verify.isEmpty {
                 // As the docker CLI: DOCKER_CERT_PATH, else ~/.docker.
                 let home = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".docker").path
                 (value, source) = (.text(environmentValue("DOCKER_CERT_PATH") ?? home), "DOCKER_TLS_VERIFY")

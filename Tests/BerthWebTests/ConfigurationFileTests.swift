@@ -64,6 +64,19 @@ import TestSupport
         #expect(fromFlags.output.contains("\nlog-level = \"warning\"\n"))
     }
 
+    /// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` count with `DOCKER_HOST`, as for the docker CLI, and only then.
+    @Test func dockerTLSVariablesGoWithDockerHost() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let tls = ["DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": directory.path + "/certs"]
+        let fromDockerHost = try berth(["check-config"], environment: tls.merging(["DOCKER_HOST": "tcp://127.0.0.1:2376"]) { $1 })
+        #expect(fromDockerHost.output.contains("\nengine-tls-dir = \"\(directory.path)/certs\"\n"), "\(fromDockerHost.output)")
+        #expect(fromDockerHost.output.contains("\(directory.path)/certs/ca.pem"), "the missing CA is named: \(fromDockerHost.output)")
+        // An engine from Berth's own settings takes no TLS folder from the docker variables.
+        let own = try berth(["check-config"], environment: tls.merging(["BERTH_ENGINE": "tcp://127.0.0.1:2376"]) { $1 })
+        #expect(!own.output.contains("\nengine-tls-dir = "), "\(own.output)")
+    }
+
     @Test func aBadFileIsAnErrorNamingTheKeyAndTheFile() async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -24,6 +24,16 @@ import TestSupport
         return TLSEngine(address: .tcp(host: "127.0.0.1", port: port), clientFiles: folder + "/client", folder: folder)
     }
 
+    /// `body`'s value, or nil when it took longer than `limit` (it is cancelled then).
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask { try await Task.sleep(for: limit); return nil }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+
     @Test func overTLSBerthListsRunsFollowsLogsAndEventsAndExecs() async throws {
         let tls = try Self.tlsEngine()
         let engine = EngineClient(address: tls.address, tls: try EngineTLS(directory: tls.clientFiles).load())
@@ -41,12 +51,11 @@ import TestSupport
             _ = try await engine.startContainer(created.id)
             #expect(try await engine.listContainers(all: true).contains { $0.id == created.id })
             // An event, on a stream of its own over TLS.
-            var sawCreate = false
-            for try await event in events where event.action == "create" {
-                sawCreate = true
-                break
+            let sawCreate = try await Self.within(.seconds(20)) {
+                for try await event in events where event.action == "create" { return true }
+                return false
             }
-            #expect(sawCreate)
+            #expect(sawCreate == true)
             // The logs, followed on a connection of its own.
             var logs = ""
             for _ in 0..<50 where !logs.contains("over tls") {
@@ -57,9 +66,12 @@ import TestSupport
             // An exec, attached both ways over the upgraded TLS connection.
             let exec = try await engine.createExec(in: created.id, options: ExecOptions(command: ["echo", "exec over tls"], tty: false))
             let session = try await engine.startExec(exec, tty: false)
-            var output = ""
-            for try await chunk in session.output { output += String(buffer: chunk) }
-            #expect(output.contains("exec over tls"), "\(output)")
+            let output = try await Self.within(.seconds(20)) {
+                var output = ""
+                for try await chunk in session.output { output += String(buffer: chunk) }
+                return output
+            }
+            #expect(output?.contains("exec over tls") == true, "\(String(describing: output))")
             _ = try await engine.stopContainer(created.id, timeout: 5)
             try await engine.removeContainer(created.id, force: true)
         } catch {

@@ -66,7 +66,14 @@ struct LogsController: Sendable {
     /// The merged viewer of `ids`, each line tagged with its container.
     private func merged(_ ids: [String], request: Request, context: SignedInContext, project: String? = nil) async throws -> Response {
         var containers: [LogsPage.Container] = []
-        for id in ids { containers.append(.init(try await engine.inspectContainerForPage(id))) }
+        for id in ids {
+            do {
+                containers.append(.init(try await engine.inspectContainerForPage(id)))
+            } catch let error as HTTPError where project != nil && error.status == .notFound {
+                continue  // Removed since the project's list was read (a deploy under way).
+            }
+        }
+        guard !containers.isEmpty else { throw HTTPError(.notFound, message: "None of these containers is on this engine now.") }
         let title = project.map { "Logs of \($0)" }
             ?? (containers.count == 1 ? "Logs of \(containers[0].name)" : "Logs of \(containers.count) containers")
         var page = LogsPage(

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOSSL
 
 /// TLS to an engine on TCP, as the docker CLI's `DOCKER_TLS_VERIFY` with `DOCKER_CERT_PATH` does: the engine's
@@ -45,16 +46,25 @@ public struct EngineTLS: Sendable, Equatable {
     func configuration() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = .fullVerification
+        // Berth closes its own stream connections while holding back reads (a reader gone): the engine's answer to
+        // the close_notify is not waited for long, so a closed stream gives back its slot at once.
+        configuration.shutdownTimeout = .milliseconds(100)
+        let roots: [NIOSSLCertificate]
         do {
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+            roots = try NIOSSLCertificate.fromPEMFile(caPath)
         } catch {
             throw EngineTLSError("the engine's CA certificate \(caPath) cannot be read: \(error)")
         }
+        guard !roots.isEmpty else { throw EngineTLSError("the engine's CA certificate \(caPath) holds no certificate") }
+        configuration.trustRoots = .certificates(roots)
+        let chain: [NIOSSLCertificate]
         do {
-            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) }
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
         } catch {
             throw EngineTLSError("the client certificate \(certificatePath) cannot be read: \(error)")
         }
+        guard !chain.isEmpty else { throw EngineTLSError("the client certificate \(certificatePath) holds no certificate") }
+        configuration.certificateChain = chain.map { .certificate($0) }
         do {
             configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
         } catch {
