@@ -282,7 +282,19 @@ public struct ComposeService: Sendable, Equatable, Codable {
     }
 }
 
-public struct ComposeVolume: Sendable, Equatable, Codable {
+/// What a top-level volume and network both have (one reading of their common keys).
+public protocol ComposeResource {
+    init(key: String)
+    var key: String { get }
+    var name: String? { get set }
+    var driver: String? { get set }
+    var driverOptions: [String: String] { get set }
+    var labels: [String: String] { get set }
+    var external: Bool { get set }
+    var lines: [String: Int] { get set }
+}
+
+public struct ComposeVolume: ComposeResource, Sendable, Equatable, Codable {
     public var key: String
     /// The engine's name for it: `name:` if given, else `PROJECT_KEY` (as the compose CLI names it).
     public var name: String?
@@ -300,7 +312,7 @@ public struct ComposeVolume: Sendable, Equatable, Codable {
     private enum CodingKeys: String, CodingKey { case key, name, driver, driverOptions, labels, external }
 }
 
-public struct ComposeNetwork: Sendable, Equatable, Codable {
+public struct ComposeNetwork: ComposeResource, Sendable, Equatable, Codable {
     public var key: String
     public var name: String?
     public var driver: String?

@@ -640,41 +640,38 @@ private final class Reader {
         return keys.map { ($0.0, $0.1.scalar.map { $0.string.isEmpty || $0.string == "~" } == true ? nil : $0.1) }
     }
 
-    func volume(_ entry: (String, Node?)) -> ComposeVolume {
-        var volume = ComposeVolume(key: entry.0)
-        guard let node = entry.1, let keys = pairs(node, "volumes.\(entry.0)") else { return volume }
+    /// A top-level volume or network: the keys both have, then `extra` for the network's own (`internal`); any other
+    /// key is an error at its line.
+    func declared<Resource: ComposeResource>(
+        _ entry: (String, Node?), in section: String, extra: (String, Node, String, inout Resource) -> Bool = { _, _, _, _ in false }
+    ) -> Resource {
+        var resource = Resource(key: entry.0)
+        guard let node = entry.1, let keys = pairs(node, "\(section).\(entry.0)") else { return resource }
         for (key, value) in keys {
-            let what = "volumes.\(entry.0).\(key)"
-            volume.lines[key] = value.mark?.line
+            let what = "\(section).\(entry.0).\(key)"
+            resource.lines[key] = value.mark?.line
             switch key {
-            case "name": volume.name = string(value, what)
-            case "driver": volume.driver = string(value, what)
-            case "driver_opts": volume.driverOptions = keyValues(value, what, fromVariables: false)
-            case "labels": volume.labels = keyValues(value, what, fromVariables: false)
-            case "external": volume.external = bool(value, what)
-            default: fail("\(what): is not supported by Berth", value)
+            case "name": resource.name = string(value, what)
+            case "driver": resource.driver = string(value, what)
+            case "driver_opts": resource.driverOptions = keyValues(value, what, fromVariables: false)
+            case "labels": resource.labels = keyValues(value, what, fromVariables: false)
+            case "external": resource.external = bool(value, what)
+            default: if !extra(key, value, what, &resource) { fail("\(what): is not supported by Berth", value) }
             }
         }
-        return volume
+        return resource
+    }
+
+    func volume(_ entry: (String, Node?)) -> ComposeVolume {
+        declared(entry, in: "volumes")
     }
 
     func network(_ entry: (String, Node?)) -> ComposeNetwork {
-        var network = ComposeNetwork(key: entry.0)
-        guard let node = entry.1, let keys = pairs(node, "networks.\(entry.0)") else { return network }
-        for (key, value) in keys {
-            let what = "networks.\(entry.0).\(key)"
-            network.lines[key] = value.mark?.line
-            switch key {
-            case "name": network.name = string(value, what)
-            case "driver": network.driver = string(value, what)
-            case "driver_opts": network.driverOptions = keyValues(value, what, fromVariables: false)
-            case "labels": network.labels = keyValues(value, what, fromVariables: false)
-            case "external": network.external = bool(value, what)
-            case "internal": network.internal = bool(value, what)
-            default: fail("\(what): is not supported by Berth", value)
-            }
+        declared(entry, in: "networks") { key, value, what, network in
+            guard key == "internal" else { return false }
+            network.internal = bool(value, what)
+            return true
         }
-        return network
     }
 
     // MARK: The whole

@@ -109,14 +109,17 @@ struct ComposeContainerSpec: Sendable {
     }
 
     /// `name:` when given, the key itself for an external one, else `PROJECT_KEY`.
+    static func engineName<Resource: ComposeResource>(_ key: String, of declared: [Resource], place: ProjectPlace) -> String {
+        let resource = declared.first { $0.key == key }
+        return resource?.name ?? (resource?.external == true ? key : ComposeLabel.resourceName(project: place.name, key: key))
+    }
+
     static func networkName(_ key: String, project: ComposeProject, place: ProjectPlace) -> String {
-        let network = project.networks.first { $0.key == key }
-        return network?.name ?? (network?.external == true ? key : ComposeLabel.resourceName(project: place.name, key: key))
+        engineName(key, of: project.networks, place: place)
     }
 
     static func volumeName(_ key: String, project: ComposeProject, place: ProjectPlace) -> String {
-        let volume = project.volumes.first { $0.key == key }
-        return volume?.name ?? (volume?.external == true ? key : ComposeLabel.resourceName(project: place.name, key: key))
+        engineName(key, of: project.volumes, place: place)
     }
 }
 

@@ -22,8 +22,12 @@ struct ComposeDeployer: Sendable {
 
     /// The project's containers as the engine has them: not one-off ones, nor an old one a failed removal left aside.
     static func deployed(engine: EngineClient, project: String) async throws -> [DeployedContainer] {
-        let list = try await engine.projectContainers(project)
-        return list.compactMap { summary in
+        deployed(try await engine.projectContainers(project))
+    }
+
+    /// The same, from a list already read (`EngineClient.projectContainers`).
+    static func deployed(_ list: [ContainerSummary]) -> [DeployedContainer] {
+        list.compactMap { summary in
             let name = String((summary.names?.first ?? summary.id).drop { $0 == "/" })
             guard !ContainerReplacement.isAside(name) else { return nil }
             return DeployedContainer(
@@ -204,41 +208,44 @@ struct ComposeDeployer: Sendable {
 
     private func ensureNetworks(for services: [ComposeService]) async throws {
         let keys = Set(services.filter { $0.networkMode == nil }.flatMap { $0.networks.isEmpty ? ["default"] : Array($0.networks.keys) })
-        for key in keys.sorted() {
-            let declared = project.networks.first { $0.key == key } ?? ComposeNetwork(key: key)
-            let name = ComposeContainerSpec.networkName(key, project: project, place: place)
-            if (try? await engine.inspectNetwork(name)) != nil { continue }
-            guard !declared.external else { throw StepFailure(description: "the external network \(name) does not exist") }
-            log("creating network \(name)")
-            var labels = declared.labels
-            labels[ComposeLabel.project] = place.name
-            labels[ComposeLabel.network] = key
-            try await attempt("creating network \(name)") {
-                var request = NetworkCreateRequest(
-                    name: name, driver: declared.driver ?? "bridge", internal: declared.internal, attachable: false, labels: labels, subnet: nil
-                )
-                request.options = declared.driverOptions.isEmpty ? nil : declared.driverOptions
-                _ = try await engine.createNetwork(request)
-            }
+        try await ensure(keys, of: project.networks, kind: "network", label: ComposeLabel.network) { name in
+            (try? await engine.inspectNetwork(name)) != nil
+        } create: { name, declared, labels in
+            var request = NetworkCreateRequest(
+                name: name, driver: declared.driver ?? "bridge", internal: declared.internal, attachable: false, labels: labels, subnet: nil
+            )
+            request.options = declared.driverOptions.isEmpty ? nil : declared.driverOptions
+            _ = try await engine.createNetwork(request)
         }
     }
 
     private func ensureVolumes(for services: [ComposeService]) async throws {
         let keys = Set(services.flatMap { $0.volumes.compactMap { $0.kind == .volume ? $0.source : nil } })
+        try await ensure(keys, of: project.volumes, kind: "volume", label: ComposeLabel.volume) { name in
+            (try? await engine.inspectVolume(name)) != nil
+        } create: { name, declared, labels in
+            _ = try await engine.createVolume(VolumeCreateRequest(
+                name: name, driver: declared.driver ?? "local", driverOpts: declared.driverOptions, labels: labels
+            ))
+        }
+    }
+
+    /// Makes each of the project's networks or volumes that the engine lacks, labelled as the compose CLI labels them;
+    /// an external one must exist.
+    private func ensure<Resource: ComposeResource>(
+        _ keys: Set<String>, of declared: [Resource], kind: String, label: String,
+        exists: (String) async -> Bool, create: (String, Resource, [String: String]) async throws -> Void
+    ) async throws {
         for key in keys.sorted() {
-            let declared = project.volumes.first { $0.key == key } ?? ComposeVolume(key: key)
-            let name = ComposeContainerSpec.volumeName(key, project: project, place: place)
-            if (try? await engine.inspectVolume(name)) != nil { continue }
-            guard !declared.external else { throw StepFailure(description: "the external volume \(name) does not exist") }
-            log("creating volume \(name)")
-            var labels = declared.labels
+            let resource = declared.first { $0.key == key } ?? Resource(key: key)
+            let name = ComposeContainerSpec.engineName(key, of: declared, place: place)
+            if await exists(name) { continue }
+            guard !resource.external else { throw StepFailure(description: "the external \(kind) \(name) does not exist") }
+            log("creating \(kind) \(name)")
+            var labels = resource.labels
             labels[ComposeLabel.project] = place.name
-            labels[ComposeLabel.volume] = key
-            try await attempt("creating volume \(name)") {
-                _ = try await engine.createVolume(VolumeCreateRequest(
-                    name: name, driver: declared.driver ?? "local", driverOpts: declared.driverOptions, labels: labels
-                ))
-            }
+            labels[label] = key
+            try await attempt("creating \(kind) \(name)") { try await create(name, resource, labels) }
         }
     }
 }

@@ -28,7 +28,7 @@ struct ProjectDeployment: Sendable {
             if let replicas = scales[project.services[index].name] { project.services[index].replicas = replicas }
         }
         let containers = try await engine.projectContainers(version.project)
-        let deployed = try await ComposeDeployer.deployed(engine: engine, project: version.project)
+        let deployed = ComposeDeployer.deployed(containers)
         // Each service as the version its containers came from had it: to name the keys a recreate changes.
         var previous: [String: ComposeService] = [:]
         var versions: [Int: ComposeProject] = [:]

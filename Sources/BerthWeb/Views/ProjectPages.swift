@@ -55,7 +55,6 @@ struct ProjectPage: Sendable {
     /// Berth's project (it keeps its versions), or one started elsewhere ("external").
     let managed: Bool
     let versions: [VersionRow]
-    let hasVersions: Bool
     let hasContainers: Bool
     /// What the containers run, by the version label Berth puts on them ("v3", "v2 and v3"); nil: none.
     let deployedVersions: String?
@@ -87,7 +86,6 @@ struct ProjectPage: Sendable {
         title = "Project \(name)"
         self.name = name
         managed = !versions.isEmpty
-        hasVersions = managed
         hasContainers = !containers.isEmpty
         let running = Set(containers.compactMap { $0.labels?[ProjectDeployment.versionLabel].flatMap(Int.init) })
         deployedVersions = running.isEmpty ? nil : running.sorted().map { "v\($0)" }.joined(separator: " and ")
