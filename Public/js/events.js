@@ -7,6 +7,7 @@
   const form = document.getElementById("event-filters");
   const statusElement = root.querySelector("[data-stream-status]");
   const maxRows = 500;
+  const allEngines = root.hasAttribute("data-all-engines");
 
   function cell(row, text, className) {
     const td = document.createElement("td");
@@ -18,6 +19,7 @@
   function add(event) {
     const row = document.createElement("tr");
     cell(row, new Date(event.time).toLocaleTimeString(), "nowrap");
+    if (allEngines) cell(row, event.engine || "");
     cell(row, event.type);
     cell(row, event.action);
     cell(row, event.name ? event.name + " (" + event.id.slice(0, 12) + ")" : event.id.slice(0, 12));
@@ -30,7 +32,7 @@
   function note(text) {
     const row = document.createElement("tr");
     const td = document.createElement("td");
-    td.colSpan = 5;
+    td.colSpan = allEngines ? 6 : 5;
     td.className = "muted";
     td.textContent = text;
     row.appendChild(td);

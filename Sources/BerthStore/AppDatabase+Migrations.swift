@@ -314,6 +314,9 @@ extension AppDatabase {
                 table.uniqueKey(["project", "number"])
             }
         }
+        migrator.registerMigration("v15: audit search by engine") { db in
+            try db.create(index: "auditEvent_on_engine", on: "auditEvent", columns: ["engine", "id"])
+        }
         return migrator
     }
 }

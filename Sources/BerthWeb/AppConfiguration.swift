@@ -54,6 +54,8 @@ public struct AppConfiguration: Sendable {
     /// pages and dashboards show it, and one more for a moment while a page catches up; each is a connection and a
     /// descriptor in the daemon. At least 2.
     public var maxEngineStreams: Int = 512
+    /// Seconds the overview of all engines waits for each one (`--engine-timeout`).
+    public var engineTimeout: Int = 3
     /// Consoles into containers: their limits and the terminal library the page loads.
     public var console = ConsoleSettings()
     /// Jobs (pulls, …) running at once (`--max-jobs`); more wait their turn, queued.
@@ -73,6 +75,10 @@ public struct AppConfiguration: Sendable {
     public var engineTLSDirectory: String?
     /// Where compose projects live, a folder each (`--projects-dir`); nil: `projects` beside the database.
     public var projectsDirectory: String?
+    /// Engines besides `local` (`[[engine]]` in the configuration file), in the file's order.
+    public var engines: [EngineDefinition] = []
+    /// The role groups of `local` of its own (an `[[engine]]` named `local`); none: the global groups.
+    public var localEngineGroups = EngineGroups()
 
     /// Where the secret key file is.
     public var secretKeyPath: String {
@@ -81,14 +87,20 @@ public struct AppConfiguration: Sendable {
 
     /// The engine's TLS files read and checked; nil without `engineTLSDirectory`. The words name what is wrong.
     public func loadEngineTLS() throws -> EngineTLS.Loaded? {
-        guard let engineTLSDirectory else { return nil }
-        guard case .tcp = engineAddress else {
-            throw StartupError("--engine-tls-dir is for an engine on tcp://HOST:PORT; \(engineAddress) is not one")
+        try Self.loadTLS(engineTLSDirectory, for: engineAddress, engine: nil)
+    }
+
+    /// An engine's TLS files read and checked; `engine` names it in the words (nil: the one of `--engine`).
+    public static func loadTLS(_ directory: String?, for address: EngineAddress, engine: String?) throws -> EngineTLS.Loaded? {
+        guard let directory else { return nil }
+        let setting = engine.map { "tls-dir of the engine '\($0)'" } ?? "--engine-tls-dir"
+        guard case .tcp = address else {
+            throw StartupError("\(setting) is for an engine on tcp://HOST:PORT; \(address) is not one")
         }
         do {
-            return try EngineTLS(directory: engineTLSDirectory).load()
+            return try EngineTLS(directory: directory).load()
         } catch {
-            throw StartupError("engine TLS: \(error)")
+            throw StartupError("\(engine.map { "engine '\($0)'" } ?? "engine") TLS: \(error)")
         }
     }
 

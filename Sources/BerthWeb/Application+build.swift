@@ -96,12 +96,17 @@ struct BuiltRouter {
 
 /// How many streams are open and how many upstream engine streams they share (for metrics and tests).
 struct StreamCounters: Sendable {
-    let events: Broadcaster<EngineEventMessage>
-    let stats: Broadcaster<StatsMessage>
-    let tails: Broadcaster<LogStreamMessage>
+    let engines: EngineDirectory
     let open: StreamRegistry
 
-    var upstreams: Int { events.activeTopics + stats.activeTopics + tails.activeTopics }
+    /// `local`'s shared upstreams.
+    var events: Broadcaster<EngineEventMessage> { engines.local.events }
+    var stats: Broadcaster<StatsMessage> { engines.local.stats }
+    var tails: Broadcaster<LogStreamMessage> { engines.local.tails }
+
+    var upstreams: Int {
+        engines.all.reduce(0) { $0 + $1.events.activeTopics + $1.stats.activeTopics + $1.tails.activeTopics }
+    }
 }
 
 /// The routes, the middleware in front of them, and the services that must stop with the application.
@@ -125,20 +130,16 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     } catch {
         throw StartupError("cannot mark the jobs an earlier run left as interrupted in \(configuration.databasePath): \(error)")
     }
-    var engineLogger = logger
-    engineLogger[metadataKey: "engine"] = "\(configuration.engineAddress)"
-    let engine = EngineClient(
-        address: configuration.engineAddress, tls: try configuration.loadEngineTLS(), apiVersion: configuration.apiVersion,
-        maxStreams: configuration.maxEngineStreams, logger: engineLogger
-    )
+    let engines = try EngineDirectory.make(configuration, logger: logger)
+    // The areas that do not tell engines apart yet (projects, updates, alerts, dashboards) use `local`.
+    let engine = engines.local.client
+    let engineAccess = EngineAccess(directory: engines, roles: EngineRoles())
     let pam = PAMAuthenticator(configuration: configuration.pam, logger: logger)
 
     let accounts = AccountPolicy(pam: pam, roleGroups: configuration.roleGroups, allowRoot: configuration.allowRoot)
     let sessions = SessionManager(database: database, configuration: configuration.sessions, accounts: accounts, logger: logger)
     let metrics = BerthMetrics()
-    let audit = AuditTrail(
-        database: database, engineAddress: configuration.engineAddress.description, logger: logger, metrics: metrics
-    )
+    let audit = AuditTrail(database: database, logger: logger, metrics: metrics)
     let clients = ClientResolver(trustedProxy: configuration.trustedProxy)
     let table = RouteTable()
 
@@ -161,7 +162,8 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         maxLifetime: TimeInterval(configuration.shareLinkMaxDays) * 86400
     )
     router.add(middleware: AccessControlMiddleware(
-        routes: table, sessions: sessions, clients: clients, audit: audit, preferences: preferences, shareLinks: shareLinks
+        routes: table, sessions: sessions, clients: clients, audit: audit, preferences: preferences, shareLinks: shareLinks,
+        engines: engineAccess
     ))
     router.add(middleware: FlashMiddleware())
 
@@ -174,31 +176,32 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let jobs = JobBoard(database: database, audit: audit, maxRunning: configuration.maxJobs, logger: logger)
     let updateMarks = UpdateMarks()
     updateMarks.replace(with: (try? await database.imageUpdates()) ?? [])
-    ContainersController(engine: engine, views: views, updates: updateMarks).addRoutes(to: routes)
+    OverviewController(engines: engineAccess, views: views, timeout: .seconds(configuration.engineTimeout)).addRoutes(to: routes)
+    ContainersController(views: views, updates: updateMarks).addRoutes(to: routes)
     // Before the actions: /containers/new is a page, not the container named "new".
-    RunController(engine: engine, audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
-    ContainerActionsController(engine: engine, audit: audit, views: views, updates: updateMarks, jobs: jobs).addRoutes(to: routes)
+    RunController(audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
+    ContainerActionsController(audit: audit, views: views, updates: updateMarks, jobs: jobs).addRoutes(to: routes)
     let streamer = EventStreamer(
         sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
     )
-    let tails = Broadcaster<LogStreamMessage>(upstream: LogTail.upstream(engine: engine))
-    LogsController(engine: engine, audit: audit, views: views, streamer: streamer, tails: tails).addRoutes(to: routes)
+    let tails = engines.local.tails
+    LogsController(audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     ConsoleController(
-        engine: engine, audit: audit, views: views, sessions: sessions, database: database, settings: configuration.console
+        audit: audit, views: views, sessions: sessions, database: database, settings: configuration.console
     ).addRoutes(to: routes)
-    let events = Broadcaster<EngineEventMessage>(upstream: EventsController.upstream(engine: engine))
-    EventsController(engine: engine, views: views, streamer: streamer, broadcaster: events).addRoutes(to: routes)
-    let stats = Broadcaster<StatsMessage>(upstream: StatsController.upstream(engine: engine))
-    StatsController(engine: engine, streamer: streamer, broadcaster: stats).addRoutes(to: routes)
+    let events = engines.local.events
+    EventsController(views: views, streamer: streamer, engines: engineAccess).addRoutes(to: routes)
+    let stats = engines.local.stats
+    StatsController(streamer: streamer).addRoutes(to: routes)
     JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
-    ImagesController(engine: engine, audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
+    ImagesController(audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
     RegistriesController(logins: logins, audit: audit, views: views).addRoutes(to: routes)
     let alertSender = AlertSender(
         database: database, key: secretKey, allowLocal: configuration.alertsAllowLocal, trustRoots: alertTrustRoots, logger: logger
     )
     let alertWatcher = AlertWatcher(
-        engine: engine, events: events, database: database, sender: alertSender, engineName: configuration.engineAddress.description,
+        engine: engine, events: events, database: database, sender: alertSender, engineName: EngineDefinition.localName,
         logger: logger
     )
     let registry = RegistryClient()
@@ -206,11 +209,11 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         engine: engine, registry: registry, database: database, logins: logins, audit: audit, jobs: jobs,
         interval: configuration.updateCheckInterval, marks: updateMarks, alerts: alertWatcher, logger: logger
     )
-    UpdatesController(checker: updates, engine: engine, jobs: jobs, logins: logins, audit: audit).addRoutes(to: routes)
-    NetworksController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
-    SystemController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
-    SwarmController(engine: engine, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
-    VolumesController(engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    UpdatesController(checker: updates, jobs: jobs, logins: logins, audit: audit).addRoutes(to: routes)
+    NetworksController(audit: audit, views: views).addRoutes(to: routes)
+    SystemController(audit: audit, views: views).addRoutes(to: routes)
+    SwarmController(audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
+    VolumesController(audit: audit, views: views).addRoutes(to: routes)
     let folders = ProjectFolders(root: configuration.projectsPath)
     ProjectsController(
         engine: engine, database: database, deployment: ProjectDeployment(engine: engine, database: database, folders: folders), jobs: jobs,
@@ -218,7 +221,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     ).addRoutes(to: routes)
     ProjectFilesController(database: database, engine: engine, folders: folders, audit: audit, views: views, editor: EditorLibrary())
         .addRoutes(to: routes)
-    AuditController(database: database, engine: engine, audit: audit, views: views).addRoutes(to: routes)
+    AuditController(database: database, engines: engines, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     // Before the dashboard pages: /dashboards/new is not the dashboard "new".
     DashboardsController(
@@ -232,12 +235,12 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         database: database, key: secretKey, watcher: alertWatcher, sender: alertSender, allowLocal: configuration.alertsAllowLocal,
         audit: audit, views: views
     ).addRoutes(to: routes)
-    let streams = StreamCounters(events: events, stats: stats, tails: tails, open: sessions.streams)
+    let streams = StreamCounters(engines: engines, open: sessions.streams)
     MetricsController(metrics: metrics, streams: streams).addRoutes(to: routes)
     return BuiltRouter(
         routes: routes,
         services: [
-            ShutdownService(engine: engine, registry: registry, pam: pam),
+            ShutdownService(engines: engines, registry: registry, pam: pam),
             AuditMaintenance(
                 database: database, audit: audit, interval: configuration.auditHeadInterval, retentionDays: configuration.auditRetentionDays,
                 logger: logger
@@ -254,14 +257,14 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
 
 /// Releases the engine client's connections and the PAM threads when the application stops.
 struct ShutdownService: Service {
-    let engine: EngineClient
+    let engines: EngineDirectory
     let registry: RegistryClient
     let pam: PAMAuthenticator
 
     func run() async throws {
         // Returns when shutdown begins; a cancelled wait means the same.
         try? await gracefulShutdown()
-        try await engine.shutdown()
+        await engines.shutdown()
         try await registry.shutdown()
         try await pam.shutdown()
     }

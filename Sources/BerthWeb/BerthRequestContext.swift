@@ -30,6 +30,13 @@ public struct BerthRequestContext: RequestContext, RemoteAddressRequestContext, 
     var flash: Flash?
     /// The signed-in user's settings (defaults without a session).
     var preferences = UserPreferences()
+    /// The engine the route acts on, set by the access check (nil on routes of no engine).
+    var scopedEngine: EngineHandle?
+    /// How the request named it: `/engines/NAME`, or "" at the paths without that prefix (`local`). The page's links
+    /// keep the same form.
+    var enginePath = ""
+    /// The engines and the roles on them (set by the access check), for the header's switcher.
+    var engineAccess: EngineAccess?
     /// Where a WebSocket route leaves its handler for the connection's upgrade (the console).
     public let webSocket = WebSocketHandlerReference<BerthRequestContext>()
 

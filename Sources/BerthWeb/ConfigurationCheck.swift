@@ -90,7 +90,7 @@ public enum ConfigurationCheck {
             warn("groups: no console group \(consoleGroup): only admins can open consoles (groupadd --system \(consoleGroup) to let others)")
         }
 
-        findings.append(await engineFinding(configuration))
+        findings += await engineFindings(configuration)
         return findings
     }
 
@@ -129,23 +129,45 @@ public enum ConfigurationCheck {
         return Finding(severity: .ok, message: "database: \(path) will be created (\(parent) is writable)")
     }
 
-    static func engineFinding(_ configuration: AppConfiguration) async -> Finding {
+    /// Each engine: its files read as at start (errors), and whether it answers (a warning: it may be down now).
+    static func engineFindings(_ configuration: AppConfiguration) async -> [Finding] {
+        let local = EngineDefinition(
+            name: EngineDefinition.localName, address: configuration.engineAddress, tlsDirectory: configuration.engineTLSDirectory
+        )
+        var findings: [Finding] = []
+        for definition in [local] + configuration.engines {
+            findings.append(await engineFinding(definition, configuration: configuration))
+        }
+        for definition in configuration.engines {
+            for group in [definition.groups.admin, definition.groups.operator, definition.groups.viewer].compactMap({ $0 })
+            where getgrnam(group) == nil {
+                findings.append(Finding(severity: .warning, message: "engine \(definition.name): no group \(group): nobody has that role there"))
+            }
+        }
+        return findings
+    }
+
+    static func engineFinding(_ definition: EngineDefinition, configuration: AppConfiguration) async -> Finding {
         var logger = Logger(label: "berth.check-config")
         logger.logLevel = .critical
+        let label = definition.name == EngineDefinition.localName ? "engine" : "engine \(definition.name)"
         let tls: EngineTLS.Loaded?
         do {
-            tls = try configuration.loadEngineTLS()
+            tls = try AppConfiguration.loadTLS(
+                definition.tlsDirectory, for: definition.address,
+                engine: definition.name == EngineDefinition.localName ? nil : definition.name
+            )
         } catch {
-            return Finding(severity: .error, message: "engine: \(error)")
+            return Finding(severity: .error, message: "\(label): \(error)")
         }
-        let engine = EngineClient(address: configuration.engineAddress, tls: tls, apiVersion: configuration.apiVersion, logger: logger)
+        let engine = EngineClient(address: definition.address, tls: tls, apiVersion: configuration.apiVersion, logger: logger)
         let finding: Finding
         do {
             let ping = try await engine.ping()
             let version = ping.apiVersion.map { " (API \($0))" } ?? ""
-            finding = Finding(severity: .ok, message: "engine: \(configuration.engineAddress) answers\(version)")
+            finding = Finding(severity: .ok, message: "\(label): \(definition.address) answers\(version)")
         } catch {
-            finding = Finding(severity: .warning, message: "engine: \(error)")
+            finding = Finding(severity: .warning, message: "\(label): \(error)")
         }
         try? await engine.shutdown()
         return finding

@@ -252,6 +252,11 @@ extension ServeSetting {
             get: { $0.maxEngineStreams }, set: { $0.maxEngineStreams = $1 }
         ),
         .number(
+            "engine-timeout", atLeast: 1,
+            "Seconds the overview waits for each engine; one slower is shown as unreachable and delays the page no longer.",
+            get: { $0.engineTimeout }, set: { $0.engineTimeout = $1 }
+        ),
+        .number(
             "console-idle-timeout", atLeast: 1, "Seconds without a keystroke after which a console closes.",
             get: { $0.console.idleTimeout }, set: { $0.console.idleTimeout = $1 }
         ),

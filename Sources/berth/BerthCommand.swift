@@ -158,6 +158,8 @@ struct ServeOptions: ParsableArguments {
                 throw ConfigurationError(error.description)
             }
         }
+        configuration.engines = file?.engines ?? []
+        configuration.localEngineGroups = file?.localEngineGroups ?? EngineGroups()
         guard (0...65535).contains(configuration.port) else {
             throw ConfigurationError("port \(configuration.port) is not between 0 and 65535")
         }

@@ -27,8 +27,20 @@ struct CheckConfig: AsyncParsableCommand {
         }
         print("# configuration file: \(resolved.file ?? "none")")
         // Settings only, and nothing in them is secret: the TLS key is a path, credentials never live here.
-        for (key, value) in Self.describe(resolved.configuration) {
+        let configuration = resolved.configuration
+        // With several engines, `local` is an `[[engine]]` table too: a key can't be both a string and a table list.
+        let tables = configuration.engines.isEmpty ? [] : [
+            EngineDefinition(
+                name: EngineDefinition.localName, address: configuration.engineAddress, tlsDirectory: configuration.engineTLSDirectory,
+                groups: configuration.localEngineGroups
+            ),
+        ] + configuration.engines
+        for (key, value) in Self.describe(configuration) where tables.isEmpty || (key != "engine" && key != "engine-tls-dir") {
             print("\(key) = \(value)")
+        }
+        for engine in tables {
+            print("\n[[engine]]")
+            for (key, value) in Self.describe(engine) { print("\(key) = \(value)") }
         }
         print("")
         let findings = await ConfigurationCheck.run(resolved.configuration)
@@ -39,6 +51,17 @@ struct CheckConfig: AsyncParsableCommand {
         let warnings = findings.filter { $0.severity == .warning }.count
         print("\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")")
         if errors > 0 { throw ExitCode(1) }
+    }
+
+    /// An `[[engine]]` table's lines.
+    static func describe(_ engine: EngineDefinition) -> [(String, String)] {
+        [("name", engine.name), ("address", engine.address.description), ("tls-dir", engine.tlsDirectory),
+         ("admin-group", engine.groups.admin), ("operator-group", engine.groups.operator), ("viewer-group", engine.groups.viewer)]
+            .compactMap { key, value in value.map { (key, quoted($0)) } }
+    }
+
+    static func quoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// The settings as TOML lines, in the file's key names, so that the output can become a file; unset ones are left out.

@@ -1,4 +1,5 @@
 import BerthWeb
+import EngineAPI
 import Foundation
 import TOMLKit
 
@@ -30,6 +31,10 @@ struct ConfigurationFile: Sendable {
 
     let path: String
     let values: [String: Value]
+    /// The `[[engine]]` tables besides `local`, in the file's order.
+    let engines: [EngineDefinition]
+    /// The groups of an `[[engine]]` named `local`.
+    let localEngineGroups: EngineGroups
 
     /// Reads the file at `path`. A missing file is `nil` unless it was named explicitly.
     static func load(path: String, explicit: Bool) throws -> ConfigurationFile? {
@@ -61,7 +66,30 @@ struct ConfigurationFile: Sendable {
             throw ConfigurationError("\(path), line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
         }
         var values: [String: Value] = [:]
+        var engines: [EngineDefinition] = []
+        var localEngineGroups = EngineGroups()
         for key in table.keys.sorted() {
+            // `[[engine]]` tables name several engines; a plain `engine = "…"` is the one of `--engine`, as before.
+            if key == "engine", let array = table[key]?.array {
+                for (index, element) in array.enumerated() {
+                    guard let engineTable = element.table else {
+                        throw ConfigurationError("[[engine]] number \(index + 1) in \(path) must be a table (name = \"…\", address = \"…\")")
+                    }
+                    let definition = try Self.engine(engineTable, number: index + 1, path: path)
+                    guard !engines.contains(where: { $0.name == definition.name }) else {
+                        throw ConfigurationError("two [[engine]] tables in \(path) are named '\(definition.name)'")
+                    }
+                    if definition.name == EngineDefinition.localName {
+                        // The `local` table stands for the flat keys: `--engine` and `--engine-tls-dir` still win.
+                        values["engine"] = .text(definition.address.description)
+                        if let tls = definition.tlsDirectory { values["engine-tls-dir"] = .text(tls) }
+                        localEngineGroups = definition.groups
+                    } else {
+                        engines.append(definition)
+                    }
+                }
+                continue
+            }
             guard let expected = Self.keys[key] else {
                 throw ConfigurationError("unknown key '\(key)' in \(path); known keys: \(Self.keys.keys.sorted().joined(separator: ", "))")
             }
@@ -79,6 +107,39 @@ struct ConfigurationFile: Sendable {
             }
         }
         self.values = values
+        self.engines = engines
+        self.localEngineGroups = localEngineGroups
+    }
+
+    /// The keys an `[[engine]]` table may hold.
+    static let engineKeys = ["name", "address", "tls-dir", "admin-group", "operator-group", "viewer-group"]
+
+    /// One `[[engine]]` table, checked whole: every key a string, name and address valid.
+    static func engine(_ table: TOMLTable, number: Int, path: String) throws -> EngineDefinition {
+        let place = "[[engine]] number \(number) in \(path)"
+        var strings: [String: String] = [:]
+        for key in table.keys {
+            guard engineKeys.contains(key) else {
+                throw ConfigurationError("unknown key '\(key)' in \(place); known keys: \(engineKeys.joined(separator: ", "))")
+            }
+            guard let string = table[key]?.string else { throw ConfigurationError("'\(key)' in \(place) must be a string") }
+            if !string.isEmpty { strings[key] = string }
+        }
+        guard let name = strings["name"] else { throw ConfigurationError("\(place) has no name") }
+        guard EngineDefinition.isValidName(name) else {
+            throw ConfigurationError("the engine name '\(name)' in \(path) must be 1 to 40 lower-case letters, digits and dashes, starting with a letter or digit")
+        }
+        guard let addressText = strings["address"] else { throw ConfigurationError("the engine '\(name)' in \(path) has no address") }
+        let address: EngineAddress
+        do {
+            address = try EngineAddress(parsing: addressText)
+        } catch {
+            throw ConfigurationError("the address of the engine '\(name)' in \(path): \(error)")
+        }
+        return EngineDefinition(
+            name: name, address: address, tlsDirectory: strings["tls-dir"],
+            groups: EngineGroups(admin: strings["admin-group"], operator: strings["operator-group"], viewer: strings["viewer-group"])
+        )
     }
 
     private static func wrongType(_ key: String, _ expected: Kind, _ found: TOMLType?, _ path: String) -> ConfigurationError {

@@ -10,7 +10,7 @@ import TestSupport
 /// The chain head leaves the database at a set interval; retention runs from the server.
 @Suite struct AuditMaintenanceTests {
     static func trail(_ database: AppDatabase, _ logger: Logger) -> AuditTrail {
-        AuditTrail(database: database, engineAddress: "unix:///var/run/docker.sock", logger: logger, metrics: BerthMetrics())
+        AuditTrail(database: database, logger: logger, metrics: BerthMetrics())
     }
 
     @Test func anAttemptLeftWithoutOutcomeBecomesARowSayingSoAndARunningOneIsLeftAlone() async throws {

@@ -113,6 +113,58 @@ import TestSupport
         }
     }
 
+    @Test func engineTablesNameSeveralEnginesAndLocalStandsForTheFlatKeys() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let engine = try TestEngine.address()
+        let good = try goodFile(directory).replacingOccurrences(of: "berth.toml", with: "")
+        let base = try String(contentsOfFile: good + "berth.toml", encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("engine =") }.joined(separator: "\n")
+        let file = try write(base + """
+
+            [[engine]]
+            name = "local"
+            address = "\(engine)"
+            operator-group = "\(TestUsers.operatorGroup)"
+
+            [[engine]]
+            name = "prod"
+            address = "tcp://127.0.0.1:1"
+            operator-group = "bt-prod-ops-missing"
+            """, in: directory, named: "engines.toml")
+        let run = try berth(["check-config", "--config", file])
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        #expect(!run.output.contains("\nengine = "), "local is a table when there are several: \(run.output)")
+        #expect(run.output.contains("[[engine]]\nname = \"local\"\naddress = \"\(engine)\"\noperator-group = \"\(TestUsers.operatorGroup)\"\n"))
+        #expect(run.output.contains("[[engine]]\nname = \"prod\"\naddress = \"tcp://127.0.0.1:1\"\n"))
+        #expect(run.output.contains("ok: engine: \(engine) answers"))
+        #expect(run.output.contains("warning: engine prod: "))
+        #expect(run.output.contains("warning: engine prod: no group bt-prod-ops-missing"))
+        // The printed configuration reads back as the same.
+        func configurationPart(_ output: String) -> String {
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+            let end = lines.firstIndex { $0.hasPrefix("ok: ") || $0.hasPrefix("warning: ") || $0.hasPrefix("error: ") } ?? lines.endIndex
+            return lines[1..<end].joined(separator: "\n")
+        }
+        let printed = try write(configurationPart(run.output), in: directory, named: "printed.toml")
+        let again = try berth(["check-config", "--config", printed])
+        #expect(configurationPart(again.output) == configurationPart(run.output), "\(again.output)")
+        #expect(configurationPart(run.output).contains("[[engine]]\nname = \"prod\""))
+
+        for (text, message) in [
+            ("[[engine]]\nname = \"Prod\"\naddress = \"tcp://h:1\"", "the engine name 'Prod'"),
+            ("[[engine]]\nname = \"prod\"", "the engine 'prod' in \(directory.path)/bad.toml has no address"),
+            ("[[engine]]\nname = \"prod\"\naddress = \"ftp://h\"", "the address of the engine 'prod'"),
+            ("[[engine]]\nname = \"prod\"\naddress = \"tcp://h:1\"\nsecret = \"x\"", "unknown key 'secret' in [[engine]] number 1"),
+            ("[[engine]]\nname = \"a\"\naddress = \"tcp://h:1\"\n[[engine]]\nname = \"a\"\naddress = \"tcp://h:2\"", "two [[engine]] tables"),
+            ("[[engine]]\nname = \"prod\"\naddress = \"unix:///x\"\ntls-dir = \"/nonexistent\"", "tls-dir of the engine 'prod' is for an engine on tcp://"),
+        ] {
+            let bad = try berth(["serve", "--config", try write(text, in: directory, named: "bad.toml"), "--database", directory.appendingPathComponent("x.sqlite").path])
+            #expect(bad.status != 0)
+            #expect((bad.output + bad.errors).contains(message), "\(text): \(bad.output)\(bad.errors)")
+        }
+    }
+
     @Test func theAuditCommandsFindTheDatabaseInTheFile() async throws {
         let directory = try Repository.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -63,6 +63,7 @@ import TestSupport
                         .replacingOccurrences(of: "{link}", with: "1")
                         .replacingOccurrences(of: "{name}", with: "x")
                         .replacingOccurrences(of: "{ticket}", with: "x")
+                        .replacingOccurrences(of: "{engine}", with: "local")
                     let response = try await post(client, teammate, path, [("_csrf", teammate.csrfToken), ("title", "taken over")])
                     #expect(response.status == .forbidden, "POST \(path) as a viewer gave \(response.status)")
                     refused += 1

@@ -33,6 +33,7 @@ import Testing
         let json = #"{"Id":"abc123","Names":["/web"],"Image":"busybox","Command":"sh","State":"running","Status":"Up","Created":1700000000,"Ports":[{"PrivatePort":80,"Type":"tcp"}],"Labels":{\#(labels)}}"#
         var row = ContainerRow(try JSONDecoder().decode(ContainerSummary.self, from: Data(json.utf8)))
         row.selectable = true
+        row.engineName = "prod"
         expectEveryStoredPropertyAnswered(row)
         expectEveryStoredPropertyAnswered(try #require(row.labels.first))
 
@@ -46,6 +47,14 @@ import Testing
         var context = BerthRequestContext(source: .init(channel: EmbeddedChannel(), logger: Logger(label: "test")))
         context.user = admin
         context.flash = Flash(.ok, "done")
+        let engines = EngineDirectory(
+            local: EngineHandle(name: "local", client: EngineClient(address: .unix(path: "/nonexistent")), roleGroups: nil),
+            others: [EngineHandle(name: "prod", client: EngineClient(address: .unix(path: "/nonexistent")), roleGroups: nil)]
+        )
+        defer { Task { await engines.shutdown() } }
+        context.engineAccess = EngineAccess(directory: engines, roles: EngineRoles())
+        context.scopedEngine = engines.named("prod")
+        context.enginePath = "/engines/prod"
         expectEveryStoredPropertyAnswered(PageContext(page, context: context))
         expectEveryStoredPropertyAnswered(CurrentUser(admin))
         expectEveryStoredPropertyAnswered(DisplaySettings(Self.preferences))
@@ -53,10 +62,10 @@ import Testing
 
         let viewer = SignedInUser(username: "bob", role: .viewer, csrfToken: "t", sessionKey: "k")
         let filters = AuditFilters(
-            ["actor": "a", "action": "container.stop", "target": "t", "outcome": "maybe", "from": "x", "to": "y", "q": "z", "before": "9"], user: viewer
+            ["actor": "a", "action": "container.stop", "target": "t", "outcome": "maybe", "engine": "prod", "from": "x", "to": "y", "q": "z", "before": "9"], user: viewer
         )
         expectEveryStoredPropertyAnswered(filters)
-        var list = AuditListPage(filters: filters, isAdmin: true, preferences: Self.preferences)
+        var list = AuditListPage(filters: filters, isAdmin: true, preferences: Self.preferences, engineNames: ["local", "prod"])
         let event = AuditEvent(
             requestId: "r", actor: "alice", role: "admin", clientAddress: "127.0.0.1", userAgent: "ua", action: "console.close",
             targetType: "container", targetId: "abc123", targetName: "web", engine: "unix:///x", parameters: #"{"recording":"4"}"#,

@@ -13,6 +13,8 @@ public struct AuditQuery: Sendable, Equatable {
     /// A target id (or its prefix of at least 4 characters) or exact name.
     public var target: String?
     public var outcome: AuditEvent.Outcome?
+    /// Exactly this engine (its name).
+    public var engine: String?
     /// Rows at or after `from` and before `to`.
     public var from: Date?
     public var to: Date?
@@ -23,8 +25,9 @@ public struct AuditQuery: Sendable, Equatable {
 
     public init(
         actor: String? = nil, action: String? = nil, target: String? = nil, outcome: AuditEvent.Outcome? = nil,
-        from: Date? = nil, to: Date? = nil, text: String? = nil, before: Int64? = nil
+        from: Date? = nil, to: Date? = nil, text: String? = nil, before: Int64? = nil, engine: String? = nil
     ) {
+        self.engine = engine
         self.actor = actor
         self.action = action
         self.target = target
@@ -110,6 +113,10 @@ public struct AuditQuery: Sendable, Equatable {
         if let outcome {
             clauses.append("outcome = ?")
             arguments += [outcome.rawValue]
+        }
+        if let engine {
+            clauses.append("engine = ?")
+            arguments += [engine]
         }
         if let target {
             if target.count >= 4, target.allSatisfy(\.isHexDigit) {
@@ -241,6 +248,7 @@ extension AuditQuery {
         values["action"] = action
         values["target"] = target
         values["outcome"] = outcome?.rawValue
+        values["engine"] = engine
         values["from"] = from.map(AuditText.timestamp)
         values["to"] = to.map(AuditText.timestamp)
         values["text"] = text

@@ -8,7 +8,6 @@ import NIOConcurrencyHelpers
 /// The one way the web app writes audit records: who (from the request context), what, on what, with what result.
 struct AuditTrail: Sendable {
     let database: AppDatabase
-    let engineAddress: String
     let logger: Logger
     /// Where the write latency goes.
     let metrics: BerthMetrics
@@ -72,7 +71,7 @@ struct AuditTrail: Sendable {
             targetType: targetType,
             targetId: targetId.map { String($0.prefix(256)) },
             targetName: targetName.map { String($0.prefix(256)) },
-            engine: engineAddress,
+            engine: origin.engine,
             parameters: parametersJSON,
             outcome: outcome,
             errorMessage: error.map { String($0.prefix(1024)) },
@@ -430,6 +429,8 @@ struct AuditOrigin: Sendable {
     var role: String?
     var clientAddress: String?
     var userAgent: String?
+    /// The engine acted on, by name; nil for what belongs to no engine (settings, dashboards, the audit trail).
+    var engine: String?
 
     init(_ context: BerthRequestContext) {
         requestId = context.id
@@ -437,14 +438,16 @@ struct AuditOrigin: Sendable {
         role = context.user?.role.rawValue ?? (context.shareViewer == nil ? nil : "link")
         clientAddress = context.client?.address
         userAgent = context.userAgent
+        engine = context.scopedEngine?.name
     }
 
-    /// Berth itself, doing `what` on its own schedule.
-    static func berth(_ what: String) -> AuditOrigin {
-        AuditOrigin(requestId: nil, actor: "berth (\(what))", role: nil, clientAddress: nil, userAgent: nil)
+    /// Berth itself, doing `what` on its own schedule, on `engine`.
+    static func berth(_ what: String, engine: String?) -> AuditOrigin {
+        AuditOrigin(requestId: nil, actor: "berth (\(what))", role: nil, clientAddress: nil, userAgent: nil, engine: engine)
     }
 
-    private init(requestId: String?, actor: String, role: String?, clientAddress: String?, userAgent: String?) {
+    private init(requestId: String?, actor: String, role: String?, clientAddress: String?, userAgent: String?, engine: String?) {
+        self.engine = engine
         self.requestId = requestId
         self.actor = actor
         self.role = role

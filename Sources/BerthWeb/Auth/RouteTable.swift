@@ -19,6 +19,8 @@ public final class RouteTable: Sendable {
         /// What the route's handler audits under, and its refusals; nil for routes that record nothing (their
         /// refusals are recorded as `access.denied`).
         public let auditAction: AuditAction?
+        /// Which engine the route acts on, and so whose roles the check compares.
+        public var engineScope: EngineScope = .none
     }
 
     private let routes = NIOLockedValueBox<[Route: Rule]>([:])
@@ -41,6 +43,16 @@ public final class RouteTable: Sendable {
     public var rules: [Route: Rule] { routes.withLockedValue { $0 } }
 }
 
+/// Which engine a route belongs to.
+public enum EngineScope: Sendable, Hashable {
+    /// None: the audit trail, settings, dashboards, jobs. The global role counts.
+    case none
+    /// The engine named in the URL (`/engines/{engine}/…`), or `local` at the same path without that prefix.
+    case named
+    /// `local`, whatever the URL (areas that do not yet tell engines apart).
+    case local
+}
+
 /// Registers routes together with the permission they need. Controllers get this, not the bare router. A handler
 /// that takes a `SignedInContext` is registered on a group whose context has the user, not optional: its permission
 /// must need a session.
@@ -48,39 +60,55 @@ struct Routes {
     let router: Router<BerthRequestContext>
     let table: RouteTable
     private let signedIn: RouterGroup<SignedInContext>
+    /// What the routes registered through this value act on.
+    let engineScope: EngineScope
 
     init(router: Router<BerthRequestContext>, table: RouteTable) {
+        self.init(router: router, table: table, signedIn: router.group(context: SignedInContext.self), engineScope: .none)
+    }
+
+    private init(router: Router<BerthRequestContext>, table: RouteTable, signedIn: RouterGroup<SignedInContext>, engineScope: EngineScope) {
         self.router = router
         self.table = table
-        signedIn = router.group(context: SignedInContext.self)
+        self.signedIn = signedIn
+        self.engineScope = engineScope
     }
+
+    /// The same registrations for routes of an engine: with `.named`, each route answers at its path (for `local`) and
+    /// under `/engines/{engine}`, one handler for both.
+    func on(_ scope: EngineScope) -> Routes {
+        Routes(router: router, table: table, signedIn: signedIn, engineScope: scope)
+    }
+
+    /// The prefix of a named engine's routes.
+    static let enginePrefix = "/engines/{engine}"
 
     func get(
         _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
-        router.on(declare(path, .get, permission, audit: audit), method: .get, use: handler)
+        for path in paths(path) { router.on(declare(path, .get, permission, audit: audit), method: .get, use: handler) }
     }
 
     func get(
         _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, SignedInContext) async throws -> some ResponseGenerator
     ) {
-        signedIn.on(declareSignedIn(path, .get, permission, audit: audit), method: .get, use: handler)
+        for path in paths(path) { signedIn.on(declareSignedIn(path, .get, permission, audit: audit), method: .get, use: handler) }
     }
 
     func post(
         _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, BerthRequestContext) async throws -> some ResponseGenerator
     ) {
-        router.on(declare(path, .post, permission, audit: audit), method: .post, use: handler)
+        for path in paths(path) { router.on(declare(path, .post, permission, audit: audit), method: .post, use: handler) }
     }
 
     func post(
         _ path: String, _ permission: Permission, audit: AuditAction? = nil,
         use handler: @escaping @Sendable (Request, SignedInContext) async throws -> some ResponseGenerator
     ) {
-        signedIn.on(declareSignedIn(path, .post, permission, audit: audit), method: .post, use: handler)
+        for path in paths(path) { signedIn.on(declareSignedIn(path, .post, permission, audit: audit), method: .post, use: handler) }
     }
 
     /// A WebSocket route: its handshake is a GET through the same central check (which also demands a same-origin
@@ -90,7 +118,13 @@ struct Routes {
         shouldUpgrade: @escaping @Sendable (Request, BerthRequestContext) async throws -> RouterShouldUpgrade,
         onUpgrade: @escaping WebSocketDataHandler<WebSocketRouterContext<BerthRequestContext>>
     ) {
-        router.ws(declareSignedIn(path, .get, permission, audit: audit), shouldUpgrade: shouldUpgrade, onUpgrade: onUpgrade)
+        for path in paths(path) {
+            router.ws(declareSignedIn(path, .get, permission, audit: audit), shouldUpgrade: shouldUpgrade, onUpgrade: onUpgrade)
+        }
+    }
+
+    private func paths(_ path: String) -> [String] {
+        engineScope == .named ? [path, Self.enginePrefix + path] : [path]
     }
 
     private func declareSignedIn(
@@ -102,7 +136,7 @@ struct Routes {
 
     private func declare(_ path: String, _ method: HTTPRequest.Method, _ permission: Permission, audit: AuditAction?) -> RouterPath {
         let routerPath = RouterPath(path)
-        table.declare(method, routerPath.description, RouteTable.Rule(permission: permission, auditAction: audit))
+        table.declare(method, routerPath.description, RouteTable.Rule(permission: permission, auditAction: audit, engineScope: engineScope))
         return routerPath
     }
 }

@@ -27,6 +27,20 @@ protocol BerthContext {
     var base: BerthRequestContext { get }
 }
 
+extension BerthContext {
+    /// The engine the route acts on (`/engines/{engine}/…`, else `local`).
+    var engine: EngineHandle {
+        get throws {
+            guard let engine = base.scopedEngine else { throw HTTPError(.internalServerError, message: "This page belongs to no engine.") }
+            return engine
+        }
+    }
+
+    /// A path of the request's engine, in the form the request named it (`/engines/NAME/containers`, or `/containers`
+    /// for `local` at its plain paths).
+    func link(_ path: String) -> String { base.enginePath + path }
+}
+
 extension BerthRequestContext: BerthContext {
     var base: BerthRequestContext { self }
 }

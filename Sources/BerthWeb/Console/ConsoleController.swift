@@ -9,7 +9,6 @@ import NIOCore
 /// A console into a running container: the page with the terminal, and the WebSocket that joins it to a process
 /// started with `docker exec`. Every console is audited when it opens and when it closes, and recorded.
 struct ConsoleController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
     let sessions: SessionManager
@@ -19,10 +18,8 @@ struct ConsoleController: Sendable {
     let registry: ConsoleRegistry
 
     init(
-        engine: EngineClient, audit: AuditTrail, views: PageRenderer, sessions: SessionManager, database: AppDatabase,
-        settings: ConsoleSettings
+        audit: AuditTrail, views: PageRenderer, sessions: SessionManager, database: AppDatabase, settings: ConsoleSettings
     ) {
-        self.engine = engine
         self.audit = audit
         self.views = views
         self.sessions = sessions
@@ -38,8 +35,8 @@ struct ConsoleController: Sendable {
     static let shells = ["/bin/bash", "/bin/sh"]
 
     func addRoutes(to routes: Routes) {
-        routes.get("/containers/{id}/console", .exec, audit: .consoleOpen, use: page)
-        routes.webSocket(
+        routes.on(.named).get("/containers/{id}/console", .exec, audit: .consoleOpen, use: page)
+        routes.on(.named).webSocket(
             "/containers/{id}/console/socket", .exec, audit: .consoleOpen, shouldUpgrade: shouldUpgrade, onUpgrade: connected
         )
         // Recordings: admins see all, others their own (the handlers narrow it).
@@ -52,7 +49,7 @@ struct ConsoleController: Sendable {
     /// The console page: the terminal, and the command, user and folder to start it with.
     @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let inspect = try await engine.inspectContainerForPage(id)
+        let inspect = try await context.engine.client.inspectContainerForPage(id)
         let query = request.uri.queryParameters
         return try views.page("console", ConsolePage(
             id: inspect.id, name: inspect.displayName, running: inspect.state?.running ?? false,
@@ -129,7 +126,9 @@ struct ConsoleController: Sendable {
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ context: WebSocketRouterContext<BerthRequestContext>
     ) async throws {
         let requestContext = context.requestContext
-        guard let user = requestContext.user, let container = requestContext.parameters.get("id") else { return }
+        guard let user = requestContext.user, let engine = requestContext.scopedEngine, let container = requestContext.parameters.get("id") else {
+            return
+        }
         let query = context.request.uri.queryParameters
         let request = ConsoleRequest(
             container: container, command: query.get("command") ?? "", user: query.get("user") ?? "",
@@ -139,7 +138,7 @@ struct ConsoleController: Sendable {
         )
         let terminal = ConsoleTerminal(outbound: outbound)
         let console = ConsoleSession(
-            controller: self, request: request, user: user, context: requestContext, terminal: terminal
+            controller: self, engine: engine.client, request: request, user: user, context: requestContext, terminal: terminal
         )
         await console.run(inbound: inbound)
     }

@@ -11,6 +11,7 @@ import NIOCore
 /// joined to the process both ways (recorded as it goes), and closed with a row that names the recording's hash.
 struct ConsoleSession: Sendable {
     let controller: ConsoleController
+    let engine: EngineClient
     let request: ConsoleRequest
     let user: SignedInUser
     let context: BerthRequestContext
@@ -34,7 +35,6 @@ struct ConsoleSession: Sendable {
         case recordingFailed(String)
     }
 
-    private var engine: EngineClient { controller.engine }
     private var audit: AuditTrail { controller.audit }
 
     func run(inbound: WebSocketInboundStream) async {

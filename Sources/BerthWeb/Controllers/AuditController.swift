@@ -11,7 +11,7 @@ import NIOCore
 /// (the actor filter is forced on the server, whatever the query says).
 struct AuditController: Sendable {
     let database: AppDatabase
-    let engine: EngineClient
+    let engines: EngineDirectory
     let audit: AuditTrail
     let views: PageRenderer
 
@@ -26,11 +26,14 @@ struct AuditController: Sendable {
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
         let user = context.user
         let filters = AuditFilters(request.uri.queryParameters, user: user)
-        var page = AuditListPage(filters: filters, isAdmin: user.role == .admin, preferences: context.preferences)
+        var page = AuditListPage(
+            filters: filters, isAdmin: user.role == .admin, preferences: context.preferences, engineNames: engines.all.map(\.name)
+        )
         if filters.errors.isEmpty {
             let result = try await database.auditEvents(matching: filters.query, limit: Self.pageSize)
             let live = await liveContainerIds(for: result.events)
-            page.rows = result.events.map { AuditRow($0, liveContainers: live, preferences: context.preferences) }
+            let others = Set(engines.all.filter { !$0.isLocal }.map(\.name))
+            page.rows = result.events.map { AuditRow($0, liveContainers: live, otherEngines: others, preferences: context.preferences) }
             page.nextLink = result.nextBefore.map { "/audit?" + filters.queryString(before: $0) }
         }
         return try views.page("audit", page, context: context, status: filters.errors.isEmpty ? .ok : .badRequest)
@@ -80,7 +83,7 @@ struct AuditController: Sendable {
     /// names a container; an unreachable engine just means no links.
     func liveContainerIds(for events: [AuditEvent]) async -> Set<String> {
         guard events.contains(where: { $0.targetType == "container" && $0.targetId != nil }) else { return [] }
-        guard let containers = try? await engine.listContainers(all: true) else { return [] }
+        guard let containers = try? await engines.local.client.listContainers(all: true) else { return [] }
         return Set(containers.map(\.id))
     }
 }

@@ -6,7 +6,6 @@ import Logging
 
 /// A container's page, and everything that can be done to one or several containers.
 struct ContainerActionsController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
     let updates: UpdateMarks
@@ -52,6 +51,7 @@ struct ContainerActionsController: Sendable {
     }
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/containers/{id}", .viewContainers, use: show)
         routes.get("/containers/{id}/inspect", .administer, audit: .containerInspect, use: rawInspect)
         for action in Action.allCases {
@@ -65,9 +65,10 @@ struct ContainerActionsController: Sendable {
 
     /// `POST /containers/{id}/commit`: a new image from the container; the author defaults to the signed-in user.
     @Sendable func commit(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let form = context.form
-        let page = "/containers/\(EngineClientPath.escape(id))"
+        let page = context.link("/containers/\(EngineClientPath.escape(id))")
         func field(_ key: String) -> String? {
             let value = (form[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             return value.isEmpty ? nil : value
@@ -94,11 +95,10 @@ struct ContainerActionsController: Sendable {
         } catch let error as EngineError {
             return await audit.refuseInput(
                 context: context, targetType: "container", targetId: id, parameters: parameters, message: Self.describe(error, name: id),
-                back: error.kind == .notFound ? "/containers?all=1" : page
+                back: error.kind == .notFound ? context.link("/containers?all=1") : page
             )
         }
         let reference = options.repository.map { "\($0):\(options.tag ?? "latest")" }
-        let engine = self.engine
         let started = await jobs.start(
             .containerCommit, title: "Commit \(inspect.displayName)" + (reference.map { " as \($0)" } ?? ""), context: context,
             owner: context.user.username, targetType: "container", targetName: reference, parameters: parameters
@@ -122,6 +122,7 @@ struct ContainerActionsController: Sendable {
 
     /// `GET /containers/{id}[?env=show]`: the inspect summary; env values only for admins who ask (audited).
     @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let isAdmin = context.isAdmin
         let reveal = isAdmin && request.uri.queryParameters["env"] == "show"
@@ -144,6 +145,7 @@ struct ContainerActionsController: Sendable {
 
     /// `GET /containers/{id}/inspect`: the engine's whole answer, for admins.
     @Sendable func rawInspect(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         do {
             let json = try await engine.inspectContainerRaw(id)
@@ -163,13 +165,13 @@ struct ContainerActionsController: Sendable {
     func act(_ action: Action, request: Request, context: SignedInContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let form = context.form
-        let page = "/containers/\(EngineClientPath.escape(id))"
+        let page = context.link("/containers/\(EngineClientPath.escape(id))")
         let result = await perform(action, on: id, form: form, context: context)
         if result.ok {
-            let next = action == .remove ? "/containers?all=1" : "/containers/\(EngineClientPath.escape(result.newName ?? id))"
+            let next = action == .remove ? context.link("/containers?all=1") : context.link("/containers/\(EngineClientPath.escape(result.newName ?? id))")
             return .redirect(to: next, flash: Flash(.ok, result.message))
         }
-        return .redirect(to: result.gone ? "/containers?all=1" : page, flash: Flash(.error, result.message))
+        return .redirect(to: result.gone ? context.link("/containers?all=1") : page, flash: Flash(.error, result.message))
     }
 
     struct Outcome: Sendable {
@@ -184,10 +186,13 @@ struct ContainerActionsController: Sendable {
 
     /// Performs one action on one container and writes its audit record; never throws, so bulk actions go on.
     func perform(_ action: Action, on idOrName: String, form: FormFields, context: SignedInContext) async -> Outcome {
+        guard let engine = try? context.engine.client else {
+            return Outcome(ok: false, message: "This page belongs to no engine.", name: idOrName, id: idOrName)
+        }
         let result = try? await audit.act(action.auditAction, context: context, targetType: "container", targetId: idOrName) { record in
             var outcome = Outcome(ok: true, message: "", name: idOrName, id: idOrName)
             do {
-                outcome.message = try await run(action, on: idOrName, form: form, outcome: &outcome, record: &record)
+                outcome.message = try await run(action, on: idOrName, engine: engine, form: form, outcome: &outcome, record: &record)
             } catch let error as EngineError {
                 outcome.ok = false
                 outcome.message = Self.describe(error, name: outcome.name)
@@ -218,7 +223,8 @@ struct ContainerActionsController: Sendable {
 
     /// The engine calls of one action; returns what the user reads. What it learns goes into `outcome` and `record`.
     private func run(
-        _ action: Action, on idOrName: String, form: FormFields, outcome: inout Outcome, record: inout AuditTrail.ActionRecord
+        _ action: Action, on idOrName: String, engine: EngineClient, form: FormFields, outcome: inout Outcome,
+        record: inout AuditTrail.ActionRecord
     ) async throws -> String {
         // One inspect for the audit's name and id: the target may be given by either.
         let inspect = try await engine.inspectContainer(idOrName)
@@ -280,6 +286,7 @@ struct ContainerActionsController: Sendable {
     /// `POST /containers/bulk`: one action on the selected containers (`id` fields), or `action=stop-all` for every
     /// running container. Each container's result is reported on its own.
     @Sendable func bulk(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let form = context.form
         let requested = form["action"] ?? ""
         var ids = form.values("id").filter { !$0.isEmpty }
@@ -295,19 +302,19 @@ struct ContainerActionsController: Sendable {
             do {
                 ids = try await engine.listContainers(all: false, filters: filters).map(\.id)
             } catch let error as EngineError {
-                return .redirect(to: "/containers", flash: Flash(.error, error.description))
+                return .redirect(to: context.link("/containers"), flash: Flash(.error, error.description))
             }
         } else if let chosen = Action(rawValue: requested), chosen != .rename {
             action = chosen
         } else {
-            return .redirect(to: "/containers", flash: Flash(.error, "Choose an action."))
+            return .redirect(to: context.link("/containers"), flash: Flash(.error, "Choose an action."))
         }
         guard ids.count <= Self.maxBulk else {
             await audit.record(
                 action.auditAction, outcome: .error, context: context, targetType: "container", parameters: Self.summary(of: ids),
                 error: "\(ids.count) containers at once; at most \(Self.maxBulk)"
             )
-            return .redirect(to: "/containers", flash: Flash(.error, "Select at most \(Self.maxBulk) containers at once. Nothing was done."))
+            return .redirect(to: context.link("/containers"), flash: Flash(.error, "Select at most \(Self.maxBulk) containers at once. Nothing was done."))
         }
         guard let minimumRole = action.permission.minimumRole, context.user.role >= minimumRole else {
             // One row for the whole request, however many it named.
@@ -318,7 +325,7 @@ struct ContainerActionsController: Sendable {
             throw HTTPError(.forbidden, message: "Your role (\(context.user.role.rawValue)) may not \(action.rawValue) containers.")
         }
         guard !ids.isEmpty else {
-            return .redirect(to: "/containers", flash: Flash(.ok, requested == "stop-all" ? "No container was running." : "Select containers first."))
+            return .redirect(to: context.link("/containers"), flash: Flash(.ok, requested == "stop-all" ? "No container was running." : "Select containers first."))
         }
         // Ids no container has are reported, and recorded in one row: made-up ids cost no engine call and no row each.
         var unknown: [String] = []
@@ -327,7 +334,7 @@ struct ContainerActionsController: Sendable {
             do {
                 known = try await engine.listContainers(all: true)
             } catch let error as EngineError {
-                return .redirect(to: "/containers", flash: Flash(.error, error.description))
+                return .redirect(to: context.link("/containers"), flash: Flash(.error, error.description))
             }
             let named = ids
             unknown = named.filter { id in !known.contains { $0.id == id || $0.name == id || (id.count >= 12 && $0.id.hasPrefix(id)) } }

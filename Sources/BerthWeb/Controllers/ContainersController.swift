@@ -6,18 +6,17 @@ import Logging
 
 /// The container list.
 struct ContainersController: Sendable {
-    let engine: EngineClient
     let views: PageRenderer
     let updates: UpdateMarks
 
     func addRoutes(to routes: Routes) {
-        routes.get("/", .viewContainers) { (_, _: SignedInContext) in Response.redirect(to: "/containers", type: .found) }
-        routes.get("/containers", .viewContainers, use: list)
+        routes.on(.named).get("/containers", .viewContainers, use: list)
     }
 
     /// `GET /containers[?all=1&name=&image=&label=&state=&sort=]`: one engine call, whatever the number of containers;
     /// the engine does the filtering.
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let query = ContainerListQuery(request.uri.queryParameters, showAllByDefault: context.preferences.containerFilter == .all)
         do {
             let containers = try await engine.listContainers(all: query.showAll, filters: query.engineFilters)
@@ -25,6 +24,7 @@ struct ContainersController: Sendable {
             let rows = query.sort.apply(to: containers.map { summary in
                 var row = ContainerRow(summary)
                 row.selectable = selectable
+                row.enginePath = context.base.enginePath
                 row.updateAvailable = updates.updateAvailable(reference: summary.image, imageId: summary.imageID)
                 return row
             })

@@ -13,30 +13,86 @@ enum EngineEventMessage: Sendable {
 
 /// The engine's events: a page with filters, and its stream. All streams share one upstream `/events` connection.
 struct EventsController: Sendable {
-    let engine: EngineClient
     let views: PageRenderer
     let streamer: EventStreamer
-    let broadcaster: Broadcaster<EngineEventMessage>
+    let engines: EngineAccess
 
     /// The engine keeps this many past events for `since`; a replay that returns as many may have lost older ones.
     static let engineEventMemory = 256
     static let topic = "events"
 
     func addRoutes(to routes: Routes) {
+        // Every engine the user has a role on, in one view: each event names its engine.
+        routes.get("/events/all", .viewContainers, use: allPage)
+        routes.get("/events/all/stream", .viewContainers, use: allStream)
+        let routes = routes.on(.named)
         routes.get("/events", .viewContainers, use: page)
         routes.get("/events/stream", .viewContainers, use: stream)
     }
 
-    @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
-        let project = request.uri.queryParameters.get("project") ?? ""
-        return try views.page(
-            "events", EventsPage(title: project.isEmpty ? "Engine events" : "Events of \(project)", project: project), context: context
+    @Sendable func allPage(_ request: Request, context: SignedInContext) async throws -> Response {
+        var page = EventsPage(title: "Events of all engines", project: request.uri.queryParameters.get("project") ?? "")
+        page.streamPath = "/events/all/stream"
+        page.allEngines = true
+        return try views.page("events", page, context: context)
+    }
+
+    /// `GET /events/all/stream[?type=…][&action=…][&project=…]`: the live events of every engine the user has a role
+    /// on, from now (no replay: each engine keeps its own past), each with its engine's name. Each engine's shared
+    /// upstream is joined as one page of that engine would join it.
+    @Sendable func allStream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let user = context.user
+        let filter = EventFilter(
+            types: Self.list(request.uri.queryParameters["type"]), actions: Self.list(request.uri.queryParameters["action"]),
+            project: request.uri.queryParameters.get("project").flatMap { $0.isEmpty ? nil : $0 }
         )
+        let renderers = Dictionary(uniqueKeysWithValues: engines.roles.engines(of: user, in: engines.directory).map { engine, role in
+            (engine.name, (engine, EventRenderer(filter: filter, after: nil, revealingCommands: role == .admin, engine: engine.name)))
+        })
+        return streamer.response(
+            for: user, render: { (tagged: EngineTaggedEvent) in renderers[tagged.engine]?.1.render(tagged.message) },
+            produce: { mailbox in
+                await withTaskGroup(of: Void.self) { group in
+                    for (engine, _) in renderers.values {
+                        group.addTask { await Self.relay(engine, into: mailbox) }
+                    }
+                }
+            }
+        )
+    }
+
+    /// Passes one engine's shared events into a stream of all engines, tagged, until that stream ends.
+    static func relay(_ engine: EngineHandle, into mailbox: Mailbox<EngineTaggedEvent>) async {
+        let own = Mailbox<EngineEventMessage>(capacity: 256)
+        engine.events.subscribe(own, to: topic)
+        defer { engine.events.unsubscribe(own, from: topic) }
+        while let item = await own.next() {
+            switch item {
+            case .element(let message):
+                // A shared producer never waits: a page that falls behind gets a gap, as on one engine's page.
+                _ = mailbox.offer(EngineTaggedEvent(engine: engine.name, message: message))
+            case .gap(let dropped):
+                let notice = EngineEventMessage.engine(up: true, message: "\(dropped) events of \(engine.name) were skipped because the page fell behind.")
+                _ = mailbox.offer(EngineTaggedEvent(engine: engine.name, message: notice))
+            case .heartbeat:
+                continue
+            }
+            if mailbox.isFinished { return }
+        }
+    }
+
+    @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
+        let project = request.uri.queryParameters.get("project") ?? ""
+        var page = EventsPage(title: project.isEmpty ? "Engine events" : "Events of \(project)", project: project)
+        page.streamPath = context.link("/events/stream")
+        return try views.page("events", page, context: context)
     }
 
     /// `GET /events/stream[?type=container,image][&action=start,die][&project=NAME]`: server-sent events, resumed from
     /// `Last-Event-ID`.
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let user = context.user
         let filter = EventFilter(
             types: Self.list(request.uri.queryParameters["type"]), actions: Self.list(request.uri.queryParameters["action"]),
@@ -47,8 +103,7 @@ struct EventsController: Sendable {
         // is told, and gets the live events.
         let usable = sent?.1.flatMap { $0 <= LogTimestamp(date: Date().addingTimeInterval(Self.clockTolerance)) ? $0 : nil }
         let renderer = EventRenderer(filter: filter, after: usable, revealingCommands: user.role == .admin)
-        let engine = self.engine
-        let broadcaster = self.broadcaster
+        let broadcaster = try context.engine.events
         var prelude: (@Sendable () async -> [ServerSentEvent])?
         if let usable {
             prelude = { await Self.replay(engine: engine, since: usable, renderer: renderer) }
@@ -127,6 +182,12 @@ struct EventsController: Sendable {
     }
 }
 
+/// An event of one engine in a stream of several.
+struct EngineTaggedEvent: Sendable {
+    let engine: String
+    let message: EngineEventMessage
+}
+
 /// Which events a page asked for; empty sets match everything.
 struct EventFilter: Sendable {
     let types: Set<String>
@@ -156,8 +217,11 @@ final class EventRenderer: Sendable {
     /// The events of the replay: the page subscribed to the live events before the replay began, so the newest of
     /// them come twice.
     private let replayed = NIOLockedValueBox(SeenEvents(limit: .max))
+    /// The engine named in each event, on a page of several.
+    let engine: String?
 
-    init(filter: EventFilter, after: LogTimestamp?, revealingCommands: Bool) {
+    init(filter: EventFilter, after: LogTimestamp?, revealingCommands: Bool, engine: String? = nil) {
+        self.engine = engine
         self.filter = filter
         self.revealingCommands = revealingCommands
         self.after = after
@@ -172,7 +236,7 @@ final class EventRenderer: Sendable {
     func render(_ message: EngineEventMessage) -> ServerSentEvent? {
         switch message {
         case .engine(let up, let message):
-            return ServerSentEvent(event: "engine", encoding: EngineStatus(state: up ? "up" : "down", message: message))
+            return ServerSentEvent(event: "engine", encoding: EngineStatus(state: up ? "up" : "down", message: engine.map { "\($0): \(message)" } ?? message))
         case .event(let event):
             if after != nil, replayed.withLockedValue({ $0.contains(event) }) { return nil }
             return render(event)
@@ -184,7 +248,7 @@ final class EventRenderer: Sendable {
         // The page has what came up to its last event (the engine's `since` includes that one).
         if let after, let stamp, stamp <= after { return nil }
         guard filter.matches(event) else { return nil }
-        return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event, revealingCommands: revealingCommands))
+        return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event, revealingCommands: revealingCommands, engine: engine))
     }
 }
 
@@ -210,8 +274,11 @@ struct EventPayload: Encodable, Sendable {
     let attributes: [String: String]
     /// Milliseconds since the epoch, for the page's clock.
     let time: Int64
+    /// Its engine, on a page of several.
+    let engine: String?
 
-    init(_ event: EngineEvent, revealingCommands: Bool) {
+    init(_ event: EngineEvent, revealingCommands: Bool, engine: String? = nil) {
+        self.engine = engine
         type = event.type ?? ""
         action = Self.action(of: event, revealingCommands: revealingCommands)
         id = event.actor?.id ?? ""

@@ -5,13 +5,13 @@ import Hummingbird
 
 /// Images: the list, one image's page, tag, remove, prune, and pulls (as jobs, `JobBoard`).
 struct ImagesController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
     let jobs: JobBoard
     let logins: RegistryLogins
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/images", .viewContainers, use: list)
         // Before /images/{id}: "pull" is a page, not an image.
         routes.post("/images/pull", .operateContainers, audit: .imagePull, use: startPull)
@@ -30,9 +30,10 @@ struct ImagesController: Sendable {
 
     /// `POST /images/{id}/tag` (repository, tag): another name for the image.
     @Sendable func tag(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try Self.imageParameter(context)
         let form = context.form
-        let page = "/images/\(EngineClientPath.escape(id))"
+        let page = context.link("/images/\(EngineClientPath.escape(id))")
         let repository = (form["repository"] ?? "").trimmingCharacters(in: .whitespaces)
         let tag = (form["tag"] ?? "").trimmingCharacters(in: .whitespaces)
         let wanted: ImageReference
@@ -44,11 +45,10 @@ struct ImagesController: Sendable {
                 message: error.description, back: page
             )
         }
-        let engine = self.engine
         return await audit.perform(
             context: context, targetType: "image", targetId: id, targetName: wanted.description,
             parameters: ["repository": wanted.repository, "tag": wanted.tag ?? "latest"], back: page,
-            backOnFailure: { $0.kind == .notFound ? "/images" : page }
+            backOnFailure: { $0.kind == .notFound ? context.link("/images") : page }
         ) {
             try await engine.tagImage(id, repository: wanted.repository, tag: wanted.tag ?? "latest")
             return "Tagged as \(wanted.description)."
@@ -57,16 +57,16 @@ struct ImagesController: Sendable {
 
     /// `POST /images/{id}/remove` (force, noprune): the daemon's own message when a container still uses it.
     @Sendable func remove(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try Self.imageParameter(context)
         let form = context.form
         let force = form.isChecked("force")
         let noprune = form.isChecked("noprune")
-        let page = "/images/\(EngineClientPath.escape(id))"
-        let engine = self.engine
+        let page = context.link("/images/\(EngineClientPath.escape(id))")
         return await audit.perform(
             context: context, targetType: "image", targetId: id,
-            parameters: ["force": force ? "1" : "0", "noprune": noprune ? "1" : "0"], back: "/images",
-            backOnFailure: { $0.kind == .notFound ? "/images" : page }
+            parameters: ["force": force ? "1" : "0", "noprune": noprune ? "1" : "0"], back: context.link("/images"),
+            backOnFailure: { $0.kind == .notFound ? context.link("/images") : page }
         ) { () async throws -> AuditTrail.ActionDone in
             let items = try await engine.removeImage(id, force: force, noprune: noprune)
             let untagged = items.compactMap(\.untagged).count
@@ -80,6 +80,7 @@ struct ImagesController: Sendable {
 
     /// `GET /images/prune`: what a prune would remove — dangling images no container uses — and the space it frees.
     @Sendable func prunePreview(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         do {
             async let dangling = engine.listDanglingImages()
             async let containers = engine.listContainers(all: true)
@@ -93,7 +94,7 @@ struct ImagesController: Sendable {
 
     /// `POST /images/prune`: as a job (a prune of many layers takes a while).
     @Sendable func prune(_ request: Request, context: SignedInContext) async throws -> Response {
-        let engine = self.engine
+        let engine = try context.engine.client
         let started = await jobs.start(
             .imagePrune, title: "Prune dangling images", context: context, owner: context.user.username, targetType: "image",
             targetName: nil, parameters: [:]
@@ -110,12 +111,13 @@ struct ImagesController: Sendable {
             job.report(summary: "\(deleted) layer(s) deleted, \(space) freed")
             return "Pruned: \(deleted) layer(s) deleted, \(space) freed."
         }
-        return started.answer(back: "/images")
+        return started.answer(back: context.link("/images"))
     }
 
     /// `GET /images[?reference=…]`: every tagged image (and dangling ones), with how many containers use each; the
     /// pull form, filled in when a page sent the user here to pull a missing image.
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let suggested = request.uri.queryParameters["reference"].map { String($0.prefix(512)) } ?? ""
         do {
             async let images = engine.listImages()
@@ -128,6 +130,7 @@ struct ImagesController: Sendable {
     }
 
     @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try Self.imageParameter(context)
         do {
             let image = try await engine.inspectImage(id)
@@ -143,6 +146,7 @@ struct ImagesController: Sendable {
     /// a job, whose page it opens. The password lives in the job's memory until it ends: never stored, logged or put
     /// in a URL.
     @Sendable func startPull(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let form = context.form
         let typed = form["reference"] ?? ""
         let reference: ImageReference
@@ -150,7 +154,7 @@ struct ImagesController: Sendable {
             reference = try ImageReference(parsing: typed)
         } catch {
             return await audit.refuseInput(
-                context: context, targetType: "image", targetName: String(typed.prefix(256)), message: error.description, back: "/images"
+                context: context, targetType: "image", targetName: String(typed.prefix(256)), message: error.description, back: context.link("/images")
             )
         }
         let username = (form["username"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -158,7 +162,7 @@ struct ImagesController: Sendable {
         var credentials: RegistryCredentials?
         if !username.isEmpty || !password.isEmpty {
             guard !username.isEmpty, !password.isEmpty else {
-                return .redirect(to: "/images", flash: Flash(.error, "Give both a username and a password, or neither."))
+                return .redirect(to: context.link("/images"), flash: Flash(.error, "Give both a username and a password, or neither."))
             }
             credentials = RegistryCredentials(username: username, password: password, serverAddress: reference.registry ?? "docker.io")
         }
@@ -175,7 +179,7 @@ struct ImagesController: Sendable {
             } catch {
                 return await audit.refuseInput(
                     context: context, targetType: "image", targetName: reference.description, parameters: parameters,
-                    message: error.message, back: "/images"
+                    message: error.message, back: context.link("/images")
                 )
             }
         }
@@ -184,7 +188,7 @@ struct ImagesController: Sendable {
             targetName: reference.description, parameters: parameters,
             work: Self.pull(reference, credentials: credentials, engine: engine)
         )
-        return started.answer(back: "/images")
+        return started.answer(back: context.link("/images"))
     }
 
     /// A pull's work: ends with the digest, or fails with the registry's message.

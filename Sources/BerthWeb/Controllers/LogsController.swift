@@ -8,12 +8,9 @@ import NIOCore
 
 /// Container logs: the live viewer page, its event stream (one container or several merged), and the download.
 struct LogsController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
     let streamer: EventStreamer
-    /// The live tails every log stream shares, one engine connection per followed container.
-    let tails: Broadcaster<LogStreamMessage>
 
     static let defaultTail = 500
     static let maxTail = 100_000
@@ -21,6 +18,7 @@ struct LogsController: Sendable {
     static let maxContainers = 20
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/containers/{id}/logs", .viewContainers, use: page)
         routes.get("/logs", .viewContainers, use: mergedPage)
         routes.get("/projects/{name}/logs", .viewContainers, use: projectPage)
@@ -30,6 +28,7 @@ struct LogsController: Sendable {
 
     /// The viewer of one container; the page's script opens the stream.
     @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let inspect = try await engine.inspectContainerForPage(id)
         return try views.page("logs", LogsPage(
@@ -40,6 +39,7 @@ struct LogsController: Sendable {
 
     /// `/logs?container=a&container=b`: several containers' logs merged, each line tagged with its container.
     @Sendable func mergedPage(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Choose at least one container.") }
         return try await merged(ids, request: request, context: context)
@@ -48,6 +48,7 @@ struct LogsController: Sendable {
     /// `/projects/{name}/logs`: the merged logs of a compose project's containers (as they are when the page opens;
     /// not the one-offs of `compose run`).
     @Sendable func projectPage(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let name = try context.parameters.require("name")
         guard ComposeLabel.isValidProjectName(name) else { throw HTTPError(.notFound, message: "No such project.") }
         let containers: [ContainerSummary]
@@ -65,6 +66,7 @@ struct LogsController: Sendable {
 
     /// The merged viewer of `ids`, each line tagged with its container.
     private func merged(_ ids: [String], request: Request, context: SignedInContext, project: String? = nil) async throws -> Response {
+        let engine = try context.engine.client
         var containers: [LogsPage.Container] = []
         for id in ids {
             do {
@@ -81,11 +83,13 @@ struct LogsController: Sendable {
             preferences: context.preferences
         )
         page.project = project
+        page.streamPath = context.link("/logs/stream")
         return try views.page("logs", page, context: context)
     }
 
     /// `GET /logs/stream?container=…[&container=…][&tail=N]`: server-sent events, resumed from `Last-Event-ID`.
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let user = context.user
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Name at least one container.") }
@@ -106,7 +110,7 @@ struct LogsController: Sendable {
                 continue
             }
             followersFound.append(LogFollower(
-                engine: engine, tails: tails, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
+                engine: engine, tails: try context.engine.tails, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
                 resumeAfter: cursor.position(of: inspect.id), running: inspect.state?.running ?? false
             ))
         }
@@ -133,6 +137,7 @@ struct LogsController: Sendable {
 
     /// `GET /containers/{id}/logs/download`: the whole log as a text file, streamed from the engine as it is read.
     @Sendable func download(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let timestamps = request.uri.queryParameters["timestamps"] == "1"
         let inspect = try await engine.inspectContainerForPage(id)

@@ -8,11 +8,11 @@ import Hummingbird
 /// Viewers look; operators connect and disconnect containers; admins create and remove networks (a network changes
 /// what containers can reach).
 struct NetworksController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/networks", .viewContainers, use: list)
         routes.post("/networks/create", .administer, audit: .networkCreate, use: create)
         routes.get("/networks/{id}", .viewContainers, use: show)
@@ -22,6 +22,7 @@ struct NetworksController: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         do {
             async let networks = engine.listNetworks()
             async let info = engine.info()
@@ -33,6 +34,7 @@ struct NetworksController: Sendable {
     }
 
     @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         do {
             let network = try await engine.inspectNetwork(id)
@@ -46,6 +48,7 @@ struct NetworksController: Sendable {
 
     /// `POST /networks/create` (name, driver, subnet, internal, attachable, labels): the body built from these fields.
     @Sendable func create(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let driver = form["driver"] ?? "bridge"
@@ -56,19 +59,19 @@ struct NetworksController: Sendable {
             return await audit.refuseInput(
                 context: context, targetType: "network", targetName: String(name.prefix(128)), parameters: parameters,
                 message: "A network name starts with a letter or digit and has only letters, digits, _ . - (at most 128).",
-                back: "/networks"
+                back: context.link("/networks")
             )
         }
         guard ["bridge", "overlay"].contains(driver) else {
             return await audit.refuseInput(
                 context: context, targetType: "network", targetName: name, parameters: parameters,
-                message: "The driver must be bridge, or overlay on a swarm manager.", back: "/networks"
+                message: "The driver must be bridge, or overlay on a swarm manager.", back: context.link("/networks")
             )
         }
         guard subnet.isEmpty || NameRules.isValidCIDR(subnet) else {
             return await audit.refuseInput(
                 context: context, targetType: "network", targetName: name, parameters: parameters,
-                message: "“\(subnet)” is not a subnet such as 10.20.0.0/24.", back: "/networks"
+                message: "“\(subnet)” is not a subnet such as 10.20.0.0/24.", back: context.link("/networks")
             )
         }
         let labels: [String: String]
@@ -77,16 +80,15 @@ struct NetworksController: Sendable {
         } catch {
             return await audit.refuseInput(
                 context: context, targetType: "network", targetName: name, parameters: parameters,
-                message: error.message, back: "/networks"
+                message: error.message, back: context.link("/networks")
             )
         }
         let body = NetworkCreateRequest(
             name: name, driver: driver, internal: form.isChecked("internal"), attachable: form.isChecked("attachable") || driver == "overlay",
             labels: labels, subnet: subnet.isEmpty ? nil : subnet
         )
-        let engine = self.engine
         return await audit.perform(
-            context: context, targetType: "network", targetName: name, parameters: parameters, back: "/networks"
+            context: context, targetType: "network", targetName: name, parameters: parameters, back: context.link("/networks")
         ) {
             let created = try await engine.createNetwork(body)
             return "Created network \(name)" + (created.warning.flatMap { $0.isEmpty ? nil : " (\($0))" } ?? "") + "."
@@ -94,11 +96,11 @@ struct NetworksController: Sendable {
     }
 
     @Sendable func remove(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
-        let engine = self.engine
         return await audit.perform(
-            context: context, targetType: "network", targetId: id, back: "/networks",
-            backOnFailure: { $0.kind == .notFound ? "/networks" : "/networks/\(EngineClientPath.escape(id))" }
+            context: context, targetType: "network", targetId: id, back: context.link("/networks"),
+            backOnFailure: { $0.kind == .notFound ? context.link("/networks") : context.link("/networks/\(EngineClientPath.escape(id))") }
         ) {
             try await engine.removeNetwork(id)
             return "Removed network \(id)."
@@ -121,13 +123,13 @@ struct NetworksController: Sendable {
         _ context: SignedInContext, verb: String,
         _ work: @escaping @Sendable (EngineClient, String, String) async throws -> Void
     ) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let container = (context.form["container"] ?? "").trimmingCharacters(in: .whitespaces)
-        let page = "/networks/\(EngineClientPath.escape(id))"
+        let page = context.link("/networks/\(EngineClientPath.escape(id))")
         guard !container.isEmpty else {
             return await audit.refuseInput(context: context, targetType: "network", message: "Choose a container.", back: page)
         }
-        let engine = self.engine
         return await audit.perform(
             context: context, targetType: "network", targetId: id, parameters: ["container": container], back: page
         ) {

@@ -17,6 +17,8 @@ struct ProjectFilesController: Sendable {
     let editor: EditorLibrary
 
     func addRoutes(to routes: Routes) {
+        // Projects are `local`\'s (its roles, its rows).
+        let routes = routes.on(.local)
         routes.get("/javascript/codemirror.js", .signedIn, use: editorScript)
         routes.get("/javascript/codemirror.css", .signedIn, use: editorStylesheet)
         routes.get("/projects/new", .administer, use: newForm)

@@ -32,6 +32,8 @@ struct ProjectsController: Sendable {
     }
 
     func addRoutes(to routes: Routes) {
+        // Projects are `local`\'s (its roles, its rows).
+        let routes = routes.on(.local)
         routes.get("/projects", .viewContainers, use: list)
         routes.get("/projects/{name}", .viewContainers, use: project)
         routes.get("/projects/{name}/plan", .operateContainers, use: plan)

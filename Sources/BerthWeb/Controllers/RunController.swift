@@ -7,7 +7,6 @@ import NIOCore
 
 /// Running a container from the browser: in the foreground (wait and show its output) or detached.
 struct RunController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
     /// How long a foreground run is waited for before the page says it is still running.
@@ -17,11 +16,13 @@ struct RunController: Sendable {
     static let outputLimit = 1024 * 1024
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/containers/new", .operateContainers, use: showForm)
         routes.post("/containers/run", .operateContainers, audit: .containerRun, use: run)
     }
 
     @Sendable func showForm(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let image = request.uri.queryParameters["image"].map(String.init) ?? ""
         return try views.page("run", RunPage(values: .init(image: image), message: nil, isAdmin: context.isAdmin), context: context)
     }
@@ -30,6 +31,7 @@ struct RunController: Sendable {
     /// input, options only admins may use, an image the engine lacks), the new container's page, or a foreground
     /// run's output.
     @Sendable func run(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let fields = context.form
         let isAdmin = context.isAdmin
         func again(_ message: String, status: HTTPResponse.Status, missingImage: String? = nil) throws -> Response {
@@ -55,7 +57,7 @@ struct RunController: Sendable {
                 record.fail(message)
                 return .answer(try again(message, status: .badRequest))
             }
-            return try await run(form, isAdmin: isAdmin, record: &record, again: again)
+            return try await run(form, engine: engine, enginePath: context.base.enginePath, isAdmin: isAdmin, record: &record, again: again)
         }
         switch result {
         case .refused:
@@ -63,7 +65,7 @@ struct RunController: Sendable {
         case .done(.answer(let response), _):
             return response
         case .done(.started(let id, let name), let recorded):
-            return .redirect(to: "/containers/\(id)", flash: AuditTrail.flash(.done("Started \(name).", recorded: recorded)))
+            return .redirect(to: context.link("/containers/\(id)"), flash: AuditTrail.flash(.done("Started \(name).", recorded: recorded)))
         case .done(.ran(var page), let recorded):
             if !recorded { page.note = [page.note, AuditTrail.unrecordedOutcome("It ran.")].compactMap { $0 }.joined(separator: " ") }
             return try views.page("run-result", page, context: context)
@@ -79,7 +81,7 @@ struct RunController: Sendable {
     }
 
     private func run(
-        _ form: RunForm, isAdmin: Bool, record: inout AuditTrail.ActionRecord,
+        _ form: RunForm, engine: EngineClient, enginePath: String, isAdmin: Bool, record: inout AuditTrail.ActionRecord,
         again: (String, HTTPResponse.Status, String?) throws -> Response
     ) async throws -> RunEnd {
         // Operators run with the allow-listed options only.
@@ -114,14 +116,14 @@ struct RunController: Sendable {
         } catch let error as EngineError {
             record.fail(error.description)
             // Created but not started (a port taken, a missing command): leave it for the user to inspect.
-            return .answer(.redirect(to: "/containers/\(created.id)", flash: Flash(.error, "Created \(name), but it did not start: \(error.description)")))
+            return .answer(.redirect(to: enginePath + "/containers/\(created.id)", flash: Flash(.error, "Created \(name), but it did not start: \(error.description)")))
         }
         if form.mode == .detached { return .started(id: created.id, name: name) }
-        return .ran(await foreground(form: form, id: created.id, name: name, record: &record))
+        return .ran(await foreground(form: form, engine: engine, id: created.id, name: name, record: &record))
     }
 
     /// Waits (bounded) for a foreground container and shows what it printed.
-    private func foreground(form: RunForm, id: String, name: String, record: inout AuditTrail.ActionRecord) async -> RunResultPage {
+    private func foreground(form: RunForm, engine: EngineClient, id: String, name: String, record: inout AuditTrail.ActionRecord) async -> RunResultPage {
         var exitCode: Int?
         var waitError: String?
         do {

@@ -39,20 +39,20 @@ struct StatsPoint: Encodable, Sendable {
 
 /// A container's live resource use. Every page watching one container shares one upstream stats stream.
 struct StatsController: Sendable {
-    let engine: EngineClient
     let streamer: EventStreamer
-    let broadcaster: Broadcaster<StatsMessage>
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/containers/{id}/stats/stream", .viewContainers, use: stream)
     }
 
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let user = context.user
         let id = try context.parameters.require("id")
         let inspect = try await engine.inspectContainerForPage(id)
         let topic = inspect.id
-        let broadcaster = self.broadcaster
+        let broadcaster = try context.engine.stats
         return streamer.response(
             for: user, capacity: 16,
             render: Self.render,

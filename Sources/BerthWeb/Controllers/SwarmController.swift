@@ -7,7 +7,6 @@ import Hummingbird
 /// Swarm nodes and services, shown when the engine is a swarm manager. Operators scale services; admins change a
 /// node's availability. Viewers read, service logs included.
 struct SwarmController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
     let streamer: EventStreamer
@@ -16,6 +15,7 @@ struct SwarmController: Sendable {
     static let maxReplicas = 1000
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/swarm", .viewContainers, use: overview)
         routes.post("/swarm/nodes/{id}/availability", .administer, audit: .nodeAvailability, use: setAvailability)
         routes.post("/swarm/services/create", .administer, audit: .serviceCreate, use: createService)
@@ -27,6 +27,7 @@ struct SwarmController: Sendable {
     }
 
     @Sendable func overview(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         do {
             guard try await engine.info().isSwarmManager else {
                 return try views.page("swarm", SwarmPage(nodes: [], services: [], tasks: [], manager: false), context: context)
@@ -45,6 +46,7 @@ struct SwarmController: Sendable {
     }
 
     @Sendable func service(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         do {
             let service = try await engine.inspectService(id)
@@ -58,6 +60,7 @@ struct SwarmController: Sendable {
     /// `POST /swarm/services/create` (name, image, command as one line, replicas): a replicated service, the spec
     /// built from these fields only.
     @Sendable func createService(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let image = (form["image"] ?? "").trimmingCharacters(in: .whitespaces)
@@ -66,7 +69,7 @@ struct SwarmController: Sendable {
         func refuse(_ message: String) async -> Response {
             await audit.refuseInput(
                 context: context, targetType: "service", targetName: String(name.prefix(128)), parameters: parameters,
-                message: message, back: "/swarm"
+                message: message, back: context.link("/swarm")
             )
         }
         guard NameRules.isValidObjectName(name) else {
@@ -88,9 +91,8 @@ struct SwarmController: Sendable {
             return await refuse(error.message)
         }
         let body = ServiceCreateRequest(name: name, image: reference.description, command: command, replicas: replicas)
-        let engine = self.engine
         return await audit.perform(
-            context: context, targetType: "service", targetName: name, parameters: parameters, back: "/swarm"
+            context: context, targetType: "service", targetName: name, parameters: parameters, back: context.link("/swarm")
         ) {
             _ = try await engine.createService(body)
             return "Created service \(name) with \(replicas) replica(s)."
@@ -98,11 +100,11 @@ struct SwarmController: Sendable {
     }
 
     @Sendable func removeService(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
-        let engine = self.engine
         return await audit.perform(
-            context: context, targetType: "service", targetId: id, back: "/swarm",
-            backOnFailure: { $0.kind == .notFound ? "/swarm" : "/swarm/services/\(EngineClientPath.escape(id))" }
+            context: context, targetType: "service", targetId: id, back: context.link("/swarm"),
+            backOnFailure: { $0.kind == .notFound ? context.link("/swarm") : context.link("/swarm/services/\(EngineClientPath.escape(id))") }
         ) {
             try await engine.removeService(id)
             return "Removed service \(id)."
@@ -111,19 +113,19 @@ struct SwarmController: Sendable {
 
     /// `POST /swarm/services/{id}/scale` (replicas).
     @Sendable func scale(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let text = (context.form["replicas"] ?? "").trimmingCharacters(in: .whitespaces)
-        let page = "/swarm/services/\(EngineClientPath.escape(id))"
+        let page = context.link("/swarm/services/\(EngineClientPath.escape(id))")
         guard let replicas = Int(text), (0...Self.maxReplicas).contains(replicas) else {
             return await audit.refuseInput(
                 context: context, targetType: "service", targetName: id, parameters: ["replicas": String(text.prefix(20))],
                 message: "Replicas must be a whole number from 0 to \(Self.maxReplicas).", back: page
             )
         }
-        let engine = self.engine
         return await audit.perform(
             context: context, targetType: "service", targetId: id, parameters: ["replicas": String(replicas)], back: page,
-            backOnFailure: { $0.kind == .notFound ? "/swarm" : page }
+            backOnFailure: { $0.kind == .notFound ? context.link("/swarm") : page }
         ) {
             try await engine.scaleService(id, replicas: replicas)
             return "Scaled to \(replicas) replica(s); the swarm is starting or stopping tasks."
@@ -132,18 +134,18 @@ struct SwarmController: Sendable {
 
     /// `POST /swarm/nodes/{id}/availability` (availability = active, pause or drain).
     @Sendable func setAvailability(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let availability = context.form["availability"] ?? ""
         guard Self.availabilities.contains(availability) else {
             return await audit.refuseInput(
                 context: context, targetType: "node", targetName: id,
-                parameters: ["availability": String(availability.prefix(20))], message: "Availability is active, pause or drain.", back: "/swarm"
+                parameters: ["availability": String(availability.prefix(20))], message: "Availability is active, pause or drain.", back: context.link("/swarm")
             )
         }
-        let engine = self.engine
         return await audit.perform(
             context: context, targetType: "node", targetId: id, parameters: ["availability": availability],
-            back: "/swarm"
+            back: context.link("/swarm")
         ) {
             try await engine.setNodeAvailability(id, to: availability)
             return "Node set to \(availability)."
@@ -152,6 +154,7 @@ struct SwarmController: Sendable {
 
     /// The log viewer, fed by the service's stream.
     @Sendable func logsPage(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let service: SwarmService
         do {
@@ -165,12 +168,13 @@ struct SwarmController: Sendable {
             title: "Logs of service \(name)",
             containers: [.init(id: service.id, name: name)], tail: tail, single: nil, preferences: context.preferences
         )
-        page.streamPath = "/swarm/services/\(service.id)/logs/stream"
+        page.streamPath = context.link("/swarm/services/\(service.id)/logs/stream")
         return try views.page("logs", page, context: context)
     }
 
     /// `GET /swarm/services/{id}/logs/stream?tail=N`: every task's output, each line tagged with the service.
     @Sendable func logsStream(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let user = context.user
         let id = try context.parameters.require("id")
         let service: SwarmService
@@ -185,7 +189,6 @@ struct SwarmController: Sendable {
             context: context, targetType: "service", targetId: service.id, targetName: service.spec?.name,
             parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
         )
-        let engine = self.engine
         let renderer = LogStreamRenderer(cursor: LogCursor(lastEventID: nil), containers: 1)
         return streamer.response(for: user, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             var options = LogOptions(timestamps: true, follow: true)

@@ -5,7 +5,6 @@ import Hummingbird
 
 /// The engine as a whole: info and versions, disk usage, and prune with a preview (admins).
 struct SystemController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
 
@@ -15,12 +14,14 @@ struct SystemController: Sendable {
     }
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/system", .viewContainers, use: show)
         routes.post("/system/prune", .administer, audit: .systemPrune, use: prune)
     }
 
     /// `GET /system`: info, versions (the server's and the one negotiated), disk usage, and what a prune would remove.
     @Sendable func show(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         do {
             async let info = engine.info()
             async let version = engine.version()
@@ -40,15 +41,15 @@ struct SystemController: Sendable {
 
     /// `POST /system/prune` with the ticked kinds: stopped containers, dangling images, unused networks, build cache.
     @Sendable func prune(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let form = context.form
         let chosen = PruneTarget.allCases.filter { form.isChecked($0.rawValue) }
         guard !chosen.isEmpty else {
-            return .redirect(to: "/system", flash: Flash(.error, "Tick what to prune: nothing was chosen."))
+            return .redirect(to: context.link("/system"), flash: Flash(.error, "Tick what to prune: nothing was chosen."))
         }
-        let engine = self.engine
         return await audit.perform(
             context: context, targetType: "engine", parameters: ["kinds": chosen.map(\.rawValue).joined(separator: ",")],
-            back: "/system"
+            back: context.link("/system")
         ) {
             var parts: [String] = []
             var space: Int64 = 0

@@ -6,14 +6,14 @@ import Hummingbird
 /// Image updates: "check now", and "pull and recreate" a container from its tag's newest image.
 struct UpdatesController: Sendable {
     let checker: UpdateChecker
-    let engine: EngineClient
     let jobs: JobBoard
     let logins: RegistryLogins
     let audit: AuditTrail
 
     func addRoutes(to routes: Routes) {
-        routes.post("/images/updates/check", .operateContainers, audit: .imageUpdateCheck, use: checkNow)
-        routes.post("/containers/{id}/recreate", .administer, audit: .containerRecreate, use: recreate)
+        // The scheduled checks and their findings are `local`'s.
+        routes.on(.local).post("/images/updates/check", .operateContainers, audit: .imageUpdateCheck, use: checkNow)
+        routes.on(.named).post("/containers/{id}/recreate", .administer, audit: .containerRecreate, use: recreate)
     }
 
     /// `POST /images/updates/check`: a check of every tag running containers use, as a job; the person's own saved
@@ -26,8 +26,9 @@ struct UpdatesController: Sendable {
     /// another image, makes the container anew from it with the same configuration (name, environment, labels,
     /// mounts, restart policy, networks), as a job. Anything failing after the old container was stopped puts it back.
     @Sendable func recreate(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let id = try context.parameters.require("id")
-        let page = "/containers/\(EngineClientPath.escape(id))"
+        let page = context.link("/containers/\(EngineClientPath.escape(id))")
         let inspect: ContainerInspect
         do {
             inspect = try await engine.inspectContainer(id)
@@ -36,7 +37,7 @@ struct UpdatesController: Sendable {
             return await audit.refuseInput(
                 context: context, targetType: "container", targetId: id,
                 message: engineError.map { ContainerActionsController.describe($0, name: id) } ?? AuditTrail.message(for: error),
-                back: engineError?.kind == .notFound ? "/containers" : page
+                back: engineError?.kind == .notFound ? context.link("/containers") : page
             )
         }
         let typed = inspect.config?.image ?? ""

@@ -8,11 +8,11 @@ import Hummingbird
 /// Operators create plain volumes; a volume with driver options is admin-only (`type=none,o=bind,device=…` is a host
 /// bind in disguise); removing and pruning are for admins.
 struct VolumesController: Sendable {
-    let engine: EngineClient
     let audit: AuditTrail
     let views: PageRenderer
 
     func addRoutes(to routes: Routes) {
+        let routes = routes.on(.named)
         routes.get("/volumes", .viewContainers, use: list)
         routes.post("/volumes/create", .operateContainers, audit: .volumeCreate, use: create)
         routes.get("/volumes/prune", .administer, use: prunePreview)
@@ -23,6 +23,7 @@ struct VolumesController: Sendable {
     /// The list: one call each for volumes, containers (who uses what) and, for sizes, `/system/df` (which measures
     /// on disk: when it fails or is slow the page shows no sizes rather than nothing).
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         do {
             async let volumes = engine.listVolumes()
             async let containers = engine.listContainers(all: true)
@@ -40,6 +41,7 @@ struct VolumesController: Sendable {
 
     /// `POST /volumes/create` (name, driver options as KEY=VALUE lines, labels).
     @Sendable func create(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let form = context.form
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespaces)
         let options: [String: String]
@@ -48,7 +50,7 @@ struct VolumesController: Sendable {
             options = try NameRules.labels(form.lines("options"))
             labels = try NameRules.labels(form.lines("labels"))
         } catch {
-            return await audit.refuseInput(context: context, targetType: "volume", targetName: name, message: error.message, back: "/volumes")
+            return await audit.refuseInput(context: context, targetType: "volume", targetName: name, message: error.message, back: context.link("/volumes"))
         }
         var parameters = ["options": options.keys.sorted().map { "\($0)=\(options[$0] ?? "")" }.joined(separator: ",")]
         if parameters["options"] == "" { parameters = [:] }
@@ -56,7 +58,7 @@ struct VolumesController: Sendable {
             return await audit.refuseInput(
                 context: context, targetType: "volume", targetName: String(name.prefix(128)), parameters: parameters,
                 message: "A volume name has at least two characters: letters, digits, _ . - (or leave it empty for a generated one).",
-                back: "/volumes"
+                back: context.link("/volumes")
             )
         }
         if !options.isEmpty && !context.isAdmin {
@@ -64,12 +66,11 @@ struct VolumesController: Sendable {
                 outcome: .denied, context: context, targetType: "volume", targetName: name, parameters: parameters,
                 error: "driver options are admin-only"
             )
-            return .redirect(to: "/volumes", flash: Flash(.error, "Only admins may give driver options (they can bind host folders). Nothing was created."))
+            return .redirect(to: context.link("/volumes"), flash: Flash(.error, "Only admins may give driver options (they can bind host folders). Nothing was created."))
         }
-        let engine = self.engine
         return await audit.perform(
             context: context, targetType: "volume", targetName: name.isEmpty ? nil : name, parameters: parameters,
-            back: "/volumes"
+            back: context.link("/volumes")
         ) {
             let volume = try await engine.createVolume(VolumeCreateRequest(name: name, driverOpts: options, labels: labels))
             return "Created volume \(volume.name)."
@@ -77,9 +78,9 @@ struct VolumesController: Sendable {
     }
 
     @Sendable func remove(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         let name = try context.parameters.require("name")
-        let engine = self.engine
-        return await audit.perform(context: context, targetType: "volume", targetName: name, back: "/volumes") {
+        return await audit.perform(context: context, targetType: "volume", targetName: name, back: context.link("/volumes")) {
             try await engine.removeVolume(name)
             return "Removed volume \(name)."
         }
@@ -87,6 +88,7 @@ struct VolumesController: Sendable {
 
     /// `GET /volumes/prune`: the volumes no container uses, and their sizes.
     @Sendable func prunePreview(_ request: Request, context: SignedInContext) async throws -> Response {
+        let engine = try context.engine.client
         do {
             async let volumes = engine.listVolumes()
             async let containers = engine.listContainers(all: true)
@@ -103,8 +105,8 @@ struct VolumesController: Sendable {
     }
 
     @Sendable func prune(_ request: Request, context: SignedInContext) async throws -> Response {
-        let engine = self.engine
-        return await audit.perform(context: context, targetType: "volume", back: "/volumes") {
+        let engine = try context.engine.client
+        return await audit.perform(context: context, targetType: "volume", back: context.link("/volumes")) {
             let result = try await engine.pruneVolumes()
             let space = ByteCountFormatter.string(fromByteCount: result.spaceReclaimed ?? 0, countStyle: .binary)
             return "Pruned \((result.volumesDeleted ?? []).count) volume(s), \(space) freed."

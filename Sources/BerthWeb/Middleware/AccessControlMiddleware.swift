@@ -24,6 +24,7 @@ struct AccessControlMiddleware: RouterMiddleware {
     let audit: AuditTrail
     let preferences: PreferencesStore
     let shareLinks: ShareLinks
+    let engines: EngineAccess
 
     /// Name of the cookie that carries the login form's CSRF token before there is a session.
     static let loginCookieName = "berth-login"
@@ -66,7 +67,19 @@ struct AccessControlMiddleware: RouterMiddleware {
         }
 
         context.auditAction = rule.auditAction
+        context.engineAccess = engines
         let permission = rule.permission
+        // An engine the URL names that Berth does not know is told only to someone signed in (below).
+        var unknownEngine: String?
+        if rule.engineScope != .none {
+            let named = rule.engineScope == .named ? context.parameters.get("engine") : nil
+            if let engine = named.map(engines.directory.named) ?? engines.directory.local {
+                context.scopedEngine = engine
+                context.enginePath = named == nil ? "" : engine.path
+            } else {
+                unknownEngine = named
+            }
+        }
         if permission.viaShareLink {
             if overCapacity { return Self.atCapacity() }
             // A share link's cookie opens its one dashboard, for reading; the signed-in session is not consulted.
@@ -95,10 +108,33 @@ struct AccessControlMiddleware: RouterMiddleware {
         // the trusted proxy, so requests relayed by a proxy on this machine count as their browser's address.
         let passesAsLocal = permission.opensToLoopback && context.client?.isLoopback == true
         if let minimumRole = permission.minimumRole, !passesAsLocal {
-            guard let user = context.user else {
+            guard var user = context.user else {
                 var response = signInFirst(request)
                 if endedSession { response.setCookie(sessions.expiredCookie()) }
                 return response
+            }
+            if let unknownEngine {
+                if !Self.safeMethods.contains(request.method) {
+                    await audit.record(
+                        rule.auditAction ?? .accessDenied, outcome: .denied, context: context, targetType: "engine",
+                        targetId: String(unknownEngine.prefix(64)), error: "no such engine"
+                    )
+                }
+                throw HTTPError(.notFound, message: "Berth knows no engine named “\(unknownEngine)”.")
+            }
+            if let engine = context.scopedEngine {
+                // On an engine of its own groups, the role there is what they give; none: the engine is not shown.
+                guard let role = engines.roles.role(of: user, on: engine) else {
+                    if !Self.safeMethods.contains(request.method) {
+                        await audit.record(
+                            rule.auditAction ?? .accessDenied, outcome: .denied, context: context, targetType: "engine", targetId: engine.name,
+                            parameters: ["needs": permission.name], error: "no role on the engine \(engine.name)"
+                        )
+                    }
+                    throw HTTPError(.notFound, message: "Berth knows no engine named “\(engine.name)” that you may see.")
+                }
+                user = user.with(role: role)
+                context.user = user
             }
             guard permission.admits(user) else {
                 // Recorded as the action that was refused, on its target when the route names one.
@@ -175,7 +211,8 @@ struct AccessControlMiddleware: RouterMiddleware {
 
     /// What a route's `{id}` or `{name}` names, from the route's first segments (`/images/{id}/tag` → `image`).
     static func targetType(ofRoute path: String) -> String {
-        let segments = path.split(separator: "/")
+        var segments = path.split(separator: "/")[...]
+        if segments.first == "engines" { segments = segments.dropFirst(2) }
         switch segments.first {
         case "containers": return "container"
         case "images": return "image"

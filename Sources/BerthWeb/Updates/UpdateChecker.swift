@@ -241,7 +241,7 @@ final class UpdateChecker: Service, Sendable {
             logger.debug("scheduled update check skipped", metadata: ["error": "\(error)"])
             return
         }
-        if case .started(let job) = await start(context: AuditOrigin.berth("update check"), user: nil, onlyDue: true) {
+        if case .started(let job) = await start(context: AuditOrigin.berth("update check", engine: EngineDefinition.localName), user: nil, onlyDue: true) {
             // Shutdown cancels this wait: the check stops with it instead of holding the shutdown up.
             await withTaskCancellationHandler {
                 await job.task?.value

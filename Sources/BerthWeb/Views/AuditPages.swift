@@ -10,6 +10,7 @@ struct AuditFilters: Sendable {
     var action = ""
     var target = ""
     var outcome = ""
+    var engine = ""
     var from = ""
     var to = ""
     var text = ""
@@ -31,6 +32,7 @@ struct AuditFilters: Sendable {
         action = value("action")
         target = value("target")
         outcome = value("outcome")
+        engine = value("engine")
         from = value("from")
         to = value("to")
         text = value("q")
@@ -39,6 +41,7 @@ struct AuditFilters: Sendable {
         query.action = action.isEmpty ? nil : action
         query.target = target.isEmpty ? nil : target
         query.text = text.isEmpty ? nil : text
+        query.engine = engine.isEmpty ? nil : engine
         if !outcome.isEmpty {
             if let parsed = AuditEvent.Outcome(rawValue: outcome) {
                 query.outcome = parsed
@@ -62,7 +65,7 @@ struct AuditFilters: Sendable {
     /// The filters as a query string, for the next page and the export links.
     func queryString(before: Int64? = nil, extra: [(String, String)] = []) -> String {
         var pairs: [(String, String)] = [("actor", actor), ("action", action), ("target", target), ("outcome", outcome),
-                                         ("from", from), ("to", to), ("q", text)].filter { !$0.1.isEmpty }
+                                         ("engine", engine), ("from", from), ("to", to), ("q", text)].filter { !$0.1.isEmpty }
         if let before { pairs.append(("before", String(before))) }
         pairs += extra
         var allowed = CharacterSet.alphanumerics
@@ -88,6 +91,9 @@ struct AuditListPage: Sendable {
     let outcomes: [Choice]
     /// Every action the trail records (`AuditAction`), the filter's one choice selected.
     let actions: [Choice]
+    /// The engines Berth knows, the filter's one selected (shown with more than one).
+    let engines: [Choice]
+    let showEngines: Bool
     let firstPageLink: String?
 
     struct Choice: Sendable {
@@ -96,7 +102,7 @@ struct AuditListPage: Sendable {
         let selected: Bool
     }
 
-    init(filters: AuditFilters, isAdmin: Bool, preferences: UserPreferences) {
+    init(filters: AuditFilters, isAdmin: Bool, preferences: UserPreferences, engineNames: [String] = []) {
         self.filters = filters
         self.isAdmin = isAdmin
         errors = filters.errors
@@ -108,6 +114,13 @@ struct AuditListPage: Sendable {
         actions = [Choice(value: "", label: "any", selected: filters.action.isEmpty)] + AuditAction.allCases.map {
             Choice(value: $0.rawValue, label: $0.rawValue, selected: $0.rawValue == filters.action)
         }
+        // An engine named in the URL that Berth no longer has still shows, selected.
+        let names = engineNames.count > 1 || !filters.engine.isEmpty
+            ? engineNames + (filters.engine.isEmpty || engineNames.contains(filters.engine) ? [] : [filters.engine]) : []
+        engines = names.isEmpty ? [] : [Choice(value: "", label: "any", selected: filters.engine.isEmpty)] + names.map {
+            Choice(value: $0, label: $0, selected: $0 == filters.engine)
+        }
+        showEngines = !engines.isEmpty
         firstPageLink = filters.query.before == nil ? nil : "/audit?" + filters.queryString()
     }
 }
@@ -123,6 +136,8 @@ struct AuditRow: Sendable {
     let action: String
     let target: String?
     let targetLink: String?
+    /// The engine acted on, by name (older rows hold its address).
+    let engine: String?
     /// A console's rows link to its recording's replay.
     let replayLink: String?
     let outcome: String
@@ -133,7 +148,8 @@ struct AuditRow: Sendable {
     let requestId: String?
     let hash: String?
 
-    init(_ event: AuditEvent, liveContainers: Set<String>, preferences: UserPreferences) {
+    /// - Parameter otherEngines: the engines besides `local`; a container on one of them links to its page there.
+    init(_ event: AuditEvent, liveContainers: Set<String>, otherEngines: Set<String> = [], preferences: UserPreferences) {
         func clean(_ text: String?) -> String? { text.map(AuditText.neutralised) }
         id = event.id.map(String.init) ?? ""
         time = DisplayTime(event.time, preferences: preferences)
@@ -148,7 +164,10 @@ struct AuditRow: Sendable {
         case (nil, let id?): target = AuditText.neutralised(typeLabel + String(id.prefix(19)))
         default: target = nil
         }
-        if event.targetType == "container", let targetId = event.targetId, liveContainers.contains(targetId) {
+        engine = clean(event.engine)
+        if event.targetType == "container", let targetId = event.targetId, let engine = event.engine, otherEngines.contains(engine) {
+            targetLink = "/engines/\(engine)/containers/\(EngineClientPath.escape(targetId))"
+        } else if event.targetType == "container", let targetId = event.targetId, liveContainers.contains(targetId) {
             targetLink = "/containers/\(EngineClientPath.escape(targetId))"
         } else {
             targetLink = nil

@@ -57,6 +57,10 @@ struct ContainerRow: Sendable, Hashable {
     var selectable = false
     /// The last update check found a newer image for the tag it was started with.
     var updateAvailable = false
+    /// What its link starts with (the page's engine).
+    var enginePath = ""
+    /// Its engine's name, shown in a column of its own on the overview of all engines; nil elsewhere.
+    var engineName: String?
 
     struct Label: Sendable, Hashable {
         let key: String

@@ -16,7 +16,7 @@ public struct PageRenderer: Sendable {
         "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "image", "error", "login",
         "audit", "settings", "container-row", "images", "images-prune", "jobs", "job", "registries", "alerts", "alert-channel", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
         "dashboards", "dashboard", "dashboard-edit", "dashboard-share", "dashboard-container", "projects", "project",
-        "project-edit", "project-version", "project-diff", "project-plan",
+        "project-edit", "project-version", "project-diff", "project-plan", "overview",
     ]
 
     public static func load(directory: String) async throws -> PageRenderer {
@@ -52,10 +52,15 @@ public struct PageRenderer: Sendable {
 
     /// The container list: its page, with its rows' HTML (``containerRows(_:)``) put in at ``rowsMarker``.
     func containerListPage(_ page: ContainerListPage, context: some BerthContext) throws -> Response {
-        let html = try renderHTML("containers", PageContext(page, context: context.base))
+        try self.page("containers", page, rows: page.rows, context: context)
+    }
+
+    /// A page whose container rows (``containerRows(_:)``) go in at ``rowsMarker``.
+    func page(_ template: String, _ page: some Sendable, rows pageRows: [ContainerRow], context: some BerthContext) throws -> Response {
+        let html = try renderHTML(template, PageContext(page, context: context.base))
         // The template writes the marker only where it shows the table.
         guard let marker = html.range(of: Self.rowsMarker) else { return htmlResponse(ByteBuffer(string: html), status: .ok) }
-        let rows = containerRows(page.rows)
+        let rows = containerRows(pageRows)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(html.utf8.count + rows.reduce(0) { $0 + $1.utf8.count })
         buffer.writeSubstring(html[..<marker.lowerBound])
@@ -104,12 +109,43 @@ struct PageContext<Page: Sendable>: Sendable {
     let currentUser: CurrentUser?
     let flash: Flash?
     let display: DisplaySettings
+    /// What links of the page's engine start with: `/engines/NAME`, or "" at `local`'s plain paths.
+    let enginePath: String
+    /// The header's engine switcher; nil with one engine, or without a session.
+    let engineSwitcher: EngineSwitcher?
+    /// The page is `local`'s, or of no engine: what only `local` has yet (update checks) is offered.
+    let isLocalEngine: Bool
 
     init(_ page: Page, context: BerthRequestContext) {
         self.page = page
         currentUser = context.user.map(CurrentUser.init)
         flash = context.flash
         display = DisplaySettings(context.preferences)
+        enginePath = context.enginePath
+        isLocalEngine = context.scopedEngine?.isLocal ?? true
+        engineSwitcher = context.user.flatMap { EngineSwitcher(user: $0, current: context.scopedEngine, access: context.engineAccess) }
+    }
+}
+
+/// The engines a user may switch to, the page's own marked.
+struct EngineSwitcher: Sendable {
+    struct Choice: Sendable {
+        let name: String
+        let path: String
+        let role: String
+        let current: Bool
+    }
+
+    /// The page's engine; nil on pages of no engine.
+    let current: String?
+    let choices: [Choice]
+
+    init?(user: SignedInUser, current: EngineHandle?, access: EngineAccess?) {
+        guard let access, access.directory.all.count > 1 else { return nil }
+        self.current = current?.name
+        choices = access.roles.engines(of: user, in: access.directory).map { engine, role in
+            Choice(name: engine.name, path: engine.path, role: role.rawValue, current: engine.name == current?.name)
+        }
     }
 }
 

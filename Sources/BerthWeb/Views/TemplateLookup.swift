@@ -11,6 +11,9 @@ extension PageContext: MustacheParent {
         case "currentUser": currentUser
         case "flash": flash
         case "display": display
+        case "enginePath": enginePath
+        case "engineSwitcher": engineSwitcher
+        case "isLocalEngine": isLocalEngine
         default: nil
         }
     }
@@ -64,6 +67,8 @@ extension ContainerRow: MustacheParent {
         case "moreLabels": moreLabels
         case "selectable": selectable
         case "updateAvailable": updateAvailable
+        case "enginePath": enginePath
+        case "engineName": engineName
         default: nil
         }
     }
@@ -121,6 +126,8 @@ extension AuditListPage: MustacheParent {
         case "errors": errors
         case "outcomes": outcomes
         case "actions": actions
+        case "engines": engines
+        case "showEngines": showEngines
         case "firstPageLink": firstPageLink
         default: nil
         }
@@ -134,6 +141,7 @@ extension AuditFilters: MustacheParent {
         case "action": action
         case "target": target
         case "outcome": outcome
+        case "engine": engine
         case "from": from
         case "to": to
         case "text": text
@@ -158,6 +166,7 @@ extension AuditRow: MustacheParent {
         case "target": target
         case "targetLink": targetLink
         case "replayLink": replayLink
+        case "engine": engine
         case "outcome": outcome
         case "isOk": isOk
         case "duration": duration

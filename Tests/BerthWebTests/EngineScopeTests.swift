@@ -1,0 +1,204 @@
+@testable import BerthWeb
+import BerthStore
+import EngineAPI
+import Foundation
+import Glibc
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+import TestSupport
+
+/// Several named engines on one Berth: pages and actions under `/engines/NAME`, each engine's own roles in the central
+/// check, its name in the audit trail, and the overview across all of them with a deadline per engine.
+///
+/// `prod` is the test engine again under another name, with its own groups (the test viewers operate it, the test
+/// operators only look at it); `dev` gives the test viewers and operators no role at all; `down` has no socket.
+@Suite struct EngineScopeTests {
+    static func engines(_ configuration: inout AppConfiguration, engine: EngineAddress, extra: [EngineDefinition] = []) {
+        configuration.engines = [
+            EngineDefinition(
+                name: "prod", address: engine,
+                groups: EngineGroups(operator: TestUsers.viewerGroup, viewer: TestUsers.operatorGroup)
+            ),
+            EngineDefinition(name: "dev", address: engine, groups: EngineGroups(operator: "bt-nobody", viewer: "bt-nobody")),
+        ] + extra
+    }
+
+    @Test func eachEngineHasItsURLsItsRolesAndItsRows() async throws {
+        let address = try TestEngine.address()
+        try await TestEngine.withContainers { engine, scope in
+            let name = TestEngine.uniqueName("scoped")
+            let id = try await scope.busybox(["sleep", "300"], name: name)
+            try await withTestApp(configure: { Self.engines(&$0, engine: address) }) { client, app in
+                let viewer = try await signIn(client, as: "bt-viewer")
+
+                // prod's list links into prod; the header offers the engines the user has a role on, with that role.
+                let list = try await client.execute(uri: "/engines/prod/containers", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(list.status == .ok)
+                #expect(list.text.contains("href=\"/engines/prod/containers/\(id)\""))
+                #expect(list.text.contains("Engine <strong>prod</strong>"))
+                #expect(list.text.contains("href=\"/engines/prod/containers\" aria-current=\"page\">prod</a> <span class=\"role role-operator\">operator</span>"))
+                #expect(list.text.contains("href=\"/engines/local/containers\">local</a> <span class=\"role role-viewer\">viewer</span>"))
+                #expect(!list.text.contains("/engines/dev/"), "dev gives bt-viewer no role: not offered")
+                // The same user is a viewer at local's plain paths: no bulk form there.
+                let local = try await client.execute(uri: "/containers", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(local.text.contains("href=\"/containers/\(id)\""))
+                #expect(!local.text.contains("action=\"/containers/bulk\""))
+                #expect(list.text.contains("action=\"/engines/prod/containers/bulk\""))
+
+                // An operator of prod acts there; the redirect stays on prod; the row names prod and the role there.
+                let stop = try await post(client, viewer, "/engines/prod/containers/\(id)/stop", [("timeout", "0")])
+                #expect(stop.status == .seeOther)
+                #expect(stop.headers[.location] == "/engines/prod/containers/\(id)")
+                #expect(try await flash(after: stop, client, viewer) == "Stopped \(name).")
+                #expect(try await engine.inspectContainer(id).state?.running == false)
+
+                // …but not on local, nor on dev, where they have no role (dev is not even shown).
+                let start = try await post(client, viewer, "/containers/\(id)/start")
+                #expect(start.status == .forbidden)
+                let devStart = try await post(client, viewer, "/engines/dev/containers/\(id)/start")
+                #expect(devStart.status == .notFound)
+                let devPage = try await client.execute(uri: "/engines/dev/containers", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(devPage.status == .notFound)
+                #expect(try await engine.inspectContainer(id).state?.running == false)
+                let unknown = try await client.execute(uri: "/engines/nope/containers", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(unknown.status == .notFound)
+                #expect(unknown.text.contains("no engine named “nope”"))
+
+                let rows = try await app.auditEvents()
+                let stopRow = try #require(rows.first { $0.action == "container.stop" })
+                #expect(stopRow.engine == "prod" && stopRow.role == "operator" && stopRow.outcome == .ok)
+                let refused = rows.filter { $0.action == "container.start" && $0.outcome == .denied }
+                #expect(Set(refused.compactMap(\.engine)) == ["local", "dev"], "\(refused.map { $0.engine ?? "-" })")
+
+                // An operator of local only looks at prod.
+                let operatorBrowser = try await signIn(client, as: "bt-operator")
+                let operatorStart = try await post(client, operatorBrowser, "/engines/prod/containers/\(id)/start")
+                #expect(operatorStart.status == .forbidden)
+                let localStart = try await post(client, operatorBrowser, "/containers/\(id)/start")
+                #expect(localStart.status == .seeOther)
+                #expect(try await engine.inspectContainer(id).state?.running == true)
+
+                // The audit page filters by engine (an admin's view of everyone's rows).
+                let admin = try await signIn(client, as: "bt-admin")
+                let audit = try await client.execute(uri: "/audit?engine=prod", method: .get, headers: [.cookie: admin.cookie])
+                #expect(audit.text.contains("<option value=\"prod\" selected>prod</option>"))
+                #expect(audit.text.contains("<code>container.stop</code>"))
+                #expect(audit.text.contains("on prod"))
+                #expect(!audit.text.contains("on local") && !audit.text.contains("on dev"), "only prod's rows")
+                #expect(audit.text.contains("href=\"/engines/prod/containers/\(id)\""))
+            }
+        }
+    }
+
+    @Test func theOverviewAsksEveryEngineInParallelAndWaitsForNoneLongerThanItsTimeout() async throws {
+        let address = try TestEngine.address()
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A fake engine, for the one fault a running daemon can't be made to show without stopping it for every other
+        // test: a socket that takes connections and never answers.
+        let stalled = directory.appendingPathComponent("stalled.sock").path
+        let listener = try Self.silentListener(at: stalled)
+        defer { close(listener) }
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("overview")
+            let id = try await scope.busybox(["sleep", "300"], name: name)
+            try await withTestApp(configure: {
+                Self.engines(&$0, engine: address, extra: [
+                    EngineDefinition(name: "down", address: .unix(path: directory.appendingPathComponent("none.sock").path)),
+                    EngineDefinition(name: "stalled", address: .unix(path: stalled)),
+                ])
+                $0.engineTimeout = 2
+            }) { client, _ in
+                let viewer = try await signIn(client, as: "bt-viewer")
+                let started = ContinuousClock.now
+                let overview = try await client.execute(uri: "/?name=\(name)", method: .get, headers: [.cookie: viewer.cookie])
+                let took = ContinuousClock.now - started
+                #expect(overview.status == .ok)
+                // Its bound, timeout + 10 %, is measured in bench/engines; here, beside other suites, a looser one.
+                #expect(took < .milliseconds(3500), "the stalled engine held the page \(took)")
+                #expect(took >= .seconds(2), "the stalled engine was waited for up to its timeout: \(took)")
+                let text = overview.text
+                for engine in ["local", "prod", "down", "stalled"] { #expect(text.contains("data-engine=\"\(engine)\""), "\(engine) listed") }
+                #expect(!text.contains("data-engine=\"dev\""), "no role on dev: not listed")
+                #expect(text.contains("No answer within 2 s."))
+                #expect(text.contains("2 of the engines did not answer"))
+                // The same container, on local and on prod (the same daemon under two names), each row linking to its engine.
+                #expect(text.contains("href=\"/engines/local/containers/\(id)\""))
+                #expect(text.contains("href=\"/engines/prod/containers/\(id)\""))
+                #expect(text.contains("2 shown, 2 running"))
+
+                // The down engine's own pages answer at once with the engine banner; the others are not slowed.
+                let downStarted = ContinuousClock.now
+                let down = try await client.execute(uri: "/engines/down/containers", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(down.status == .serviceUnavailable)
+                #expect(ContinuousClock.now - downStarted < .seconds(1))
+                let prodStarted = ContinuousClock.now
+                let prod = try await client.execute(uri: "/engines/prod/containers", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(prod.status == .ok)
+                #expect(ContinuousClock.now - prodStarted < .seconds(1))
+            }
+        }
+    }
+
+    @Test func theEventsOfAllEnginesArriveInOneStreamEachNamingItsEngine() async throws {
+        let address = try TestEngine.address()
+        try await TestEngine.withContainers { _, scope in
+            try await withLiveStreamApp(configure: { Self.engines(&$0, engine: address) }) { live in
+                let viewer = try await signIn(live.client, as: "bt-viewer")
+                let page = try await live.client.execute(uri: "/events/all", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(page.text.contains("data-stream=\"/events/all/stream\""))
+                let events = try await live.open("/events/all/stream?type=container&action=create", as: viewer)
+                defer { events.close() }
+                // Both shared upstreams (local and prod) are joined before the container is made.
+                #expect(await eventually(.seconds(5)) { live.streams.engines.all.filter { $0.events.activeTopics == 1 }.count == 2 })
+                let name = TestEngine.uniqueName("all-events")
+                let id = try await scope.busybox(["true"], name: name)
+                var engines: Set<String> = []
+                while engines.count < 2, let event = await events.next("event", timeout: .seconds(10)) {
+                    guard event.found.json?["id"] as? String == id else { continue }
+                    #expect(event.found.json?["action"] as? String == "create")
+                    engines.insert(event.found.json?["engine"] as? String ?? "none")
+                }
+                // The same daemon under two names: once as each; never as dev, where bt-viewer has no role.
+                #expect(engines == ["local", "prod"])
+                #expect(live.streams.engines.named("dev")?.events.activeTopics == 0)
+            }
+        }
+    }
+
+    @Test func withOneEngineTheRootIsItsContainerList() async throws {
+        try await withTestApp { client, _ in
+            let viewer = try await signIn(client, as: "bt-viewer")
+            let root = try await client.execute(uri: "/", method: .get, headers: [.cookie: viewer.cookie])
+            #expect(root.status == .found)
+            #expect(root.headers[.location] == "/containers")
+            let list = try await client.execute(uri: "/containers", method: .get, headers: [.cookie: viewer.cookie])
+            #expect(!list.text.contains("class=\"engines\""), "no switcher with one engine")
+            // The engine's own prefix works for local too.
+            let prefixed = try await client.execute(uri: "/engines/local/containers", method: .get, headers: [.cookie: viewer.cookie])
+            #expect(prefixed.status == .ok)
+        }
+    }
+
+    /// A Unix socket that accepts (the kernel queues the connections) and never reads or answers.
+    static func silentListener(at path: String) throws -> Int32 {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestSetupError("socket() failed") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(descriptor, 64) == 0 else {
+            close(descriptor)
+            throw TestSetupError("cannot listen at \(path)")
+        }
+        return descriptor
+    }
+}
