@@ -247,6 +247,29 @@ import TestSupport
         #expect(ContinuousClock.now - started < .seconds(3))
     }
 
+    @Test func aHostThatAcceptsButNeverSpeaksSSHFailsWithinTheConnectTimeout() async throws {
+        let engine = try Self.sshEngine()
+        // A listener that takes the connection and says nothing, as a wedged host would.
+        let silent = Process()
+        silent.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        silent.arguments = [
+            "python3", "-c",
+            "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nprint(s.getsockname()[1], flush=True)\nc = s.accept(); time.sleep(60)",
+        ]
+        let output = Pipe()
+        silent.standardOutput = output
+        try silent.run()
+        defer { silent.terminate() }
+        let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try #require(Int(line.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let started = ContinuousClock.now
+        let reason = try await Self.withClient(engine, port: port) { client in
+            await Self.unreachableReason(within: .seconds(30)) { _ = try await client.ping() }
+        }
+        #expect(reason?.contains("did not complete the SSH handshake within 8 s") == true, "\(String(describing: reason))")
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
     @Test func aCommandThatFailsOnTheHostIsNamedWithItsErrors() async throws {
         let engine = try Self.sshEngine()
         // A key whose sessions run, whatever is asked, what a host without docker would: the shell's complaint.

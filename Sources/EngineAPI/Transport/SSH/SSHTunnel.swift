@@ -19,8 +19,9 @@ import NIOSSH
 final class SSHTunnel: Sendable {
     /// What every session runs on the host.
     static let command = "docker system dial-stdio"
-    /// Connecting, the host key check and signing in, together.
-    static let connectTimeout = TimeAmount.seconds(10)
+    /// Connecting, the host key check and signing in, together. Shorter than a ping's deadline (10 s, the first call
+    /// a client makes): the caller then reads why the connection failed, not only that no answer came.
+    static let connectTimeout = TimeAmount.seconds(8)
     /// How long a failure explains connections that end without an answer.
     static let failureMemory = TimeAmount.seconds(30)
 
