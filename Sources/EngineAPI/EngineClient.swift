@@ -27,14 +27,16 @@ public final class EngineClient: Sendable {
     /// - Parameter maxStreams: followed logs open to the engine at once (each is a connection, a descriptor in the
     ///   daemon); one more throws ``EngineError/busy(_:)`` until one closes.
     /// - Parameter tls: TLS for an engine on TCP (`EngineTLS.load()`).
+    /// - Parameter ssh: the key and known_hosts for an engine at `ssh://user@host` (`EngineSSH.load()`); without
+    ///   them every call to such an engine throws ``EngineError/unreachable(address:reason:)`` saying so.
     public init(
-        address: EngineAddress, tls: EngineTLS.Loaded? = nil, apiVersion: APIVersion? = nil, maxStreams: Int = .max,
-        logger: Logger = Logger(label: "berth.engine")
+        address: EngineAddress, tls: EngineTLS.Loaded? = nil, ssh: EngineSSH.Loaded? = nil, apiVersion: APIVersion? = nil,
+        maxStreams: Int = .max, logger: Logger = Logger(label: "berth.engine")
     ) {
         self.address = address
         self.forcedVersion = apiVersion
         self.logger = logger
-        self.transport = EngineTransport(address: address, tls: tls, maxStreams: maxStreams, logger: logger)
+        self.transport = EngineTransport(address: address, tls: tls, ssh: ssh, maxStreams: maxStreams, logger: logger)
     }
 
     /// Streams of their own (followed logs) open to the engine now.
@@ -50,6 +52,7 @@ public final class EngineClient: Sendable {
         return EngineClient(address: address, apiVersion: version, logger: logger)
     }
 
+    /// Closes the connection pool (and for an engine over SSH the tunnel, its sessions and the SSH connection).
     public func shutdown() async throws {
         try await transport.shutdown()
     }

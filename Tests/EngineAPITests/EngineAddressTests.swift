@@ -16,7 +16,31 @@ import Testing
         #expect(EngineAddress.tcp(host: "::1", port: 2376).description == "tcp://[::1]:2376")
     }
 
-    @Test(arguments: ["unix://relative.sock", "ssh://user@host", "tcp://:2375", "tcp://host:99999", "tcp://host:x", "docker.sock", ""])
+    @Test func parsesSSHAddresses() throws {
+        #expect(try EngineAddress(parsing: "ssh://root@engine.example") == .ssh(user: "root", host: "engine.example", port: 22))
+        #expect(try EngineAddress(parsing: "ssh://deploy@127.0.0.1:2222") == .ssh(user: "deploy", host: "127.0.0.1", port: 2222))
+        #expect(try EngineAddress(parsing: "ssh://me@[::1]:2200/") == .ssh(user: "me", host: "::1", port: 2200))
+        #expect(try EngineAddress(parsing: "ssh://me@[::1]") == .ssh(user: "me", host: "::1", port: 22))
+        // The description is an address that parses back to the same value.
+        for address in [
+            EngineAddress.ssh(user: "root", host: "engine.example", port: 22), .ssh(user: "deploy", host: "127.0.0.1", port: 2222),
+            .ssh(user: "me", host: "::1", port: 2200), .ssh(user: "me", host: "::1", port: 22),
+        ] {
+            #expect(try EngineAddress(parsing: address.description) == address)
+        }
+        #expect(EngineAddress.ssh(user: "root", host: "engine.example", port: 22).description == "ssh://root@engine.example")
+        #expect(EngineAddress.ssh(user: "me", host: "::1", port: 2200).description == "ssh://me@[::1]:2200")
+    }
+
+    @Test(arguments: [
+        "ssh://host": "the user is missing", "ssh://@host": "the user is missing", "ssh://user:secret@host": "never a password",
+        "ssh://user@host/path": "no path", "ssh://user@": "no host name", "ssh://user@host:0": "port", "ssh://user@[::1]x": "after the host",
+    ])
+    func refusesSSHAddressesWithTheReason(_ text: String, _ reason: String) {
+        #expect { try EngineAddress(parsing: text) } throws: { "\($0)".contains(reason) }
+    }
+
+    @Test(arguments: ["unix://relative.sock", "ssh://host", "tcp://:2375", "tcp://host:99999", "tcp://host:x", "docker.sock", "https://h:1", ""])
     func refusesAddressesItCannotUse(_ text: String) {
         #expect(throws: EngineAddressError.self) { try EngineAddress(parsing: text) }
     }

@@ -38,14 +38,17 @@ struct EngineRequest: Sendable {
     }
 }
 
-/// Sends requests to the engine over a Unix socket or TCP and hands back the response with its body still streaming.
+/// Sends requests to the engine over a Unix socket, TCP or SSH and hands back the response with its body still streaming.
 ///
 /// It owns its `HTTPClient` (not `HTTPClient.shared`: that one follows redirects and has a read timeout that would cut
-/// long streams), so it must be shut down.
+/// long streams), so it must be shut down. An engine over SSH is dialled through the local socket of an
+/// ``SSHTunnel``, which shutting down closes too.
 final class EngineTransport: Sendable {
     let address: EngineAddress
     /// TLS for an engine on TCP (`--tlsverify` daemons); nil: plain.
     let tls: EngineTLS.Loaded?
+    /// The engine's host over SSH (an `ssh://` address with its key and known_hosts); nil for any other address.
+    let tunnel: SSHTunnel?
     private let client: HTTPClient
     private let logger: Logger
 
@@ -55,9 +58,14 @@ final class EngineTransport: Sendable {
     /// Connections of their own (`openStream`) that may be open at once.
     let streamSlots: StreamSlots
 
-    init(address: EngineAddress, tls: EngineTLS.Loaded? = nil, maxStreams: Int = .max, logger: Logger) {
+    init(address: EngineAddress, tls: EngineTLS.Loaded? = nil, ssh: EngineSSH.Loaded? = nil, maxStreams: Int = .max, logger: Logger) {
         self.address = address
         self.tls = tls
+        if case .ssh(let user, let host, let port) = address, let ssh {
+            self.tunnel = SSHTunnel(user: user, host: host, port: port, ssh: ssh, logger: logger)
+        } else {
+            self.tunnel = nil
+        }
         self.logger = logger
         self.streamSlots = StreamSlots(limit: maxStreams)
         var configuration = HTTPClient.Configuration(
@@ -77,7 +85,33 @@ final class EngineTransport: Sendable {
     }
 
     func shutdown() async throws {
-        try await client.shutdown()
+        // The pool's connections first: each is a session on the tunnel's SSH connection.
+        do {
+            try await client.shutdown()
+        } catch {
+            await tunnel?.shutdown()
+            throw error
+        }
+        await tunnel?.shutdown()
+    }
+
+    /// Where connections are made: the address itself, or for an engine over SSH the tunnel's local socket.
+    func endpoint() async throws(EngineError) -> EngineAddress {
+        guard case .ssh = address else { return address }
+        guard let tunnel else {
+            throw EngineError.unreachable(address: address.description, reason: "an ssh:// engine needs an SSH key and a known_hosts file")
+        }
+        do {
+            return .unix(path: try await tunnel.socketPath())
+        } catch {
+            throw EngineError.unreachable(address: address.description, reason: SSHTunnel.describe(error))
+        }
+    }
+
+    /// An engine that cannot be reached, with the reason; over SSH a connection that closed without an answer is
+    /// explained by what failed on the way (the SSH connection, or the command on the host), when that just happened.
+    func unreachable(_ error: any Error) -> EngineError {
+        EngineError.unreachable(address: address.description, reason: tunnel?.recentFailure ?? Self.reason(for: error))
     }
 
     /// Sends the request; throws `EngineError.daemon` for an error status and `.unreachable` when the engine can't be
@@ -86,7 +120,7 @@ final class EngineTransport: Sendable {
         try request.checkPath()
         let uri = Self.uri(for: request, version: version)
         let url: String
-        switch address {
+        switch try await endpoint() {
         case .unix(let path):
             guard let socketURL = URL(httpURLWithSocketPath: path, uri: uri) else {
                 throw EngineError.unreachable(address: address.description, reason: "socket path cannot be used in a URL")
@@ -95,6 +129,8 @@ final class EngineTransport: Sendable {
         case .tcp(let host, let port):
             let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             url = "\(tls == nil ? "http" : "https")://\(authority)\(uri)"
+        case .ssh:
+            preconditionFailure("an engine over SSH is dialled through its tunnel's socket")
         }
         var httpRequest = HTTPClientRequest(url: url)
         httpRequest.method = request.method
@@ -114,7 +150,7 @@ final class EngineTransport: Sendable {
         } catch let error as CancellationError {
             throw error
         } catch {
-            throw EngineError.unreachable(address: address.description, reason: Self.reason(for: error))
+            throw unreachable(error)
         }
         guard (200..<300).contains(Int(response.status.code)) else {
             throw await Self.daemonError(from: response)
@@ -158,7 +194,7 @@ final class EngineTransport: Sendable {
         } catch let error as CancellationError {
             throw error
         } catch {
-            throw EngineError.unreachable(address: address.description, reason: Self.reason(for: error))
+            throw unreachable(error)
         }
     }
 

@@ -55,6 +55,7 @@ extension EngineTransport {
         // The slot is the connection's: given back when it closes, however that happens.
         var connected = false
         defer { if !connected { streamSlots.release() } }
+        let endpoint = try await endpoint()
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let handler = StreamedResponseHandler(eventLoop: eventLoop, address: address.description)
         // TLS (an engine on TCP with `--tlsverify`): the name dialled is checked against the certificate (an IP
@@ -75,9 +76,10 @@ extension EngineTransport {
             }
         let channel: any Channel
         do {
-            switch address {
+            switch endpoint {
             case .unix(let path): channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
             case .tcp(let host, let port): channel = try await bootstrap.connect(host: host, port: port).get()
+            case .ssh: preconditionFailure("an engine over SSH is dialled through its tunnel's socket")
             }
             connected = true
             let slots = streamSlots
@@ -122,8 +124,9 @@ extension EngineTransport {
             timeout.cancel()
             channel.close(promise: nil)
             if Task.isCancelled { throw CancellationError() }
-            if let error = error as? EngineError { throw error }
-            throw EngineError.unreachable(address: address.description, reason: Self.reason(for: error))
+            // Over SSH, a connection that ended before the head is explained by what failed on the way.
+            if let error = error as? EngineError, tunnel?.recentFailure == nil { throw error }
+            throw unreachable(error)
         }
         let body = handler.takeBody()
         // An upgraded answer has no framing: everything after its head is the stream (see StreamedResponseDecoder).
