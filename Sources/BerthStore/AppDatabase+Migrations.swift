@@ -317,6 +317,9 @@ extension AppDatabase {
         migrator.registerMigration("v15: audit search by engine") { db in
             try db.create(index: "auditEvent_on_engine", on: "auditEvent", columns: ["engine", "id"])
         }
+        migrator.registerMigration("v16: jobs name their engine") { db in
+            try db.alter(table: "job") { table in table.add(column: "engine", .text) }
+        }
         return migrator
     }
 }

@@ -73,6 +73,10 @@ public struct AppConfiguration: Sendable {
     /// TLS files for an engine on TCP, in the `DOCKER_CERT_PATH` layout (`ca.pem`, `cert.pem`, `key.pem`;
     /// `--engine-tls-dir`, or `DOCKER_CERT_PATH` when `DOCKER_TLS_VERIFY` is set); nil: plain TCP or a Unix socket.
     public var engineTLSDirectory: String?
+    /// For an engine at `ssh://user@host`: the user's OpenSSH private key and the known_hosts file with the host's key
+    /// (`--engine-ssh-key`, `--engine-known-hosts`).
+    public var engineSSHKey: String?
+    public var engineKnownHosts: String?
     /// Where compose projects live, a folder each (`--projects-dir`); nil: `projects` beside the database.
     public var projectsDirectory: String?
     /// Engines besides `local` (`[[engine]]` in the configuration file), in the file's order.
@@ -88,6 +92,31 @@ public struct AppConfiguration: Sendable {
     /// The engine's TLS files read and checked; nil without `engineTLSDirectory`. The words name what is wrong.
     public func loadEngineTLS() throws -> EngineTLS.Loaded? {
         try Self.loadTLS(engineTLSDirectory, for: engineAddress, engine: nil)
+    }
+
+    /// The SSH key and known hosts of the engine of `--engine`, read and checked; nil unless it is at `ssh://`.
+    public func loadEngineSSH() throws -> EngineSSH.Loaded? {
+        try Self.loadSSH(key: engineSSHKey, knownHosts: engineKnownHosts, for: engineAddress, engine: nil)
+    }
+
+    /// An engine's SSH files read and checked; `engine` names it in the words (nil: the one of `--engine`).
+    public static func loadSSH(key: String?, knownHosts: String?, for address: EngineAddress, engine: String?) throws -> EngineSSH.Loaded? {
+        let keySetting = engine.map { "ssh-key of the engine '\($0)'" } ?? "--engine-ssh-key"
+        let hostsSetting = engine.map { "known-hosts of the engine '\($0)'" } ?? "--engine-known-hosts"
+        guard case .ssh = address else {
+            if key != nil || knownHosts != nil {
+                throw StartupError("\(key != nil ? keySetting : hostsSetting) is for an engine at ssh://user@host; \(address) is not one")
+            }
+            return nil
+        }
+        guard let key, let knownHosts else {
+            throw StartupError("\(address) needs \(key == nil ? keySetting : hostsSetting): Berth signs in with a key only and trusts the host keys known_hosts lists")
+        }
+        do {
+            return try EngineSSH(keyPath: key, knownHostsPath: knownHosts).load()
+        } catch {
+            throw StartupError("\(engine.map { "engine '\($0)'" } ?? "engine") SSH: \(error)")
+        }
     }
 
     /// An engine's TLS files read and checked; `engine` names it in the words (nil: the one of `--engine`).

@@ -193,7 +193,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     EventsController(views: views, streamer: streamer, engines: engineAccess).addRoutes(to: routes)
     let stats = engines.local.stats
     StatsController(streamer: streamer).addRoutes(to: routes)
-    JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
+    JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer, engines: engineAccess).addRoutes(to: routes)
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
     ImagesController(audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
     RegistriesController(logins: logins, audit: audit, views: views).addRoutes(to: routes)
@@ -221,7 +221,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     ).addRoutes(to: routes)
     ProjectFilesController(database: database, engine: engine, folders: folders, audit: audit, views: views, editor: EditorLibrary())
         .addRoutes(to: routes)
-    AuditController(database: database, engines: engines, audit: audit, views: views).addRoutes(to: routes)
+    AuditController(database: database, engines: engineAccess, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     // Before the dashboard pages: /dashboards/new is not the dashboard "new".
     DashboardsController(

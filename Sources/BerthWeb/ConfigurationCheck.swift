@@ -132,14 +132,15 @@ public enum ConfigurationCheck {
     /// Each engine: its files read as at start (errors), and whether it answers (a warning: it may be down now).
     static func engineFindings(_ configuration: AppConfiguration) async -> [Finding] {
         let local = EngineDefinition(
-            name: EngineDefinition.localName, address: configuration.engineAddress, tlsDirectory: configuration.engineTLSDirectory
+            name: EngineDefinition.localName, address: configuration.engineAddress, tlsDirectory: configuration.engineTLSDirectory,
+            sshKey: configuration.engineSSHKey, knownHosts: configuration.engineKnownHosts, groups: configuration.localEngineGroups
         )
         var findings: [Finding] = []
         for definition in [local] + configuration.engines {
             findings.append(await engineFinding(definition, configuration: configuration))
         }
-        for definition in configuration.engines {
-            for group in [definition.groups.admin, definition.groups.operator, definition.groups.viewer].compactMap({ $0 })
+        for definition in [local] + configuration.engines {
+            for group in [definition.groups.admin, definition.groups.operator, definition.groups.viewer, definition.groups.console].compactMap({ $0 })
             where getgrnam(group) == nil {
                 findings.append(Finding(severity: .warning, message: "engine \(definition.name): no group \(group): nobody has that role there"))
             }
@@ -152,15 +153,15 @@ public enum ConfigurationCheck {
         logger.logLevel = .critical
         let label = definition.name == EngineDefinition.localName ? "engine" : "engine \(definition.name)"
         let tls: EngineTLS.Loaded?
+        let ssh: EngineSSH.Loaded?
+        let named = definition.name == EngineDefinition.localName ? nil : definition.name
         do {
-            tls = try AppConfiguration.loadTLS(
-                definition.tlsDirectory, for: definition.address,
-                engine: definition.name == EngineDefinition.localName ? nil : definition.name
-            )
+            tls = try AppConfiguration.loadTLS(definition.tlsDirectory, for: definition.address, engine: named)
+            ssh = try AppConfiguration.loadSSH(key: definition.sshKey, knownHosts: definition.knownHosts, for: definition.address, engine: named)
         } catch {
             return Finding(severity: .error, message: "\(label): \(error)")
         }
-        let engine = EngineClient(address: definition.address, tls: tls, apiVersion: configuration.apiVersion, logger: logger)
+        let engine = EngineClient(address: definition.address, tls: tls, ssh: ssh, apiVersion: configuration.apiVersion, logger: logger)
         let finding: Finding
         do {
             let ping = try await engine.ping()

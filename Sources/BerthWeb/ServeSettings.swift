@@ -107,7 +107,7 @@ extension ServeSetting {
         ),
         .text(
             "engine",
-            "Docker Engine address, unix:///path or tcp://host:port (DOCKER_HOST counts when this is set nowhere).",
+            "Docker Engine address, unix:///path, tcp://host:port or ssh://user@host[:port] (DOCKER_HOST counts when this is set nowhere).",
             get: { $0.engineAddress.description },
             set: { configuration, text in
                 do {
@@ -121,6 +121,16 @@ extension ServeSetting {
             "engine-tls-dir", unset: "none (DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set)",
             "Folder with ca.pem, cert.pem and key.pem for an engine on tcp:// with --tlsverify (its certificate checked, Berth's presented).",
             get: { $0.engineTLSDirectory }, set: { $0.engineTLSDirectory = $1 }
+        ),
+        .text(
+            "engine-ssh-key", unset: "none",
+            "The OpenSSH private key (ed25519 or ECDSA, no passphrase, mode 600) Berth signs in with to an engine at ssh://user@host.",
+            get: { $0.engineSSHKey }, set: { $0.engineSSHKey = $1 }
+        ),
+        .text(
+            "engine-known-hosts", unset: "none",
+            "known_hosts file holding the host key of an engine at ssh://; an unknown or changed key is refused.",
+            get: { $0.engineKnownHosts }, set: { $0.engineKnownHosts = $1 }
         ),
         .text(
             "secret-key-file", unset: "berth.key beside the database",

@@ -29,13 +29,13 @@ struct CheckConfig: AsyncParsableCommand {
         // Settings only, and nothing in them is secret: the TLS key is a path, credentials never live here.
         let configuration = resolved.configuration
         // With several engines, `local` is an `[[engine]]` table too: a key can't be both a string and a table list.
-        let tables = configuration.engines.isEmpty ? [] : [
+        let tables = configuration.engines.isEmpty && configuration.localEngineGroups == EngineGroups() ? [] : [
             EngineDefinition(
                 name: EngineDefinition.localName, address: configuration.engineAddress, tlsDirectory: configuration.engineTLSDirectory,
-                groups: configuration.localEngineGroups
+                sshKey: configuration.engineSSHKey, knownHosts: configuration.engineKnownHosts, groups: configuration.localEngineGroups
             ),
         ] + configuration.engines
-        for (key, value) in Self.describe(configuration) where tables.isEmpty || (key != "engine" && key != "engine-tls-dir") {
+        for (key, value) in Self.describe(configuration) where tables.isEmpty || !["engine", "engine-tls-dir", "engine-ssh-key", "engine-known-hosts"].contains(key) {
             print("\(key) = \(value)")
         }
         for engine in tables {
@@ -55,8 +55,10 @@ struct CheckConfig: AsyncParsableCommand {
 
     /// An `[[engine]]` table's lines.
     static func describe(_ engine: EngineDefinition) -> [(String, String)] {
-        [("name", engine.name), ("address", engine.address.description), ("tls-dir", engine.tlsDirectory),
-         ("admin-group", engine.groups.admin), ("operator-group", engine.groups.operator), ("viewer-group", engine.groups.viewer)]
+        [("name", engine.name), ("address", engine.address.description), ("tls-dir", engine.tlsDirectory), ("ssh-key", engine.sshKey),
+         ("known-hosts", engine.knownHosts),
+         ("admin-group", engine.groups.admin), ("operator-group", engine.groups.operator), ("viewer-group", engine.groups.viewer),
+         ("console-group", engine.groups.console)]
             .compactMap { key, value in value.map { (key, quoted($0)) } }
     }
 

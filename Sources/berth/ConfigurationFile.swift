@@ -68,6 +68,7 @@ struct ConfigurationFile: Sendable {
         var values: [String: Value] = [:]
         var engines: [EngineDefinition] = []
         var localEngineGroups = EngineGroups()
+        var names: Set<String> = []
         for key in table.keys.sorted() {
             // `[[engine]]` tables name several engines; a plain `engine = "…"` is the one of `--engine`, as before.
             if key == "engine", let array = table[key]?.array {
@@ -76,22 +77,35 @@ struct ConfigurationFile: Sendable {
                         throw ConfigurationError("[[engine]] number \(index + 1) in \(path) must be a table (name = \"…\", address = \"…\")")
                     }
                     let definition = try Self.engine(engineTable, number: index + 1, path: path)
-                    guard !engines.contains(where: { $0.name == definition.name }) else {
+                    guard names.insert(definition.name).inserted else {
                         throw ConfigurationError("two [[engine]] tables in \(path) are named '\(definition.name)'")
                     }
                     if definition.name == EngineDefinition.localName {
-                        // The `local` table stands for the flat keys: `--engine` and `--engine-tls-dir` still win.
-                        values["engine"] = .text(definition.address.description)
+                        // The `local` table stands for the flat keys (`--engine`, its files) and may leave the address
+                        // out (then `--engine` or DOCKER_HOST gives it); flags and the environment still win.
+                        if let address = definition.address { values["engine"] = .text(address.description) }
                         if let tls = definition.tlsDirectory { values["engine-tls-dir"] = .text(tls) }
+                        if let key = definition.sshKey { values["engine-ssh-key"] = .text(key) }
+                        if let hosts = definition.knownHosts { values["engine-known-hosts"] = .text(hosts) }
                         localEngineGroups = definition.groups
                     } else {
-                        engines.append(definition)
+                        guard let address = definition.address else {
+                            throw ConfigurationError("the engine '\(definition.name)' in \(path) has no address")
+                        }
+                        engines.append(EngineDefinition(
+                            name: definition.name, address: address, tlsDirectory: definition.tlsDirectory, sshKey: definition.sshKey,
+                            knownHosts: definition.knownHosts, groups: definition.groups
+                        ))
                     }
                 }
                 continue
             }
             guard let expected = Self.keys[key] else {
                 throw ConfigurationError("unknown key '\(key)' in \(path); known keys: \(Self.keys.keys.sorted().joined(separator: ", "))")
+            }
+            // The `local` table came first (`engine` sorts before `engine-…`): one place for each of its settings.
+            guard values[key] == nil else {
+                throw ConfigurationError("'\(key)' in \(path) is set by the [[engine]] named local too: keep one")
             }
             let node = table[key]
             switch expected {
@@ -112,10 +126,20 @@ struct ConfigurationFile: Sendable {
     }
 
     /// The keys an `[[engine]]` table may hold.
-    static let engineKeys = ["name", "address", "tls-dir", "admin-group", "operator-group", "viewer-group"]
+    static let engineKeys = ["name", "address", "tls-dir", "ssh-key", "known-hosts", "admin-group", "operator-group", "viewer-group", "console-group"]
 
     /// One `[[engine]]` table, checked whole: every key a string, name and address valid.
-    static func engine(_ table: TOMLTable, number: Int, path: String) throws -> EngineDefinition {
+    /// An `[[engine]]` table as read: its address may be missing (only `local`'s may).
+    struct EngineTable {
+        var name: String
+        var address: EngineAddress?
+        var tlsDirectory: String?
+        var sshKey: String?
+        var knownHosts: String?
+        var groups: EngineGroups
+    }
+
+    static func engine(_ table: TOMLTable, number: Int, path: String) throws -> EngineTable {
         let place = "[[engine]] number \(number) in \(path)"
         var strings: [String: String] = [:]
         for key in table.keys {
@@ -123,22 +147,28 @@ struct ConfigurationFile: Sendable {
                 throw ConfigurationError("unknown key '\(key)' in \(place); known keys: \(engineKeys.joined(separator: ", "))")
             }
             guard let string = table[key]?.string else { throw ConfigurationError("'\(key)' in \(place) must be a string") }
-            if !string.isEmpty { strings[key] = string }
+            // An empty group would quietly mean "the global group": a way to open an engine up while meaning to close it.
+            guard !string.isEmpty else { throw ConfigurationError("'\(key)' in \(place) is empty; leave it out instead") }
+            strings[key] = string
         }
         guard let name = strings["name"] else { throw ConfigurationError("\(place) has no name") }
         guard EngineDefinition.isValidName(name) else {
             throw ConfigurationError("the engine name '\(name)' in \(path) must be 1 to 40 lower-case letters, digits and dashes, starting with a letter or digit")
         }
-        guard let addressText = strings["address"] else { throw ConfigurationError("the engine '\(name)' in \(path) has no address") }
-        let address: EngineAddress
-        do {
-            address = try EngineAddress(parsing: addressText)
-        } catch {
-            throw ConfigurationError("the address of the engine '\(name)' in \(path): \(error)")
+        var address: EngineAddress?
+        if let addressText = strings["address"] {
+            do {
+                address = try EngineAddress(parsing: addressText)
+            } catch {
+                throw ConfigurationError("the address of the engine '\(name)' in \(path): \(error)")
+            }
         }
-        return EngineDefinition(
-            name: name, address: address, tlsDirectory: strings["tls-dir"],
-            groups: EngineGroups(admin: strings["admin-group"], operator: strings["operator-group"], viewer: strings["viewer-group"])
+        return EngineTable(
+            name: name, address: address, tlsDirectory: strings["tls-dir"], sshKey: strings["ssh-key"], knownHosts: strings["known-hosts"],
+            groups: EngineGroups(
+                admin: strings["admin-group"], operator: strings["operator-group"], viewer: strings["viewer-group"],
+                console: strings["console-group"]
+            )
         )
     }
 

@@ -158,6 +158,11 @@ import TestSupport
             ("[[engine]]\nname = \"prod\"\naddress = \"tcp://h:1\"\nsecret = \"x\"", "unknown key 'secret' in [[engine]] number 1"),
             ("[[engine]]\nname = \"a\"\naddress = \"tcp://h:1\"\n[[engine]]\nname = \"a\"\naddress = \"tcp://h:2\"", "two [[engine]] tables"),
             ("[[engine]]\nname = \"prod\"\naddress = \"unix:///x\"\ntls-dir = \"/nonexistent\"", "tls-dir of the engine 'prod' is for an engine on tcp://"),
+            ("[[engine]]\nname = \"local\"\n[[engine]]\nname = \"local\"", "two [[engine]] tables"),
+            ("[[engine]]\nname = \"prod\"\naddress = \"tcp://h:1\"\nviewer-group = \"\"", "'viewer-group' in [[engine]] number 1"),
+            ("engine-tls-dir = \"/x\"\n[[engine]]\nname = \"local\"\ntls-dir = \"/y\"", "is set by the [[engine]] named local too"),
+            ("[[engine]]\nname = \"prod\"\naddress = \"ssh://u@h\"", "ssh://u@h needs ssh-key of the engine 'prod'"),
+            ("[[engine]]\nname = \"prod\"\naddress = \"tcp://h:1\"\nssh-key = \"/k\"", "ssh-key of the engine 'prod' is for an engine at ssh://"),
         ] {
             let bad = try berth(["serve", "--config", try write(text, in: directory, named: "bad.toml"), "--database", directory.appendingPathComponent("x.sqlite").path])
             #expect(bad.status != 0)

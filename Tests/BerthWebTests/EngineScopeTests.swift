@@ -65,7 +65,8 @@ import TestSupport
                 #expect(try await engine.inspectContainer(id).state?.running == false)
                 let unknown = try await client.execute(uri: "/engines/nope/containers", method: .get, headers: [.cookie: viewer.cookie])
                 #expect(unknown.status == .notFound)
-                #expect(unknown.text.contains("no engine named “nope”"))
+                #expect(unknown.text.contains("no engine named “nope” that you may use"))
+                #expect(devPage.text.contains("no engine named “dev” that you may use"), "the same words as for one that does not exist")
 
                 let rows = try await app.auditEvents()
                 let stopRow = try #require(rows.first { $0.action == "container.stop" })
@@ -170,6 +171,7 @@ import TestSupport
     }
 
     @Test func withOneEngineTheRootIsItsContainerList() async throws {
+        // (And with several that all answer, the overview has no banner: see ThreeEngineTests.)
         try await withTestApp { client, _ in
             let viewer = try await signIn(client, as: "bt-viewer")
             let root = try await client.execute(uri: "/", method: .get, headers: [.cookie: viewer.cookie])

@@ -843,3 +843,58 @@ def test_an_admin_writes_a_project_deploys_it_reads_its_logs_and_rolls_it_back(b
             docker("network", "rm", network)
         for volume in docker("volume", "ls", "-q", "--filter", "label=com.docker.compose.project=" + name).split():
             docker("volume", "rm", volume)
+
+
+ENGINES_URL = os.environ.get("BERTH_ENGINES_URL", "")
+SSH_ENGINE_HOST = os.environ.get("BERTH_SSH_ENGINE_HOST", "")
+
+
+def test_an_operator_switches_engines_sees_the_overview_and_acts_on_the_ssh_one(browser):
+    """A second Berth (scripts/e2e) with three engines: local on its socket, `tls` over TCP with client certificates,
+    `ssh` through a private sshd; bt-operator operates everywhere."""
+    assert ENGINES_URL and SSH_ENGINE_HOST, "scripts/e2e starts the Berth of several engines"
+    name = "e2e-ssh-" + uuid.uuid4().hex[:8]
+    subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "run", "-d", "--network", "none", "--label", "berth.test=1", "--name", name,
+                    "busybox", "sleep", "300"], check=True, capture_output=True)
+    try:
+        browser.get(ENGINES_URL + "/login")
+        browser.find_element(By.NAME, "username").send_keys("bt-operator")
+        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+        browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+        browser.find_element(By.CSS_SELECTOR, "header .user")
+        # The overview: three engines up, their containers in one list with the engine named.
+        browser.get(ENGINES_URL + "/?all=1&name=" + name)
+        engines = browser.find_elements(By.CSS_SELECTOR, "table.engines tr[data-engine]")
+        assert [row.get_attribute("data-engine") for row in engines] == ["local", "tls", "ssh"]
+        for row in engines:
+            assert "up" in row.text and "unreachable" not in row.text, row.text
+        listed = browser.find_element(By.CSS_SELECTOR, f"tr[data-id] a[title]")
+        assert listed.text == name
+        assert browser.find_element(By.CSS_SELECTOR, "tr[data-id] td.engine").text == "ssh"
+        shot(browser, "engines-overview")
+        # The header's switcher goes to the ssh engine's list; its container's page is under /engines/ssh.
+        browser.get(ENGINES_URL + "/engines/local/containers")
+        browser.find_element(By.CSS_SELECTOR, "details.engines summary").click()
+        browser.find_element(By.CSS_SELECTOR, "details.engines a[href='/engines/ssh/containers']").click()
+        wait_for(lambda: browser.current_url.endswith("/engines/ssh/containers"))
+        assert "ssh" in browser.find_element(By.CSS_SELECTOR, "details.engines summary").text
+        browser.find_element(By.LINK_TEXT, name).click()
+        wait_for(lambda: "/engines/ssh/containers/" in browser.current_url)
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/stop'] input[name=timeout]").send_keys("0")
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/stop'] button").click()
+        wait_for(lambda: f"Stopped {name}." in text_of(browser, "[role=status]"), timeout=20)
+        assert "/engines/ssh/containers/" in browser.current_url
+        shot(browser, "engines-ssh-stopped")
+        out = subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "inspect", "-f", "{{.State.Running}}", name],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        assert out == "false"
+        # The audit row names the engine; the filter by engine finds it.
+        browser.get(ENGINES_URL + "/audit")
+        Select(browser.find_element(By.NAME, "engine")).select_by_value("ssh")
+        browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        wait_for(lambda: "engine=ssh" in browser.current_url)
+        row = browser.find_element(By.XPATH, f"//tr[td[contains(., '{name}')] and td/code[text()='container.stop']]")
+        assert "on ssh" in row.text
+        shot(browser, "engines-audit")
+    finally:
+        subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "rm", "-f", name], capture_output=True)

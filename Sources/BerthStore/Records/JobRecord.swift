@@ -29,11 +29,16 @@ public struct JobRecord: Codable, Sendable, Equatable, Identifiable {
     public var progress: String?
     /// The last lines of its log, one per line.
     public var log: String?
+    /// The engine it works on, by name; nil for a job of no engine.
+    public var engine: String?
 
     /// Its log as lines (none before it ended).
     public var logLines: [String] { log.map { $0.split(separator: "\n").map(String.init) } ?? [] }
 
-    public init(kind: String, title: String, target: String? = nil, owner: String, state: State = .queued, createdAt: Date = Date()) {
+    public init(
+        kind: String, title: String, target: String? = nil, owner: String, state: State = .queued, createdAt: Date = Date(), engine: String? = nil
+    ) {
+        self.engine = engine
         self.kind = kind
         self.title = title
         self.target = target

@@ -6,7 +6,7 @@ public struct SignedInUser: Sendable, Equatable {
     /// The role the global groups give (the session's), whatever engine the request acts on.
     public let globalRole: Role
     /// Powers beside the role (a console group's).
-    public let grants: Set<Grant>
+    public private(set) var grants: Set<Grant>
     /// The per-session token every state-changing form carries.
     public let csrfToken: String
     /// The SHA-256 of the session token: the session's key in the database.
@@ -21,10 +21,11 @@ public struct SignedInUser: Sendable, Equatable {
         self.sessionKey = sessionKey
     }
 
-    /// The same user with the role they have on one engine.
-    func with(role: Role) -> SignedInUser {
+    /// The same user with the role (and powers) they have on one engine.
+    func with(role: Role, grants: Set<Grant>? = nil) -> SignedInUser {
         var user = self
         user.role = role
+        if let grants { user.grants = grants }
         return user
     }
 }

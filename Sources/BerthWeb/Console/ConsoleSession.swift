@@ -276,6 +276,10 @@ struct ConsoleSession: Sendable {
     /// machine. Returns why it could not be ended, or nil.
     private func endProcess(_ exec: ExecSession, container: String) async -> String? {
         guard let state = try? await engine.inspectExec(exec.id), state.running, let hostPid = state.pid else { return nil }
+        // Only an engine on this machine's socket shares Berth's /proc: a remote engine's pid is another process here.
+        guard case .unix = engine.address else {
+            return "host pid \(hostPid) on a remote engine: its pid in the container is unknown"
+        }
         guard let pid = Self.containerPid(ofHostPid: hostPid) else {
             return "host pid \(hostPid); its pid in the container is unknown (the engine is not on Berth's machine)"
         }
@@ -375,7 +379,10 @@ struct ConsoleSession: Sendable {
                 let typedRecently = now - counters.lastInput < Self.sessionCheckInterval
                 switch await controller.sessions.resolve(key: user.sessionKey, activity: typedRecently) {
                 case .valid(let current):
-                    if !Permission.exec.admits(current) {
+                    // As the central check saw it: the role and powers on the console's engine.
+                    let onEngine = context.scopedEngine.flatMap { engine in context.engineAccess?.roles.user(current, on: engine) }
+                    guard let onEngine else { return .sessionEnded("you no longer have a role on this engine") }
+                    if !Permission.exec.admits(onEngine) {
                         return .sessionEnded("your account may no longer open consoles")
                     }
                 case .ended(_, let reason):

@@ -11,7 +11,7 @@ import NIOCore
 /// (the actor filter is forced on the server, whatever the query says).
 struct AuditController: Sendable {
     let database: AppDatabase
-    let engines: EngineDirectory
+    let engines: EngineAccess
     let audit: AuditTrail
     let views: PageRenderer
 
@@ -27,12 +27,13 @@ struct AuditController: Sendable {
         let user = context.user
         let filters = AuditFilters(request.uri.queryParameters, user: user)
         var page = AuditListPage(
-            filters: filters, isAdmin: user.role == .admin, preferences: context.preferences, engineNames: engines.all.map(\.name)
+            filters: filters, isAdmin: user.role == .admin, preferences: context.preferences,
+            engineNames: user.role == .admin ? engines.directory.all.map(\.name) : engines.roles.engines(of: user, in: engines.directory).map(\.engine.name)
         )
         if filters.errors.isEmpty {
             let result = try await database.auditEvents(matching: filters.query, limit: Self.pageSize)
             let live = await liveContainerIds(for: result.events)
-            let others = Set(engines.all.filter { !$0.isLocal }.map(\.name))
+            let others = Set(engines.directory.all.filter { !$0.isLocal }.map(\.name))
             page.rows = result.events.map { AuditRow($0, liveContainers: live, otherEngines: others, preferences: context.preferences) }
             page.nextLink = result.nextBefore.map { "/audit?" + filters.queryString(before: $0) }
         }
@@ -83,7 +84,7 @@ struct AuditController: Sendable {
     /// names a container; an unreachable engine just means no links.
     func liveContainerIds(for events: [AuditEvent]) async -> Set<String> {
         guard events.contains(where: { $0.targetType == "container" && $0.targetId != nil }) else { return [] }
-        guard let containers = try? await engines.local.client.listContainers(all: true) else { return [] }
+        guard let containers = try? await engines.directory.local.client.listContainers(all: true) else { return [] }
         return Set(containers.map(\.id))
     }
 }

@@ -136,7 +136,10 @@ struct ContainerActionsController: Sendable {
                 )
             }
             var page = ContainerDetailPage(inspect, revealEnvironment: reveal, canRevealEnvironment: isAdmin, preferences: context.preferences)
-            page.update = updates.finding(reference: inspect.config?.image, imageId: inspect.image).map(ContainerDetailPage.UpdateState.init)
+            // Update checks look at `local`'s images only.
+            if try context.engine.isLocal {
+                page.update = updates.finding(reference: inspect.config?.image, imageId: inspect.image).map(ContainerDetailPage.UpdateState.init)
+            }
             return try views.page("container", page, context: context)
         } catch let error as EngineError {
             throw error.pageError(missing: EngineError.missingContainer(id))

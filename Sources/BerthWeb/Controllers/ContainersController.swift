@@ -21,11 +21,13 @@ struct ContainersController: Sendable {
         do {
             let containers = try await engine.listContainers(all: query.showAll, filters: query.engineFilters)
             let selectable = context.user.role >= .operator
+            let isLocal = try context.engine.isLocal
             let rows = query.sort.apply(to: containers.map { summary in
                 var row = ContainerRow(summary)
                 row.selectable = selectable
                 row.enginePath = context.base.enginePath
-                row.updateAvailable = updates.updateAvailable(reference: summary.image, imageId: summary.imageID)
+                // Update checks look at `local`'s images only.
+                row.updateAvailable = isLocal && updates.updateAvailable(reference: summary.image, imageId: summary.imageID)
                 return row
             })
             let page = ContainerListPage(

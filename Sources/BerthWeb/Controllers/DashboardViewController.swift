@@ -25,6 +25,8 @@ struct DashboardViewController: Sendable {
     static let outsideSelection = "No such container on this dashboard."
 
     func addRoutes(to routes: Routes) {
+        // Dashboards show `local`'s containers (its roles, its rows).
+        let routes = routes.on(.local)
         routes.get("/s/{token}", .anyone, audit: .dashboardLinkUse, use: exchange)
         for (base, permission) in [("/dashboards/{id}", Permission.signedIn), ("/shared/{id}", Permission.watchSharedDashboard)] {
             routes.get(base, permission, audit: .dashboardView, use: page)

@@ -15,6 +15,8 @@ struct DashboardsController: Sendable {
     let streams: StreamRegistry
 
     func addRoutes(to routes: Routes) {
+        // Dashboards show `local`'s containers (its roles, its rows).
+        let routes = routes.on(.local)
         routes.get("/dashboards", .signedIn, use: list)
         // Before the dashboard pages: these are not dashboards named "new" or "preview".
         routes.get("/dashboards/new", .operateContainers, use: newForm)

@@ -49,15 +49,20 @@ struct EventsController: Sendable {
         let renderers = Dictionary(uniqueKeysWithValues: engines.roles.engines(of: user, in: engines.directory).map { engine, role in
             (engine.name, (engine, EventRenderer(filter: filter, after: nil, revealingCommands: role == .admin, engine: engine.name)))
         })
-        return streamer.response(
-            for: user, render: { (tagged: EngineTaggedEvent) in renderers[tagged.engine]?.1.render(tagged.message) },
-            produce: { mailbox in
+        // With no engine to watch, the stream stays open (heartbeats only) rather than ending and being reopened.
+        var produce: (@Sendable (Mailbox<EngineTaggedEvent>) async -> Void)?
+        if !renderers.isEmpty {
+            let engines = renderers.values.map(\.0)
+            produce = { mailbox in
                 await withTaskGroup(of: Void.self) { group in
-                    for (engine, _) in renderers.values {
+                    for engine in engines {
                         group.addTask { await Self.relay(engine, into: mailbox) }
                     }
                 }
             }
+        }
+        return streamer.response(
+            for: user, render: { (tagged: EngineTaggedEvent) in renderers[tagged.engine]?.1.render(tagged.message) }, produce: produce
         )
     }
 

@@ -8,6 +8,7 @@ struct JobsController: Sendable {
     let audit: AuditTrail
     let views: PageRenderer
     let streamer: EventStreamer
+    let engines: EngineAccess
 
     func addRoutes(to routes: Routes) {
         // Anyone signed in may open these; each job is shown only to those who may start one like it.
@@ -30,8 +31,17 @@ struct JobsController: Sendable {
             guard let stored = try await jobs.database.job(id: id) else { throw missing }
             record = stored
         }
-        guard JobBoard.canSee(kind: JobKind(rawValue: record.kind), owner: record.owner, user: context.user) else { throw missing }
+        guard let user = user(context.user, on: record), JobBoard.canSee(kind: JobKind(rawValue: record.kind), owner: record.owner, user: user)
+        else { throw missing }
         return (record, job)
+    }
+
+    /// The user as they stand on the job's engine (its role there); nil when they have none. A job of an engine
+    /// Berth no longer has is left to admins.
+    func user(_ user: SignedInUser, on record: JobRecord) -> SignedInUser? {
+        guard let name = record.engine else { return user }
+        guard let engine = engines.directory.named(name) else { return user.globalRole == .admin ? user : nil }
+        return engines.roles.role(of: user, on: engine).map { user.with(role: $0) }
     }
 
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
@@ -40,7 +50,9 @@ struct JobsController: Sendable {
         let stored = try await jobs.database.recentJobs()
         let records: [(JobRecord, JobSnapshot?)] = live.map { ($0.record, $0.snapshot(logAfter: Int.max)) }
             + stored.filter { !liveIDs.contains($0.id ?? -1) }.map { ($0, nil) }
-        let visible = records.filter { JobBoard.canSee(kind: JobKind(rawValue: $0.0.kind), owner: $0.0.owner, user: context.user) }
+        let visible = records.filter { record, _ in
+            user(context.user, on: record).map { JobBoard.canSee(kind: JobKind(rawValue: record.kind), owner: record.owner, user: $0) } ?? false
+        }
         return try views.page("jobs", JobListPage(records: visible, preferences: context.preferences), context: context)
     }
 
@@ -48,7 +60,9 @@ struct JobsController: Sendable {
         let (record, job) = try await find(context)
         let snapshot = job?.snapshot() ?? JobSnapshot.stored(in: record)
         let log = job == nil ? record.logLines : snapshot?.log ?? []
-        let canCancel = JobBoard.canCancel(kind: JobKind(rawValue: record.kind), owner: record.owner, user: context.user)
+        let canCancel = user(context.user, on: record).map {
+            JobBoard.canCancel(kind: JobKind(rawValue: record.kind), owner: record.owner, user: $0)
+        } ?? false
         let page = JobPage(record: record, snapshot: snapshot, log: log.filter { !$0.isEmpty }, canCancel: canCancel, preferences: context.preferences)
         return try views.page("job", page, context: context)
     }
@@ -96,7 +110,9 @@ struct JobsController: Sendable {
         guard let (record, job) = found else {
             return await audit.refuseInput(context: context, targetType: "job", targetId: String(raw.prefix(32)), message: "No such job.", back: "/jobs")
         }
-        guard JobBoard.canCancel(kind: JobKind(rawValue: record.kind), owner: record.owner, user: context.user) else {
+        guard let onEngine = user(context.user, on: record),
+            JobBoard.canCancel(kind: JobKind(rawValue: record.kind), owner: record.owner, user: onEngine)
+        else {
             await audit.record(
                 outcome: .denied, context: context, targetType: "job", targetId: raw, targetName: record.title,
                 error: "only its owner and admins cancel a job"

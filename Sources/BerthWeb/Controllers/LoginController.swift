@@ -156,7 +156,7 @@ struct LoginController: Sendable {
     static func safeNext(_ next: String?) -> String {
         guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.hasPrefix("/\\"),
             !next.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else { return "/containers" }
+        else { return "/" }
         return next
     }
 }

@@ -18,10 +18,11 @@ struct LogsController: Sendable {
     static let maxContainers = 20
 
     func addRoutes(to routes: Routes) {
+        // Projects are `local`'s.
+        routes.on(.local).get("/projects/{name}/logs", .viewContainers, use: projectPage)
         let routes = routes.on(.named)
         routes.get("/containers/{id}/logs", .viewContainers, use: page)
         routes.get("/logs", .viewContainers, use: mergedPage)
-        routes.get("/projects/{name}/logs", .viewContainers, use: projectPage)
         routes.get("/logs/stream", .viewContainers, audit: .containerLogs, use: stream)
         routes.get("/containers/{id}/logs/download", .viewContainers, audit: .containerLogsDownload, use: download)
     }
@@ -31,10 +32,12 @@ struct LogsController: Sendable {
         let engine = try context.engine.client
         let id = try context.parameters.require("id")
         let inspect = try await engine.inspectContainerForPage(id)
-        return try views.page("logs", LogsPage(
+        var page = LogsPage(
             title: "Logs of \(inspect.displayName)", containers: [.init(inspect)], tail: tail(request, context), single: .init(inspect),
             preferences: context.preferences
-        ), context: context)
+        )
+        page.streamPath = context.link("/logs/stream")
+        return try views.page("logs", page, context: context)
     }
 
     /// `/logs?container=a&container=b`: several containers' logs merged, each line tagged with its container.

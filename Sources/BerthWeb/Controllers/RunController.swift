@@ -36,7 +36,8 @@ struct RunController: Sendable {
         let isAdmin = context.isAdmin
         func again(_ message: String, status: HTTPResponse.Status, missingImage: String? = nil) throws -> Response {
             try views.page(
-                "run", RunPage(values: .init(fields), message: message, isAdmin: isAdmin, missingImage: missingImage),
+                "run",
+                RunPage(values: .init(fields), message: message, isAdmin: isAdmin, missingImage: missingImage, enginePath: context.base.enginePath),
                 context: context, status: status
             )
         }

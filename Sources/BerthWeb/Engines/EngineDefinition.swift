@@ -9,12 +9,20 @@ public struct EngineDefinition: Sendable, Equatable {
     public var address: EngineAddress
     /// TLS files in the `DOCKER_CERT_PATH` layout (`ca.pem`, `cert.pem`, `key.pem`), for `tcp://` with `--tlsverify`.
     public var tlsDirectory: String?
+    /// For `ssh://user@host`: the user's OpenSSH private key, and the known_hosts file with the host's key.
+    public var sshKey: String?
+    public var knownHosts: String?
     public var groups: EngineGroups
 
-    public init(name: String, address: EngineAddress, tlsDirectory: String? = nil, groups: EngineGroups = EngineGroups()) {
+    public init(
+        name: String, address: EngineAddress, tlsDirectory: String? = nil, sshKey: String? = nil, knownHosts: String? = nil,
+        groups: EngineGroups = EngineGroups()
+    ) {
         self.name = name
         self.address = address
         self.tlsDirectory = tlsDirectory
+        self.sshKey = sshKey
+        self.knownHosts = knownHosts
         self.groups = groups
     }
 
@@ -36,18 +44,22 @@ public struct EngineGroups: Sendable, Equatable {
     public var admin: String?
     public var `operator`: String?
     public var viewer: String?
+    /// Members may open consoles there whatever their role.
+    public var console: String?
 
-    public init(admin: String? = nil, operator: String? = nil, viewer: String? = nil) {
+    public init(admin: String? = nil, operator: String? = nil, viewer: String? = nil, console: String? = nil) {
         self.admin = admin
         self.operator = `operator`
         self.viewer = viewer
+        self.console = console
     }
 
     /// The groups that give roles on the engine; nil when it names none (the global ones apply).
     func roleGroups(global: RoleGroups) -> RoleGroups? {
-        guard admin != nil || `operator` != nil || viewer != nil else { return nil }
+        guard admin != nil || `operator` != nil || viewer != nil || console != nil else { return nil }
         return RoleGroups(
-            admin: admin ?? global.admin, operator: `operator` ?? global.operator, viewer: viewer ?? global.viewer, console: global.console
+            admin: admin ?? global.admin, operator: `operator` ?? global.operator, viewer: viewer ?? global.viewer,
+            console: console ?? global.console
         )
     }
 }

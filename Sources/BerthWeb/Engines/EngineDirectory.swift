@@ -43,26 +43,31 @@ final class EngineDirectory: Sendable {
 
     /// Clients for the definitions; what can't be used (a TLS file) stops the start with words that name the engine.
     static func make(_ configuration: AppConfiguration, logger: Logger) throws -> EngineDirectory {
-        func client(_ name: String, _ address: EngineAddress, tls: EngineTLS.Loaded?) -> EngineClient {
+        func client(_ name: String, _ address: EngineAddress, tls: EngineTLS.Loaded?, ssh: EngineSSH.Loaded?) -> EngineClient {
             var engineLogger = logger
             engineLogger[metadataKey: "engine"] = "\(name)"
             return EngineClient(
-                address: address, tls: tls, apiVersion: configuration.apiVersion, maxStreams: configuration.maxEngineStreams,
+                address: address, tls: tls, ssh: ssh, apiVersion: configuration.apiVersion, maxStreams: configuration.maxEngineStreams,
                 logger: engineLogger
             )
         }
         // Everything is read before the first client (which owns threads) is made.
         let localTLS = try configuration.loadEngineTLS()
+        let localSSH = try configuration.loadEngineSSH()
         let others = try configuration.engines.map { definition in
-            (definition, try AppConfiguration.loadTLS(definition.tlsDirectory, for: definition.address, engine: definition.name))
+            (
+                definition, try AppConfiguration.loadTLS(definition.tlsDirectory, for: definition.address, engine: definition.name),
+                try AppConfiguration.loadSSH(key: definition.sshKey, knownHosts: definition.knownHosts, for: definition.address, engine: definition.name)
+            )
         }
         let local = EngineHandle(
-            name: EngineDefinition.localName, client: client(EngineDefinition.localName, configuration.engineAddress, tls: localTLS),
+            name: EngineDefinition.localName,
+            client: client(EngineDefinition.localName, configuration.engineAddress, tls: localTLS, ssh: localSSH),
             roleGroups: configuration.localEngineGroups.roleGroups(global: configuration.roleGroups)
         )
-        return EngineDirectory(local: local, others: others.map { definition, tls in
+        return EngineDirectory(local: local, others: others.map { definition, tls, ssh in
             EngineHandle(
-                name: definition.name, client: client(definition.name, definition.address, tls: tls),
+                name: definition.name, client: client(definition.name, definition.address, tls: tls, ssh: ssh),
                 roleGroups: definition.groups.roleGroups(global: configuration.roleGroups)
             )
         })

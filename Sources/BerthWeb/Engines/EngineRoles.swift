@@ -6,13 +6,14 @@ import PAMAuth
 /// that engine's groups give (none: the engine is not theirs to see).
 ///
 /// Group memberships are read from the system's group database and kept for a short while, so a page that lists the
-/// engines does not read it once per engine.
+/// engines does not read it once per engine. A lookup that finds no account is not kept (a directory service that
+/// hiccups must not take every engine away for the whole while).
 final class EngineRoles: Sendable {
-    private let groupsOf: @Sendable (String) -> [String]
+    private let groupsOf: @Sendable (String) -> [String]?
     private let cache = NIOLockedValueBox<[String: (groups: [String], read: ContinuousClock.Instant)]>([:])
     private let lifetime: Duration
 
-    init(lifetime: Duration = .seconds(30), groupsOf: @escaping @Sendable (String) -> [String] = { UnixAccount.lookup($0)?.groups ?? [] }) {
+    init(lifetime: Duration = .seconds(30), groupsOf: @escaping @Sendable (String) -> [String]? = { UnixAccount.lookup($0)?.groups }) {
         self.lifetime = lifetime
         self.groupsOf = groupsOf
     }
@@ -20,6 +21,14 @@ final class EngineRoles: Sendable {
     func role(of user: SignedInUser, on engine: EngineHandle) -> Role? {
         guard let groups = engine.roleGroups else { return user.globalRole }
         return groups.role(forGroups: memberships(of: user.username))
+    }
+
+    /// The user as they stand on the engine — its role there and the powers its groups give (a console group of its
+    /// own) —; nil when they have no role there.
+    func user(_ user: SignedInUser, on engine: EngineHandle) -> SignedInUser? {
+        guard let groups = engine.roleGroups else { return user.with(role: user.globalRole) }
+        let memberships = memberships(of: user.username)
+        return groups.role(forGroups: memberships).map { user.with(role: $0, grants: groups.grants(forGroups: memberships)) }
     }
 
     /// The engines the user has a role on, with that role, in the directory's order.
@@ -30,7 +39,7 @@ final class EngineRoles: Sendable {
     private func memberships(of username: String) -> [String] {
         let now = ContinuousClock.now
         if let known = cache.withLockedValue({ $0[username] }), now - known.read < lifetime { return known.groups }
-        let groups = groupsOf(username)
+        guard let groups = groupsOf(username) else { return [] }
         cache.withLockedValue { cache in
             // Bounded by the people who signed in lately; old entries go when it grows.
             if cache.count > 4096 { cache = cache.filter { now - $0.value.read < lifetime } }

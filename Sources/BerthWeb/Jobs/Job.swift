@@ -73,6 +73,8 @@ final class Job: Sendable {
     /// What it works on (an image reference).
     let target: String?
     let owner: String
+    /// The engine it works on, by name; nil for a job of no engine.
+    let engine: String?
     let createdAt: Date
 
     private struct State {
@@ -95,7 +97,8 @@ final class Job: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    init(id: Int64, kind: JobKind, title: String, target: String?, owner: String, createdAt: Date) {
+    init(id: Int64, kind: JobKind, title: String, target: String?, owner: String, createdAt: Date, engine: String? = nil) {
+        self.engine = engine
         self.id = id
         self.kind = kind
         self.title = title
@@ -222,7 +225,9 @@ final class Job: Sendable {
     var record: JobRecord {
         let snapshot = snapshot()
         let times = state.withLockedValue { ($0.startedAt, $0.endedAt) }
-        var record = JobRecord(kind: kind.rawValue, title: title, target: target, owner: owner, state: snapshot.state, createdAt: createdAt)
+        var record = JobRecord(
+            kind: kind.rawValue, title: title, target: target, owner: owner, state: snapshot.state, createdAt: createdAt, engine: engine
+        )
         record.id = id
         record.startedAt = times.0
         record.endedAt = times.1

@@ -82,7 +82,7 @@ final class JobBoard: Service, Sendable {
         let origin = context.auditOrigin
         let stored: JobRecord
         do {
-            stored = try await database.createJob(JobRecord(kind: kind.rawValue, title: title, target: targetName, owner: owner))
+            stored = try await database.createJob(JobRecord(kind: kind.rawValue, title: title, target: targetName, owner: owner, engine: origin.engine))
         } catch {
             logger.error("cannot store a job", metadata: ["error": "\(error)"])
             await audit.record(
@@ -92,7 +92,7 @@ final class JobBoard: Service, Sendable {
             return .refused
         }
         guard let id = stored.id else { return .refused }
-        let job = Job(id: id, kind: kind, title: title, target: targetName, owner: owner, createdAt: stored.createdAt)
+        let job = Job(id: id, kind: kind, title: title, target: targetName, owner: owner, createdAt: stored.createdAt, engine: origin.engine)
         let rowParameters = parameters.merging(["job": String(id), "kind": kind.rawValue]) { $1 }
         guard await audit.record(
             .jobStart, outcome: .ok, context: origin, targetType: "job", targetId: String(id), targetName: title, parameters: rowParameters

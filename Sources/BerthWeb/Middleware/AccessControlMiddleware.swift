@@ -113,27 +113,30 @@ struct AccessControlMiddleware: RouterMiddleware {
                 if endedSession { response.setCookie(sessions.expiredCookie()) }
                 return response
             }
+            // Refused like a permission: recorded when it changes something or the route records its reads.
+            let recorded = !Self.safeMethods.contains(request.method) || rule.auditAction != nil || Self.isWebSocketHandshake(request)
             if let unknownEngine {
-                if !Self.safeMethods.contains(request.method) {
+                if recorded {
                     await audit.record(
                         rule.auditAction ?? .accessDenied, outcome: .denied, context: context, targetType: "engine",
                         targetId: String(unknownEngine.prefix(64)), error: "no such engine"
                     )
                 }
-                throw HTTPError(.notFound, message: "Berth knows no engine named “\(unknownEngine)”.")
+                throw HTTPError(.notFound, message: Self.noSuchEngine(unknownEngine))
             }
             if let engine = context.scopedEngine {
                 // On an engine of its own groups, the role there is what they give; none: the engine is not shown.
-                guard let role = engines.roles.role(of: user, on: engine) else {
-                    if !Self.safeMethods.contains(request.method) {
+                guard let onEngine = engines.roles.user(user, on: engine) else {
+                    if recorded {
                         await audit.record(
                             rule.auditAction ?? .accessDenied, outcome: .denied, context: context, targetType: "engine", targetId: engine.name,
                             parameters: ["needs": permission.name], error: "no role on the engine \(engine.name)"
                         )
                     }
-                    throw HTTPError(.notFound, message: "Berth knows no engine named “\(engine.name)” that you may see.")
+                    // The same words as for an engine that does not exist: names are not told to those without a role.
+                    throw HTTPError(.notFound, message: Self.noSuchEngine(engine.name))
                 }
-                user = user.with(role: role)
+                user = onEngine
                 context.user = user
             }
             guard permission.admits(user) else {
@@ -163,6 +166,10 @@ struct AccessControlMiddleware: RouterMiddleware {
     }
 
     static let safeMethods: Set<HTTPRequest.Method> = [.get, .head, .options]
+
+    static func noSuchEngine(_ name: String) -> String {
+        "Berth knows no engine named “\(name.prefix(64))” that you may use."
+    }
 
     static func isWebSocketHandshake(_ request: Request) -> Bool {
         request.headers[.upgrade]?.lowercased() == "websocket"

@@ -16,6 +16,8 @@ struct JobPage: Sendable {
     let message: String?
     let isFinal: Bool
     let succeeded: Bool
+    /// The engine it works on, by name.
+    let engine: String?
     let canCancel: Bool
     let stream: String
     let current: Int64
@@ -60,9 +62,12 @@ struct JobPage: Sendable {
         hasItems = !items.isEmpty
         self.log = log.joined(separator: "\n")
         // A pull's or a commit's image: its page and the run form.
+        // On the job's own engine: local's plain paths, another's under /engines/NAME.
+        engine = record.engine
+        let base = record.engine.map { $0 == EngineDefinition.localName ? "" : "/engines/\($0)" } ?? ""
         if record.kind == JobKind.imagePull.rawValue || record.kind == JobKind.containerCommit.rawValue, let target = record.target {
-            imageLink = "/images/\(EngineClientPath.escape(target))"
-            runLink = "/containers/new?image=\(target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            imageLink = base + "/images/\(EngineClientPath.escape(target))"
+            runLink = base + "/containers/new?image=\(target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
         } else {
             imageLink = nil
             runLink = nil

@@ -7,7 +7,8 @@ struct OverviewPage: Sendable {
     let query: ContainerListQuery
     let totalShown: Int
     let runningCount: Int
-    let unreachableCount: Int
+    /// nil when all answered (Mustache treats 0 as true).
+    let unreachableCount: Int?
     let isEmpty: Bool
     let rowsHTML = PageRenderer.rowsMarker
 
@@ -16,7 +17,8 @@ struct OverviewPage: Sendable {
         self.query = query
         totalShown = rows.count
         runningCount = rows.filter { $0.state == "running" }.count
-        unreachableCount = engines.filter { !$0.up }.count
+        let unreachable = engines.filter { !$0.up }.count
+        unreachableCount = unreachable == 0 ? nil : unreachable
         isEmpty = rows.isEmpty
     }
 }

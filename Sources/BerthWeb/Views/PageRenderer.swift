@@ -173,6 +173,8 @@ struct CurrentUser: Sendable {
     let canOperate: Bool
     let isAdmin: Bool
     let canOpenConsole: Bool
+    /// An admin by the global groups: the links to what belongs to no engine (alerts).
+    let isGlobalAdmin: Bool
 
     init(_ user: SignedInUser) {
         username = user.username
@@ -181,6 +183,7 @@ struct CurrentUser: Sendable {
         canOperate = user.role >= .operator
         isAdmin = user.role == .admin
         canOpenConsole = Permission.exec.admits(user)
+        isGlobalAdmin = user.globalRole == .admin
     }
 }
 

@@ -7,12 +7,13 @@ struct RunPage: Sendable {
     let message: String?
     let isAdmin: Bool
 
-    init(values: Values, message: String?, isAdmin: Bool, missingImage: String? = nil) {
+    /// - Parameter enginePath: what the engine's links start with (the images page of the pull).
+    init(values: Values, message: String?, isAdmin: Bool, missingImage: String? = nil, enginePath: String = "") {
         self.values = values
         self.message = message
         self.isAdmin = isAdmin
         self.missingImage = missingImage
-        pullLink = missingImage.map { "/images?reference=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") }
+        pullLink = missingImage.map { enginePath + "/images?reference=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") }
     }
     /// The image the engine does not have, offered for a pull, and the images page with it filled in.
     let missingImage: String?

@@ -28,6 +28,7 @@ extension CurrentUser: MustacheParent {
         case "canOperate": canOperate
         case "isAdmin": isAdmin
         case "canOpenConsole": canOpenConsole
+        case "isGlobalAdmin": isGlobalAdmin
         default: nil
         }
     }
