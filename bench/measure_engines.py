@@ -4,6 +4,7 @@ import argparse
 import os
 import signal
 import statistics
+import threading
 import subprocess
 import time
 import http.client
@@ -42,6 +43,24 @@ def main():
             raw[name] += times
         times, size = timed(berth, overview, {"Cookie": session}, args.requests // rounds)
         overview_times += times
+    # The three raw calls at once, as the overview makes them: on a machine that runs all three daemons (and Berth)
+    # on two cores, what the engines themselves cost when asked together.
+    together = []
+    connections = {name: UnixConnection(path) for name, path in sockets.items()}
+    for _ in range(args.requests):
+        def ask(connection):
+            connection.request("GET", "/containers/json?all=1", headers={"Host": "docker"})
+            response = connection.getresponse()
+            response.read()
+        threads = [threading.Thread(target=ask, args=(connection,)) for connection in connections.values()]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        together.append(time.perf_counter() - start)
+    for connection in connections.values():
+        connection.close()
     medians = {name: statistics.median(times) * 1000 for name, times in raw.items()}
     slowest = max(medians, key=medians.get)
     overview_median = statistics.median(overview_times) * 1000
@@ -50,6 +69,8 @@ def main():
         print(f"engine {name} GET /containers/json?all=1: median {median:.1f} ms")
     print(f"Berth GET {overview} (all engines, {size} bytes): median {overview_median:.1f} ms")
     print(f"ratio to the slowest engine ({slowest}): {overview_median / medians[slowest]:.2f}")
+    together_median = statistics.median(together) * 1000
+    print(f"the three raw calls at once: median {together_median:.1f} ms; overview / that: {overview_median / together_median:.2f}")
 
     def worst_overview(label, samples=5):
         times, _ = timed(berth, overview, {"Cookie": session}, samples)

@@ -37,15 +37,7 @@ import TestSupport
         _ engine: SSHEngine, files: EngineSSH? = nil, port: Int? = nil, _ body: (EngineClient) async throws -> T
     ) async throws -> T {
         let address = EngineAddress.ssh(user: "root", host: "127.0.0.1", port: port ?? engine.port)
-        let client = EngineClient(address: address, ssh: try (files ?? engine.files).load())
-        do {
-            let value = try await body(client)
-            try await client.shutdown()
-            return value
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+        return try await TestEngine.withClient(address: address, ssh: try (files ?? engine.files).load(), body)
     }
 
     /// The reason of an `EngineError.unreachable` that `body` throws within `limit` (nil: it threw something else, or

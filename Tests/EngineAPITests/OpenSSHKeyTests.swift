@@ -95,20 +95,3 @@ import TestSupport
         }
     }
 }
-
-extension TestUsers {
-    /// `shell` with the arguments as an array.
-    static func shell(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        process.waitUntilExit()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw TestSetupError("\(arguments.joined(separator: " ")) failed: \(text)") }
-        return text
-    }
-}

@@ -21,11 +21,12 @@ public enum TestEngine {
     @discardableResult
     public static func withClient<Value: Sendable>(
         address: EngineAddress? = nil,
+        ssh: EngineSSH.Loaded? = nil,
         apiVersion: APIVersion? = nil,
         logger: Logger = Logger(label: "berth.test.engine"),
         _ body: (EngineClient) async throws -> Value
     ) async throws -> Value {
-        let client = EngineClient(address: try address ?? Self.address(), apiVersion: apiVersion, logger: logger)
+        let client = EngineClient(address: try address ?? Self.address(), ssh: ssh, apiVersion: apiVersion, logger: logger)
         do {
             let value = try await body(client)
             try await client.shutdown()

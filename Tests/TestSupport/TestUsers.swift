@@ -25,6 +25,12 @@ public enum TestUsers {
     /// Runs a command; its output (standard output and error together), or an error with it when it fails.
     @discardableResult
     public static func shell(_ arguments: String...) throws -> String {
+        try shell(arguments)
+    }
+
+    /// The same, with the arguments as an array.
+    @discardableResult
+    public static func shell(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments

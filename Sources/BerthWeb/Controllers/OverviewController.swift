@@ -33,7 +33,7 @@ struct OverviewController: Sendable {
                 group.addTask {
                     let answer = await withDeadline(timeout) { () -> Result<Answer, any Error> in
                         do {
-                            async let info = engine.client.info()
+                            async let info = engine.recentInfo()
                             async let version = engine.client.apiVersion()
                             async let containers = engine.client.listContainers(all: query.showAll, filters: query.engineFilters)
                             return .success(Answer(info: try await info, apiVersion: try await version, containers: try await containers))

@@ -1,5 +1,6 @@
 import EngineAPI
 import Logging
+import NIOConcurrencyHelpers
 
 /// One engine Berth administers: its client, and the shared upstreams every page watching it joins (one events
 /// connection, one stats stream per container, one log tail per container, whatever the number of watchers).
@@ -11,6 +12,10 @@ final class EngineHandle: Sendable {
     let events: Broadcaster<EngineEventMessage>
     let stats: Broadcaster<StatsMessage>
     let tails: Broadcaster<LogStreamMessage>
+    /// The engine's `/info` (counts, version) as the overview last read it: asked again after a few seconds, so that a
+    /// busy overview costs each engine one list call per view, not an info call as well.
+    private let lastInfo = NIOLockedValueBox<(info: SystemInfo, read: ContinuousClock.Instant)?>(nil)
+    static let infoLifetime: Duration = .seconds(10)
 
     init(name: String, client: EngineClient, roleGroups: RoleGroups?) {
         self.name = name
@@ -25,6 +30,14 @@ final class EngineHandle: Sendable {
     var path: String { "/engines/\(name)" }
 
     var isLocal: Bool { name == EngineDefinition.localName }
+
+    /// `/info`, read at most every ``infoLifetime``.
+    func recentInfo() async throws -> SystemInfo {
+        if let last = lastInfo.withLockedValue({ $0 }), ContinuousClock.now - last.read < Self.infoLifetime { return last.info }
+        let info = try await client.info()
+        lastInfo.withLockedValue { $0 = (info, .now) }
+        return info
+    }
 }
 
 /// Every engine Berth administers, by name; `local` first, then in the configuration's order.

@@ -60,8 +60,7 @@ extension EngineTransport {
         let handler = StreamedResponseHandler(eventLoop: eventLoop, address: address.description)
         // TLS (an engine on TCP with `--tlsverify`): the name dialled is checked against the certificate (an IP
         // address against its IP names), as the requests' client does.
-        var tlsHost: String?
-        if case .tcp(let host, _) = address, tls != nil { tlsHost = host }
+        let tlsHost: String? = if case .tcp(let host, _) = address, tls != nil { host } else { nil }
         let tlsContext = tls?.context
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
