@@ -320,6 +320,26 @@ extension AppDatabase {
         migrator.registerMigration("v16: jobs name their engine") { db in
             try db.alter(table: "job") { table in table.add(column: "engine", .text) }
         }
+        migrator.registerMigration("v17: engines added in the browser") { db in
+            // Private keys sealed with the secret key (never in the clear here); certificates and known hosts as text.
+            try db.create(table: "engine") { table in
+                table.primaryKey("name", .text)
+                table.column("address", .text).notNull()
+                table.column("tlsCA", .text)
+                table.column("tlsCertificate", .text)
+                table.column("tlsKey", .blob)
+                table.column("sshKey", .blob)
+                table.column("knownHosts", .text)
+                table.column("keyId", .text)
+                table.column("adminGroup", .text)
+                table.column("operatorGroup", .text)
+                table.column("viewerGroup", .text)
+                table.column("consoleGroup", .text)
+                table.column("createdBy", .text).notNull()
+                table.column("createdAt", .datetime).notNull()
+                table.column("updatedAt", .datetime)
+            }
+        }
         return migrator
     }
 }

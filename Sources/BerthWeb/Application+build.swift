@@ -195,6 +195,9 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     StatsController(streamer: streamer).addRoutes(to: routes)
     JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer, engines: engineAccess).addRoutes(to: routes)
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
+    let savedEngines = SavedEngines(database: database, key: secretKey, directory: engines, configuration: configuration, logger: logger)
+    await savedEngines.loadAll()
+    EnginesController(saved: savedEngines, audit: audit, views: views).addRoutes(to: routes)
     ImagesController(audit: audit, views: views, jobs: jobs, logins: logins).addRoutes(to: routes)
     RegistriesController(logins: logins, audit: audit, views: views).addRoutes(to: routes)
     let alertSender = AlertSender(

@@ -23,7 +23,7 @@ import TestSupport
             "v7: console grants and recordings", "v8: jobs", "v9: saved registry logins",
             "v10: image update checks", "v11: alerts",
             "v12: alert rules for restart loops", "v13: how far each alert rule has queued",
-            "v14: compose project versions", "v15: audit search by engine", "v16: jobs name their engine",
+            "v14: compose project versions", "v15: audit search by engine", "v16: jobs name their engine", "v17: engines added in the browser",
         ])
         #expect(await database.isHealthy())
     }
@@ -38,7 +38,7 @@ import TestSupport
         }
         let again = try AppDatabase.open(path: path)
         #expect(try await again.settings(of: "alice") == ["theme": "dark"])
-        #expect(try await again.appliedMigrations().count == 16)
+        #expect(try await again.appliedMigrations().count == 17)
     }
 
     @Test func jobsLeftRunningAreInterruptedAndOnlyTheNewestEndedOnesAreKept() async throws {

@@ -278,4 +278,22 @@ import TestSupport
         }
         #expect(reason?.contains("`docker system dial-stdio` failed on the host (exit status 127): sh: 1: docker: not found") == true, "\(String(describing: reason))")
     }
+
+    /// The key's and known_hosts' contents rather than their paths (an engine added in the browser, whose key Berth
+    /// keeps sealed): the engine answers as through the files.
+    @Test func theKeysContentsServeAsWellAsItsFile() async throws {
+        let engine = try Self.sshEngine()
+        let loaded = try EngineSSH.load(
+            key: try String(contentsOfFile: engine.files.keyPath, encoding: .utf8),
+            knownHosts: try String(contentsOfFile: engine.files.knownHostsPath, encoding: .utf8),
+            keySource: "of the engine 'ssh'", knownHostsSource: "the engine 'ssh'"
+        )
+        let version = try await TestEngine.withClient(address: engine.address, ssh: loaded) { client in
+            try await EngineTLSTests.within(.seconds(15)) { try await client.apiVersion() }
+        }
+        #expect(version != nil)
+        #expect {
+            _ = try EngineSSH.load(key: "-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n-----END OPENSSH PRIVATE KEY-----\n", knownHosts: "", keySource: "of the engine 'ssh'", knownHostsSource: "the engine 'ssh'")
+        } throws: { "\($0)".contains("the SSH private key of the engine 'ssh'") }
+    }
 }

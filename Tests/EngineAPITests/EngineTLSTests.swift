@@ -122,4 +122,24 @@ import TestSupport
         // A folder without the files: words that name the file.
         #expect { _ = try EngineTLS(directory: directory.path + "/none").load() } throws: { "\($0)".contains("none/ca.pem") }
     }
+
+    /// The files' contents rather than their paths (an engine added in the browser, whose key Berth keeps sealed): the
+    /// same engine answers; a key of another certificate, or no PEM at all, is refused by what it is, not by content.
+    @Test func theFilesContentsServeAsWellAsTheirPaths() async throws {
+        let tls = try Self.tlsEngine()
+        func read(_ name: String) throws -> String { try String(contentsOfFile: tls.clientFiles + "/" + name, encoding: .utf8) }
+        let loaded = try EngineTLS.load(caPEM: try read("ca.pem"), certificatePEM: try read("cert.pem"), keyPEM: try read("key.pem"), source: "the engine 'tls'")
+        let engine = EngineClient(address: tls.address, tls: loaded)
+        let answered = try await Self.within(.seconds(15)) { try await engine.ping().apiVersion != nil }
+        try await engine.shutdown()
+        #expect(answered == true)
+
+        let otherKey = try TestUsers.shell("openssl", "genrsa", "2048")
+        #expect {
+            _ = try EngineTLS.load(caPEM: try read("ca.pem"), certificatePEM: try read("cert.pem"), keyPEM: otherKey, source: "the engine 'tls'")
+        } throws: { "\($0)".contains("the client key of the engine 'tls' does not go with its certificate") }
+        #expect {
+            _ = try EngineTLS.load(caPEM: "not a certificate", certificatePEM: try read("cert.pem"), keyPEM: try read("key.pem"), source: "the engine 'tls'")
+        } throws: { "\($0)".contains("CA certificate of the engine 'tls'") && !"\($0)".contains("not a certificate") }
+    }
 }

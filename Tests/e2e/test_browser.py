@@ -864,7 +864,8 @@ def test_an_operator_switches_engines_sees_the_overview_and_acts_on_the_ssh_one(
         browser.find_element(By.CSS_SELECTOR, "header .user")
         # The overview: three engines up, their containers in one list with the engine named.
         browser.get(ENGINES_URL + "/?all=1&name=" + name)
-        engines = browser.find_elements(By.CSS_SELECTOR, "table.engines tr[data-engine]")
+        engines = [row for row in browser.find_elements(By.CSS_SELECTOR, "table.engines tr[data-engine]")
+                   if row.get_attribute("data-engine") in ("local", "tls", "ssh")]
         assert [row.get_attribute("data-engine") for row in engines] == ["local", "tls", "ssh"]
         for row in engines:
             assert "up" in row.text and "unreachable" not in row.text, row.text
@@ -898,3 +899,50 @@ def test_an_operator_switches_engines_sees_the_overview_and_acts_on_the_ssh_one(
         shot(browser, "engines-audit")
     finally:
         subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "rm", "-f", name], capture_output=True)
+
+
+def test_an_admin_adds_an_engine_over_ssh_in_the_browser_and_its_key_is_never_shown_again(browser):
+    """The same SSH host as `ssh`, added by pasting its key and known_hosts lines (scripts/e2e's Berth of engines)."""
+    assert ENGINES_URL and SSH_ENGINE_HOST
+    third = SSH_ENGINE_HOST.removeprefix("unix://").removesuffix("/docker.sock")
+    port = open(third + "/ssh/port").read().strip()
+    key = open(third + "/ssh/client/id_ed25519").read()
+    name = "ui-" + uuid.uuid4().hex[:6]
+    browser.get(ENGINES_URL + "/login")
+    browser.find_element(By.NAME, "username").send_keys("bt-admin")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    browser.find_element(By.CSS_SELECTOR, "header .user")
+    browser.find_element(By.LINK_TEXT, "Engines").click()
+    browser.find_element(By.LINK_TEXT, "Add an engine").click()
+    browser.find_element(By.NAME, "name").send_keys(name)
+    browser.find_element(By.NAME, "address").send_keys(f"ssh://root@127.0.0.1:{port}")
+    # A key that does not read: the form again, with the reason, and what was typed (but the key) still there.
+    browser.find_element(By.NAME, "sshKey").send_keys("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----")
+    browser.find_element(By.NAME, "knownHosts").send_keys(open(third + "/ssh/client/known_hosts").read())
+    browser.find_element(By.CSS_SELECTOR, "form.engine-form button[type=submit]").click()
+    assert "SSH private key" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert browser.find_element(By.NAME, "address").get_attribute("value") == f"ssh://root@127.0.0.1:{port}"
+    assert browser.find_element(By.NAME, "sshKey").get_attribute("value") == ""
+    browser.find_element(By.NAME, "name").clear()
+    browser.find_element(By.NAME, "name").send_keys(name)
+    browser.execute_script("arguments[0].value = arguments[1]", browser.find_element(By.NAME, "sshKey"), key)
+    browser.find_element(By.CSS_SELECTOR, "form.engine-form button[type=submit]").click()
+    wait_for(lambda: f"Added the engine {name}." in text_of(browser, "[role=status]"))
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-engine='{name}']")
+    assert "added by bt-admin" in row.text
+    shot(browser, "engines-added")
+    # Its pages answer over SSH; its edit form never shows the key.
+    browser.find_element(By.CSS_SELECTOR, f"tr[data-engine='{name}'] a[href='/engines/{name}/containers']").click()
+    wait_for(lambda: browser.current_url.endswith(f"/engines/{name}/containers"))
+    assert "unreachable" not in browser.page_source.lower()
+    browser.get(ENGINES_URL + f"/engines/{name}/edit")
+    assert "PRIVATE KEY" not in browser.page_source
+    assert "saved — leave empty to keep it" in browser.page_source
+    # Removed again; the audit trail has both, naming no key.
+    browser.get(ENGINES_URL + "/engines")
+    browser.find_element(By.CSS_SELECTOR, f"tr[data-engine='{name}'] form[action$='/remove'] button").click()
+    wait_for(lambda: f"Removed the engine {name}" in text_of(browser, "[role=status]"))
+    browser.get(ENGINES_URL + "/audit?q=" + name)
+    assert "engine.add" in browser.page_source and "engine.remove" in browser.page_source
+    assert "PRIVATE KEY" not in browser.page_source

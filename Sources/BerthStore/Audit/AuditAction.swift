@@ -91,6 +91,11 @@ public enum AuditAction: String, CaseIterable, Sendable, Codable {
     case alertRuleRemove = "alert.rule.remove"
     case alertTest = "alert.test"
 
+    // Engines added in the browser (their keys never in a row).
+    case engineAdd = "engine.add"
+    case engineEdit = "engine.edit"
+    case engineRemove = "engine.remove"
+
     // Compose projects.
     case projectStart = "project.start"
     case projectStop = "project.stop"

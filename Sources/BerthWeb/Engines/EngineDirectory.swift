@@ -17,7 +17,11 @@ final class EngineHandle: Sendable {
     private let lastInfo = NIOLockedValueBox<(info: SystemInfo, read: ContinuousClock.Instant)?>(nil)
     static let infoLifetime: Duration = .seconds(10)
 
-    init(name: String, client: EngineClient, roleGroups: RoleGroups?) {
+    /// Who added it in the browser; nil for the configuration file's.
+    let addedBy: String?
+
+    init(name: String, client: EngineClient, roleGroups: RoleGroups?, addedBy: String? = nil) {
+        self.addedBy = addedBy
         self.name = name
         self.client = client
         self.roleGroups = roleGroups
@@ -40,29 +44,73 @@ final class EngineHandle: Sendable {
     }
 }
 
-/// Every engine Berth administers, by name; `local` first, then in the configuration's order.
+/// Every engine Berth administers, by name; `local` first, then the configuration file's in its order, then those
+/// admins added in the browser (which can change while Berth runs).
 final class EngineDirectory: Sendable {
     let local: EngineHandle
-    let all: [EngineHandle]
-    private let byName: [String: EngineHandle]
+    /// The names the configuration file gives (`local` among them): not to be changed in the browser.
+    let configured: Set<String>
+    private let engines: NIOLockedValueBox<[EngineHandle]>
+    /// Engines saved in the browser that could not be set up, and why (a key that no longer opens, say).
+    private let failed = NIOLockedValueBox<[String: String]>([:])
 
     init(local: EngineHandle, others: [EngineHandle]) {
         self.local = local
-        all = [local] + others
-        byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        configured = Set(([local] + others).map(\.name))
+        engines = NIOLockedValueBox([local] + others)
     }
 
-    func named(_ name: String) -> EngineHandle? { byName[name] }
+    var all: [EngineHandle] { engines.withLockedValue { $0 } }
+
+    func named(_ name: String) -> EngineHandle? { engines.withLockedValue { list in list.first { $0.name == name } } }
+
+    var failures: [String: String] { failed.withLockedValue { $0 } }
+
+    func recordFailure(_ name: String, _ reason: String?) { failed.withLockedValue { $0[name] = reason } }
+
+    /// Adds an engine, or puts it in the place of the one of that name (returned, to be shut down); never one of the
+    /// configuration file's.
+    @discardableResult
+    func put(_ engine: EngineHandle) -> EngineHandle? {
+        precondition(!configured.contains(engine.name), "an engine of the configuration file is not replaced")
+        failed.withLockedValue { $0[engine.name] = nil }
+        return engines.withLockedValue { list in
+            if let index = list.firstIndex(where: { $0.name == engine.name }) {
+                let old = list[index]
+                list[index] = engine
+                return old
+            }
+            list.append(engine)
+            return nil
+        }
+    }
+
+    /// Takes an engine added in the browser out; returns it, to be shut down.
+    func remove(_ name: String) -> EngineHandle? {
+        guard !configured.contains(name) else { return nil }
+        failed.withLockedValue { $0[name] = nil }
+        return engines.withLockedValue { list in
+            guard let index = list.firstIndex(where: { $0.name == name }) else { return nil }
+            return list.remove(at: index)
+        }
+    }
+
+    /// An engine's client, as every engine gets one.
+    static func client(
+        _ name: String, _ address: EngineAddress, tls: EngineTLS.Loaded?, ssh: EngineSSH.Loaded?, configuration: AppConfiguration, logger: Logger
+    ) -> EngineClient {
+        var engineLogger = logger
+        engineLogger[metadataKey: "engine"] = "\(name)"
+        return EngineClient(
+            address: address, tls: tls, ssh: ssh, apiVersion: configuration.apiVersion, maxStreams: configuration.maxEngineStreams,
+            logger: engineLogger
+        )
+    }
 
     /// Clients for the definitions; what can't be used (a TLS file) stops the start with words that name the engine.
     static func make(_ configuration: AppConfiguration, logger: Logger) throws -> EngineDirectory {
         func client(_ name: String, _ address: EngineAddress, tls: EngineTLS.Loaded?, ssh: EngineSSH.Loaded?) -> EngineClient {
-            var engineLogger = logger
-            engineLogger[metadataKey: "engine"] = "\(name)"
-            return EngineClient(
-                address: address, tls: tls, ssh: ssh, apiVersion: configuration.apiVersion, maxStreams: configuration.maxEngineStreams,
-                logger: engineLogger
-            )
+            Self.client(name, address, tls: tls, ssh: ssh, configuration: configuration, logger: logger)
         }
         // Everything is read before the first client (which owns threads) is made.
         let localTLS = try configuration.loadEngineTLS()

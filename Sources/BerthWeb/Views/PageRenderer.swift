@@ -16,7 +16,7 @@ public struct PageRenderer: Sendable {
         "base", "header", "containers", "container", "bulk-result", "run", "run-result", "logs", "image", "error", "login",
         "audit", "settings", "container-row", "images", "images-prune", "jobs", "job", "registries", "alerts", "alert-channel", "networks", "network", "volumes", "volumes-prune", "system", "swarm", "service",
         "dashboards", "dashboard", "dashboard-edit", "dashboard-share", "dashboard-container", "projects", "project",
-        "project-edit", "project-version", "project-diff", "project-plan", "overview",
+        "project-edit", "project-version", "project-diff", "project-plan", "overview", "engines", "engine-edit",
     ]
 
     public static func load(directory: String) async throws -> PageRenderer {

@@ -34,19 +34,28 @@ public struct EngineSSH: Sendable, Equatable {
                 "the SSH private key \(keyPath) may be read by others (mode \(String(mode & 0o777, radix: 8))): `chmod 600 \(keyPath)`"
             )
         }
+        return try Self.load(
+            key: keyText, knownHosts: try Self.read(knownHostsPath, what: "the SSH known_hosts file"), keySource: keyPath,
+            knownHostsSource: knownHostsPath
+        )
+    }
+
+    /// The same from the files' contents (an engine whose key Berth keeps itself, sealed); the sources name them in
+    /// the words (never their contents).
+    public static func load(key keyText: String, knownHosts knownHostsText: String, keySource: String, knownHostsSource: String) throws -> Loaded {
         let privateKey: NIOSSHPrivateKey
         do {
             privateKey = try OpenSSHPrivateKey.parse(keyText)
         } catch {
-            throw EngineSSHError("the SSH private key \(keyPath) \(error)")
+            throw EngineSSHError("the SSH private key \(keySource) \(error)")
         }
-        let knownHosts = KnownHosts(parsing: try Self.read(knownHostsPath, what: "the SSH known_hosts file"))
+        let knownHosts = KnownHosts(parsing: knownHostsText)
         guard !knownHosts.entries.isEmpty else {
             throw EngineSSHError(
-                "the SSH known_hosts file \(knownHostsPath) lists no host keys: add the engine host's with `ssh-keyscan -p PORT HOST >> \(knownHostsPath)`"
+                "the SSH known_hosts of \(knownHostsSource) lists no host keys: add the engine host's (`ssh-keyscan -p PORT HOST`)"
             )
         }
-        return Loaded(privateKey: privateKey, knownHosts: knownHosts, keyPath: keyPath, knownHostsPath: knownHostsPath)
+        return Loaded(privateKey: privateKey, knownHosts: knownHosts, keyPath: keySource, knownHostsPath: knownHostsSource)
     }
 
     private static func read(_ path: String, what: String) throws -> String {

@@ -1,0 +1,109 @@
+@testable import BerthWeb
+import BerthStore
+import EngineAPI
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+import TestSupport
+
+/// Engines an admin adds in the browser: the second private engine over TLS and the third over SSH, given by the
+/// contents of their files as an admin pastes them. scripts/test runs this in the turn of the suites over SSH.
+@Suite(.serialized) struct EngineAdminTests {
+    @Test func anAdminAddsEditsAndRemovesEnginesWhoseKeysStaySealed() async throws {
+        let engines = try ThreeEngineTests.engines()
+        @Sendable func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+        let tlsKey = try read(engines.tlsClient + "/key.pem")
+        let sshKey = try read(engines.ssh.key)
+        try await withTestApp { client, app in
+            let admin = try await signIn(client, as: "bt-admin")
+            let form = try await client.execute(uri: "/engines/new", method: .get, headers: [.cookie: admin.cookie])
+            #expect(form.status == .ok && form.text.contains("name=\"tlsKey\""))
+
+            // Over TLS, from the three PEM files' contents.
+            let added = try await post(client, admin, "/engines", [
+                ("name", "tls2"), ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("tlsCA", try read(engines.tlsClient + "/ca.pem")),
+                ("tlsCertificate", try read(engines.tlsClient + "/cert.pem")), ("tlsKey", tlsKey),
+            ])
+            #expect(added.status == .seeOther && added.headers[.location] == "/engines", "\(added.text)")
+            #expect(try await flash(after: added, client, admin)?.contains("Added the engine tls2.") == true)
+            let tlsPage = try await client.execute(uri: "/engines/tls2/containers?all=1", method: .get, headers: [.cookie: admin.cookie])
+            #expect(tlsPage.status == .ok, "\(tlsPage.text.prefix(400))")
+
+            // Over SSH, from the key's and the known_hosts' contents.
+            let sshAdded = try await post(client, admin, "/engines", [
+                ("name", "ssh2"), ("address", engines.ssh.address.description), ("sshKey", sshKey),
+                ("knownHosts", try read(engines.ssh.knownHosts)), ("operatorGroup", TestUsers.viewerGroup),
+            ])
+            #expect(sshAdded.status == .seeOther, "\(sshAdded.text)")
+            let sshPage = try await client.execute(uri: "/engines/ssh2/containers?all=1", method: .get, headers: [.cookie: admin.cookie])
+            #expect(sshPage.status == .ok, "\(sshPage.text.prefix(400))")
+            let list = try await client.execute(uri: "/engines", method: .get, headers: [.cookie: admin.cookie])
+            #expect(list.text.contains("data-engine=\"tls2\"") && list.text.contains("data-engine=\"ssh2\"") && list.text.contains("added by bt-admin"))
+
+            // What can't be used is refused with words, and nothing is saved.
+            let half = try await post(client, admin, "/engines", [
+                ("name", "half"), ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("tlsCA", try read(engines.tlsClient + "/ca.pem")),
+            ])
+            #expect(half.status == .badRequest && half.text.contains("TLS takes all three"))
+            let garbled = try await post(client, admin, "/engines", [
+                ("name", "garbled"), ("address", engines.ssh.address.description), ("sshKey", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"),
+                ("knownHosts", try read(engines.ssh.knownHosts)),
+            ])
+            #expect(garbled.status == .badRequest && garbled.text.contains("SSH private key of the engine"), "\(garbled.text.prefix(2000))")
+            let taken = try await post(client, admin, "/engines", [("name", "local"), ("address", "unix:///x.sock")])
+            #expect(taken.status == .badRequest && taken.text.contains("There is an engine named “local” already."))
+
+            // Only admins.
+            let operatorBrowser = try await signIn(client, as: "bt-operator")
+            let refused = try await post(client, operatorBrowser, "/engines", [("name", "mine"), ("address", "unix:///x.sock")])
+            #expect(refused.status == .forbidden)
+
+            // The keys are sealed in the row; no row and no page shows them.
+            let database = try AppDatabase.open(path: app.configuration.databasePath)
+            let stored = try #require(try await database.savedEngine(named: "tls2"))
+            #expect(stored.tlsKey.map { String(decoding: $0, as: UTF8.self).contains("PRIVATE KEY") } == false)
+            #expect(stored.tlsKey != nil && stored.keyId != nil)
+            let editPage = try await client.execute(uri: "/engines/tls2/edit", method: .get, headers: [.cookie: admin.cookie])
+            #expect(editPage.text.contains("saved — leave empty to keep it") && !editPage.text.contains("PRIVATE KEY"))
+            let rows = try await app.auditEvents()
+            for row in rows {
+                let text = [row.parameters, row.errorMessage, row.targetName].compactMap { $0 }.joined()
+                #expect(!text.contains("PRIVATE KEY") && !text.contains("BEGIN"), "\(row.action) holds key material")
+            }
+            #expect(rows.filter { $0.action == "engine.add" && $0.outcome == .ok }.count == 2)
+            #expect(rows.filter { $0.action == "engine.add" && $0.outcome == .error }.count == 3)
+            #expect(rows.contains { $0.action == "engine.add" && $0.outcome == .denied && $0.actor == "bt-operator" })
+
+            // Edited with empty key fields: the keys stay; its own groups now leave bt-operator without a role there.
+            let edited = try await post(client, admin, "/engines/tls2", [
+                ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("operatorGroup", "bt-nobody"), ("viewerGroup", "bt-nobody"),
+            ])
+            #expect(edited.status == .seeOther, "\(edited.text.prefix(2000))")
+            #expect(try await client.execute(uri: "/engines/tls2/containers", method: .get, headers: [.cookie: admin.cookie]).status == .ok)
+            #expect(try await client.execute(uri: "/engines/tls2/containers", method: .get, headers: [.cookie: operatorBrowser.cookie]).status == .notFound)
+
+            // Saved engines are set up again at the next start, from the database and the key file alone.
+            let directory = EngineDirectory(
+                local: EngineHandle(name: "local", client: EngineClient(address: .unix(path: "/nonexistent")), roleGroups: nil), others: []
+            )
+            let again = SavedEngines(
+                database: database, key: try SecretKey.loadOrCreate(path: app.configuration.secretKeyPath), directory: directory,
+                configuration: app.configuration, logger: Logger(label: "test")
+            )
+            await again.loadAll()
+            #expect(directory.all.map(\.name) == ["local", "ssh2", "tls2"] && directory.failures.isEmpty, "\(directory.failures)")
+            #expect(try await directory.named("ssh2")?.client.apiVersion() != nil)
+            await directory.shutdown()
+
+            // Removed: its pages are gone, its row says so.
+            let removed = try await post(client, admin, "/engines/tls2/remove")
+            #expect(try await flash(after: removed, client, admin)?.contains("Removed the engine tls2") == true)
+            #expect(try await client.execute(uri: "/engines/tls2/containers", method: .get, headers: [.cookie: admin.cookie]).status == .notFound)
+            #expect(try await database.savedEngine(named: "tls2") == nil)
+            #expect(try await app.auditEvents().contains { $0.action == "engine.remove" && $0.outcome == .ok && $0.targetName == "tls2" })
+        }
+    }
+}
