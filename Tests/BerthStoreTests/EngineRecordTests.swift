@@ -22,7 +22,8 @@ import TestSupport
         engine.sshKey = try key.seal(Data(sshKey.utf8), context: EngineRecord.sealContext(engine: "prod", secret: .sshKey))
         engine.keyId = key.id
         engine.operatorGroup = "prod-ops"
-        try await database.saveEngine(engine)
+        try await database.saveEngine(engine, isNew: true)
+        await #expect(throws: EngineRecord.SaveConflict.exists) { try await database.saveEngine(engine, isNew: true) }
 
         let stored = try #require(try await database.savedEngine(named: "prod"))
         #expect(stored.address == "tcp://prod:2376" && stored.operatorGroup == "prod-ops" && stored.createdBy == "alice")
@@ -46,10 +47,11 @@ import TestSupport
 
         // Replaced by name; removed.
         engine.address = "tcp://prod:2377"
-        try await database.saveEngine(engine)
+        try await database.saveEngine(engine, isNew: false)
         #expect(try await database.savedEngines().map(\.address) == ["tcp://prod:2377"])
         #expect(try await database.deleteEngine(named: "prod"))
         #expect(try await database.savedEngines().isEmpty)
         #expect(try await database.deleteEngine(named: "prod") == false)
+        await #expect(throws: EngineRecord.SaveConflict.gone) { try await database.saveEngine(engine, isNew: false) }
     }
 }

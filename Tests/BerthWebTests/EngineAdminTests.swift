@@ -47,14 +47,23 @@ import TestSupport
             let half = try await post(client, admin, "/engines", [
                 ("name", "half"), ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("tlsCA", try read(engines.tlsClient + "/ca.pem")),
             ])
-            #expect(half.status == .badRequest && half.text.contains("TLS takes all three"))
+            #expect(half.status == .badRequest && half.text.contains("give the engine&#39;s CA certificate, Berth&#39;s client certificate and its key"))
             let garbled = try await post(client, admin, "/engines", [
                 ("name", "garbled"), ("address", engines.ssh.address.description), ("sshKey", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"),
                 ("knownHosts", try read(engines.ssh.knownHosts)),
             ])
             #expect(garbled.status == .badRequest && garbled.text.contains("SSH private key of the engine"), "\(garbled.text.prefix(2000))")
-            let taken = try await post(client, admin, "/engines", [("name", "local"), ("address", "unix:///x.sock")])
-            #expect(taken.status == .badRequest && taken.text.contains("There is an engine named “local” already."))
+            #expect(!garbled.text.contains("BEGIN OPENSSH"), "the key field is never filled back")
+            let taken = try await post(client, admin, "/engines", [("name", "local"), ("address", "tcp://127.0.0.1:\(engines.tlsPort)")])
+            #expect(taken.status == .badRequest && taken.text.contains("berth.toml names an engine “local”"))
+            let socket = try await post(client, admin, "/engines", [("name", "sock"), ("address", "unix:///var/run/docker.sock")])
+            #expect(socket.status == .badRequest && socket.text.contains("socket is named in berth.toml"))
+            let keyInCertificate = try await post(client, admin, "/engines", [
+                ("name", "mixed"), ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("tlsCA", try read(engines.tlsClient + "/ca.pem")),
+                ("tlsCertificate", try read(engines.tlsClient + "/cert.pem") + tlsKey), ("tlsKey", tlsKey),
+            ])
+            #expect(keyInCertificate.status == .badRequest && keyInCertificate.text.contains("The client certificate field holds a private key"))
+            #expect(!keyInCertificate.text.contains("PRIVATE KEY-----"), "\(keyInCertificate.text.prefix(3000))")
 
             // Only admins.
             let operatorBrowser = try await signIn(client, as: "bt-operator")
@@ -74,12 +83,16 @@ import TestSupport
                 #expect(!text.contains("PRIVATE KEY") && !text.contains("BEGIN"), "\(row.action) holds key material")
             }
             #expect(rows.filter { $0.action == "engine.add" && $0.outcome == .ok }.count == 2)
-            #expect(rows.filter { $0.action == "engine.add" && $0.outcome == .error }.count == 3)
+            #expect(rows.filter { $0.action == "engine.add" && $0.outcome == .error }.count == 5)
+            #expect(try await database.savedEngines().map(\.name) == ["ssh2", "tls2"], "nothing of the refused ones was saved")
             #expect(rows.contains { $0.action == "engine.add" && $0.outcome == .denied && $0.actor == "bt-operator" })
 
-            // Edited with empty key fields: the keys stay; its own groups now leave bt-operator without a role there.
+            // Edited as the edit page posts it (the certificates shown again, the key field empty): the key stays; its
+            // own groups now leave bt-operator without a role there.
             let edited = try await post(client, admin, "/engines/tls2", [
-                ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("operatorGroup", "bt-nobody"), ("viewerGroup", "bt-nobody"),
+                ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("tlsCA", try read(engines.tlsClient + "/ca.pem")),
+                ("tlsCertificate", try read(engines.tlsClient + "/cert.pem")), ("tlsKey", ""), ("operatorGroup", "bt-nobody"),
+                ("viewerGroup", "bt-nobody"),
             ])
             #expect(edited.status == .seeOther, "\(edited.text.prefix(2000))")
             #expect(try await client.execute(uri: "/engines/tls2/containers", method: .get, headers: [.cookie: admin.cookie]).status == .ok)

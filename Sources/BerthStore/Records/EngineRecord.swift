@@ -34,6 +34,11 @@ public struct EngineRecord: Codable, Sendable, Equatable {
         "engine\u{0}\(engine)\u{0}\(secret.rawValue)"
     }
 
+    /// Why a save did nothing.
+    public enum SaveConflict: Error, Sendable {
+        case exists, gone
+    }
+
     public enum Secret: String, Sendable {
         case tlsKey = "tls-key"
         case sshKey = "ssh-key"
@@ -54,9 +59,18 @@ extension AppDatabase {
         try await writer.read { db in try EngineRecord.fetchOne(db, key: name) }
     }
 
-    /// Adds an engine, or replaces the one of that name.
-    public func saveEngine(_ engine: EngineRecord) async throws {
-        try await writer.write { db in try engine.save(db) }
+    /// Adds an engine (`isNew`: refused if one has its name) or changes one (refused if it is gone).
+    public func saveEngine(_ engine: EngineRecord, isNew: Bool) async throws {
+        try await writer.write { db in
+            let exists = try EngineRecord.exists(db, key: engine.name)
+            if isNew {
+                guard !exists else { throw EngineRecord.SaveConflict.exists }
+                try engine.insert(db)
+            } else {
+                guard exists else { throw EngineRecord.SaveConflict.gone }
+                try engine.update(db)
+            }
+        }
     }
 
     /// Whether there was one to remove.

@@ -72,7 +72,8 @@ final class EngineDirectory: Sendable {
     /// configuration file's.
     @discardableResult
     func put(_ engine: EngineHandle) -> EngineHandle? {
-        precondition(!configured.contains(engine.name), "an engine of the configuration file is not replaced")
+        // The configuration file's engines are not replaced (its callers refuse first; this is the last word).
+        guard !configured.contains(engine.name) else { return engine }
         failed.withLockedValue { $0[engine.name] = nil }
         return engines.withLockedValue { list in
             if let index = list.firstIndex(where: { $0.name == engine.name }) {

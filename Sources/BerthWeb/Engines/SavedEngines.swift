@@ -28,7 +28,7 @@ struct SavedEngines: Sendable {
 
         init(_ fields: FormFields) {
             func text(_ key: String) -> String { (fields[key] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
-            func group(_ key: String) -> String? { text(key).isEmpty ? nil : String(text(key).prefix(64)) }
+            func group(_ key: String) -> String? { text(key).isEmpty ? nil : text(key) }
             name = text("name")
             address = text("address")
             tlsCA = text("tlsCA")
@@ -41,7 +41,7 @@ struct SavedEngines: Sendable {
 
         /// What its audit row may say: never a key, nor a certificate.
         var auditParameters: [String: String] {
-            var parameters = ["address": address]
+            var parameters = ["address": (try? EngineAddress(parsing: address))?.description ?? "(not an address)"]
             if !tlsCA.isEmpty || !tlsCertificate.isEmpty || !tlsKey.isEmpty { parameters["tls"] = "1" }
             if !sshKey.isEmpty { parameters["sshKey"] = "new" }
             for (role, group) in [("adminGroup", groups.admin), ("operatorGroup", groups.operator), ("viewerGroup", groups.viewer), ("consoleGroup", groups.console)] {
@@ -117,16 +117,32 @@ struct SavedEngines: Sendable {
         guard EngineDefinition.isValidName(name) else {
             throw Refusal(message: "The name must be 1 to 40 lower-case letters, digits and dashes, starting with a letter or digit.")
         }
+        guard !directory.configured.contains(name) else {
+            throw Refusal(message: "berth.toml names an engine “\(name)”: it is changed there, not here.")
+        }
         if existing == nil {
-            guard directory.named(name) == nil, !directory.configured.contains(name), try await database.savedEngine(named: name) == nil else {
+            guard directory.named(name) == nil, try await database.savedEngine(named: name) == nil else {
                 throw Refusal(message: "There is an engine named “\(name)” already.")
             }
+        }
+        // A private key pasted where text is kept in the clear (a certificate, the known hosts) is refused, not kept.
+        for (field, text) in [("address", form.address), ("CA certificate", form.tlsCA), ("client certificate", form.tlsCertificate), ("known hosts", form.knownHosts)]
+        where text.contains("PRIVATE KEY") {
+            throw Refusal(message: "The \(field) field holds a private key: keys go only in the key fields, which are sealed. Nothing was saved.")
+        }
+        for group in [form.groups.admin, form.groups.operator, form.groups.viewer, form.groups.console].compactMap({ $0 })
+        where group.count > 32 || !group.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
+            throw Refusal(message: "“\(group.prefix(40))” is not a unix group name (letters, digits, dot, dash, underscore; at most 32).")
         }
         let address: EngineAddress
         do {
             address = try EngineAddress(parsing: form.address)
         } catch {
-            throw Refusal(message: "“\(form.address.prefix(200))” is not an engine address: \(error)")
+            throw Refusal(message: "That is not an engine address: give tcp://HOST:PORT (with TLS) or ssh://USER@HOST[:PORT].")
+        }
+        if case .unix = address {
+            // A socket of this machine is the configuration file's to name (it would bypass `local`'s own groups).
+            throw Refusal(message: "An engine on this machine's socket is named in berth.toml, not here: give tcp://HOST:PORT or ssh://USER@HOST.")
         }
         var record = existing ?? EngineRecord(name: name, address: form.address, createdBy: actor)
         record.address = address.description
@@ -138,15 +154,15 @@ struct SavedEngines: Sendable {
         record.keyId = key.id
         switch address {
         case .tcp:
-            let given = [form.tlsCA, form.tlsCertificate, form.tlsKey].filter { !$0.isEmpty }.count
-            if given == 3 {
-                record.tlsCA = form.tlsCA
-                record.tlsCertificate = form.tlsCertificate
+            // The edit form shows the certificates again but never the key: certificates without a key keep the saved one.
+            let keptKey = form.tlsKey.isEmpty && existing?.tlsKey != nil
+            guard !form.tlsCA.isEmpty, !form.tlsCertificate.isEmpty, !form.tlsKey.isEmpty || keptKey else {
+                throw Refusal(message: "An engine on tcp:// is reached with TLS client certificates only: give the engine's CA certificate, Berth's client certificate and its key.")
+            }
+            record.tlsCA = form.tlsCA
+            record.tlsCertificate = form.tlsCertificate
+            if !form.tlsKey.isEmpty {
                 record.tlsKey = try key.seal(Data(form.tlsKey.utf8), context: EngineRecord.sealContext(engine: name, secret: .tlsKey))
-            } else if given > 0 {
-                throw Refusal(message: "TLS takes all three: the engine's CA certificate, Berth's client certificate and its key.")
-            } else if existing?.tlsKey == nil {
-                throw Refusal(message: "An engine on tcp:// is reached with TLS client certificates only: give the CA certificate, the client certificate and its key.")
             }
             record.sshKey = nil
             record.knownHosts = nil
@@ -178,7 +194,12 @@ struct SavedEngines: Sendable {
             throw Refusal(message: Self.words(error))
         }
         do {
-            try await database.saveEngine(record)
+            // An add inserts (two admins adding one name: the second is refused), an edit updates (an engine removed
+            // meanwhile is not brought back).
+            try await database.saveEngine(record, isNew: existing == nil)
+        } catch let refusal as EngineRecord.SaveConflict {
+            try? await engine.client.shutdown()
+            throw Refusal(message: refusal == .exists ? "There is an engine named “\(name)” already." : "The engine “\(name)” was removed meanwhile.")
         } catch {
             try? await engine.client.shutdown()
             throw error

@@ -60,11 +60,13 @@ struct EngineFormPage: Sendable {
         isNew = existing == nil
         title = existing.map { "Engine \($0.name)" } ?? "Add an engine"
         action = existing.map { "/engines/\($0.name)" } ?? "/engines"
+        // What was typed comes back, but never a private key, wherever it was pasted.
+        func shown(_ text: String) -> String { text.contains("PRIVATE KEY") ? "" : text }
         name = existing?.name ?? form.name
-        address = form.address
-        tlsCA = form.tlsCA
-        tlsCertificate = form.tlsCertificate
-        knownHosts = form.knownHosts
+        address = shown(form.address)
+        tlsCA = shown(form.tlsCA)
+        tlsCertificate = shown(form.tlsCertificate)
+        knownHosts = shown(form.knownHosts)
         adminGroup = form.groups.admin ?? ""
         operatorGroup = form.groups.operator ?? ""
         viewerGroup = form.groups.viewer ?? ""
