@@ -135,11 +135,13 @@ import TestSupport
                 let downStarted = ContinuousClock.now
                 let down = try await client.execute(uri: "/engines/down/containers", method: .get, headers: [.cookie: viewer.cookie])
                 #expect(down.status == .serviceUnavailable)
-                #expect(ContinuousClock.now - downStarted < .seconds(1))
+                // Loose bounds: this suite runs beside two hundred others (ThreeEngineTests, in a turn of its own, holds
+                // the other engines' pages to a second with one stalled).
+                #expect(ContinuousClock.now - downStarted < .seconds(3))
                 let prodStarted = ContinuousClock.now
                 let prod = try await client.execute(uri: "/engines/prod/containers", method: .get, headers: [.cookie: viewer.cookie])
                 #expect(prod.status == .ok)
-                #expect(ContinuousClock.now - prodStarted < .seconds(1))
+                #expect(ContinuousClock.now - prodStarted < .seconds(5))
             }
         }
     }
