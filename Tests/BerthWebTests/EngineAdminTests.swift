@@ -119,4 +119,38 @@ import TestSupport
             #expect(try await app.auditEvents().contains { $0.action == "engine.remove" && $0.outcome == .ok && $0.targetName == "tls2" })
         }
     }
+
+    /// Changing how Berth reaches an engine ends its live pages at once, with the reason (they reconnect to the new
+    /// one); changing only its groups leaves them, and its connections, running.
+    @Test func aReplacedEngineEndsItsLivePagesAGroupChangeDoesNot() async throws {
+        let engines = try ThreeEngineTests.engines()
+        @Sendable func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+        let fields: [(String, String)] = [
+            ("address", "tcp://127.0.0.1:\(engines.tlsPort)"), ("tlsCA", try read(engines.tlsClient + "/ca.pem")),
+            ("tlsCertificate", try read(engines.tlsClient + "/cert.pem")),
+        ]
+        let key = try read(engines.tlsClient + "/key.pem")
+        try await withLiveStreamApp { live in
+            let admin = try await signIn(live.client, as: "bt-admin")
+            let added = try await post(live.client, admin, "/engines", [("name", "tls3"), ("tlsKey", key)] + fields)
+            #expect(added.status == .seeOther, "\(added.text.prefix(500))")
+            let first = try await live.open("/engines/tls3/events/stream", as: admin)
+            defer { first.close() }
+            #expect(first.status == 200)
+            #expect(await eventually(.seconds(10)) { live.streams.engines.named("tls3")?.events.activeTopics == 1 })
+
+            // Groups only: the same engine goes on; its stream is not ended.
+            let grouped = try await post(live.client, admin, "/engines/tls3", fields + [("tlsKey", ""), ("viewerGroup", TestUsers.viewerGroup)])
+            #expect(grouped.status == .seeOther)
+            #expect(await first.next("end", timeout: .seconds(2)) == nil, "a group change ended the stream")
+            #expect(live.streams.engines.named("tls3")?.roleGroups?.viewer == TestUsers.viewerGroup)
+
+            // The key typed again: a new client; the page's stream ends, saying why.
+            let rekeyed = try await post(live.client, admin, "/engines/tls3", fields + [("tlsKey", key)])
+            #expect(rekeyed.status == .seeOther)
+            let end = try #require(await first.next("end", timeout: .seconds(5)))
+            #expect((end.found.json?["reason"] as? String)?.contains("changed how Berth reaches the engine tls3") == true, "\(end.found.data)")
+            _ = try await post(live.client, admin, "/engines/tls3/remove")
+        }
+    }
 }

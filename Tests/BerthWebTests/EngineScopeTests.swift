@@ -118,8 +118,9 @@ import TestSupport
                 let overview = try await client.execute(uri: "/?name=\(name)", method: .get, headers: [.cookie: viewer.cookie])
                 let took = ContinuousClock.now - started
                 #expect(overview.status == .ok)
-                // Its bound, timeout + 10 %, is measured in bench/engines; here, beside other suites, a looser one.
-                #expect(took < .milliseconds(3500), "the stalled engine held the page \(took)")
+                // Cut at the timeout, not at the transport's own deadline (60 s). Its bound, timeout + 10 %, is measured
+                // in bench/engines; beside two hundred other suites on two cores a page takes seconds more.
+                #expect(took < .seconds(15), "the stalled engine held the page \(took)")
                 #expect(took >= .seconds(2), "the stalled engine was waited for up to its timeout: \(took)")
                 let text = overview.text
                 for engine in ["local", "prod", "down", "stalled"] { #expect(text.contains("data-engine=\"\(engine)\""), "\(engine) listed") }

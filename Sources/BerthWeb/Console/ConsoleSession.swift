@@ -380,8 +380,13 @@ struct ConsoleSession: Sendable {
                 switch await controller.sessions.resolve(key: user.sessionKey, activity: typedRecently) {
                 case .valid(let current):
                     // As the central check saw it: the role and powers on the console's engine.
-                    let onEngine = context.scopedEngine.flatMap { engine in context.engineAccess?.roles.user(current, on: engine) }
-                    guard let onEngine else { return .sessionEnded("you no longer have a role on this engine") }
+                    // The engine as it is now: one replaced or removed by an admin ends the console.
+                    guard let opened = context.scopedEngine, let access = context.engineAccess,
+                        let now = access.directory.named(opened.name), now === opened
+                    else { return .sessionEnded("an administrator changed or removed this engine") }
+                    guard let onEngine = access.roles.user(current, on: now) else {
+                        return .sessionEnded("you no longer have a role on this engine")
+                    }
                     if !Permission.exec.admits(onEngine) {
                         return .sessionEnded("your account may no longer open consoles")
                     }

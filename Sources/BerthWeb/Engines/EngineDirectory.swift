@@ -7,8 +7,9 @@ import NIOConcurrencyHelpers
 final class EngineHandle: Sendable {
     let name: String
     let client: EngineClient
-    /// Its own role groups; nil: the global groups apply.
-    let roleGroups: RoleGroups?
+    /// Its own role groups; nil: the global groups apply. An admin may change them while it runs.
+    var roleGroups: RoleGroups? { groups.withLockedValue { $0 } }
+    private let groups: NIOLockedValueBox<RoleGroups?>
     let events: Broadcaster<EngineEventMessage>
     let stats: Broadcaster<StatsMessage>
     let tails: Broadcaster<LogStreamMessage>
@@ -24,10 +25,19 @@ final class EngineHandle: Sendable {
         self.addedBy = addedBy
         self.name = name
         self.client = client
-        self.roleGroups = roleGroups
+        groups = NIOLockedValueBox(roleGroups)
         events = Broadcaster(upstream: EventsController.upstream(engine: client))
         stats = Broadcaster(upstream: StatsController.upstream(engine: client))
         tails = Broadcaster(upstream: LogTail.upstream(engine: client))
+    }
+
+    func setRoleGroups(_ roleGroups: RoleGroups?) { groups.withLockedValue { $0 = roleGroups } }
+
+    /// Its live pages end now, saying why (they reconnect through the central check, to what replaced it, if anything).
+    func closeStreams(reason: String) {
+        events.closeAll(reason: reason)
+        stats.closeAll(reason: reason)
+        tails.closeAll(reason: reason)
     }
 
     /// The start of its pages' URLs.
@@ -53,6 +63,9 @@ final class EngineDirectory: Sendable {
     private let engines: NIOLockedValueBox<[EngineHandle]>
     /// Engines saved in the browser that could not be set up, and why (a key that no longer opens, say).
     private let failed = NIOLockedValueBox<[String: String]>([:])
+    /// Replaced or removed engines whose clients are still open for the requests that had them.
+    private let retiring = NIOLockedValueBox<[ObjectIdentifier: EngineHandle]>([:])
+    static let retireAfter: Duration = .seconds(30)
 
     init(local: EngineHandle, others: [EngineHandle]) {
         self.local = local
@@ -135,7 +148,22 @@ final class EngineDirectory: Sendable {
         })
     }
 
+    /// A replaced or removed engine: its live pages end at once, its client after the requests that have it are done.
+    func retire(_ engine: EngineHandle, reason: String) {
+        engine.closeStreams(reason: reason)
+        retiring.withLockedValue { $0[ObjectIdentifier(engine)] = engine }
+        Task {
+            try? await Task.sleep(for: Self.retireAfter)
+            guard retiring.withLockedValue({ $0.removeValue(forKey: ObjectIdentifier(engine)) }) != nil else { return }
+            try? await engine.client.shutdown()
+        }
+    }
+
     func shutdown() async {
-        for engine in all { try? await engine.client.shutdown() }
+        let retired = retiring.withLockedValue { state in
+            defer { state = [:] }
+            return Array(state.values)
+        }
+        for engine in all + retired { try? await engine.client.shutdown() }
     }
 }

@@ -151,7 +151,8 @@ struct SavedEngines: Sendable {
         record.viewerGroup = form.groups.viewer
         record.consoleGroup = form.groups.console
         if existing != nil { record.updatedAt = Date() }
-        record.keyId = key.id
+        // The key id changes only with what is sealed now (a kept key stays bound to the key that sealed it).
+        if !form.tlsKey.isEmpty || !form.sshKey.isEmpty { record.keyId = key.id }
         switch address {
         case .tcp:
             // The edit form shows the certificates again but never the key: certificates without a key keep the saved one.
@@ -184,6 +185,20 @@ struct SavedEngines: Sendable {
             record.sshKey = nil
             record.knownHosts = nil
         }
+        // Only its groups changed: the running engine takes them, and its connections (an SSH host's sessions,
+        // consoles, followed logs) go on.
+        let groups = EngineGroups(admin: record.adminGroup, operator: record.operatorGroup, viewer: record.viewerGroup, console: record.consoleGroup)
+        if let existing, let running = directory.named(name), running.addedBy != nil, existing.address == record.address,
+            existing.tlsCA == record.tlsCA, existing.tlsCertificate == record.tlsCertificate, existing.tlsKey == record.tlsKey,
+            existing.sshKey == record.sshKey, existing.knownHosts == record.knownHosts {
+            do {
+                try await database.saveEngine(record, isNew: false)
+            } catch is EngineRecord.SaveConflict {
+                throw Refusal(message: "The engine “\(name)” was removed meanwhile.")
+            }
+            running.setRoleGroups(groups.roleGroups(global: configuration.roleGroups))
+            return record
+        }
         // Set up before it is saved: what can't be used is refused, and nothing changes.
         let engine: EngineHandle
         do {
@@ -204,23 +219,19 @@ struct SavedEngines: Sendable {
             try? await engine.client.shutdown()
             throw error
         }
-        if let replaced = directory.put(engine) { Self.shutDownLater(replaced) }
+        if let replaced = directory.put(engine) {
+            directory.retire(replaced, reason: "An administrator changed how Berth reaches the engine \(name); reload the page.")
+        }
         return record
     }
 
     /// Removes a saved engine; false when there was none of that name.
     func remove(_ name: String) async throws -> Bool {
         guard try await database.deleteEngine(named: name) else { return false }
-        if let removed = directory.remove(name) { Self.shutDownLater(removed) }
-        return true
-    }
-
-    /// A replaced or removed engine's client goes after the requests and streams that use it have had time to end.
-    static func shutDownLater(_ engine: EngineHandle) {
-        Task {
-            try? await Task.sleep(for: .seconds(30))
-            try? await engine.client.shutdown()
+        if let removed = directory.remove(name) {
+            directory.retire(removed, reason: "An administrator removed the engine \(name).")
         }
+        return true
     }
 
     static func words(_ error: any Error) -> String {

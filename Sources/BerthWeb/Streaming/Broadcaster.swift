@@ -85,6 +85,18 @@ final class Broadcaster<Message: Sendable>: Sendable {
         for mailbox in subscribers { mailbox.finish() }
     }
 
+    /// Ends every topic now: upstreams cancelled, subscribers' streams closed with `reason` (their engine is gone).
+    func closeAll(reason: String) {
+        let topics = state.withLockedValue { state -> [Topic] in
+            defer { state.topics = [:] }
+            return Array(state.topics.values)
+        }
+        for topic in topics {
+            topic.task?.cancel()
+            for mailbox in topic.subscribers.values { mailbox.close(reason: reason) }
+        }
+    }
+
     /// How many topics have an upstream running now (for metrics and tests).
     var activeTopics: Int { state.withLockedValue { $0.topics.count } }
 
