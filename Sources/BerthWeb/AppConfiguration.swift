@@ -89,14 +89,12 @@ public struct AppConfiguration: Sendable {
         secretKeyFile ?? URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("berth.key").path
     }
 
-    /// The engine's TLS files read and checked; nil without `engineTLSDirectory`. The words name what is wrong.
-    public func loadEngineTLS() throws -> EngineTLS.Loaded? {
-        try Self.loadTLS(engineTLSDirectory, for: engineAddress, engine: nil)
-    }
-
-    /// The SSH key and known hosts of the engine of `--engine`, read and checked; nil unless it is at `ssh://`.
-    public func loadEngineSSH() throws -> EngineSSH.Loaded? {
-        try Self.loadSSH(key: engineSSHKey, knownHosts: engineKnownHosts, for: engineAddress, engine: nil)
+    /// The engine of `--engine` and its files, as every other engine is described.
+    public var localEngine: EngineDefinition {
+        EngineDefinition(
+            name: EngineDefinition.localName, address: engineAddress, tlsDirectory: engineTLSDirectory, sshKey: engineSSHKey,
+            knownHosts: engineKnownHosts, groups: localEngineGroups
+        )
     }
 
     /// An engine's SSH files read and checked; `engine` names it in the words (nil: the one of `--engine`).

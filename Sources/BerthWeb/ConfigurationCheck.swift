@@ -131,10 +131,7 @@ public enum ConfigurationCheck {
 
     /// Each engine: its files read as at start (errors), and whether it answers (a warning: it may be down now).
     static func engineFindings(_ configuration: AppConfiguration) async -> [Finding] {
-        let local = EngineDefinition(
-            name: EngineDefinition.localName, address: configuration.engineAddress, tlsDirectory: configuration.engineTLSDirectory,
-            sshKey: configuration.engineSSHKey, knownHosts: configuration.engineKnownHosts, groups: configuration.localEngineGroups
-        )
+        let local = configuration.localEngine
         var findings: [Finding] = []
         for definition in [local] + configuration.engines {
             findings.append(await engineFinding(definition, configuration: configuration))
@@ -154,10 +151,8 @@ public enum ConfigurationCheck {
         let label = definition.name == EngineDefinition.localName ? "engine" : "engine \(definition.name)"
         let tls: EngineTLS.Loaded?
         let ssh: EngineSSH.Loaded?
-        let named = definition.name == EngineDefinition.localName ? nil : definition.name
         do {
-            tls = try AppConfiguration.loadTLS(definition.tlsDirectory, for: definition.address, engine: named)
-            ssh = try AppConfiguration.loadSSH(key: definition.sshKey, knownHosts: definition.knownHosts, for: definition.address, engine: named)
+            (tls, ssh) = try definition.loadTransport()
         } catch {
             return Finding(severity: .error, message: "\(label): \(error)")
         }

@@ -29,12 +29,8 @@ struct CheckConfig: AsyncParsableCommand {
         // Settings only, and nothing in them is secret: the TLS key is a path, credentials never live here.
         let configuration = resolved.configuration
         // With several engines, `local` is an `[[engine]]` table too: a key can't be both a string and a table list.
-        let tables = configuration.engines.isEmpty && configuration.localEngineGroups == EngineGroups() ? [] : [
-            EngineDefinition(
-                name: EngineDefinition.localName, address: configuration.engineAddress, tlsDirectory: configuration.engineTLSDirectory,
-                sshKey: configuration.engineSSHKey, knownHosts: configuration.engineKnownHosts, groups: configuration.localEngineGroups
-            ),
-        ] + configuration.engines
+        let tables = configuration.engines.isEmpty && configuration.localEngineGroups == EngineGroups() ? []
+            : [configuration.localEngine] + configuration.engines
         for (key, value) in Self.describe(configuration) where tables.isEmpty || !["engine", "engine-tls-dir", "engine-ssh-key", "engine-known-hosts"].contains(key) {
             print("\(key) = \(value)")
         }

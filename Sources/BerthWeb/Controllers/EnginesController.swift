@@ -38,7 +38,7 @@ struct EnginesController: Sendable {
         form.knownHosts = record.knownHosts ?? ""
         form.tlsCA = record.tlsCA ?? ""
         form.tlsCertificate = record.tlsCertificate ?? ""
-        form.groups = EngineGroups(admin: record.adminGroup, operator: record.operatorGroup, viewer: record.viewerGroup, console: record.consoleGroup)
+        form.groups = record.groups
         return try views.page("engine-edit", EngineFormPage(form: form, existing: record, message: nil), context: context)
     }
 

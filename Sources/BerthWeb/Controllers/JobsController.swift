@@ -41,7 +41,7 @@ struct JobsController: Sendable {
     func user(_ user: SignedInUser, on record: JobRecord) -> SignedInUser? {
         guard let name = record.engine else { return user }
         guard let engine = engines.directory.named(name) else { return user.globalRole == .admin ? user : nil }
-        return engines.roles.role(of: user, on: engine).map { user.with(role: $0) }
+        return engines.roles.user(user, on: engine)
     }
 
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {

@@ -29,6 +29,16 @@ public struct EngineDefinition: Sendable, Equatable {
     /// The name of the engine of `--engine`, whose pages also answer at the URLs without `/engines/NAME`.
     public static let localName = "local"
 
+    /// Its TLS and SSH files read and checked; the words name the engine's setting that is wrong (`--engine-…` for
+    /// `local`).
+    func loadTransport() throws -> (tls: EngineTLS.Loaded?, ssh: EngineSSH.Loaded?) {
+        let label = name == Self.localName ? nil : name
+        return (
+            try AppConfiguration.loadTLS(tlsDirectory, for: address, engine: label),
+            try AppConfiguration.loadSSH(key: sshKey, knownHosts: knownHosts, for: address, engine: label)
+        )
+    }
+
     /// Names go into URLs and the audit trail: short, lower-case letters, digits and dashes.
     public static func isValidName(_ name: String) -> Bool {
         guard let first = name.utf8.first, (1...40).contains(name.utf8.count) else { return false }

@@ -123,29 +123,16 @@ final class EngineDirectory: Sendable {
 
     /// Clients for the definitions; what can't be used (a TLS file) stops the start with words that name the engine.
     static func make(_ configuration: AppConfiguration, logger: Logger) throws -> EngineDirectory {
-        func client(_ name: String, _ address: EngineAddress, tls: EngineTLS.Loaded?, ssh: EngineSSH.Loaded?) -> EngineClient {
-            Self.client(name, address, tls: tls, ssh: ssh, configuration: configuration, logger: logger)
-        }
         // Everything is read before the first client (which owns threads) is made.
-        let localTLS = try configuration.loadEngineTLS()
-        let localSSH = try configuration.loadEngineSSH()
-        let others = try configuration.engines.map { definition in
-            (
-                definition, try AppConfiguration.loadTLS(definition.tlsDirectory, for: definition.address, engine: definition.name),
-                try AppConfiguration.loadSSH(key: definition.sshKey, knownHosts: definition.knownHosts, for: definition.address, engine: definition.name)
-            )
-        }
-        let local = EngineHandle(
-            name: EngineDefinition.localName,
-            client: client(EngineDefinition.localName, configuration.engineAddress, tls: localTLS, ssh: localSSH),
-            roleGroups: configuration.localEngineGroups.roleGroups(global: configuration.roleGroups)
-        )
-        return EngineDirectory(local: local, others: others.map { definition, tls, ssh in
+        let loaded = try ([configuration.localEngine] + configuration.engines).map { ($0, try $0.loadTransport()) }
+        let handles = loaded.map { definition, transport in
             EngineHandle(
-                name: definition.name, client: client(definition.name, definition.address, tls: tls, ssh: ssh),
+                name: definition.name,
+                client: client(definition.name, definition.address, tls: transport.tls, ssh: transport.ssh, configuration: configuration, logger: logger),
                 roleGroups: definition.groups.roleGroups(global: configuration.roleGroups)
             )
-        })
+        }
+        return EngineDirectory(local: handles[0], others: Array(handles.dropFirst()))
     }
 
     /// A replaced or removed engine: its live pages end at once, its client after the requests that have it are done.

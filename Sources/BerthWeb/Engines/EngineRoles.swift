@@ -19,8 +19,7 @@ final class EngineRoles: Sendable {
     }
 
     func role(of user: SignedInUser, on engine: EngineHandle) -> Role? {
-        guard let groups = engine.roleGroups else { return user.globalRole }
-        return groups.role(forGroups: memberships(of: user.username))
+        self.user(user, on: engine)?.role
     }
 
     /// The user as they stand on the engine — its role there and the powers its groups give (a console group of its

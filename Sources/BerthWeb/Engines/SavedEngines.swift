@@ -94,10 +94,9 @@ struct SavedEngines: Sendable {
                 knownHostsSource: "the engine '\(record.name)'"
             )
         }
-        let groups = EngineGroups(admin: record.adminGroup, operator: record.operatorGroup, viewer: record.viewerGroup, console: record.consoleGroup)
         return EngineHandle(
             name: record.name, client: EngineDirectory.client(record.name, address, tls: tls, ssh: ssh, configuration: configuration, logger: logger),
-            roleGroups: groups.roleGroups(global: configuration.roleGroups), addedBy: record.createdBy
+            roleGroups: record.groups.roleGroups(global: configuration.roleGroups), addedBy: record.createdBy
         )
     }
 
@@ -187,7 +186,6 @@ struct SavedEngines: Sendable {
         }
         // Only its groups changed: the running engine takes them, and its connections (an SSH host's sessions,
         // consoles, followed logs) go on.
-        let groups = EngineGroups(admin: record.adminGroup, operator: record.operatorGroup, viewer: record.viewerGroup, console: record.consoleGroup)
         if let existing, let running = directory.named(name), running.addedBy != nil, existing.address == record.address,
             existing.tlsCA == record.tlsCA, existing.tlsCertificate == record.tlsCertificate, existing.tlsKey == record.tlsKey,
             existing.sshKey == record.sshKey, existing.knownHosts == record.knownHosts {
@@ -196,7 +194,7 @@ struct SavedEngines: Sendable {
             } catch is EngineRecord.SaveConflict {
                 throw Refusal(message: "The engine “\(name)” was removed meanwhile.")
             }
-            running.setRoleGroups(groups.roleGroups(global: configuration.roleGroups))
+            running.setRoleGroups(record.groups.roleGroups(global: configuration.roleGroups))
             return record
         }
         // Set up before it is saved: what can't be used is refused, and nothing changes.
@@ -237,5 +235,12 @@ struct SavedEngines: Sendable {
     static func words(_ error: any Error) -> String {
         if let refusal = error as? Refusal { return refusal.message }
         return "\(error)"
+    }
+}
+
+extension EngineRecord {
+    /// Its groups, as an engine of the configuration file names them.
+    var groups: EngineGroups {
+        EngineGroups(admin: adminGroup, operator: operatorGroup, viewer: viewerGroup, console: consoleGroup)
     }
 }
