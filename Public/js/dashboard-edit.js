@@ -7,6 +7,7 @@
   const selection = document.getElementById("selection");
   const summary = preview.querySelector("[data-preview-summary]");
   const list = preview.querySelector("[data-preview-list]");
+  const engines = Array.prototype.slice.call(document.querySelectorAll("[data-preview-engine]"));
   let timer = null;
   let asked = 0;
 
@@ -19,14 +20,15 @@
       : result.matches.length + " container(s) match " + result.summary + " now:";
     result.matches.forEach(function (m) {
       const li = document.createElement("li");
-      li.textContent = m.name + " — " + m.state + ", " + m.image;
+      li.textContent = m.name + (engines.length > 0 ? " on " + m.engine : "") + " — " + m.state + ", " + m.image;
       list.appendChild(li);
     });
   }
 
   function refresh() {
     const number = ++asked;
-    const query = "?kind=" + encodeURIComponent(kind.value) + "&selection=" + encodeURIComponent(selection.value);
+    let query = "?kind=" + encodeURIComponent(kind.value) + "&selection=" + encodeURIComponent(selection.value);
+    engines.forEach(function (box) { if (box.checked) query += "&engine=" + encodeURIComponent(box.value); });
     fetch(preview.dataset.preview + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { if (!response.ok) throw new Error("HTTP " + response.status); return response.json(); })
       .then(function (result) { if (number === asked) show(result); })
@@ -36,5 +38,6 @@
   function soon() { clearTimeout(timer); timer = setTimeout(refresh, 300); }
   kind.addEventListener("change", soon);
   selection.addEventListener("input", soon);
+  engines.forEach(function (box) { box.addEventListener("change", soon); });
   refresh();
 })();

@@ -12,6 +12,11 @@
   const logsElement = root.querySelector("[data-logs]");
   const emptyElement = root.querySelector("[data-empty]");
   const banner = root.querySelector("[data-engine-banner]");
+  // Each engine's rows come on their own; the table shows them in the dashboard's order of engines.
+  const engines = (root.dataset.engines || "local").split(",");
+  const several = engines.length > 1;
+  const tables = {};
+  const problems = {};
   const names = {};
   const maxEvents = 50;
   const maxLogLines = 2000;
@@ -39,10 +44,16 @@
 
   const bytes = window.BerthStream.bytes;
 
-  let lastContainers = null;
+  let received = false;
   function showContainers(data) {
-    lastContainers = data;
-    const containers = data.containers || [];
+    received = true;
+    tables[data.engine] = data.containers || [];
+    render();
+  }
+
+  function render() {
+    const containers = [];
+    engines.forEach(function (name) { (tables[name] || []).forEach(function (c) { containers.push(c); }); });
     containers.forEach(function (c) { names[c.shortId] = c.name; });
     if (emptyElement) emptyElement.hidden = containers.length > 0;
     if (!rowsElement) return;
@@ -50,16 +61,18 @@
     rowsElement.querySelectorAll("tr[data-container]").forEach(function (tr) {
       const cpu = tr.querySelector("[data-stat=cpu]");
       const memory = tr.querySelector("[data-stat=memory]");
-      previous[tr.dataset.container] = [cpu && cpu.textContent, memory && memory.textContent];
+      previous[tr.dataset.engine + "/" + tr.dataset.container] = [cpu && cpu.textContent, memory && memory.textContent];
     });
     const fragment = document.createDocumentFragment();
     containers.forEach(function (c) {
       const tr = document.createElement("tr");
+      tr.dataset.engine = c.engine;
       tr.dataset.container = c.shortId;
       const link = document.createElement("a");
-      link.href = base + "/containers/" + c.shortId;
+      link.href = base + "/containers/" + c.shortId + (c.engineQuery || "");
       link.textContent = c.name;
       cell(tr, null, "name").appendChild(link);
+      if (several) cell(tr, c.engine);
       if (!statsOnly) {
         const state = document.createElement("span");
         state.className = "state state-" + c.state;
@@ -78,7 +91,7 @@
         }
       }
       if (withStats) {
-        const kept = previous[c.shortId] || ["–", "–"];
+        const kept = previous[c.engine + "/" + c.shortId] || ["–", "–"];
         cell(tr, c.running ? kept[0] : "–").dataset.stat = "cpu";
         cell(tr, c.running ? kept[1] : "–").dataset.stat = "memory";
       }
@@ -89,7 +102,9 @@
 
   function showStats(data) {
     if (!rowsElement) return;
-    const tr = rowsElement.querySelector('tr[data-container="' + data.c + '"]');
+    const tr = Array.prototype.find.call(rowsElement.querySelectorAll("tr[data-container]"), function (row) {
+      return row.dataset.container === data.c && row.dataset.engine === data.engine;
+    });
     if (!tr) return;
     const s = data.stats;
     const cpu = tr.querySelector("[data-stat=cpu]");
@@ -106,7 +121,7 @@
     time.dateTime = when.toISOString();
     time.textContent = when.toLocaleTimeString();
     li.appendChild(time);
-    li.appendChild(document.createTextNode(" " + (data.name || data.c) + ": " + data.action + (data.exitCode ? " (exit code " + data.exitCode + ")" : "")));
+    li.appendChild(document.createTextNode(" " + (data.name || data.c) + (several ? " on " + data.engine : "") + ": " + data.action + (data.exitCode ? " (exit code " + data.exitCode + ")" : "")));
     eventsElement.insertBefore(li, eventsElement.firstChild);
     while (eventsElement.children.length > maxEvents) eventsElement.removeChild(eventsElement.lastChild);
   }
@@ -131,10 +146,13 @@
     if (atBottom) logsElement.scrollTop = logsElement.scrollHeight;
   }
 
+  // One line for each engine that is down now.
   function engine(data) {
     if (!banner) return;
-    banner.hidden = data.state === "up";
-    banner.textContent = data.message;
+    if (data.state === "up") delete problems[data.engine]; else problems[data.engine] = data.message;
+    const lines = engines.filter(function (name) { return problems[name]; }).map(function (name) { return problems[name]; });
+    banner.hidden = lines.length === 0;
+    banner.textContent = lines.join(" ");
   }
 
   // Each connection starts over (hello): the stream sends the table, the recent events and the logs' tail again.
@@ -142,6 +160,7 @@
     hello: function () {
       if (eventsElement) eventsElement.replaceChildren();
       if (logsElement) logsElement.replaceChildren();
+      Object.keys(problems).forEach(function (name) { delete problems[name]; });
     },
     containers: showContainers,
     event: showEvent,
@@ -156,6 +175,6 @@
     else if (document.documentElement.requestFullscreen) { document.documentElement.requestFullscreen().catch(function () {}); }
   });
   // Uptimes move on without events.
-  setInterval(function () { if (lastContainers) showContainers(lastContainers); }, 60000);
+  setInterval(function () { if (received) render(); }, 60000);
   window.berthDashboard = stream;
 })();

@@ -340,6 +340,12 @@ extension AppDatabase {
                 table.column("updatedAt", .datetime)
             }
         }
+        migrator.registerMigration("v18: dashboards across engines") { db in
+            // Every dashboard made before chose from `local`'s containers.
+            try db.alter(table: "dashboard") { table in
+                table.add(column: "engines", .text).notNull().defaults(to: "[\"local\"]")
+            }
+        }
         return migrator
     }
 }

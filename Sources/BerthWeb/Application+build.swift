@@ -131,7 +131,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
         throw StartupError("cannot mark the jobs an earlier run left as interrupted in \(configuration.databasePath): \(error)")
     }
     let engines = try EngineDirectory.make(configuration, logger: logger)
-    // The areas that do not tell engines apart yet (projects, updates, alerts, dashboards) use `local`.
+    // The areas that do not tell engines apart yet (projects, updates, alerts) use `local`.
     let engine = engines.local.client
     let engineAccess = EngineAccess(directory: engines, roles: EngineRoles())
     let pam = PAMAuthenticator(configuration: configuration.pam, logger: logger)
@@ -182,16 +182,14 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     RunController(audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
     ContainerActionsController(audit: audit, views: views, updates: updateMarks, jobs: jobs).addRoutes(to: routes)
     let streamer = EventStreamer(
-        sessions: sessions, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
+        sessions: sessions, roles: engineAccess.roles, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
     )
-    let tails = engines.local.tails
     LogsController(audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     ConsoleController(
         audit: audit, views: views, sessions: sessions, database: database, settings: configuration.console
     ).addRoutes(to: routes)
     let events = engines.local.events
     EventsController(views: views, streamer: streamer, engines: engineAccess).addRoutes(to: routes)
-    let stats = engines.local.stats
     StatsController(streamer: streamer).addRoutes(to: routes)
     JobsController(jobs: jobs, audit: audit, views: views, streamer: streamer, engines: engineAccess).addRoutes(to: routes)
     let logins = RegistryLogins(database: database, key: secretKey, keyPath: configuration.secretKeyPath)
@@ -228,11 +226,11 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     // Before the dashboard pages: /dashboards/new is not the dashboard "new".
     DashboardsController(
-        database: database, engine: engine, audit: audit, views: views, links: shareLinks, streams: sessions.streams
+        database: database, engines: engineAccess, audit: audit, views: views, links: shareLinks, streams: sessions.streams
     ).addRoutes(to: routes)
     DashboardViewController(
-        database: database, engine: engine, updates: updateMarks, audit: audit, views: views, streamer: streamer, sessions: sessions, links: shareLinks,
-        events: events, stats: stats, tails: tails, refreshInterval: configuration.dashboardRefresh
+        database: database, engines: engines, updates: updateMarks, audit: audit, views: views, streamer: streamer, sessions: sessions,
+        links: shareLinks, refreshInterval: configuration.dashboardRefresh
     ).addRoutes(to: routes)
     AlertsController(
         database: database, key: secretKey, watcher: alertWatcher, sender: alertSender, allowLocal: configuration.alertsAllowLocal,

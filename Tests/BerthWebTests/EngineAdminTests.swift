@@ -145,6 +145,18 @@ import TestSupport
             #expect(await first.next("end", timeout: .seconds(2)) == nil, "a group change ended the stream")
             #expect(live.streams.engines.named("tls3")?.roleGroups?.viewer == TestUsers.viewerGroup)
 
+            // A group change that takes a watcher's role there away ends their stream at its next heartbeat, saying
+            // why; the admin's goes on.
+            let viewer = try await signIn(live.client, as: "bt-viewer")
+            let watched = try await live.open("/engines/tls3/events/stream", as: viewer)
+            defer { watched.close() }
+            #expect(watched.status == 200)
+            let regrouped = try await post(live.client, admin, "/engines/tls3", fields + [("tlsKey", ""), ("viewerGroup", TestUsers.operatorGroup)])
+            #expect(regrouped.status == .seeOther)
+            let ended = try #require(await watched.next("end", timeout: .seconds(5)))
+            #expect((ended.found.json?["reason"] as? String)?.contains("no longer have a role on the engine tls3") == true, "\(ended.found.data)")
+            #expect(await first.next("end", timeout: .seconds(1)) == nil, "the admin keeps the role: the stream goes on")
+
             // The key typed again: a new client; the page's stream ends, saying why.
             let rekeyed = try await post(live.client, admin, "/engines/tls3", fields + [("tlsKey", key)])
             #expect(rekeyed.status == .seeOther)

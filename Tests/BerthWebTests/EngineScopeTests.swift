@@ -173,6 +173,116 @@ import TestSupport
         }
     }
 
+    /// A dashboard across engines: only engines one operates can be chosen (and previewed); its table, stream and
+    /// container pages name each row's engine; its share link shows what it selects on each engine, whoever watches;
+    /// an engine that is down or gone is named while the others' rows still show.
+    @Test func aDashboardSpansTheEnginesItsOwnerOperatesAndItsLinkShowsExactlyThat() async throws {
+        let address = try TestEngine.address()
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("across")
+            let id = try await scope.busybox(["sh", "-c", "echo across-engines; sleep 300"], name: name)
+            let short = String(id.prefix(12))
+            try await withLiveStreamApp(configure: {
+                Self.engines(&$0, engine: address, extra: [
+                    EngineDefinition(name: "down", address: .unix(path: directory.appendingPathComponent("none.sock").path)),
+                ])
+            }) { live in
+                let client = live.client
+                // bt-operator operates local, only views prod, and has no role on dev.
+                let operatorBrowser = try await signIn(client, as: "bt-operator")
+                let editor = try await client.execute(uri: "/dashboards/new", method: .get, headers: [.cookie: operatorBrowser.cookie])
+                #expect(editor.text.contains("name=\"engine\" value=\"local\""))
+                #expect(!editor.text.contains("value=\"prod\"") && !editor.text.contains("value=\"dev\""), "only engines they operate")
+                for (engine, words) in [("prod", "operate the engine prod: only its operators"), ("dev", "no engine named “dev” that you may use")] {
+                    let refused = try await post(client, operatorBrowser, "/dashboards", [
+                        ("title", "Across"), ("kind", "names"), ("selection", name), ("showStatus", "on"),
+                        ("engines", "1"), ("engine", "local"), ("engine", engine),
+                    ])
+                    #expect(refused.status == .unprocessableContent)
+                    #expect(refused.text.contains(words), "\(engine): \(refused.text)")
+                    // The preview asks no engine the user may not choose from: no names to probe.
+                    let preview = try await client.execute(
+                        uri: "/dashboards/preview?kind=names&selection=\(name)&engine=\(engine)", method: .get, headers: [.cookie: operatorBrowser.cookie]
+                    )
+                    #expect(preview.text.contains("\"matches\":[]") && preview.text.contains(words), "\(preview.text)")
+                }
+                let none = try await post(client, operatorBrowser, "/dashboards", [
+                    ("title", "Nowhere"), ("kind", "names"), ("selection", name), ("showStatus", "on"), ("engines", "1"),
+                ])
+                #expect(none.text.contains("Choose at least one engine."))
+
+                // An admin puts local, prod and down on one dashboard (the same daemon twice, and one with no socket).
+                let admin = try await signIn(client, as: "bt-admin")
+                let preview = try await client.execute(
+                    uri: "/dashboards/preview?kind=names&selection=\(name)&engine=local&engine=prod", method: .get, headers: [.cookie: admin.cookie]
+                )
+                let matches = try #require((try JSONSerialization.jsonObject(with: Data(preview.text.utf8)) as? [String: Any])?["matches"] as? [[String: Any]])
+                #expect(matches.compactMap { $0["engine"] as? String } == ["local", "prod"])
+                let dashboard = try await createDashboard(client, admin, [
+                    ("title", "Across \(name)"), ("kind", "names"), ("selection", name), ("showStatus", "on"), ("showEvents", "on"),
+                    ("showLogs", "on"), ("sharedWithAll", "on"), ("engines", "1"), ("engine", "local"), ("engine", "prod"), ("engine", "down"),
+                ])
+                let rows = try await live.app.auditEvents().filter { $0.action == "dashboard.create" && $0.outcome == .ok }
+                #expect(rows.last?.parameters?.contains("\"engines\":\"local,prod,down\"") == true, "\(rows.last?.parameters ?? "")")
+
+                // bt-viewer makes no dashboards and has no role on dev; the dashboard's sharing decides who watches it.
+                let viewer = try await signIn(client, as: "bt-viewer")
+                let page = try await client.execute(uri: "/dashboards/\(dashboard)", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(page.status == .ok, "one engine down: the others' rows still show")
+                #expect(page.text.contains("data-engines=\"local,prod,down\""))
+                #expect(page.text.contains("on the engines local, prod, down"))
+                for engine in ["local", "prod"] {
+                    #expect(page.text.contains("<tr data-engine=\"\(engine)\" data-container=\"\(short)\">"), "\(engine)'s row")
+                    #expect(page.text.contains("href=\"/dashboards/\(dashboard)/containers/\(short)?engine&#61;\(engine)\"")
+                        || page.text.contains("href=\"/dashboards/\(dashboard)/containers/\(short)?engine=\(engine)\""), "\(engine)'s link")
+                }
+                #expect(page.text.contains("The engine down can&#39;t be reached"), "the down engine named")
+
+                // A container page on the engine the link names; one that isn't on the dashboard's engines is not there.
+                let onProd = try await client.execute(
+                    uri: "/dashboards/\(dashboard)/containers/\(short)?engine=prod", method: .get, headers: [.cookie: viewer.cookie]
+                )
+                #expect(onProd.status == .ok)
+                #expect(onProd.text.contains("<dt>Engine</dt><dd>prod</dd>"))
+                let onDev = try await client.execute(
+                    uri: "/dashboards/\(dashboard)/containers/\(short)?engine=dev", method: .get, headers: [.cookie: viewer.cookie]
+                )
+                #expect(onDev.status == .notFound)
+
+                // Through a share link: the stream sends each engine's rows and names the one that is down.
+                let token = try await createLink(client, admin, dashboard: dashboard, expiresIn: 3600)
+                let cookie = try await exchange(client, token: token, dashboard: dashboard)
+                let watcher = Browser(cookie: cookie, csrfToken: "")
+                let stream = try await live.open("/shared/\(dashboard)/stream", as: watcher)
+                defer { stream.close() }
+                var tables: [String: [String]] = [:]
+                var down: String?
+                let deadline = ContinuousClock.now + .seconds(20)
+                while tables.count < 2 || down == nil, ContinuousClock.now < deadline {
+                    guard let event = await stream.next(timeout: deadline - ContinuousClock.now) else { break }
+                    if event.event == "containers", let engine = event.json?["engine"] as? String {
+                        tables[engine] = containerNames(event)
+                        for row in (event.json?["containers"] as? [[String: Any]]) ?? [] {
+                            #expect(row["engine"] as? String == engine && row["engineQuery"] as? String == "?engine=\(engine)")
+                        }
+                    }
+                    if event.event == "engine", event.json?["engine"] as? String == "down" { down = event.json?["message"] as? String }
+                }
+                #expect(tables == ["local": [name], "prod": [name]])
+                #expect(down?.contains("down") == true, "\(down ?? "no engine message")")
+                // The logs of a row on prod, through the link.
+                let logs = try await live.open("/shared/\(dashboard)/containers/\(short)/logs/stream?tail=10&engine=prod", as: watcher)
+                let (lines, _) = await collectLines(logs) { seen in seen.contains { $0.text.contains("across-engines") } }
+                logs.close()
+                #expect(lines.contains { $0.text.contains("across-engines") })
+                let logRow = try await live.app.auditEvents().last { $0.action == "dashboard.logs" && $0.outcome == .ok }
+                #expect(logRow?.parameters?.contains("\"engine\":\"prod\"") == true, "\(logRow?.parameters ?? "")")
+            }
+        }
+    }
+
     @Test func withOneEngineTheRootIsItsContainerList() async throws {
         // (And with several that all answer, the overview has no banner: see ThreeEngineTests.)
         try await withTestApp { client, _ in

@@ -55,8 +55,8 @@ def browser():
     assert not errors, errors
 
 
-def sign_in(driver, user):
-    driver.get(URL + "/login")
+def sign_in(driver, user, base=URL):
+    driver.get(base + "/login")
     driver.find_element(By.NAME, "username").send_keys(user)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
@@ -857,11 +857,7 @@ def test_an_operator_switches_engines_sees_the_overview_and_acts_on_the_ssh_one(
     subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "run", "-d", "--network", "none", "--label", "berth.test=1", "--name", name,
                     "busybox", "sleep", "300"], check=True, capture_output=True)
     try:
-        browser.get(ENGINES_URL + "/login")
-        browser.find_element(By.NAME, "username").send_keys("bt-operator")
-        browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-        browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-        browser.find_element(By.CSS_SELECTOR, "header .user")
+        sign_in(browser, "bt-operator", ENGINES_URL)
         # The overview: three engines up, their containers in one list with the engine named.
         browser.get(ENGINES_URL + "/?all=1&name=" + name)
         engines = [row for row in browser.find_elements(By.CSS_SELECTOR, "table.engines tr[data-engine]")
@@ -901,6 +897,61 @@ def test_an_operator_switches_engines_sees_the_overview_and_acts_on_the_ssh_one(
         subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "rm", "-f", name], capture_output=True)
 
 
+def test_an_operator_builds_a_dashboard_across_two_engines_and_its_link_shows_both_live(browser):
+    """On the Berth of several engines: one label selects a container on `local` and one on `ssh`."""
+    assert ENGINES_URL and SSH_ENGINE_HOST
+    tag = uuid.uuid4().hex[:8]
+    here, there = "e2e-multi-" + tag + "-local", "e2e-multi-" + tag + "-ssh"
+    labels = ["--label", "berth.test=1", "--label", "e2e.multi=" + tag]
+    docker("run", "-d", "--network", "none", *labels, "--name", here, "busybox", "sh", "-c",
+           "while :; do echo tick here; sleep 0.5; done")
+    subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "run", "-d", "--network", "none", *labels, "--name", there, "busybox", "sh", "-c",
+                    "while :; do echo tock there; sleep 0.5; done"], check=True, capture_output=True)
+    wall = None
+    try:
+        sign_in(browser, "bt-operator", ENGINES_URL)
+        browser.get(ENGINES_URL + "/dashboards/new")
+        browser.find_element(By.NAME, "title").send_keys("Two hosts " + tag)
+        browser.find_element(By.CSS_SELECTOR, "select[name=kind] option[value=labels]").click()
+        browser.find_element(By.NAME, "selection").send_keys("e2e.multi=" + tag)
+        # local is ticked to start with; ticking ssh adds its container to the preview.
+        assert browser.find_element(By.CSS_SELECTOR, "input[name=engine][value=local]").is_selected()
+        wait_for(lambda: here in text_of(browser, "#preview") and there not in text_of(browser, "#preview"))
+        browser.find_element(By.CSS_SELECTOR, "input[name=engine][value=ssh]").click()
+        wait_for(lambda: f"{there} on ssh" in text_of(browser, "#preview") and f"{here} on local" in text_of(browser, "#preview"), timeout=15)
+        browser.find_element(By.NAME, "showLogs").click()
+        browser.find_element(By.CSS_SELECTOR, "#dashboard-form button[type=submit]").click()
+        wait_for(lambda: there in text_of(browser, "table.dashboard-status"), timeout=15)
+        rows = {row.get_attribute("data-engine"): row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.dashboard-status tr[data-engine]")}
+        assert here in rows.get("local", "") and there in rows.get("ssh", ""), rows
+        shot(browser, "dashboard-two-engines")
+        browser.find_element(By.LINK_TEXT, "Share links").click()
+        browser.find_element(By.NAME, "label").send_keys("two hosts")
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/links'] button").click()
+        link = browser.find_element(By.ID, "new-link").get_attribute("value")
+
+        # A fresh profile with only the link: both engines' rows, and both containers' logs.
+        wall = new_browser(1200, 900)
+        wall.get(link)
+        wait_for(lambda: here in text_of(wall, "table.dashboard-status") and there in text_of(wall, "table.dashboard-status"), timeout=15)
+        wait_for(lambda: "tick here" in text_of(wall, "pre[data-logs]") and "tock there" in text_of(wall, "pre[data-logs]"), timeout=20)
+        # Stopped on the SSH engine with its own CLI: the wall shows it live.
+        subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "stop", "-t", "0", there], check=True, capture_output=True)
+        wait_for(lambda: "exited" in wall.find_element(By.CSS_SELECTOR, "tr[data-engine=ssh]").text, timeout=20)
+        assert "running" in wall.find_element(By.CSS_SELECTOR, "tr[data-engine=local]").text
+        shot(wall, "shared-dashboard-two-engines")
+        # Its row leads to its page on its engine.
+        wall.find_element(By.LINK_TEXT, there).click()
+        wait_for(lambda: "engine=ssh" in wall.current_url)
+        assert "ssh" in text_of(wall, "dl.facts") and "exited" in text_of(wall, "dl.facts")
+        assert not page_errors(wall), page_errors(wall)
+    finally:
+        if wall:
+            wall.quit()
+        docker("rm", "-f", here)
+        subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "rm", "-f", there], capture_output=True)
+
+
 def test_an_admin_adds_an_engine_over_ssh_in_the_browser_and_its_key_is_never_shown_again(browser):
     """The same SSH host as `ssh`, added by pasting its key and known_hosts lines (scripts/e2e's Berth of engines)."""
     assert ENGINES_URL and SSH_ENGINE_HOST
@@ -908,11 +959,7 @@ def test_an_admin_adds_an_engine_over_ssh_in_the_browser_and_its_key_is_never_sh
     port = open(third + "/ssh/port").read().strip()
     key = open(third + "/ssh/client/id_ed25519").read()
     name = "ui-" + uuid.uuid4().hex[:6]
-    browser.get(ENGINES_URL + "/login")
-    browser.find_element(By.NAME, "username").send_keys("bt-admin")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-    browser.find_element(By.CSS_SELECTOR, "header .user")
+    sign_in(browser, "bt-admin", ENGINES_URL)
     browser.find_element(By.LINK_TEXT, "Engines").click()
     browser.find_element(By.LINK_TEXT, "Add an engine").click()
     browser.find_element(By.NAME, "name").send_keys(name)

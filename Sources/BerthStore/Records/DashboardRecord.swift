@@ -15,6 +15,8 @@ public struct DashboardRecord: Codable, Sendable, Equatable, Identifiable {
     public var selectionKind: String
     /// Names, one pattern, `key=value`/`key` selectors, or one compose project name (stored as JSON text).
     public var selectionValues: [String]
+    /// The engines whose containers the selection picks from, by name, in the order the dashboard shows them.
+    public var engines: [String]
     public var showStatus: Bool
     public var showStats: Bool
     public var showEvents: Bool
@@ -30,7 +32,7 @@ public struct DashboardRecord: Codable, Sendable, Equatable, Identifiable {
 
     public init(
         id: Int64? = nil, owner: String, title: String, details: String = "", selectionKind: String, selectionValues: [String],
-        showStatus: Bool = true, showStats: Bool = true, showEvents: Bool = true, showLogs: Bool = false,
+        engines: [String] = ["local"], showStatus: Bool = true, showStats: Bool = true, showEvents: Bool = true, showLogs: Bool = false,
         redactions: [String] = [], sharedWithAll: Bool = false, sharedGroups: [String] = [], sharedUsers: [String] = [],
         createdAt: Date = Date(), updatedAt: Date = Date()
     ) {
@@ -40,6 +42,7 @@ public struct DashboardRecord: Codable, Sendable, Equatable, Identifiable {
         self.details = details
         self.selectionKind = selectionKind
         self.selectionValues = selectionValues
+        self.engines = engines
         self.showStatus = showStatus
         self.showStats = showStats
         self.showEvents = showEvents

@@ -10,23 +10,20 @@ import NIOCore
 /// its stream, and the containers of its selection; nothing here changes anything.
 struct DashboardViewController: Sendable {
     let database: AppDatabase
-    let engine: EngineClient
+    let engines: EngineDirectory
     let updates: UpdateMarks
     let audit: AuditTrail
     let views: PageRenderer
     let streamer: EventStreamer
     let sessions: SessionManager
     let links: ShareLinks
-    let events: Broadcaster<EngineEventMessage>
-    let stats: Broadcaster<StatsMessage>
-    let tails: Broadcaster<LogStreamMessage>
     var refreshInterval: Duration = .seconds(30)
 
     static let outsideSelection = "No such container on this dashboard."
 
     func addRoutes(to routes: Routes) {
-        // Dashboards show `local`'s containers (its roles, its rows).
-        let routes = routes.on(.local)
+        // A dashboard may span engines: its sharing, not a role on each engine, decides who watches it.
+        let routes = routes.on(.none)
         routes.get("/s/{token}", .anyone, audit: .dashboardLinkUse, use: exchange)
         for (base, permission) in [("/dashboards/{id}", Permission.signedIn), ("/shared/{id}", Permission.watchSharedDashboard)] {
             routes.get(base, permission, audit: .dashboardView, use: page)
@@ -85,31 +82,47 @@ struct DashboardViewController: Sendable {
 
     @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, record) = try await resolveScope(context)
-        var rows: [DashboardContainerStatus] = []
-        var engineProblem: String?
-        do {
-            rows = await DashboardScope.statuses(of: try await scope.containers(engine: engine), engine: engine, updates: updates)
-        } catch {
-            engineProblem = "The engine can't be reached: \(error)"
+        // Each engine's rows at once; one that fails is named and the others' rows still show.
+        let parts = await withTaskGroup(of: (Int, [DashboardContainerStatus], String?).self) { group in
+            for (index, source) in scope.engines.enumerated() {
+                group.addTask {
+                    guard let client = source.handle?.client else { return (index, [], source.problem(nil)) }
+                    do {
+                        return (index, await DashboardScope.statuses(of: try await scope.containers(engine: client), on: source, engine: client), nil)
+                    } catch {
+                        return (index, [], source.problem(error))
+                    }
+                }
+            }
+            var parts = [(rows: [DashboardContainerStatus], problem: String?)](repeating: ([], nil), count: scope.engines.count)
+            for await (index, rows, problem) in group { parts[index] = (rows, problem) }
+            return parts
         }
+        let rows = parts.flatMap(\.rows)
+        let problems = parts.compactMap(\.problem)
         let viaLink = context.shareViewer != nil
         let page = DashboardPage(
             title: scope.title, details: scope.details, selection: scope.selection.summary, basePath: scope.basePath,
+            engines: scope.engines.map(\.name).joined(separator: ","),
+            engineNames: scope.engines.count > 1 ? scope.engines.map(\.name).joined(separator: ", ") : nil,
             showStatus: scope.showStatus, showStats: scope.showStats, showEvents: scope.showEvents, showLogs: scope.showLogs,
-            rows: rows, hasRows: !rows.isEmpty, engineProblem: engineProblem, viaLink: viaLink,
+            rows: rows, hasRows: !rows.isEmpty, engineProblems: problems, viaLink: viaLink,
             canEdit: context.user.map { DashboardAccess.canEdit(record, $0) } ?? false,
             editPath: "/dashboards/\(scope.id)/edit", sharePath: "/dashboards/\(scope.id)/share", redacted: !scope.redactor.isEmpty
         )
-        return try views.page("dashboard", page, context: context, status: engineProblem == nil ? .ok : .serviceUnavailable)
+        // 503 only when no engine answered: a dashboard with one engine down still shows the others.
+        let status: HTTPResponse.Status = !problems.isEmpty && problems.count == scope.engines.count ? .serviceUnavailable : .ok
+        return try views.page("dashboard", page, context: context, status: status)
     }
 
     @Sendable func containerPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, _) = try await resolveScope(context)
-        let summary = try await selectedContainer(scope, context: context)
-        let inspect = try? await engine.inspectContainer(summary.id)
-        let row = DashboardContainerStatus(summary, inspect: inspect, updates: updates)
+        let (source, summary) = try await selectedContainer(scope, request: request, context: context)
+        let inspect = try? await source.handle?.client.inspectContainer(summary.id)
+        let row = DashboardContainerStatus(summary, inspect: inspect, on: source)
         let page = DashboardContainerPage(
             title: row.name, dashboardTitle: scope.title, basePath: scope.basePath, row: row,
+            engineName: source.query.isEmpty ? nil : source.name,
             started: DisplayTime(engineTime: row.startedAt, preferences: context.preferences),
             showStats: scope.showStats, showLogs: scope.showLogs, viaLink: context.shareViewer != nil
         )
@@ -118,13 +131,13 @@ struct DashboardViewController: Sendable {
 
     @Sendable func containerLogsPage(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, _) = try await resolveScope(context)
-        let summary = try await selectedContainer(scope, context: context, needsLogs: true)
+        let (source, summary) = try await selectedContainer(scope, request: request, context: context, needsLogs: true)
         let container = LogsPage.Container(id: summary.id, name: summary.name)
         var page = LogsPage(
             title: "Logs of \(summary.name)", containers: [container], tail: 100, single: nil, preferences: context.preferences
         )
         page.streamPath = "\(scope.basePath)/containers/\(container.shortID)/logs/stream"
-        page.streamQuery = "tail=100"
+        page.streamQuery = source.query.isEmpty ? "tail=100" : "tail=100&" + source.query.dropFirst()
         page.dashboard = .init(title: scope.title, path: scope.basePath, container: container.shortID, redacted: !scope.redactor.isEmpty)
         return try views.page("logs", page, context: context)
     }
@@ -135,7 +148,7 @@ struct DashboardViewController: Sendable {
     @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, _) = try await resolveScope(context)
         try await auditStream(scope: scope, context: context, parameters: ["logs": scope.showLogs ? "1" : "0"])
-        let feed = DashboardFeed(engine: engine, updates: updates, scope: scope, events: events, stats: stats, tails: tails, refreshInterval: refreshInterval)
+        let feed = DashboardFeed(scope: scope, refreshInterval: refreshInterval)
         let renderer = DashboardStreamRenderer()
         return streamer.response(
             for: owner(context, scope: scope), weight: DashboardMessage.weight, render: renderer.render,
@@ -147,9 +160,9 @@ struct DashboardViewController: Sendable {
     @Sendable func containerStats(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, _) = try await resolveScope(context)
         guard scope.showStats else { throw HTTPError(.notFound, message: "This dashboard shows no stats.") }
-        let summary = try await selectedContainer(scope, context: context)
+        let (source, summary) = try await selectedContainer(scope, request: request, context: context)
+        guard let broadcaster = source.handle?.stats else { throw HTTPError(.serviceUnavailable, message: source.problem(nil)) }
         let topic = summary.id
-        let broadcaster = stats
         return streamer.response(
             for: owner(context, scope: scope), capacity: 16, render: StatsController.render,
             attach: { mailbox in
@@ -161,21 +174,22 @@ struct DashboardViewController: Sendable {
 
     @Sendable func containerLogs(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, _) = try await resolveScope(context)
-        let summary = try await selectedContainer(scope, context: context, needsLogs: true)
+        let (source, summary) = try await selectedContainer(scope, request: request, context: context, needsLogs: true)
+        guard let handle = source.handle else { throw HTTPError(.serviceUnavailable, message: source.problem(nil)) }
         let inspect: ContainerInspect
         do {
-            inspect = try await engine.inspectContainer(summary.id)
+            inspect = try await handle.client.inspectContainer(summary.id)
         } catch let error as EngineError {
             throw error.pageError(missing: Self.outsideSelection)
         }
         try await auditStream(
-            scope: scope, context: context, container: summary, parameters: ["redacted": scope.redactor.isEmpty ? "0" : "1"]
+            scope: scope, context: context, container: (source, summary), parameters: ["redacted": scope.redactor.isEmpty ? "0" : "1"]
         )
         let tail = request.uri.queryParameters["tail"].flatMap { Int($0) }.map { min(max($0, 0), LogsController.maxTail) } ?? 100
         let cursor = LogCursor(lastEventID: request.lastEventID)
         let redactor = scope.redactor
         let prepared = LogFollower(
-            engine: engine, tails: tails, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
+            engine: handle.client, tails: handle.tails, container: inspect.id, tty: inspect.config?.tty ?? false, tail: tail,
             resumeAfter: cursor.position(of: inspect.id), running: inspect.state?.running ?? false
         )
         let renderer = LogStreamRenderer(cursor: cursor, containers: 1)
@@ -224,24 +238,29 @@ struct DashboardViewController: Sendable {
         if context.shareViewer != nil, context.auditAction == .dashboardView || context.auditAction == .dashboardContainer {
             try await audit.recordBeforeShowing(context: context, targetType: "dashboard", targetId: String(id), targetName: record.title)
         }
+        let spansSeveral = record.engines.count > 1
         let scope = DashboardScope(
             id: id, title: record.title, details: record.details,
             selection: DashboardSelection(record),
+            engines: record.engines.map { name in
+                DashboardEngine(name: name, handle: engines.named(name), updates: updates, spansSeveral: spansSeveral)
+            },
             showStatus: record.showStatus, showStats: record.showStats, showEvents: record.showEvents, showLogs: record.showLogs,
             redactor: LogRedactor(patterns: record.redactions), basePath: basePath
         )
         return (scope, record)
     }
 
-    /// The container of the route's `{container}`, only if it is in the selection now (by full id, id prefix or
-    /// name); anything else is 404 and audited, with the same words whether or not such a container exists.
+    /// The container of the route's `{container}` (on the engine `?engine=` names, if any), only if it is in the
+    /// selection now (by full id, id prefix or name); anything else is 404 and audited, with the same words whether
+    /// or not such a container (or engine) exists.
     private func selectedContainer(
-        _ scope: DashboardScope, context: BerthRequestContext, needsLogs: Bool = false
-    ) async throws -> ContainerSummary {
+        _ scope: DashboardScope, request: Request, context: BerthRequestContext, needsLogs: Bool = false
+    ) async throws -> (DashboardEngine, ContainerSummary) {
         let reference = context.parameters.get("container") ?? ""
-        let found: ContainerSummary?
+        let found: (DashboardEngine, ContainerSummary)?
         do {
-            found = try await scope.resolve(reference, engine: engine)
+            found = try await scope.resolve(reference, engine: request.uri.queryParameters["engine"].map(String.init))
         } catch let error as EngineError {
             throw HTTPError(.serviceUnavailable, message: error.description)
         }
@@ -258,11 +277,14 @@ struct DashboardViewController: Sendable {
 
     /// Streams are audited when opened (metadata only), and refused when their record can't be written.
     private func auditStream(
-        scope: DashboardScope, context: BerthRequestContext, container: ContainerSummary? = nil,
+        scope: DashboardScope, context: BerthRequestContext, container: (DashboardEngine, ContainerSummary)? = nil,
         parameters: [String: String]
     ) async throws {
         var parameters = parameters
-        if let container { parameters["container"] = container.name }
+        if let (source, summary) = container {
+            parameters["container"] = summary.name
+            parameters["engine"] = source.name
+        }
         try await audit.recordBeforeShowing(
             context: context, targetType: "dashboard", targetId: String(scope.id), targetName: scope.title,
             parameters: parameters

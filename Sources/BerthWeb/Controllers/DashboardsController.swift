@@ -8,15 +8,16 @@ import NIOCore
 /// Making, changing and sharing dashboards: the list, the editor with its live preview, share links.
 struct DashboardsController: Sendable {
     let database: AppDatabase
-    let engine: EngineClient
+    let engines: EngineAccess
     let audit: AuditTrail
     let views: PageRenderer
     let links: ShareLinks
     let streams: StreamRegistry
 
     func addRoutes(to routes: Routes) {
-        // Dashboards show `local`'s containers (its roles, its rows).
-        let routes = routes.on(.local)
+        // A dashboard may span engines: the global role makes and shares dashboards, the role on each engine decides
+        // which engines' containers one may put on them.
+        let routes = routes.on(.none)
         routes.get("/dashboards", .signedIn, use: list)
         // Before the dashboard pages: these are not dashboards named "new" or "preview".
         routes.get("/dashboards/new", .operateContainers, use: newForm)
@@ -53,23 +54,44 @@ struct DashboardsController: Sendable {
         return try await editor(DashboardForm(dashboard), id: dashboard.id, problems: [], context: context)
     }
 
-    /// `GET /dashboards/preview?kind=labels&selection=…`: which containers the selection matches now (JSON, for
-    /// the editor's live preview).
+    /// `GET /dashboards/preview?kind=labels&selection=…&engine=…`: which containers the selection matches now on
+    /// the engines named (JSON, for the editor's live preview). Only engines the user may choose are asked.
     @Sendable func preview(_ request: Request, context: SignedInContext) async throws -> Response {
         let query = request.uri.queryParameters
         let kind = DashboardSelection.Kind(rawValue: String(query["kind"] ?? "")) ?? .labels
         var form = DashboardForm()
         form.kind = kind
         form.values = DashboardForm.selectionValues(kind: kind, text: String(query["selection"] ?? ""))
-        var result = PreviewResult(summary: form.selection.summary, problems: form.selectionProblems, matches: [], engineProblem: nil)
+        let named = query.getAll("engine").map { String($0) }
+        form.engines = named.isEmpty ? [EngineDefinition.localName] : named
+        let problems = form.selectionProblems + engineProblems(form, user: context.user)
+        var result = PreviewResult(summary: form.selection.summary, problems: problems, matches: [], engineProblem: nil)
         if result.problems.isEmpty {
-            do {
-                result.matches = try await form.selection.select(engine.listContainers(all: true)).map {
-                    PreviewResult.Match(name: $0.name, state: $0.state ?? "", image: $0.image ?? "")
+            let selection = form.selection
+            let handles = form.engines.compactMap { engines.directory.named($0) }
+            let answers = await withTaskGroup(of: (Int, Result<[ContainerSummary], any Error>).self) { group in
+                for (index, handle) in handles.enumerated() {
+                    group.addTask {
+                        do { return (index, .success(selection.select(try await handle.client.listContainers(all: true)))) }
+                        catch { return (index, .failure(error)) }
+                    }
                 }
-            } catch {
-                result.engineProblem = "\(error)"
+                var answers = [Result<[ContainerSummary], any Error>](repeating: .success([]), count: handles.count)
+                for await (index, answer) in group { answers[index] = answer }
+                return answers
             }
+            var failures: [String] = []
+            for (handle, answer) in zip(handles, answers) {
+                switch answer {
+                case .success(let containers):
+                    result.matches += containers.map {
+                        PreviewResult.Match(name: $0.name, state: $0.state ?? "", image: $0.image ?? "", engine: handle.name)
+                    }
+                case .failure(let error):
+                    failures.append(handles.count > 1 ? "\(handle.name): \(error)" : "\(error)")
+                }
+            }
+            if !failures.isEmpty { result.engineProblem = failures.joined(separator: "; ") }
         }
         let data = try JSONEncoder().encode(result)
         return Response(
@@ -88,7 +110,7 @@ struct DashboardsController: Sendable {
     @Sendable func create(_ request: Request, context: SignedInContext) async throws -> Response {
         let user = context.user
         let form = DashboardForm(context.form)
-        let problems = form.problems
+        let problems = form.problems + engineProblems(form, user: user)
         let result = try await audit.act(
             context: context, targetType: "dashboard", targetName: form.title, parameters: form.auditParameters
         ) { record -> AuditTrail.Ending<DashboardRecord> in
@@ -121,7 +143,7 @@ struct DashboardsController: Sendable {
         let (dashboard, user) = try await editable(context)
         let id = dashboard.id ?? 0
         let form = DashboardForm(context.form)
-        let problems = form.problems
+        let problems = form.problems + engineProblems(form, user: user)
         guard problems.isEmpty else {
             // The editor again, with the problems named; the attempt is recorded as failed.
             return try await audit.refuseInput(
@@ -239,10 +261,21 @@ struct DashboardsController: Sendable {
         return (dashboard, user)
     }
 
+    /// The engines the user may put containers of on a dashboard: those they operate.
+    private func selectable(by user: SignedInUser) -> [String] {
+        engines.roles.engines(of: user, in: engines.directory).filter { $0.role >= .operator }.map(\.engine.name)
+    }
+
+    private func engineProblems(_ form: DashboardForm, user: SignedInUser) -> [String] {
+        let roles = engines.roles.engines(of: user, in: engines.directory)
+        return form.engineProblems(allowed: roles.filter { $0.role >= .operator }.map(\.engine.name), visible: roles.map(\.engine.name))
+    }
+
     private func editor(
         _ form: DashboardForm, id: Int64?, problems: [String], context: SignedInContext, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        try views.page("dashboard-edit", DashboardEditPage(form: form, id: id, problems: problems), context: context, status: status)
+        let page = DashboardEditPage(form: form, id: id, problems: problems, selectable: selectable(by: context.user))
+        return try views.page("dashboard-edit", page, context: context, status: status)
     }
 
     private func shares(

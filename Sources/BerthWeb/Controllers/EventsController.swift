@@ -62,7 +62,7 @@ struct EventsController: Sendable {
             }
         }
         return streamer.response(
-            for: user, render: { (tagged: EngineTaggedEvent) in renderers[tagged.engine]?.1.render(tagged.message) }, produce: produce
+            for: context, engines: renderers.values.map(\.0), render: { (tagged: EngineTaggedEvent) in renderers[tagged.engine]?.1.render(tagged.message) }, produce: produce
         )
     }
 
@@ -87,7 +87,6 @@ struct EventsController: Sendable {
     }
 
     @Sendable func page(_ request: Request, context: SignedInContext) async throws -> Response {
-        let engine = try context.engine.client
         let project = request.uri.queryParameters.get("project") ?? ""
         var page = EventsPage(title: project.isEmpty ? "Engine events" : "Events of \(project)", project: project)
         page.streamPath = context.link("/events/stream")
@@ -116,7 +115,7 @@ struct EventsController: Sendable {
             prelude = { [ServerSentEvent(event: "resync", encoding: ["reason": Self.unusablePosition])] }
         }
         return streamer.response(
-            for: user, render: renderer.render,
+            for: context, render: renderer.render,
             attach: { mailbox in
                 broadcaster.subscribe(mailbox, to: Self.topic)
                 return { broadcaster.unsubscribe(mailbox, from: Self.topic) }

@@ -80,11 +80,11 @@ struct JobsController: Sendable {
                     startedAt: record.startedAt.map(AuditText.timestamp), endedAt: record.endedAt.map(AuditText.timestamp), log: [],
                     logFrom: 0, logNext: 0
                 )
-            return streamer.response(for: context.user, render: Self.render, produce: { mailbox in
+            return streamer.response(for: context, render: Self.render, produce: { mailbox in
                 _ = await mailbox.send(snapshot)
             })
         }
-        return streamer.response(for: context.user, capacity: 4, render: Self.render, produce: { mailbox in
+        return streamer.response(for: context, capacity: 4, render: Self.render, produce: { mailbox in
             var next = after
             for await _ in job.changes() {
                 let snapshot = job.snapshot(logAfter: next)

@@ -42,7 +42,6 @@ struct LogsController: Sendable {
 
     /// `/logs?container=a&container=b`: several containers' logs merged, each line tagged with its container.
     @Sendable func mergedPage(_ request: Request, context: SignedInContext) async throws -> Response {
-        let engine = try context.engine.client
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Choose at least one container.") }
         return try await merged(ids, request: request, context: context)
@@ -93,11 +92,10 @@ struct LogsController: Sendable {
     /// `GET /logs/stream?container=…[&container=…][&tail=N]`: server-sent events, resumed from `Last-Event-ID`.
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
         let engine = try context.engine.client
-        let user = context.user
         let ids = requestedContainers(request)
         guard !ids.isEmpty else { throw HTTPError(.badRequest, message: "Name at least one container.") }
         // Past a cap: refused before any inspect or audit row (the row would say logs were streamed).
-        if let refusal = streamer.refusal(for: streamer.owner(of: user)) { return refusal }
+        if let refusal = streamer.refusal(for: streamer.owner(of: context)) { return refusal }
         let cursor = LogCursor(lastEventID: request.lastEventID)
         let tail = self.tail(request, context)
         var followersFound: [LogFollower] = []
@@ -120,7 +118,7 @@ struct LogsController: Sendable {
         let renderer = LogStreamRenderer(cursor: cursor, containers: ids.count)
         let (followers, unavailable) = (followersFound, unavailableFound)
         let resync = cursor.wasUnusable ? followersFound.first?.container : nil
-        return streamer.response(for: user, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: context, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             if let resync {
                 let notice = "The page's last position can't be used (it lies in the future or is not one Berth wrote); showing the latest lines."
                 guard await mailbox.send(.status(container: resync, state: "resync", message: notice)) else { return }

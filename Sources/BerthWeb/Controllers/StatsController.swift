@@ -48,13 +48,12 @@ struct StatsController: Sendable {
 
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
         let engine = try context.engine.client
-        let user = context.user
         let id = try context.parameters.require("id")
         let inspect = try await engine.inspectContainerForPage(id)
         let topic = inspect.id
         let broadcaster = try context.engine.stats
         return streamer.response(
-            for: user, capacity: 16,
+            for: context, capacity: 16,
             render: Self.render,
             attach: { mailbox in
                 broadcaster.subscribe(mailbox, to: topic)

@@ -175,7 +175,6 @@ struct SwarmController: Sendable {
     /// `GET /swarm/services/{id}/logs/stream?tail=N`: every task's output, each line tagged with the service.
     @Sendable func logsStream(_ request: Request, context: SignedInContext) async throws -> Response {
         let engine = try context.engine.client
-        let user = context.user
         let id = try context.parameters.require("id")
         let service: SwarmService
         do {
@@ -190,7 +189,7 @@ struct SwarmController: Sendable {
             parameters: ["tail": tail.map(String.init) ?? "all", "stream": "1"]
         )
         let renderer = LogStreamRenderer(cursor: LogCursor(lastEventID: nil), containers: 1)
-        return streamer.response(for: user, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: context, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             var options = LogOptions(timestamps: true, follow: true)
             options.tail = tail
             do {

@@ -5,6 +5,10 @@ import NIOConcurrencyHelpers
 /// One selected container as a dashboard shows it: nothing more than the status table needs (no environment, no
 /// labels, no inspect JSON).
 struct DashboardContainerStatus: Encodable, Sendable, Equatable {
+    /// The engine it runs on, by name.
+    let engine: String
+    /// `?engine=name` for its links when the dashboard spans several engines, else empty.
+    let engineQuery: String
     let id: String
     let shortId: String
     let name: String
@@ -21,7 +25,9 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
     /// The last update check found a newer image for the tag it was started with.
     let updateAvailable: Bool
 
-    init(_ summary: ContainerSummary, inspect: ContainerInspect?, updates: UpdateMarks) {
+    init(_ summary: ContainerSummary, inspect: ContainerInspect?, on engine: DashboardEngine) {
+        self.engine = engine.name
+        engineQuery = engine.query
         id = summary.id
         shortId = String(summary.id.prefix(12))
         name = summary.name
@@ -33,19 +39,45 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
         restarts = inspect?.restartCount ?? 0
         running = state == "running"
         tty = inspect?.config?.tty ?? false
-        updateAvailable = updates.updateAvailable(reference: inspect?.config?.image ?? summary.image, imageId: summary.imageID)
+        updateAvailable = engine.updates?.updateAvailable(reference: inspect?.config?.image ?? summary.image, imageId: summary.imageID) ?? false
+    }
+}
+
+/// One engine a dashboard picks containers from, as Berth reaches it now.
+struct DashboardEngine: Sendable {
+    let name: String
+    /// Nil when Berth knows no engine of that name now (removed since the dashboard was saved).
+    let handle: EngineHandle?
+    /// Update checks are `local`'s: other engines' rows never claim an update.
+    let updates: UpdateMarks?
+    /// `?engine=name` on container links when the dashboard spans several engines; empty otherwise, so a
+    /// one-engine dashboard's links stay what they were.
+    let query: String
+
+    init(name: String, handle: EngineHandle?, updates: UpdateMarks, spansSeveral: Bool) {
+        self.name = name
+        self.handle = handle
+        self.updates = handle?.isLocal == true ? updates : nil
+        query = spansSeveral ? "?engine=" + (name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name) : ""
+    }
+
+    /// What the pages say when the engine is not reachable, naming it on a dashboard of several.
+    func problem(_ error: (any Error)?) -> String {
+        let engine = query.isEmpty ? "The engine" : "The engine \(name)"
+        guard handle != nil else { return "Berth knows no engine named “\(name)” any more." }
+        return "\(engine) can't be reached: \(error.map { "\($0)" } ?? "no answer")"
     }
 }
 
 /// What a dashboard's one stream carries.
 enum DashboardMessage: Sendable {
-    /// The whole status table, sent when something about the selection changed.
-    case containers([DashboardContainerStatus])
-    case event(EngineEvent)
-    case stats(container: String, StatsPoint)
+    /// One engine's part of the status table, sent whole when something about its selection changed.
+    case containers(engine: String, [DashboardContainerStatus])
+    case event(engine: String, EngineEvent)
+    case stats(engine: String, container: String, StatsPoint)
     /// Log lines (already redacted) and log status, as the log viewer's stream sends them.
     case logs(LogStreamMessage)
-    case engine(up: Bool, message: String)
+    case engine(name: String, up: Bool, message: String)
 
     /// What a message holds, for the stream's byte bound: log lines are what can be large.
     @Sendable static func weight(_ message: DashboardMessage) -> Int {
@@ -60,6 +92,8 @@ struct DashboardScope: Sendable {
     let title: String
     let details: String
     let selection: DashboardSelection
+    /// Where the selection picks from, in the order the table shows them.
+    let engines: [DashboardEngine]
     let showStatus: Bool
     let showStats: Bool
     let showEvents: Bool
@@ -68,14 +102,30 @@ struct DashboardScope: Sendable {
     /// `/dashboards/{id}` for signed-in teammates, `/shared/{id}` for link viewers.
     let basePath: String
 
-    /// The selected containers now, from one engine call.
+    /// The selected containers of one engine now, from one engine call.
     func containers(engine: EngineClient) async throws -> [ContainerSummary] {
         selection.select(try await engine.listContainers(all: true))
     }
 
-    /// The selected container a request names by full id, id prefix or name; nil for anything outside the selection,
-    /// whether or not such a container exists.
-    func resolve(_ reference: String, engine: EngineClient) async throws -> ContainerSummary? {
+    /// The selected container a request names by full id, id prefix or name, on the engine it names (`?engine=`)
+    /// or else the first of the dashboard's engines that has it; nil for anything outside the selection, whether or
+    /// not such a container exists.
+    func resolve(_ reference: String, engine name: String?) async throws -> (DashboardEngine, ContainerSummary)? {
+        let candidates = name.map { name in engines.filter { $0.name == name } } ?? engines
+        var firstError: (any Error)?
+        for candidate in candidates {
+            guard let client = candidate.handle?.client else { continue }
+            do {
+                if let found = try await resolve(reference, engine: client) { return (candidate, found) }
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        return nil
+    }
+
+    private func resolve(_ reference: String, engine: EngineClient) async throws -> ContainerSummary? {
         let selected = try await containers(engine: engine)
         let name = reference.hasPrefix("/") ? String(reference.dropFirst()) : reference
         if let byName = selected.first(where: { $0.name == name || $0.id == reference }) { return byName }
@@ -85,13 +135,11 @@ struct DashboardScope: Sendable {
     }
 
     /// The status rows of the selected containers; each inspected (for health, restarts, start time) in parallel.
-    static func statuses(
-        of containers: [ContainerSummary], engine: EngineClient, updates: UpdateMarks
-    ) async -> [DashboardContainerStatus] {
+    static func statuses(of containers: [ContainerSummary], on source: DashboardEngine, engine: EngineClient) async -> [DashboardContainerStatus] {
         await withTaskGroup(of: (Int, DashboardContainerStatus).self) { group in
             for (index, summary) in containers.enumerated() {
                 group.addTask {
-                    (index, DashboardContainerStatus(summary, inspect: try? await engine.inspectContainer(summary.id), updates: updates))
+                    (index, DashboardContainerStatus(summary, inspect: try? await engine.inspectContainer(summary.id), on: source))
                 }
             }
             var rows = [DashboardContainerStatus?](repeating: nil, count: containers.count)
@@ -101,21 +149,71 @@ struct DashboardScope: Sendable {
     }
 }
 
-/// Fills a dashboard's stream: the status table whenever the selection changes (container events, and every
-/// `refreshInterval` for what events don't tell), the selection's events, the running containers' stats, and their
-/// logs when the dashboard shows logs. Events and stats come from the shared upstreams, so ten wall screens on one
-/// dashboard cost the engine no more than one.
+/// Fills a dashboard's stream from each of its engines at once, each engine's part on its own (one engine down or
+/// slow holds up nothing of the others'); an engine Berth no longer knows is named as such.
 struct DashboardFeed: Sendable {
-    let engine: EngineClient
-    let updates: UpdateMarks
     let scope: DashboardScope
-    let events: Broadcaster<EngineEventMessage>
-    let stats: Broadcaster<StatsMessage>
-    let tails: Broadcaster<LogStreamMessage>
     var refreshInterval: Duration = .seconds(30)
+
+    func run(into mailbox: Mailbox<DashboardMessage>) async {
+        let budget = LogBudget(engines: scope.engines.count, total: LogsController.maxContainers)
+        await withTaskGroup(of: Void.self) { group in
+            for (index, source) in scope.engines.enumerated() {
+                guard let handle = source.handle else {
+                    guard await mailbox.send(.containers(engine: source.name, [])) else { return }
+                    _ = await mailbox.send(.engine(name: source.name, up: false, message: source.problem(nil)))
+                    continue
+                }
+                let feed = DashboardEngineFeed(
+                    source: source, handle: handle, scope: scope, refreshInterval: refreshInterval, logBudget: budget, position: index
+                )
+                group.addTask { await feed.run(into: mailbox) }
+            }
+        }
+    }
+}
+
+/// How many containers' logs a dashboard follows, shared among its engines in table order: the first engines'
+/// containers first, as a one-engine dashboard follows its first containers. Each engine's part is known after
+/// its latest reading (a later engine learns of an earlier one's change at its own next reading).
+final class LogBudget: Sendable {
+    private let counts: NIOLockedValueBox<[Int]>
+    let total: Int
+
+    init(engines: Int, total: Int) {
+        counts = NIOLockedValueBox(Array(repeating: 0, count: engines))
+        self.total = total
+    }
+
+    /// Records how many rows the engine at `position` has, and returns how many of them may follow logs.
+    func allowance(position: Int, rows: Int) -> Int {
+        counts.withLockedValue { counts in
+            counts[position] = rows
+            return max(0, total - counts[..<position].reduce(0, +))
+        }
+    }
+}
+
+/// Fills one engine's part of a dashboard's stream: its status rows whenever the selection there changes
+/// (container events, and every `refreshInterval` for what events don't tell), the selection's events, the running
+/// containers' stats, and their logs when the dashboard shows logs. Events and stats come from the engine's shared
+/// upstreams, so ten wall screens on one dashboard cost the engine no more than one.
+struct DashboardEngineFeed: Sendable {
+    let source: DashboardEngine
+    let handle: EngineHandle
+    let scope: DashboardScope
+    var refreshInterval: Duration = .seconds(30)
+    let logBudget: LogBudget
+    /// The engine's place among the dashboard's engines.
+    let position: Int
     var logTail = 100
     /// How many recent events a page starts with.
     var recentEvents = 30
+
+    private var engine: EngineClient { handle.client }
+    private var events: Broadcaster<EngineEventMessage> { handle.events }
+    private var stats: Broadcaster<StatsMessage> { handle.stats }
+    private var tails: Broadcaster<LogStreamMessage> { handle.tails }
 
     /// Container actions after which the status table is read again.
     static let statusActions: Set<String> = [
@@ -137,12 +235,14 @@ struct DashboardFeed: Sendable {
         var followers = Followers(stats: scope.showStats, logs: scope.showLogs)
         defer { followers.stopAll() }
 
+        let name = source.name
         if scope.showEvents {
             for event in await recent() {
-                guard await mailbox.send(.event(event)) else { return }
+                guard await mailbox.send(.event(engine: name, event)) else { return }
             }
         }
         let scope = self.scope
+        let source = self.source
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while let item = await eventBox.next() {
@@ -152,7 +252,7 @@ struct DashboardFeed: Sendable {
                     }
                     switch message {
                     case .engine(let up, let text):
-                        mailbox.offer(.engine(up: up, message: text))
+                        mailbox.offer(.engine(name: name, up: up, message: source.query.isEmpty ? text : "\(name): \(text)"))
                         trigger.yield()
                     case .event(let event):
                         guard event.type == "container", let id = event.actor?.id else { continue }
@@ -161,7 +261,7 @@ struct DashboardFeed: Sendable {
                         // event's attributes mix labels with `name` and `image`, so they can't decide it. A
                         // container not selected yet may be new: its events wait for the next reading of the table.
                         if selected.withLockedValue({ $0.contains(id) }) {
-                            if scope.showEvents { mailbox.offer(.event(event)) }
+                            if scope.showEvents { mailbox.offer(.event(engine: name, event)) }
                         } else if scope.showEvents {
                             waiting.withLockedValue { waiting in
                                 if waiting.count >= Self.maxWaitingEvents { waiting.removeFirst() }
@@ -171,6 +271,9 @@ struct DashboardFeed: Sendable {
                         if Self.statusActions.contains(action) { trigger.yield() }
                     }
                 }
+                // The engine was replaced or removed (its upstreams closed): the page ends with the reason and
+                // reconnects to whatever has the name now.
+                if !Task.isCancelled, let reason = eventBox.closeReason { mailbox.close(reason: reason) }
             }
             let interval = refreshInterval
             group.addTask {
@@ -188,12 +291,12 @@ struct DashboardFeed: Sendable {
                     let containers = try await scope.containers(engine: engine)
                     if engineDown {
                         engineDown = false
-                        mailbox.offer(.engine(up: true, message: "The engine answers again."))
+                        mailbox.offer(.engine(name: name, up: true, message: "The engine answers again."))
                     }
-                    let rows = await DashboardScope.statuses(of: containers, engine: engine, updates: updates)
+                    let rows = await DashboardScope.statuses(of: containers, on: source, engine: engine)
                     let members = Set(rows.map(\.id))
                     selected.withLockedValue { $0 = members }
-                    guard await mailbox.send(.containers(rows)) else { break }
+                    guard await mailbox.send(.containers(engine: name, rows)) else { break }
                     // An event that came after this reading began may be of a container the reading could not
                     // see yet: it waits for the next one (which its own event triggered) instead of being dropped.
                     let held = waiting.withLockedValue { waiting in
@@ -201,12 +304,13 @@ struct DashboardFeed: Sendable {
                         waiting.removeAll { members.contains($0.event.actor?.id ?? "") || $0.at < readingStarted }
                         return held
                     }
-                    for item in held { mailbox.offer(.event(item.event)) }
-                    followers.update(rows, start: { row, kind in follow(row, kind, into: mailbox) })
+                    for item in held { mailbox.offer(.event(engine: name, item.event)) }
+                    let logLimit = logBudget.allowance(position: position, rows: rows.count)
+                    followers.update(rows, logLimit: logLimit, start: { row, kind in follow(row, kind, into: mailbox) })
                 } catch {
                     if !engineDown {
                         engineDown = true
-                        mailbox.offer(.engine(up: false, message: "The engine can't be reached: \(error)"))
+                        mailbox.offer(.engine(name: name, up: false, message: source.problem(error)))
                     }
                 }
                 // Bursts of events (a compose project starting) cost one read, not one each.
@@ -235,6 +339,7 @@ struct DashboardFeed: Sendable {
     /// A task that passes one container's stats (from the shared upstream) or its logs (redacted) to the stream.
     private func follow(_ row: DashboardContainerStatus, _ kind: Followers.Kind, into mailbox: Mailbox<DashboardMessage>) -> Task<Void, Never> {
         let id = row.id
+        let name = source.name
         switch kind {
         case .stats:
             let stats = self.stats
@@ -245,7 +350,7 @@ struct DashboardFeed: Sendable {
                 while let item = await box.next() {
                     guard case .element(let message) = item else { continue }
                     switch message {
-                    case .sample(let point): mailbox.offer(.stats(container: id, point))
+                    case .sample(let point): mailbox.offer(.stats(engine: name, container: id, point))
                     case .engine: continue
                     case .ended: return
                     }
@@ -285,11 +390,14 @@ struct Followers {
     }
 
     /// Starts what newly selected (or newly running) containers need, stops what left.
-    mutating func update(_ rows: [DashboardContainerStatus], start: (DashboardContainerStatus, Kind) -> Task<Void, Never>) {
+    mutating func update(
+        _ rows: [DashboardContainerStatus], logLimit: Int = LogsController.maxContainers,
+        start: (DashboardContainerStatus, Kind) -> Task<Void, Never>
+    ) {
         var wanted: [String: (DashboardContainerStatus, Kind)] = [:]
         for (index, row) in rows.enumerated() {
             // Each followed log is an engine connection of this page's own: as many as a merged log view allows.
-            if logs && index < LogsController.maxContainers { wanted["logs:\(row.id)"] = (row, .logs) }
+            if logs && index < logLimit { wanted["logs:\(row.id)"] = (row, .logs) }
             if stats && row.running { wanted["stats:\(row.id)"] = (row, .stats) }
         }
         for (key, task) in tasks where wanted[key] == nil {
@@ -313,16 +421,16 @@ struct DashboardStreamRenderer: Sendable {
 
     func render(_ message: DashboardMessage) -> ServerSentEvent? {
         switch message {
-        case .containers(let rows):
-            return ServerSentEvent(event: "containers", encoding: ["containers": rows])
-        case .event(let event):
-            return ServerSentEvent(event: "event", id: event.timestamp?.description, encoding: DashboardEventPayload(event))
-        case .stats(let container, let point):
-            return ServerSentEvent(event: "stats", encoding: DashboardStatsPayload(c: String(container.prefix(12)), stats: point))
+        case .containers(let engine, let rows):
+            return ServerSentEvent(event: "containers", encoding: DashboardRowsPayload(engine: engine, containers: rows))
+        case .event(let engine, let event):
+            return ServerSentEvent(event: "event", id: event.timestamp?.description, encoding: DashboardEventPayload(event, engine: engine))
+        case .stats(let engine, let container, let point):
+            return ServerSentEvent(event: "stats", encoding: DashboardStatsPayload(engine: engine, c: String(container.prefix(12)), stats: point))
         case .logs(let message):
             return logs.render(message)
-        case .engine(let up, let message):
-            return ServerSentEvent(event: "engine", encoding: EngineStatus(state: up ? "up" : "down", message: message))
+        case .engine(let name, let up, let message):
+            return ServerSentEvent(event: "engine", encoding: DashboardEngineStatus(engine: name, state: up ? "up" : "down", message: message))
         }
     }
 }
@@ -330,13 +438,15 @@ struct DashboardStreamRenderer: Sendable {
 /// An event as a dashboard shows it: what happened to which container, when. Not the attributes: they hold every
 /// label of the container.
 struct DashboardEventPayload: Encodable, Sendable {
+    let engine: String
     let action: String
     let c: String
     let name: String
     let exitCode: String?
     let time: Int64
 
-    init(_ event: EngineEvent) {
+    init(_ event: EngineEvent, engine: String) {
+        self.engine = engine
         // A dashboard (a share link among its viewers) never shows an exec's command line: it may hold a secret.
         action = EventPayload.action(of: event, revealingCommands: false)
         c = String((event.actor?.id ?? "").prefix(12))
@@ -347,6 +457,19 @@ struct DashboardEventPayload: Encodable, Sendable {
 }
 
 struct DashboardStatsPayload: Encodable, Sendable {
+    let engine: String
     let c: String
     let stats: StatsPoint
+}
+
+/// One engine's rows of the status table.
+struct DashboardRowsPayload: Encodable, Sendable {
+    let engine: String
+    let containers: [DashboardContainerStatus]
+}
+
+struct DashboardEngineStatus: Encodable, Sendable {
+    let engine: String
+    let state: String
+    let message: String
 }

@@ -8,6 +8,8 @@ struct DashboardForm: Sendable {
     var details = ""
     var kind = DashboardSelection.Kind.labels
     var values: [String] = []
+    /// The engines to pick from; a form without engine fields (a Berth of one engine shows none) means `local`.
+    var engines = [EngineDefinition.localName]
     var showStatus = true
     var showStats = true
     var showEvents = true
@@ -21,6 +23,7 @@ struct DashboardForm: Sendable {
     static let maxDetails = 1000
     static let maxValues = 50
     static let maxShares = 50
+    static let maxEngines = 20
 
     init() {}
 
@@ -29,6 +32,7 @@ struct DashboardForm: Sendable {
         details = record.details
         kind = DashboardSelection.Kind(rawValue: record.selectionKind) ?? .labels
         values = record.selectionValues
+        engines = record.engines
         showStatus = record.showStatus
         showStats = record.showStats
         showEvents = record.showEvents
@@ -45,6 +49,8 @@ struct DashboardForm: Sendable {
         details = (fields["details"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         kind = DashboardSelection.Kind(rawValue: fields["kind"] ?? "") ?? .labels
         values = Self.selectionValues(kind: kind, text: fields["selection"] ?? "")
+        let engines = Self.list(fields.values("engine").joined(separator: " "))
+        self.engines = engines.isEmpty && fields["engines"] == nil ? [EngineDefinition.localName] : engines
         showStatus = fields.isChecked("showStatus")
         showStats = fields.isChecked("showStats")
         showEvents = fields.isChecked("showEvents")
@@ -99,6 +105,20 @@ struct DashboardForm: Sendable {
         return problems
     }
 
+    /// What is wrong with the engines chosen, for a user who operates the engines `allowed` and has a role on those
+    /// `visible` (an engine they have no role on gets the words of one that does not exist, as everywhere).
+    func engineProblems(allowed: [String], visible: [String]) -> [String] {
+        if engines.isEmpty { return ["Choose at least one engine."] }
+        if engines.count > Self.maxEngines { return ["At most \(Self.maxEngines) engines."] }
+        return engines.compactMap { name in
+            if !visible.contains(name) { return "Berth knows no engine named “\(name.prefix(64))” that you may use." }
+            if !allowed.contains(name) {
+                return "You don't operate the engine \(name): only its operators may put its containers on a dashboard."
+            }
+            return nil
+        }
+    }
+
     var selectionProblems: [String] {
         if values.isEmpty {
             switch kind {
@@ -126,6 +146,7 @@ struct DashboardForm: Sendable {
         record.details = details
         record.selectionKind = kind.rawValue
         record.selectionValues = values
+        record.engines = engines
         record.showStatus = showStatus
         record.showStats = showStats
         record.showEvents = showEvents
@@ -142,6 +163,7 @@ struct DashboardForm: Sendable {
     var auditParameters: [String: String] {
         [
             "title": title, "selection": "\(kind.rawValue): \(values.joined(separator: ", "))",
+            "engines": engines.joined(separator: ","),
             "widgets": widgetNames.joined(separator: ","), "redactionRules": String(redactions.count),
             "sharedWithAll": sharedWithAll ? "1" : "0", "sharedGroups": sharedGroups.joined(separator: ","),
             "sharedUsers": sharedUsers.joined(separator: ","),

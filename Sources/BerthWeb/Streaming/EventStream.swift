@@ -13,6 +13,8 @@ import ServiceLifecycle
 /// wait for browsers to leave.
 struct EventStreamer: Sendable {
     let sessions: SessionManager
+    /// Each heartbeat asks again whether the user still has a role on the stream's engines.
+    let roles: EngineRoles
     let registry: StreamRegistry
     /// How often a quiet stream gets a keep-alive comment and its session a look.
     let heartbeat: Duration
@@ -49,7 +51,8 @@ struct EventStreamer: Sendable {
     ///     writer waits for more before writing, unless what it has is already large. Fewer, larger writes and
     ///     events, for at most this much delay.
     func response<Message: Sendable>(
-        for user: SignedInUser,
+        for context: SignedInContext,
+        engines: [EngineHandle]? = nil,
         capacity: Int = 256,
         weight: (@Sendable (Message) -> Int)? = nil,
         gather: Duration? = nil,
@@ -58,15 +61,30 @@ struct EventStreamer: Sendable {
         prelude: (@Sendable () async -> [ServerSentEvent])? = nil,
         produce: (@Sendable (Mailbox<Message>) async -> Void)? = nil
     ) -> Response {
-        let owner = owner(of: user)
+        let owner = owner(of: context, engines: engines)
         return response(
             for: owner, capacity: capacity, weight: weight, gather: gather, render: render, attach: attach, prelude: prelude, produce: produce
         )
     }
 
-    func owner(of user: SignedInUser) -> StreamOwner {
+    /// Who a signed-in stream belongs to, and what each heartbeat checks: the session, and the user's role on the
+    /// engines it watches — the route's engine, or `engines` for a stream of several (`/events/all`) — as the
+    /// session's current role and the system's groups give it now (a group taken away ends the stream within a
+    /// heartbeat and the roles' cache lifetime).
+    func owner(of context: SignedInContext, engines: [EngineHandle]? = nil) -> StreamOwner {
         let sessions = self.sessions
-        return StreamOwner(key: user.sessionKey) { await sessions.endedReason(sessionKey: user.sessionKey) }
+        let roles = self.roles
+        let key = context.user.sessionKey
+        let watched = engines ?? context.base.scopedEngine.map { [$0] } ?? []
+        return StreamOwner(key: key) {
+            guard case .valid(let user) = await sessions.resolve(key: key, activity: false) else {
+                return await sessions.endedReason(sessionKey: key) ?? "You were signed out."
+            }
+            for engine in watched where roles.role(of: user, on: engine) == nil {
+                return "You no longer have a role on the engine \(engine.name); this view ends."
+            }
+            return nil
+        }
     }
 
     /// The refusal a new stream of `owner` gets now (past a cap), or nil. `response` asks it too; a handler that

@@ -17,7 +17,8 @@ struct DashboardListPage: Sendable {
             title = record.title
             details = record.details
             owner = record.owner
-            selection = DashboardSelection(record).summary
+            let summary = DashboardSelection(record).summary
+            selection = record.engines == [EngineDefinition.localName] ? summary : summary + " on " + record.engines.joined(separator: ", ")
             sharing = DashboardListPage.sharing(record)
             canEdit = DashboardAccess.canEdit(record, user)
         }
@@ -50,6 +51,10 @@ struct DashboardEditPage: Sendable {
     let name: String
     let details: String
     let kinds: [Option]
+    /// The engines to choose from: those the user operates, and any the dashboard has already. Nil when that is
+    /// `local` alone (a Berth of one engine asks nothing).
+    let engines: [Option]?
+    let choosesEngines: Bool
     let selectionText: String
     let showStatus: Bool
     let showStats: Bool
@@ -60,7 +65,7 @@ struct DashboardEditPage: Sendable {
     let sharedGroups: String
     let sharedUsers: String
 
-    init(form: DashboardForm, id: Int64?, problems: [String]) {
+    init(form: DashboardForm, id: Int64?, problems: [String], selectable: [String]) {
         self.id = id
         title = id == nil ? "New dashboard" : "Edit \(form.title)"
         action = id.map { "/dashboards/\($0)" } ?? "/dashboards"
@@ -72,6 +77,11 @@ struct DashboardEditPage: Sendable {
             .pattern: "by name pattern (* and ?)", .compose: "by compose project",
         ]
         kinds = [.labels, .names, .pattern, .compose].map { Option(value: $0.rawValue, label: labels[$0] ?? $0.rawValue, selected: $0 == form.kind) }
+        let names = selectable + form.engines.filter { !selectable.contains($0) }
+        engines = names == [EngineDefinition.localName] ? nil : names.map { name in
+            Option(value: name, label: selectable.contains(name) ? name : "\(name) (not yours to choose)", selected: form.engines.contains(name))
+        }
+        choosesEngines = engines != nil
         selectionText = form.values.joined(separator: "\n")
         showStatus = form.showStatus
         showStats = form.showStats
@@ -150,13 +160,19 @@ struct DashboardPage: Sendable {
     let details: String
     let selection: String
     let basePath: String
+    /// The engines' names in table order, for the page's script.
+    let engines: String
+    /// The engines named for people ("local, prod") when there are several; nil for a one-engine dashboard, whose
+    /// table has no engine column.
+    let engineNames: String?
     let showStatus: Bool
     let showStats: Bool
     let showEvents: Bool
     let showLogs: Bool
     let rows: [DashboardContainerStatus]
     let hasRows: Bool
-    let engineProblem: String?
+    /// One line for each engine that did not answer.
+    let engineProblems: [String]
     /// Watched through a share link: no navigation, no edit links.
     let viaLink: Bool
     let canEdit: Bool
@@ -171,6 +187,8 @@ struct DashboardContainerPage: Sendable {
     let dashboardTitle: String
     let basePath: String
     let row: DashboardContainerStatus
+    /// The container's engine when the dashboard spans several.
+    let engineName: String?
     let started: DisplayTime?
     let showStats: Bool
     let showLogs: Bool
@@ -183,6 +201,7 @@ struct PreviewResult: Encodable, Sendable {
         let name: String
         let state: String
         let image: String
+        let engine: String
     }
 
     let summary: String
