@@ -52,6 +52,40 @@ import TestSupport
         }
     }
 
+    /// 55 containers (created, not started) and 50 a page: the browser gets 50 rows and a link to the rest, which
+    /// keeps the filters and the order; the counts are the whole list's; a page past the end shows the last one.
+    @Test func aLongListComesAPageAtATimeWithItsFiltersKept() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let tag = TestEngine.uniqueName("paged")
+            for index in 0..<55 {
+                try await scope.busybox(["true"], name: "\(tag)-\(String(format: "%02d", index))", start: false)
+            }
+            try await withTestApp { client, _ in
+                let browser = try await signIn(client, as: "bt-viewer")
+                func names(_ html: String) -> [String] {
+                    html.components(separatedBy: "title=\"").dropFirst().compactMap { part in
+                        part.components(separatedBy: "</a>").first?.components(separatedBy: ">").last
+                    }.filter { $0.hasPrefix(tag) }
+                }
+                let first = try await client.execute(uri: "/containers?all=1&name=\(tag)&sort=name&per=50", method: .get, headers: browser.getHeaders)
+                #expect(first.status == .ok)
+                #expect(names(first.text) == (0..<50).map { "\(tag)-\(String(format: "%02d", $0))" })
+                #expect(first.text.contains("55 shown, 0 running"))
+                #expect(first.text.contains("1–50 of 55 · page 1 of 2"))
+                let next = "/containers?all=1&amp;name=\(tag)&amp;sort=name&amp;per=50&amp;page=2"
+                #expect(first.text.contains("href=\"\(next)\" rel=\"next\""), "the next page's link keeps the filters")
+                let second = try await client.execute(uri: next.replacingOccurrences(of: "&amp;", with: "&"), method: .get, headers: browser.getHeaders)
+                #expect(names(second.text) == (50..<55).map { "\(tag)-\(String(format: "%02d", $0))" })
+                #expect(second.text.contains("51–55 of 55 · page 2 of 2") && second.text.contains("rel=\"prev\""))
+                let past = try await client.execute(uri: "/containers?all=1&name=\(tag)&sort=name&per=50&page=9", method: .get, headers: browser.getHeaders)
+                #expect(names(past.text) == names(second.text), "a page past the end shows the last one")
+                // The default page holds 100: no pager for 55.
+                let whole = try await client.execute(uri: "/containers?all=1&name=\(tag)", method: .get, headers: browser.getHeaders)
+                #expect(names(whole.text).count == 55 && !whole.text.contains("class=\"pager\""))
+            }
+        }
+    }
+
     @Test func hostileLabelsCommandsAndNamesAreEscaped() async throws {
         let payload = "<img src=x onerror=alert(1)>"
         try await TestEngine.withContainers { _, scope in

@@ -38,7 +38,8 @@ import Testing
         expectEveryStoredPropertyAnswered(try #require(row.labels.first))
 
         let page = ContainerListPage(
-            query: ContainerListQuery(["all": "1"]), rows: [row], runningCount: 1, totalShown: 1,
+            // Two pages: the pager is there too.
+            query: ContainerListQuery(["all": "1", "per": "50"]), rows: Array(repeating: row, count: 60), runningCount: 60, totalShown: 60,
             engineProblem: EngineProblem(address: "unix:///x", message: "down")
         )
         expectEveryStoredPropertyAnswered(page)

@@ -35,7 +35,8 @@ struct ContainersController: Sendable {
                 rows: rows,
                 runningCount: containers.filter { $0.state == "running" }.count,
                 totalShown: containers.count,
-                engineProblem: nil
+                engineProblem: nil,
+                path: context.link("/containers")
             )
             return try views.containerListPage(page, context: context)
         } catch let error as EngineError {

@@ -66,7 +66,7 @@ struct OverviewController: Sendable {
                 summaries.append(EngineSummary(engine: engine, role: role, problem: "No answer within \(timeout.components.seconds) s."))
             }
         }
-        let sorted = query.sort.apply(to: rows)
-        return try views.page("overview", OverviewPage(engines: summaries, query: query, rows: sorted), rows: sorted, context: context)
+        let page = OverviewPage(engines: summaries, query: query, rows: query.sort.apply(to: rows))
+        return try views.page("overview", page, rows: page.rows, context: context)
     }
 }

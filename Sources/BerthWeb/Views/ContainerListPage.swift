@@ -10,7 +10,9 @@ import HummingbirdCore
 struct ContainerListPage: Sendable {
     let title = "Containers"
     let query: ContainerListQuery
+    /// This page's rows (``ContainerListPaging``); the counts are the whole list's.
     let rows: [ContainerRow]
+    let paging: ContainerListPaging?
     let runningCount: Int
     let totalShown: Int
     /// Set when the engine could not be asked; the page still renders, with a banner.
@@ -20,9 +22,12 @@ struct ContainerListPage: Sendable {
     /// Where the rows go: the renderer writes them into the response there (``PageRenderer/containerListPage``).
     let rowsHTML = PageRenderer.rowsMarker
 
-    init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?) {
+    /// `rows` is the whole list, sorted; the page keeps the slice its paging shows (`path` is where the list is).
+    init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?, path: String = "") {
         self.query = query
-        self.rows = rows
+        let paging = ContainerListPaging(query: query, total: rows.count, path: path)
+        self.rows = Array(rows[paging.range])
+        self.paging = paging.pages > 1 ? paging : nil
         self.runningCount = runningCount
         self.totalShown = totalShown
         self.engineProblem = engineProblem
@@ -130,7 +135,35 @@ struct ContainerRow: Sendable, Hashable {
     }
 }
 
-/// The list's filters and order, from the query string.
+/// Which rows of a sorted list one page shows, and the links to the others (filters and order kept). A browser gets
+/// a page of rows, not thousands; the counts above it are the whole list's.
+struct ContainerListPaging: Sendable {
+    let page: Int
+    let pages: Int
+    let range: Range<Int>
+    /// `41–60 of 1,000`, for the pager.
+    let position: String
+    let previousLink: String?
+    let nextLink: String?
+    let firstLink: String?
+    let lastLink: String?
+
+    init(query: ContainerListQuery, total: Int, path: String) {
+        let size = query.pageSize
+        pages = max(1, (total + size - 1) / size)
+        // A page past the end (the list shrank since the link was made) shows the last one.
+        page = min(query.page, pages)
+        range = min((page - 1) * size, total)..<min(page * size, total)
+        position = "\(range.lowerBound + 1)–\(range.upperBound) of \(total)"
+        func link(_ page: Int) -> String { path + query.queryString(page: page) }
+        previousLink = page > 1 ? link(page - 1) : nil
+        nextLink = page < pages ? link(page + 1) : nil
+        firstLink = page > 2 ? link(1) : nil
+        lastLink = page < pages - 1 ? link(pages) : nil
+    }
+}
+
+/// The list's filters, order and page, from the query string.
 struct ContainerListQuery: Sendable {
     let showAll: Bool
     let name: String
@@ -138,6 +171,13 @@ struct ContainerListQuery: Sendable {
     let label: String
     let state: String
     let sort: ContainerSort
+    /// 1-based.
+    let page: Int
+    /// Rows a page shows (`per`, within ``pageSizes``).
+    let pageSize: Int
+
+    static let pageSizes = [50, 100, 250, 500]
+    static let defaultPageSize = 100
 
     static let states = ["created", "running", "paused", "restarting", "removing", "exited", "dead"]
 
@@ -156,10 +196,28 @@ struct ContainerListQuery: Sendable {
         image = text("image")
         label = text("label")
         sort = ContainerSort(rawValue: text("sort")) ?? .created
+        page = max(1, Int(text("page")) ?? 1)
+        let per = Int(text("per")) ?? Self.defaultPageSize
+        pageSize = Self.pageSizes.contains(per) ? per : Self.defaultPageSize
         isFiltered = !name.isEmpty || !image.isEmpty || !label.isEmpty || !state.isEmpty
         stateOptions = Self.states.map { [state] in Option(value: $0, selected: $0 == state) }
         sortOptions = ContainerSort.allCases.map { [sort] in Option(value: $0.rawValue, selected: $0 == sort) }
+        pageSizeOptions = Self.pageSizes.map { [pageSize] in Option(value: String($0), selected: $0 == pageSize) }
     }
+
+    /// The query string of this list at another page: `?all=1&name=web&sort=name&per=100&page=3`.
+    func queryString(page: Int) -> String {
+        var parts = ["all=" + (showAll ? "1" : "0")]
+        for (key, value) in [("name", name), ("image", image), ("label", label), ("state", state)] where !value.isEmpty {
+            parts.append(key + "=" + (value.addingPercentEncoding(withAllowedCharacters: Self.queryValue) ?? ""))
+        }
+        if sort != .created { parts.append("sort=" + sort.rawValue) }
+        if pageSize != Self.defaultPageSize { parts.append("per=\(pageSize)") }
+        parts.append("page=\(page)")
+        return "?" + parts.joined(separator: "&")
+    }
+
+    private static let queryValue = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
 
     var engineFilters: ContainerFilters {
         ContainerFilters(
@@ -175,6 +233,7 @@ struct ContainerListQuery: Sendable {
     /// The state choices for the filter's select, with the current one marked.
     let stateOptions: [Option]
     let sortOptions: [Option]
+    let pageSizeOptions: [Option]
 
     struct Option: Sendable {
         let value: String

@@ -5,6 +5,9 @@ struct OverviewPage: Sendable {
     let title = "Overview"
     let engines: [EngineSummary]
     let query: ContainerListQuery
+    /// This page's rows; the counts are the whole list's.
+    let rows: [ContainerRow]
+    let paging: ContainerListPaging?
     let totalShown: Int
     let runningCount: Int
     /// nil when all answered (Mustache treats 0 as true).
@@ -12,9 +15,13 @@ struct OverviewPage: Sendable {
     let isEmpty: Bool
     let rowsHTML = PageRenderer.rowsMarker
 
+    /// `rows` is the whole list, sorted.
     init(engines: [EngineSummary], query: ContainerListQuery, rows: [ContainerRow]) {
         self.engines = engines
         self.query = query
+        let paging = ContainerListPaging(query: query, total: rows.count, path: "/")
+        self.rows = Array(rows[paging.range])
+        self.paging = paging.pages > 1 ? paging : nil
         totalShown = rows.count
         runningCount = rows.filter { $0.state == "running" }.count
         let unreachable = engines.filter { !$0.up }.count

@@ -40,6 +40,7 @@ extension ContainerListPage: MustacheParent {
         case "title": title
         case "query": query
         case "rows": rows
+        case "paging": paging
         case "runningCount": runningCount
         case "totalShown": totalShown
         case "engineProblem": engineProblem
