@@ -28,6 +28,7 @@
   function refresh() {
     const number = ++asked;
     let query = "?kind=" + encodeURIComponent(kind.value) + "&selection=" + encodeURIComponent(selection.value);
+    if (engines.length > 0) query += "&engines=1";
     engines.forEach(function (box) { if (box.checked) query += "&engine=" + encodeURIComponent(box.value); });
     fetch(preview.dataset.preview + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) { if (!response.ok) throw new Error("HTTP " + response.status); return response.json(); })

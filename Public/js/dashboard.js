@@ -161,6 +161,7 @@
       if (eventsElement) eventsElement.replaceChildren();
       if (logsElement) logsElement.replaceChildren();
       Object.keys(problems).forEach(function (name) { delete problems[name]; });
+      if (banner) banner.hidden = true;
     },
     containers: showContainers,
     event: showEvent,

@@ -225,12 +225,13 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     AuditController(database: database, engines: engineAccess, audit: audit, views: views).addRoutes(to: routes)
     SettingsController(preferences: preferences, audit: audit, views: views).addRoutes(to: routes)
     // Before the dashboard pages: /dashboards/new is not the dashboard "new".
+    let dashboardAccess = DashboardAccess(engines: engineAccess, accounts: accounts)
     DashboardsController(
-        database: database, engines: engineAccess, audit: audit, views: views, links: shareLinks, streams: sessions.streams
+        database: database, access: dashboardAccess, timeout: .seconds(configuration.engineTimeout), audit: audit, views: views, links: shareLinks, streams: sessions.streams
     ).addRoutes(to: routes)
     DashboardViewController(
-        database: database, engines: engines, updates: updateMarks, audit: audit, views: views, streamer: streamer, sessions: sessions,
-        links: shareLinks, refreshInterval: configuration.dashboardRefresh
+        database: database, access: dashboardAccess, updates: updateMarks, audit: audit, views: views, streamer: streamer, sessions: sessions,
+        links: shareLinks, timeout: .seconds(configuration.engineTimeout), refreshInterval: configuration.dashboardRefresh
     ).addRoutes(to: routes)
     AlertsController(
         database: database, key: secretKey, watcher: alertWatcher, sender: alertSender, allowLocal: configuration.alertsAllowLocal,

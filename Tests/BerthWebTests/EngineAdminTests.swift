@@ -157,11 +157,30 @@ import TestSupport
             #expect((ended.found.json?["reason"] as? String)?.contains("no longer have a role on the engine tls3") == true, "\(ended.found.data)")
             #expect(await first.next("end", timeout: .seconds(1)) == nil, "the admin keeps the role: the stream goes on")
 
+            // A dashboard of tls3 (and local), open on a wall screen.
+            let dashboard = try await createDashboard(live.client, admin, [
+                ("title", "Wall of tls3"), ("kind", "pattern"), ("selection", "*"), ("showStatus", "on"), ("engines", "1"),
+                ("engine", "local"), ("engine", "tls3"),
+            ])
+            let wall = try await live.open("/dashboards/\(dashboard)/stream", as: admin)
+            defer { wall.close() }
+            #expect(await wall.next("containers", timeout: .seconds(10)) != nil)
+
             // The key typed again: a new client; the page's stream ends, saying why.
             let rekeyed = try await post(live.client, admin, "/engines/tls3", fields + [("tlsKey", key)])
             #expect(rekeyed.status == .seeOther)
             let end = try #require(await first.next("end", timeout: .seconds(5)))
             #expect((end.found.json?["reason"] as? String)?.contains("changed how Berth reaches the engine tls3") == true, "\(end.found.data)")
+            // The wall screen goes on: tls3's part says why it paused, then comes from the new client.
+            var told = false
+            var again = false
+            let deadline = ContinuousClock.now + .seconds(15)
+            while !(told && again), ContinuousClock.now < deadline, let event = await wall.next(timeout: deadline - ContinuousClock.now) {
+                #expect(event.event != "end", "the dashboard's stream ended: \(event.data)")
+                if event.event == "engine", (event.json?["message"] as? String)?.contains("changed how Berth reaches the engine tls3") == true { told = true }
+                if told, event.event == "containers", event.json?["engine"] as? String == "tls3" { again = true }
+            }
+            #expect(told && again, "told \(told), read again \(again)")
             _ = try await post(live.client, admin, "/engines/tls3/remove")
         }
     }

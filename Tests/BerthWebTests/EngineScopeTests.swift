@@ -272,6 +272,7 @@ import TestSupport
                 }
                 #expect(tables == ["local": [name], "prod": [name]])
                 #expect(down?.contains("down") == true, "\(down ?? "no engine message")")
+                #expect(down?.contains("none.sock") == false, "a link viewer is not told the engine's address: \(down ?? "")")
                 // The logs of a row on prod, through the link.
                 let logs = try await live.open("/shared/\(dashboard)/containers/\(short)/logs/stream?tail=10&engine=prod", as: watcher)
                 let (lines, _) = await collectLines(logs) { seen in seen.contains { $0.text.contains("across-engines") } }
@@ -279,6 +280,73 @@ import TestSupport
                 #expect(lines.contains { $0.text.contains("across-engines") })
                 let logRow = try await live.app.auditEvents().last { $0.action == "dashboard.logs" && $0.outcome == .ok }
                 #expect(logRow?.parameters?.contains("\"engine\":\"prod\"") == true, "\(logRow?.parameters ?? "")")
+            }
+        }
+    }
+
+    /// A dashboard shows an engine's containers only while its owner operates that engine; an admin kept out of an
+    /// engine by its own groups does not see (or change) dashboards of it; a dashboard whose engines are all gone
+    /// says so and keeps its page open rather than reconnecting.
+    @Test func aDashboardShowsOnlyWhatItsOwnerStillOperates() async throws {
+        let address = try TestEngine.address()
+        try await TestEngine.withContainers { _, scope in
+            let name = TestEngine.uniqueName("withheld")
+            let id = try await scope.busybox(["sleep", "300"], name: name)
+            try await withLiveStreamApp(configure: {
+                Self.engines(&$0, engine: address, extra: [
+                    EngineDefinition(name: "sealed", address: address, groups: EngineGroups(admin: "bt-nobody", operator: "bt-nobody", viewer: "bt-nobody")),
+                ])
+            }) { live in
+                let client = live.client
+                let database = try AppDatabase.open(path: live.app.configuration.databasePath)
+                // Made while bt-operator operated prod (say); today prod's groups make them a viewer there.
+                let lost = try await database.createDashboard(DashboardRecord(
+                    owner: "bt-operator", title: "Lost \(name)", selectionKind: "names", selectionValues: [name], engines: ["local", "prod"],
+                    sharedWithAll: true
+                ))
+                let viewer = try await signIn(client, as: "bt-viewer")
+                let page = try await client.execute(uri: "/dashboards/\(lost.id!)", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(page.status == .ok)
+                #expect(page.text.contains("<tr data-engine=\"local\" data-container=\"\(id.prefix(12))\">"))
+                #expect(!page.text.contains("<tr data-engine=\"prod\""), "prod's part withheld")
+                #expect(page.text.contains("Its owner, bt-operator, no longer operates the engine prod"))
+                let onProd = try await client.execute(uri: "/dashboards/\(lost.id!)/containers/\(id.prefix(12))?engine=prod", method: .get, headers: [.cookie: viewer.cookie])
+                #expect(onProd.status == .notFound)
+                let stream = try await live.open("/dashboards/\(lost.id!)/stream", as: viewer)
+                var parts: [String: [String]] = [:]
+                var withheld: String?
+                while parts.count < 2 || withheld == nil, let event = await stream.next(timeout: .seconds(10)) {
+                    if event.event == "containers", let engine = event.json?["engine"] as? String { parts[engine] = containerNames(event) }
+                    if event.event == "engine", event.json?["engine"] as? String == "prod" { withheld = event.json?["message"] as? String }
+                }
+                stream.close()
+                #expect(parts == ["local": [name], "prod": []])
+                #expect(withheld?.contains("no longer operates the engine prod") == true)
+
+                // An admin whom sealed's groups keep out: its dashboards are not theirs to see or change.
+                let sealed = try await database.createDashboard(DashboardRecord(
+                    owner: "bt-operator", title: "Sealed \(name)", selectionKind: "names", selectionValues: [name], engines: ["sealed"]
+                ))
+                let admin = try await signIn(client, as: "bt-admin")
+                let hidden = try await client.execute(uri: "/dashboards/\(sealed.id!)", method: .get, headers: [.cookie: admin.cookie])
+                #expect(hidden.status == .notFound)
+                let edit = try await client.execute(uri: "/dashboards/\(sealed.id!)/edit", method: .get, headers: [.cookie: admin.cookie])
+                #expect(edit.status == .notFound)
+                let list = try await client.execute(uri: "/dashboards", method: .get, headers: [.cookie: admin.cookie])
+                #expect(!list.text.contains("Sealed \(name)") && list.text.contains("Lost \(name)"))
+
+                // Every engine gone: the page says so (503), its stream stays open with the reason instead of ending.
+                let gone = try await database.createDashboard(DashboardRecord(
+                    owner: "bt-admin", title: "Gone \(name)", selectionKind: "names", selectionValues: [name], engines: ["retired"]
+                ))
+                let gonePage = try await client.execute(uri: "/dashboards/\(gone.id!)", method: .get, headers: [.cookie: admin.cookie])
+                #expect(gonePage.status == .serviceUnavailable)
+                #expect(gonePage.text.contains("Berth knows no engine named “retired” any more."))
+                let goneStream = try await live.open("/dashboards/\(gone.id!)/stream", as: admin)
+                defer { goneStream.close() }
+                let told = try #require(await goneStream.next("engine", timeout: .seconds(5)))
+                #expect((told.found.json?["message"] as? String)?.contains("retired") == true)
+                #expect(await goneStream.next("end", timeout: .seconds(2)) == nil, "the stream stays open")
             }
         }
     }

@@ -72,6 +72,14 @@ def text_of(driver, selector):
         return ""
 
 
+def is_ticked(driver, selector):
+    """Whether the checkbox is ticked; False while the page is being replaced."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, selector).is_selected()
+    except Exception:
+        return False
+
+
 def wait_for(condition, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -915,7 +923,7 @@ def test_an_operator_builds_a_dashboard_across_two_engines_and_its_link_shows_bo
         browser.find_element(By.CSS_SELECTOR, "select[name=kind] option[value=labels]").click()
         browser.find_element(By.NAME, "selection").send_keys("e2e.multi=" + tag)
         # local is ticked to start with; ticking ssh adds its container to the preview.
-        assert browser.find_element(By.CSS_SELECTOR, "input[name=engine][value=local]").is_selected()
+        wait_for(lambda: is_ticked(browser, "input[name=engine][value=local]"))
         wait_for(lambda: here in text_of(browser, "#preview") and there not in text_of(browser, "#preview"))
         browser.find_element(By.CSS_SELECTOR, "input[name=engine][value=ssh]").click()
         wait_for(lambda: f"{there} on ssh" in text_of(browser, "#preview") and f"{here} on local" in text_of(browser, "#preview"), timeout=15)

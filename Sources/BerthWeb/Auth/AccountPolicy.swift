@@ -11,9 +11,11 @@ struct AccountPolicy: Sendable {
         case refused(reason: String)
     }
 
+    static let noSuchAccount = "no such account"
+
     /// The role an account has now, from the system's group database.
     func role(of username: String) -> Decision {
-        guard let account = UnixAccount.lookup(username) else { return .refused(reason: "no such account") }
+        guard let account = UnixAccount.lookup(username) else { return .refused(reason: Self.noSuchAccount) }
         if account.uid == 0 && !allowRoot { return .refused(reason: "root may not sign in (see --allow-root)") }
         guard let role = roleGroups.role(forGroups: account.groups) else {
             return .refused(reason: "in none of the Berth groups")

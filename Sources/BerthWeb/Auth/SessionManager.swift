@@ -77,7 +77,12 @@ struct SessionManager: Sendable {
     /// activity: a page left open with live logs ends with the idle timeout like any other (a wall screen uses a
     /// share link).
     func endedReason(sessionKey: String) async -> String? {
-        switch await resolve(key: sessionKey, activity: false) {
+        Self.endedReason(await resolve(key: sessionKey, activity: false))
+    }
+
+    /// What a stream's page is told when its session is no longer valid; nil while it is.
+    static func endedReason(_ resolution: Resolution) -> String? {
+        switch resolution {
         case .valid: return nil
         case .ended(_, let reason): return "Your session ended (\(reason)). Sign in again."
         case .none: return "You were signed out."

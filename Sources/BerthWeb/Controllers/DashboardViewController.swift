@@ -10,13 +10,15 @@ import NIOCore
 /// its stream, and the containers of its selection; nothing here changes anything.
 struct DashboardViewController: Sendable {
     let database: AppDatabase
-    let engines: EngineDirectory
+    let access: DashboardAccess
     let updates: UpdateMarks
     let audit: AuditTrail
     let views: PageRenderer
     let streamer: EventStreamer
     let sessions: SessionManager
     let links: ShareLinks
+    /// How long the page waits for each engine (`--engine-timeout`).
+    let timeout: Duration
     var refreshInterval: Duration = .seconds(30)
 
     static let outsideSelection = "No such container on this dashboard."
@@ -82,24 +84,22 @@ struct DashboardViewController: Sendable {
 
     @Sendable func page(_ request: Request, context: BerthRequestContext) async throws -> Response {
         let (scope, record) = try await resolveScope(context)
-        // Each engine's rows at once; one that fails is named and the others' rows still show.
-        let parts = await withTaskGroup(of: (Int, [DashboardContainerStatus], String?).self) { group in
-            for (index, source) in scope.engines.enumerated() {
-                group.addTask {
-                    guard let client = source.handle?.client else { return (index, [], source.problem(nil)) }
-                    do {
-                        return (index, await DashboardScope.statuses(of: try await scope.containers(engine: client), on: source, engine: client), nil)
-                    } catch {
-                        return (index, [], source.problem(error))
-                    }
-                }
-            }
-            var parts = [(rows: [DashboardContainerStatus], problem: String?)](repeating: ([], nil), count: scope.engines.count)
-            for await (index, rows, problem) in group { parts[index] = (rows, problem) }
-            return parts
+        // Each engine's rows at once, each for at most the engine timeout; one that fails or is withheld is named and
+        // the others' rows still show.
+        let answers = await askEach(scope.engines, timeout: timeout) { source -> [DashboardContainerStatus] in
+            guard let client = source.handle?.client else { return [] }
+            return await DashboardScope.statuses(of: try await scope.containers(engine: client), on: source, engine: client)
         }
-        let rows = parts.flatMap(\.rows)
-        let problems = parts.compactMap(\.problem)
+        var rows: [DashboardContainerStatus] = []
+        var problems: [String] = []
+        for (source, answer) in zip(scope.engines, answers) {
+            switch answer {
+            case .success(let part) where source.handle != nil: rows += part
+            case .success: problems.append(source.problem(nil))
+            case .failure(let error): problems.append(source.problem(error))
+            case nil: problems.append(source.problem(nil))
+            }
+        }
         let viaLink = context.shareViewer != nil
         let page = DashboardPage(
             title: scope.title, details: scope.details, selection: scope.selection.summary, basePath: scope.basePath,
@@ -107,7 +107,7 @@ struct DashboardViewController: Sendable {
             engineNames: scope.engines.count > 1 ? scope.engines.map(\.name).joined(separator: ", ") : nil,
             showStatus: scope.showStatus, showStats: scope.showStats, showEvents: scope.showEvents, showLogs: scope.showLogs,
             rows: rows, hasRows: !rows.isEmpty, engineProblems: problems, viaLink: viaLink,
-            canEdit: context.user.map { DashboardAccess.canEdit(record, $0) } ?? false,
+            canEdit: context.user.map { access.canEdit(record, $0) } ?? false,
             editPath: "/dashboards/\(scope.id)/edit", sharePath: "/dashboards/\(scope.id)/share", redacted: !scope.redactor.isEmpty
         )
         // 503 only when no engine answered: a dashboard with one engine down still shows the others.
@@ -138,7 +138,9 @@ struct DashboardViewController: Sendable {
         )
         page.streamPath = "\(scope.basePath)/containers/\(container.shortID)/logs/stream"
         page.streamQuery = source.query.isEmpty ? "tail=100" : "tail=100&" + source.query.dropFirst()
-        page.dashboard = .init(title: scope.title, path: scope.basePath, container: container.shortID, redacted: !scope.redactor.isEmpty)
+        page.dashboard = .init(
+            title: scope.title, path: scope.basePath, container: container.shortID, engineQuery: source.query, redacted: !scope.redactor.isEmpty
+        )
         return try views.page("logs", page, context: context)
     }
 
@@ -146,9 +148,15 @@ struct DashboardViewController: Sendable {
 
     /// The dashboard's one stream: status table, events, stats and (when shown) logs of its selection.
     @Sendable func stream(_ request: Request, context: BerthRequestContext) async throws -> Response {
-        let (scope, _) = try await resolveScope(context)
+        let (scope, record) = try await resolveScope(context)
         try await auditStream(scope: scope, context: context, parameters: ["logs": scope.showLogs ? "1" : "0"])
-        let feed = DashboardFeed(scope: scope, refreshInterval: refreshInterval)
+        let access = self.access
+        let updates = self.updates
+        let detailed = context.shareViewer == nil
+        let feed = DashboardFeed(
+            scope: scope, lookUp: { name in Self.engine(name, of: record, access: access, updates: updates, detailed: detailed) },
+            refreshInterval: refreshInterval
+        )
         let renderer = DashboardStreamRenderer()
         return streamer.response(
             for: owner(context, scope: scope), weight: DashboardMessage.weight, render: renderer.render,
@@ -224,7 +232,7 @@ struct DashboardViewController: Sendable {
             allowed = record != nil && viewer.dashboardId == id
             basePath = ShareLinks.basePath(dashboardId: id ?? 0)
         } else if let user = context.user {
-            allowed = record.map { DashboardAccess.canView($0, user) } ?? false
+            allowed = record.map { access.canView($0, user) } ?? false
             basePath = "/dashboards/\(id ?? 0)"
         } else {
             allowed = false
@@ -238,17 +246,28 @@ struct DashboardViewController: Sendable {
         if context.shareViewer != nil, context.auditAction == .dashboardView || context.auditAction == .dashboardContainer {
             try await audit.recordBeforeShowing(context: context, targetType: "dashboard", targetId: String(id), targetName: record.title)
         }
-        let spansSeveral = record.engines.count > 1
+        let detailed = context.shareViewer == nil
         let scope = DashboardScope(
             id: id, title: record.title, details: record.details,
             selection: DashboardSelection(record),
-            engines: record.engines.map { name in
-                DashboardEngine(name: name, handle: engines.named(name), updates: updates, spansSeveral: spansSeveral)
-            },
+            engines: record.engines.map { Self.engine($0, of: record, access: access, updates: updates, detailed: detailed) },
             showStatus: record.showStatus, showStats: record.showStats, showEvents: record.showEvents, showLogs: record.showLogs,
             redactor: LogRedactor(patterns: record.redactions), basePath: basePath
         )
         return (scope, record)
+    }
+
+    /// The dashboard's engine of this name as it stands now: withheld when Berth knows no such engine any more, or
+    /// when the dashboard's owner no longer operates it.
+    static func engine(
+        _ name: String, of record: DashboardRecord, access: DashboardAccess, updates: UpdateMarks, detailed: Bool
+    ) -> DashboardEngine {
+        let handle = access.engines.directory.named(name)
+        var withheld: String?
+        if let handle, case .withheld(let reason) = access.owner(of: record, on: handle) { withheld = reason }
+        return DashboardEngine(
+            name: name, handle: handle, withheld: withheld, updates: updates, spansSeveral: record.engines.count > 1, detailed: detailed
+        )
     }
 
     /// The container of the route's `{container}` (on the engine `?engine=` names, if any), only if it is in the
@@ -258,16 +277,20 @@ struct DashboardViewController: Sendable {
         _ scope: DashboardScope, request: Request, context: BerthRequestContext, needsLogs: Bool = false
     ) async throws -> (DashboardEngine, ContainerSummary) {
         let reference = context.parameters.get("container") ?? ""
+        let engine = request.uri.queryParameters["engine"].map { String($0) }
         let found: (DashboardEngine, ContainerSummary)?
         do {
-            found = try await scope.resolve(reference, engine: request.uri.queryParameters["engine"].map(String.init))
+            found = try await scope.resolve(reference, engine: engine)
         } catch let error as EngineError {
-            throw HTTPError(.serviceUnavailable, message: error.description)
+            // An engine's error names its address: a link viewer is not told it.
+            throw HTTPError(.serviceUnavailable, message: context.shareViewer == nil ? error.description : "The engine can't be reached.")
         }
         guard let found, !needsLogs || scope.showLogs else {
+            var parameters = ["container": String(reference.prefix(128))]
+            if let engine { parameters["engine"] = String(engine.prefix(64)) }
             await audit.record(
                 outcome: .denied, context: context, targetType: "dashboard", targetId: String(scope.id),
-                parameters: ["container": String(reference.prefix(128))],
+                parameters: parameters,
                 error: needsLogs && !scope.showLogs ? "this dashboard shows no logs" : "container outside the selection"
             )
             throw HTTPError(.notFound, message: Self.outsideSelection)
@@ -295,6 +318,7 @@ struct DashboardViewController: Sendable {
     /// viewer's when the link is revoked or expires (revoking also closes it at once, by its key).
     private func owner(_ context: BerthRequestContext, scope: DashboardScope) -> StreamOwner {
         let database = self.database
+        let access = self.access
         if let viewer = context.shareViewer {
             let links = self.links
             return StreamOwner(key: viewer.streamKey, isLink: true) {
@@ -307,7 +331,7 @@ struct DashboardViewController: Sendable {
         return StreamOwner(key: user.sessionKey) {
             if let reason = await sessions.endedReason(sessionKey: user.sessionKey) { return reason }
             guard let record = try? await database.dashboard(id: scope.id) else { return "This dashboard was removed." }
-            return DashboardAccess.canView(record, user) ? nil : "This dashboard is no longer shared with you."
+            return access.canView(record, user) ? nil : "This dashboard is no longer shared with you."
         }
     }
 }

@@ -8,7 +8,9 @@ import NIOCore
 /// Making, changing and sharing dashboards: the list, the editor with its live preview, share links.
 struct DashboardsController: Sendable {
     let database: AppDatabase
-    let engines: EngineAccess
+    let access: DashboardAccess
+    /// How long the preview waits for each engine (`--engine-timeout`).
+    let timeout: Duration
     let audit: AuditTrail
     let views: PageRenderer
     let links: ShareLinks
@@ -36,10 +38,10 @@ struct DashboardsController: Sendable {
     @Sendable func list(_ request: Request, context: SignedInContext) async throws -> Response {
         let user = context.user
         let all = try await database.allDashboards()
-        let visible = all.filter { DashboardAccess.canView($0, user) }
+        let visible = all.filter { access.canView($0, user) }
         let page = DashboardListPage(
-            mine: visible.filter { $0.owner == user.username }.map { DashboardListPage.Item($0, user) },
-            shared: visible.filter { $0.owner != user.username }.map { DashboardListPage.Item($0, user) },
+            mine: visible.filter { $0.owner == user.username }.map { DashboardListPage.Item($0, canEdit: access.canEdit($0, user)) },
+            shared: visible.filter { $0.owner != user.username }.map { DashboardListPage.Item($0, canEdit: access.canEdit($0, user)) },
             canCreate: user.role >= .operator
         )
         return try views.page("dashboards", page, context: context)
@@ -63,32 +65,28 @@ struct DashboardsController: Sendable {
         form.kind = kind
         form.values = DashboardForm.selectionValues(kind: kind, text: String(query["selection"] ?? ""))
         let named = query.getAll("engine").map { String($0) }
-        form.engines = named.isEmpty ? [EngineDefinition.localName] : named
+        // As the form: no engine fields at all (a Berth of one engine) means local; the fields with none ticked, none.
+        form.engines = named.isEmpty && query["engines"] == nil ? [EngineDefinition.localName] : named
         let problems = form.selectionProblems + engineProblems(form, user: context.user)
         var result = PreviewResult(summary: form.selection.summary, problems: problems, matches: [], engineProblem: nil)
         if result.problems.isEmpty {
             let selection = form.selection
-            let handles = form.engines.compactMap { engines.directory.named($0) }
-            let answers = await withTaskGroup(of: (Int, Result<[ContainerSummary], any Error>).self) { group in
-                for (index, handle) in handles.enumerated() {
-                    group.addTask {
-                        do { return (index, .success(selection.select(try await handle.client.listContainers(all: true)))) }
-                        catch { return (index, .failure(error)) }
-                    }
-                }
-                var answers = [Result<[ContainerSummary], any Error>](repeating: .success([]), count: handles.count)
-                for await (index, answer) in group { answers[index] = answer }
-                return answers
+            let handles = form.engines.compactMap { access.engines.directory.named($0) }
+            let answers = await askEach(handles, timeout: timeout) { handle in
+                selection.select(try await handle.client.listContainers(all: true))
             }
             var failures: [String] = []
             for (handle, answer) in zip(handles, answers) {
+                let engine = handles.count > 1 ? "\(handle.name): " : ""
                 switch answer {
                 case .success(let containers):
                     result.matches += containers.map {
                         PreviewResult.Match(name: $0.name, state: $0.state ?? "", image: $0.image ?? "", engine: handle.name)
                     }
                 case .failure(let error):
-                    failures.append(handles.count > 1 ? "\(handle.name): \(error)" : "\(error)")
+                    failures.append(engine + "\(error)")
+                case nil:
+                    failures.append(engine + "no answer within \(timeout.components.seconds) s")
                 }
             }
             if !failures.isEmpty { result.engineProblem = failures.joined(separator: "; ") }
@@ -247,11 +245,11 @@ struct DashboardsController: Sendable {
     private func editable(_ context: SignedInContext) async throws -> (DashboardRecord, SignedInUser) {
         let user = context.user
         guard let id = context.parameters.get("id").flatMap(Int64.init), let dashboard = try await database.dashboard(id: id),
-              DashboardAccess.canView(dashboard, user)
+              access.canView(dashboard, user)
         else {
             throw HTTPError(.notFound, message: "No such dashboard.")
         }
-        guard DashboardAccess.canEdit(dashboard, user) else {
+        guard access.canEdit(dashboard, user) else {
             await audit.record(
                 context.base.auditAction ?? .dashboardEdit, outcome: .denied, context: context, targetType: "dashboard", targetId: String(id),
                 targetName: dashboard.title, error: "only the owner and admins change a dashboard"
@@ -261,20 +259,15 @@ struct DashboardsController: Sendable {
         return (dashboard, user)
     }
 
-    /// The engines the user may put containers of on a dashboard: those they operate.
-    private func selectable(by user: SignedInUser) -> [String] {
-        engines.roles.engines(of: user, in: engines.directory).filter { $0.role >= .operator }.map(\.engine.name)
-    }
-
     private func engineProblems(_ form: DashboardForm, user: SignedInUser) -> [String] {
-        let roles = engines.roles.engines(of: user, in: engines.directory)
-        return form.engineProblems(allowed: roles.filter { $0.role >= .operator }.map(\.engine.name), visible: roles.map(\.engine.name))
+        let (operated, visible) = access.choosable(by: user)
+        return form.engineProblems(allowed: operated, visible: visible)
     }
 
     private func editor(
         _ form: DashboardForm, id: Int64?, problems: [String], context: SignedInContext, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
-        let page = DashboardEditPage(form: form, id: id, problems: problems, selectable: selectable(by: context.user))
+        let page = DashboardEditPage(form: form, id: id, problems: problems, selectable: access.choosable(by: context.user).operated)
         return try views.page("dashboard-edit", page, context: context, status: status)
     }
 

@@ -72,6 +72,8 @@ struct JobsController: Sendable {
     @Sendable func stream(_ request: Request, context: SignedInContext) async throws -> Response {
         let (record, job) = try await find(context)
         let after = max(0, request.lastEventID.flatMap { Int($0) } ?? 0)
+        // Its engine's role is asked again at each heartbeat, as on that engine's own pages.
+        let watched = record.engine.flatMap { engines.directory.named($0) }.map { [$0] } ?? []
         guard let job else {
             // Ended: its last state, once.
             let snapshot = JobSnapshot.stored(in: record)
@@ -80,11 +82,11 @@ struct JobsController: Sendable {
                     startedAt: record.startedAt.map(AuditText.timestamp), endedAt: record.endedAt.map(AuditText.timestamp), log: [],
                     logFrom: 0, logNext: 0
                 )
-            return streamer.response(for: context, render: Self.render, produce: { mailbox in
+            return streamer.response(for: context, engines: watched, render: Self.render, produce: { mailbox in
                 _ = await mailbox.send(snapshot)
             })
         }
-        return streamer.response(for: context, capacity: 4, render: Self.render, produce: { mailbox in
+        return streamer.response(for: context, engines: watched, capacity: 4, render: Self.render, produce: { mailbox in
             var next = after
             for await _ in job.changes() {
                 let snapshot = job.snapshot(logAfter: next)

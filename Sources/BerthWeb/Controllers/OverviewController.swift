@@ -27,26 +27,11 @@ struct OverviewController: Sendable {
         guard engines.directory.all.count > 1 else { return .redirect(to: "/containers", type: .found) }
         let query = ContainerListQuery(request.uri.queryParameters, showAllByDefault: context.preferences.containerFilter == .all)
         let visible = engines.roles.engines(of: context.user, in: engines.directory)
-        let timeout = self.timeout
-        let answers = await withTaskGroup(of: (Int, Result<Answer, any Error>?).self) { group in
-            for (index, (engine, _)) in visible.enumerated() {
-                group.addTask {
-                    let answer = await withDeadline(timeout) { () -> Result<Answer, any Error> in
-                        do {
-                            async let info = engine.recentInfo()
-                            async let version = engine.client.apiVersion()
-                            async let containers = engine.client.listContainers(all: query.showAll, filters: query.engineFilters)
-                            return .success(Answer(info: try await info, apiVersion: try await version, containers: try await containers))
-                        } catch {
-                            return .failure(error)
-                        }
-                    }
-                    return (index, answer)
-                }
-            }
-            var answers = [Result<Answer, any Error>?](repeating: nil, count: visible.count)
-            for await (index, answer) in group { answers[index] = answer }
-            return answers
+        let answers = await askEach(visible.map(\.engine), timeout: timeout) { engine in
+            async let info = engine.recentInfo()
+            async let version = engine.client.apiVersion()
+            async let containers = engine.client.listContainers(all: query.showAll, filters: query.engineFilters)
+            return Answer(info: try await info, apiVersion: try await version, containers: try await containers)
         }
         var summaries: [EngineSummary] = []
         var rows: [ContainerRow] = []

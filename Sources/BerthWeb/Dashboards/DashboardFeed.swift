@@ -46,26 +46,42 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
 /// One engine a dashboard picks containers from, as Berth reaches it now.
 struct DashboardEngine: Sendable {
     let name: String
-    /// Nil when Berth knows no engine of that name now (removed since the dashboard was saved).
+    /// Nil when the dashboard can't show this engine now (``withheld`` says why).
     let handle: EngineHandle?
+    /// Why the engine's containers are not shown: Berth knows no engine of that name any more, or its owner no longer
+    /// operates it.
+    let withheld: String?
     /// Update checks are `local`'s: other engines' rows never claim an update.
     let updates: UpdateMarks?
-    /// `?engine=name` on container links when the dashboard spans several engines; empty otherwise, so a
-    /// one-engine dashboard's links stay what they were.
+    /// `?engine=name` on container links when the dashboard spans several engines (names are `[a-z0-9-]`); empty
+    /// otherwise, so a one-engine dashboard's links stay what they were.
     let query: String
+    /// Whether the viewer may read why an engine failed: an engine's error names its address, which a link viewer
+    /// is not told.
+    let detailed: Bool
 
-    init(name: String, handle: EngineHandle?, updates: UpdateMarks, spansSeveral: Bool) {
+    init(name: String, handle: EngineHandle?, withheld: String? = nil, updates: UpdateMarks, spansSeveral: Bool, detailed: Bool) {
         self.name = name
-        self.handle = handle
+        self.handle = withheld == nil ? handle : nil
+        self.withheld = handle == nil ? (withheld ?? "Berth knows no engine named “\(name)” any more.") : withheld
         self.updates = handle?.isLocal == true ? updates : nil
-        query = spansSeveral ? "?engine=" + (name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name) : ""
+        query = spansSeveral ? "?engine=" + name : ""
+        self.detailed = detailed
     }
 
-    /// What the pages say when the engine is not reachable, naming it on a dashboard of several.
+    /// What the pages say when the engine's part can't be shown, naming it on a dashboard of several.
     func problem(_ error: (any Error)?) -> String {
+        if let withheld { return withheld }
         let engine = query.isEmpty ? "The engine" : "The engine \(name)"
-        guard handle != nil else { return "Berth knows no engine named “\(name)” any more." }
-        return "\(engine) can't be reached: \(error.map { "\($0)" } ?? "no answer")"
+        guard let error else { return "\(engine) did not answer in time." }
+        return detailed ? "\(engine) can't be reached: \(error)" : "\(engine) can't be reached."
+    }
+
+    /// What the page says of a change of the engine's state its shared events report.
+    func upstreamMessage(up: Bool, _ text: String) -> String {
+        if up { return query.isEmpty ? "The engine answers again." : "The engine \(name) answers again." }
+        guard detailed else { return problem(nil).replacingOccurrences(of: "did not answer in time", with: "can't be reached") }
+        return query.isEmpty ? text : "\(name): \(text)"
     }
 }
 
@@ -150,47 +166,91 @@ struct DashboardScope: Sendable {
 }
 
 /// Fills a dashboard's stream from each of its engines at once, each engine's part on its own (one engine down or
-/// slow holds up nothing of the others'); an engine Berth no longer knows is named as such.
+/// slow holds up nothing of the others'). An engine replaced or removed while the page is open is looked up again by
+/// name (`lookUp`), so a wall screen goes on with what has the name now, or names why it can't.
 struct DashboardFeed: Sendable {
     let scope: DashboardScope
+    /// The dashboard's engine of this name as it stands now (the directory, and its owner's role there).
+    let lookUp: @Sendable (String) async -> DashboardEngine
     var refreshInterval: Duration = .seconds(30)
+    /// How long a replaced engine's part waits before looking its name up again (the replacement is being set up).
+    var lookUpAgainAfter: Duration = .seconds(1)
 
     func run(into mailbox: Mailbox<DashboardMessage>) async {
         let budget = LogBudget(engines: scope.engines.count, total: LogsController.maxContainers)
         await withTaskGroup(of: Void.self) { group in
             for (index, source) in scope.engines.enumerated() {
-                guard let handle = source.handle else {
-                    guard await mailbox.send(.containers(engine: source.name, [])) else { return }
-                    _ = await mailbox.send(.engine(name: source.name, up: false, message: source.problem(nil)))
-                    continue
-                }
-                let feed = DashboardEngineFeed(
-                    source: source, handle: handle, scope: scope, refreshInterval: refreshInterval, logBudget: budget, position: index
-                )
-                group.addTask { await feed.run(into: mailbox) }
+                group.addTask { await follow(source, position: index, budget: budget, into: mailbox) }
             }
+        }
+        // Nothing left to follow (every engine gone or withheld): the page stays open with its reasons, as a page
+        // that reconnected every few seconds would only say them again.
+        while !Task.isCancelled && !mailbox.isFinished {
+            try? await Task.sleep(for: .seconds(30))
+        }
+    }
+
+    private func follow(_ first: DashboardEngine, position: Int, budget: LogBudget, into mailbox: Mailbox<DashboardMessage>) async {
+        var source = first
+        while !Task.isCancelled && !mailbox.isFinished {
+            guard let handle = source.handle else {
+                budget.report(position: position, rows: 0)
+                guard await mailbox.send(.containers(engine: source.name, [])) else { return }
+                _ = await mailbox.send(.engine(name: source.name, up: false, message: source.problem(nil)))
+                return
+            }
+            let name = source.name
+            let lookUp = self.lookUp
+            let feed = DashboardEngineFeed(
+                source: source, handle: handle, scope: scope, refreshInterval: refreshInterval, logBudget: budget, position: position,
+                stillShown: { await lookUp(name).withheld }
+            )
+            guard let reason = await feed.run(into: mailbox) else { return }
+            // Its engine was replaced or removed, or its owner lost it: say so (a link viewer learns what follows),
+            // and go on with what has the name now.
+            if source.detailed { mailbox.offer(.engine(name: source.name, up: false, message: reason)) }
+            try? await Task.sleep(for: lookUpAgainAfter)
+            source = await lookUp(source.name)
+            if source.handle != nil { mailbox.offer(.engine(name: source.name, up: true, message: source.upstreamMessage(up: true, ""))) }
         }
     }
 }
 
 /// How many containers' logs a dashboard follows, shared among its engines in table order: the first engines'
-/// containers first, as a one-engine dashboard follows its first containers. Each engine's part is known after
-/// its latest reading (a later engine learns of an earlier one's change at its own next reading).
+/// containers first, as a one-engine dashboard follows its first containers. An engine not yet read counts as taking
+/// the whole budget (nothing is followed beyond it meanwhile); when an engine's count changes, the engines after it
+/// read their tables again to take up what is theirs now.
 final class LogBudget: Sendable {
-    private let counts: NIOLockedValueBox<[Int]>
+    private struct State {
+        var counts: [Int?]
+        var rereads: [Int: @Sendable () -> Void] = [:]
+    }
+
+    private let state: NIOLockedValueBox<State>
     let total: Int
 
     init(engines: Int, total: Int) {
-        counts = NIOLockedValueBox(Array(repeating: 0, count: engines))
+        state = NIOLockedValueBox(State(counts: Array(repeating: nil, count: engines)))
         self.total = total
     }
 
+    /// What makes the engine at `position` read its table again.
+    func register(position: Int, reread: @escaping @Sendable () -> Void) {
+        state.withLockedValue { $0.rereads[position] = reread }
+    }
+
     /// Records how many rows the engine at `position` has, and returns how many of them may follow logs.
-    func allowance(position: Int, rows: Int) -> Int {
-        counts.withLockedValue { counts in
-            counts[position] = rows
-            return max(0, total - counts[..<position].reduce(0, +))
+    @discardableResult
+    func report(position: Int, rows: Int) -> Int {
+        let (allowance, later) = state.withLockedValue { state -> (Int, [@Sendable () -> Void]) in
+            let changed = state.counts[position] != rows
+            state.counts[position] = rows
+            let before = state.counts[..<position].reduce(0) { $0 + ($1 ?? total) }
+            let later = changed ? state.rereads.filter { $0.key > position }.map(\.value) : []
+            return (max(0, total - before), later)
         }
+        for reread in later { reread() }
+        return allowance
     }
 }
 
@@ -206,6 +266,9 @@ struct DashboardEngineFeed: Sendable {
     let logBudget: LogBudget
     /// The engine's place among the dashboard's engines.
     let position: Int
+    /// Asked before each reading of the table: why the engine's part may no longer be shown (its owner no longer
+    /// operates it), or nil.
+    let stillShown: @Sendable () async -> String?
     var logTail = 100
     /// How many recent events a page starts with.
     var recentEvents = 30
@@ -224,11 +287,15 @@ struct DashboardEngineFeed: Sendable {
     /// Events of containers not (yet) on the dashboard, held until the table is read again.
     static let maxWaitingEvents = 64
 
-    func run(into mailbox: Mailbox<DashboardMessage>) async {
+    /// Runs until the page goes away (nil), or until the engine's shared upstreams are closed because it was
+    /// replaced or removed (the reason).
+    func run(into mailbox: Mailbox<DashboardMessage>) async -> String? {
         let selected = NIOLockedValueBox<Set<String>>([])
+        var withheld: String?
         /// Events of containers not (yet) selected, with when they came.
         let waiting = NIOLockedValueBox<[(event: EngineEvent, at: ContinuousClock.Instant)]>([])
         let (triggers, trigger) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        logBudget.register(position: position) { trigger.yield() }
         let eventBox = Mailbox<EngineEventMessage>(capacity: 256)
         events.subscribe(eventBox, to: EventsController.topic)
         defer { events.unsubscribe(eventBox, from: EventsController.topic) }
@@ -238,7 +305,7 @@ struct DashboardEngineFeed: Sendable {
         let name = source.name
         if scope.showEvents {
             for event in await recent() {
-                guard await mailbox.send(.event(engine: name, event)) else { return }
+                guard await mailbox.send(.event(engine: name, event)) else { return nil }
             }
         }
         let scope = self.scope
@@ -252,7 +319,7 @@ struct DashboardEngineFeed: Sendable {
                     }
                     switch message {
                     case .engine(let up, let text):
-                        mailbox.offer(.engine(name: name, up: up, message: source.query.isEmpty ? text : "\(name): \(text)"))
+                        mailbox.offer(.engine(name: name, up: up, message: source.upstreamMessage(up: up, text)))
                         trigger.yield()
                     case .event(let event):
                         guard event.type == "container", let id = event.actor?.id else { continue }
@@ -271,9 +338,8 @@ struct DashboardEngineFeed: Sendable {
                         if Self.statusActions.contains(action) { trigger.yield() }
                     }
                 }
-                // The engine was replaced or removed (its upstreams closed): the page ends with the reason and
-                // reconnects to whatever has the name now.
-                if !Task.isCancelled, let reason = eventBox.closeReason { mailbox.close(reason: reason) }
+                // The engine was replaced or removed (its upstreams closed): this part ends, and is looked up again.
+                if !Task.isCancelled, eventBox.closeReason != nil { trigger.finish() }
             }
             let interval = refreshInterval
             group.addTask {
@@ -286,12 +352,16 @@ struct DashboardEngineFeed: Sendable {
             var engineDown = false
             for await _ in triggers {
                 if mailbox.isFinished { break }
+                if let reason = await stillShown() {
+                    withheld = reason
+                    break
+                }
                 do {
                     let readingStarted = ContinuousClock.now
                     let containers = try await scope.containers(engine: engine)
                     if engineDown {
                         engineDown = false
-                        mailbox.offer(.engine(name: name, up: true, message: "The engine answers again."))
+                        mailbox.offer(.engine(name: name, up: true, message: source.upstreamMessage(up: true, "")))
                     }
                     let rows = await DashboardScope.statuses(of: containers, on: source, engine: engine)
                     let members = Set(rows.map(\.id))
@@ -305,7 +375,7 @@ struct DashboardEngineFeed: Sendable {
                         return held
                     }
                     for item in held { mailbox.offer(.event(engine: name, item.event)) }
-                    let logLimit = logBudget.allowance(position: position, rows: rows.count)
+                    let logLimit = logBudget.report(position: position, rows: rows.count)
                     followers.update(rows, logLimit: logLimit, start: { row, kind in follow(row, kind, into: mailbox) })
                 } catch {
                     if !engineDown {
@@ -318,6 +388,8 @@ struct DashboardEngineFeed: Sendable {
             }
             group.cancelAll()
         }
+        if Task.isCancelled || mailbox.isFinished { return nil }
+        return withheld ?? eventBox.closeReason
     }
 
     /// The selection's recent events, oldest first, from what the engine remembers.

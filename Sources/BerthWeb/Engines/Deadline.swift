@@ -36,3 +36,23 @@ func withDeadline<Value: Sendable>(_ timeout: Duration, _ work: @escaping @Senda
         resumeOnce(nil)
     }
 }
+
+/// Asks each of `items` at once, each for at most `timeout` (``withDeadline(_:_:)``): the answers in their order, nil
+/// for one that did not answer in time. One slow engine delays the others by nothing, the whole by `timeout` at most.
+func askEach<Item: Sendable, Value: Sendable>(
+    _ items: [Item], timeout: Duration, _ ask: @escaping @Sendable (Item) async throws -> Value
+) async -> [Result<Value, any Error>?] {
+    await withTaskGroup(of: (Int, Result<Value, any Error>?).self) { group in
+        for (index, item) in items.enumerated() {
+            group.addTask {
+                let answer = await withDeadline(timeout) { () -> Result<Value, any Error> in
+                    do { return .success(try await ask(item)) } catch { return .failure(error) }
+                }
+                return (index, answer)
+            }
+        }
+        var answers = [Result<Value, any Error>?](repeating: nil, count: items.count)
+        for await (index, answer) in group { answers[index] = answer }
+        return answers
+    }
+}

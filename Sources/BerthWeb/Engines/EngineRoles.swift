@@ -26,8 +26,22 @@ final class EngineRoles: Sendable {
     /// own) —; nil when they have no role there.
     func user(_ user: SignedInUser, on engine: EngineHandle) -> SignedInUser? {
         guard let groups = engine.roleGroups else { return user.with(role: user.globalRole) }
-        let memberships = memberships(of: user.username)
+        let memberships = memberships(of: user.username) ?? []
         return groups.role(forGroups: memberships).map { user.with(role: $0, grants: groups.grants(forGroups: memberships)) }
+    }
+
+    /// What an open stream asks at its heartbeat: the user's role on the engine now, none, or unknown when the group
+    /// database did not answer (a directory service's hiccup must not end every stream).
+    enum Standing: Sendable, Equatable {
+        case role(Role)
+        case none
+        case unknown
+    }
+
+    func standing(of user: SignedInUser, on engine: EngineHandle) -> Standing {
+        guard let groups = engine.roleGroups else { return .role(user.globalRole) }
+        guard let memberships = memberships(of: user.username) else { return .unknown }
+        return groups.role(forGroups: memberships).map { .role($0) } ?? .none
     }
 
     /// The engines the user has a role on, with that role, in the directory's order.
@@ -35,10 +49,11 @@ final class EngineRoles: Sendable {
         directory.all.compactMap { engine in role(of: user, on: engine).map { (engine, $0) } }
     }
 
-    private func memberships(of username: String) -> [String] {
+    /// Nil when the account could not be looked up.
+    private func memberships(of username: String) -> [String]? {
         let now = ContinuousClock.now
         if let known = cache.withLockedValue({ $0[username] }), now - known.read < lifetime { return known.groups }
-        guard let groups = groupsOf(username) else { return [] }
+        guard let groups = groupsOf(username) else { return nil }
         cache.withLockedValue { cache in
             // Bounded by the people who signed in lately; old entries go when it grows.
             if cache.count > 4096 { cache = cache.filter { now - $0.value.read < lifetime } }

@@ -68,20 +68,29 @@ struct EventStreamer: Sendable {
     }
 
     /// Who a signed-in stream belongs to, and what each heartbeat checks: the session, and the user's role on the
-    /// engines it watches — the route's engine, or `engines` for a stream of several (`/events/all`) — as the
-    /// session's current role and the system's groups give it now (a group taken away ends the stream within a
-    /// heartbeat and the roles' cache lifetime).
+    /// engines it watches — the route's engine, or `engines` (`/events/all`, a job's engine) — as the session's
+    /// current role and the system's groups give it now. A role taken away or lowered ends the stream within a
+    /// heartbeat and the roles' cache lifetime; a group database that does not answer ends nothing.
     func owner(of context: SignedInContext, engines: [EngineHandle]? = nil) -> StreamOwner {
         let sessions = self.sessions
         let roles = self.roles
         let key = context.user.sessionKey
-        let watched = engines ?? context.base.scopedEngine.map { [$0] } ?? []
+        let watched = (engines ?? context.base.scopedEngine.map { [$0] } ?? []).map { engine in
+            (engine: engine, opened: roles.role(of: context.user, on: engine))
+        }
         return StreamOwner(key: key) {
-            guard case .valid(let user) = await sessions.resolve(key: key, activity: false) else {
-                return await sessions.endedReason(sessionKey: key) ?? "You were signed out."
-            }
-            for engine in watched where roles.role(of: user, on: engine) == nil {
-                return "You no longer have a role on the engine \(engine.name); this view ends."
+            let resolution = await sessions.resolve(key: key, activity: false)
+            if let reason = SessionManager.endedReason(resolution) { return reason }
+            guard case .valid(let user) = resolution else { return nil }
+            for (engine, opened) in watched {
+                switch roles.standing(of: user, on: engine) {
+                case .unknown:
+                    continue
+                case .none:
+                    return "You no longer have a role on the engine \(engine.name); this view ends."
+                case .role(let now):
+                    if let opened, now < opened { return "Your role on the engine \(engine.name) changed; reload the page." }
+                }
             }
             return nil
         }

@@ -12,7 +12,7 @@ struct DashboardListPage: Sendable {
         let sharing: String
         let canEdit: Bool
 
-        init(_ record: DashboardRecord, _ user: SignedInUser) {
+        init(_ record: DashboardRecord, canEdit: Bool) {
             id = record.id ?? 0
             title = record.title
             details = record.details
@@ -20,7 +20,7 @@ struct DashboardListPage: Sendable {
             let summary = DashboardSelection(record).summary
             selection = record.engines == [EngineDefinition.localName] ? summary : summary + " on " + record.engines.joined(separator: ", ")
             sharing = DashboardListPage.sharing(record)
-            canEdit = DashboardAccess.canEdit(record, user)
+            self.canEdit = canEdit
         }
     }
 

@@ -41,6 +41,8 @@ struct LogsPage: Sendable {
         let title: String
         let path: String
         let container: String
+        /// `?engine=NAME` on a dashboard of several engines, else empty.
+        let engineQuery: String
         let redacted: Bool
     }
     /// Where the stream is: the containers' merged stream, or a service's.
