@@ -34,7 +34,8 @@ class PipeSocket:
         self.process.stdin.flush()
 
     def makefile(self, *args, **kwargs):
-        return self.process.stdout
+        # Each response closes its file when read: a file of its own over the same pipe, as a socket's makefile is.
+        return os.fdopen(os.dup(self.process.stdout.fileno()), "rb")
 
     def close(self):
         pass
@@ -50,7 +51,7 @@ class SSHConnection(http.client.HTTPConnection):
         self.process = None
 
     def connect(self):
-        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         self.sock = PipeSocket(self.process)
 
     def close(self):
