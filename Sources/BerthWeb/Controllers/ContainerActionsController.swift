@@ -340,7 +340,14 @@ struct ContainerActionsController: Sendable {
                 return .redirect(to: context.link("/containers"), flash: Flash(.error, error.description))
             }
             let named = ids
-            unknown = named.filter { id in !known.contains { $0.id == id || $0.name == id || (id.count >= 12 && $0.id.hasPrefix(id)) } }
+            // By set, not by scanning the list for each: a thousand ids against thousands of containers.
+            let names = Set(known.map(\.name))
+            let fullIds = Set(known.map(\.id))
+            let shortIds = Set(known.map { $0.id.prefix(12) })
+            unknown = named.filter { id in
+                !(fullIds.contains(id) || names.contains(id) || (id.count >= 12 && shortIds.contains(id.prefix(12))
+                    && known.contains { $0.id.hasPrefix(id) }))
+            }
             if !unknown.isEmpty {
                 let missing = Set(unknown)
                 ids = named.filter { !missing.contains($0) }
