@@ -72,6 +72,24 @@ def text_of(driver, selector):
         return ""
 
 
+def rows_by_engine(driver):
+    """The dashboard's rows by engine; {} while its script is replacing them (each engine's rows come on their own)."""
+    try:
+        return {row.get_attribute("data-engine"): row.text
+                for row in driver.find_elements(By.CSS_SELECTOR, "table.dashboard-status tr[data-engine]")}
+    except Exception:
+        return {}
+
+
+def clicked(driver, link_text):
+    """Clicks a link; False while the page's script is replacing it."""
+    try:
+        driver.find_element(By.LINK_TEXT, link_text).click()
+        return True
+    except Exception:
+        return False
+
+
 def is_ticked(driver, selector):
     """Whether the checkbox is ticked; False while the page is being replaced."""
     try:
@@ -929,9 +947,7 @@ def test_an_operator_builds_a_dashboard_across_two_engines_and_its_link_shows_bo
         wait_for(lambda: f"{there} on ssh" in text_of(browser, "#preview") and f"{here} on local" in text_of(browser, "#preview"), timeout=15)
         browser.find_element(By.NAME, "showLogs").click()
         browser.find_element(By.CSS_SELECTOR, "#dashboard-form button[type=submit]").click()
-        wait_for(lambda: there in text_of(browser, "table.dashboard-status"), timeout=15)
-        rows = {row.get_attribute("data-engine"): row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.dashboard-status tr[data-engine]")}
-        assert here in rows.get("local", "") and there in rows.get("ssh", ""), rows
+        wait_for(lambda: here in rows_by_engine(browser).get("local", "") and there in rows_by_engine(browser).get("ssh", ""), timeout=15)
         shot(browser, "dashboard-two-engines")
         browser.find_element(By.LINK_TEXT, "Share links").click()
         browser.find_element(By.NAME, "label").send_keys("two hosts")
@@ -945,11 +961,11 @@ def test_an_operator_builds_a_dashboard_across_two_engines_and_its_link_shows_bo
         wait_for(lambda: "tick here" in text_of(wall, "pre[data-logs]") and "tock there" in text_of(wall, "pre[data-logs]"), timeout=20)
         # Stopped on the SSH engine with its own CLI: the wall shows it live.
         subprocess.run(["docker", "-H", SSH_ENGINE_HOST, "stop", "-t", "0", there], check=True, capture_output=True)
-        wait_for(lambda: "exited" in wall.find_element(By.CSS_SELECTOR, "tr[data-engine=ssh]").text, timeout=20)
-        assert "running" in wall.find_element(By.CSS_SELECTOR, "tr[data-engine=local]").text
+        wait_for(lambda: "exited" in rows_by_engine(wall).get("ssh", ""), timeout=20)
+        wait_for(lambda: "running" in rows_by_engine(wall).get("local", ""))
         shot(wall, "shared-dashboard-two-engines")
         # Its row leads to its page on its engine.
-        wall.find_element(By.LINK_TEXT, there).click()
+        wait_for(lambda: clicked(wall, there))
         wait_for(lambda: "engine=ssh" in wall.current_url)
         assert "ssh" in text_of(wall, "dl.facts") and "exited" in text_of(wall, "dl.facts")
         assert not page_errors(wall), page_errors(wall)
