@@ -2,6 +2,9 @@ import ArgumentParser
 import BerthStore
 import BerthWeb
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The database file, as `serve` finds it: the flag, else `BERTH_DATABASE`, else `database` in the configuration file
 /// (read only when neither names one, so that a broken file never stands between an auditor and `--database`), else
@@ -115,11 +118,13 @@ struct AuditCommand: AsyncParsableCommand {
             let store = try database.open()
             let handle: FileHandle
             if let output {
-                guard FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600]),
-                      let file = FileHandle(forWritingAtPath: output) else {
-                    throw ValidationError("cannot write \(output)")
+                // Opened in place, not replaced: Foundation's createFile writes a new file and renames it over the
+                // path, which turned /dev/null (or a named pipe) into a regular file.
+                let descriptor = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard descriptor >= 0 else {
+                    throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
                 }
-                handle = file
+                handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             } else {
                 handle = FileHandle.standardOutput
             }

@@ -54,6 +54,16 @@ import TestSupport
         let exports = try await AppDatabase.open(path: path).recentAuditEvents().filter { $0.action == "audit.export" }
         #expect(exports.count == 2)
         #expect(exports.allSatisfy { $0.actor.hasPrefix("cli:") && $0.clientAddress == "cli" })
+        #expect((try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) == 0o600)
+        // An existing path is written in place, not replaced: a link still links (and /dev/null stays a device).
+        let real = directory.appendingPathComponent("real.csv").path
+        let link = directory.appendingPathComponent("link.csv").path
+        FileManager.default.createFile(atPath: real, contents: Data("old".utf8))
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        let linked = try berth(["audit", "export", "--database", path, "--output", link])
+        #expect(linked.status == 0, "\(linked.errors)")
+        #expect((try FileManager.default.attributesOfItem(atPath: link)[.type] as? FileAttributeType) == .typeSymbolicLink)
+        #expect(try String(contentsOfFile: real, encoding: .utf8).hasPrefix("id,"), "the export went through the link")
         let bad = try berth(["audit", "export", "--database", path, "--from", "last week"])
         #expect(bad.status != 0)
         #expect(bad.errors.contains("is not a time like"))

@@ -352,6 +352,36 @@ import TestSupport
 
     // MARK: Pure parts
 
+    /// The engine narrows the list before a selection applies (a few containers, not the host's thousands) and never
+    /// drops one the selection matches: the same containers as from the whole list, for every kind.
+    @Test func theEngineNarrowsTheListWithoutLosingAContainerTheSelectionMatches() async throws {
+        try await TestEngine.withContainers { engine, scope in
+            let tag = String(UUID().uuidString.prefix(8).lowercased())
+            let dotted = "nar-\(tag).web"
+            let plain = "nar-\(tag)-web"
+            try await scope.busybox(["true"], name: dotted, labels: ["nar.app": tag, "nar.tier": "web"], start: false)
+            try await scope.busybox(["true"], name: plain, labels: ["nar.app": tag, "com.docker.compose.project": "p\(tag)"], start: false)
+            try await scope.busybox(["true"], name: "nar-\(tag)Xweb", labels: ["nar.app": "other"], start: false)
+            let selections = [
+                DashboardSelection(kind: .names, values: [dotted, plain]),
+                DashboardSelection(kind: .names, values: [dotted, "not a name"]),
+                DashboardSelection(kind: .labels, values: ["nar.app=\(tag)", "nar.tier"]),
+                DashboardSelection(kind: .labels, values: ["nar.app=\(tag)"]),
+                DashboardSelection(kind: .compose, values: ["p\(tag)"]),
+                DashboardSelection(kind: .pattern, values: ["nar-\(tag)*"]),
+            ]
+            let everything = try await engine.listContainers(all: true)
+            for selection in selections {
+                let narrowed = try await engine.listContainers(all: true, filters: selection.engineFilters)
+                #expect(selection.select(narrowed).map(\.name) == selection.select(everything).map(\.name), "\(selection)")
+                #expect(!selection.select(narrowed).isEmpty, "\(selection) matches something")
+                if selection.kind != .pattern && selection.values != [dotted, "not a name"] {
+                    #expect(narrowed.count < everything.count, "\(selection): the engine narrowed the list")
+                }
+            }
+        }
+    }
+
     @Test func selectionsMatchAsTheyPromise() {
         #expect(DashboardSelection.glob("web-*", matches: "web-1"))
         #expect(DashboardSelection.glob("web-?", matches: "web-1"))

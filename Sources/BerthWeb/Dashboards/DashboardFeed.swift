@@ -120,7 +120,7 @@ struct DashboardScope: Sendable {
 
     /// The selected containers of one engine now, from one engine call.
     func containers(engine: EngineClient) async throws -> [ContainerSummary] {
-        selection.select(try await engine.listContainers(all: true))
+        selection.select(try await engine.listContainers(all: true, filters: selection.engineFilters))
     }
 
     /// The selected container a request names by full id, id prefix or name, on the engine it names (`?engine=`)

@@ -32,6 +32,25 @@ struct DashboardSelection: Sendable, Equatable {
     static let maxContainers = 50
     static let composeProjectLabel = "com.docker.compose.project"
 
+    /// What the engine can narrow the list to before the selection is applied: a superset of what the selection
+    /// matches, so that a dashboard of a few containers on a host of thousands reads a few, not thousands. Names are
+    /// substrings to the engine (OR-ed, a container name's characters only, or no narrowing); labels are its own
+    /// `key`/`key=value` filters (AND-ed, as here); a pattern is not narrowed.
+    var engineFilters: ContainerFilters {
+        switch kind {
+        case .names:
+            // `.` is any character to the engine's regular expression: still a superset. Anything else (not a name
+            // a container can have) would be an error there, and matches nothing here: no narrowing then.
+            return values.allSatisfy(NameRules.isValidObjectName) ? ContainerFilters(name: values) : ContainerFilters()
+        case .labels:
+            return ContainerFilters(label: values)
+        case .compose:
+            return ContainerFilters(label: values.first.map { ["\(Self.composeProjectLabel)=\($0)"] } ?? [])
+        case .pattern:
+            return ContainerFilters()
+        }
+    }
+
     /// The selected containers of a list, by name.
     func select(_ containers: [ContainerSummary]) -> [ContainerSummary] {
         Array(containers.filter { matches(name: $0.name, labels: $0.labels ?? [:]) }
