@@ -124,6 +124,9 @@ struct AuditCommand: AsyncParsableCommand {
                 guard descriptor >= 0 else {
                     throw ValidationError("cannot write \(output): \(String(cString: strerror(errno)))")
                 }
+                // An existing file keeps its mode when opened: the trail is no more readable than a new export.
+                var status = stat()
+                if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG { _ = fchmod(descriptor, 0o600) }
                 handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             } else {
                 handle = FileHandle.standardOutput

@@ -58,12 +58,13 @@ import TestSupport
         // An existing path is written in place, not replaced: a link still links (and /dev/null stays a device).
         let real = directory.appendingPathComponent("real.csv").path
         let link = directory.appendingPathComponent("link.csv").path
-        FileManager.default.createFile(atPath: real, contents: Data("old".utf8))
+        FileManager.default.createFile(atPath: real, contents: Data("old".utf8), attributes: [.posixPermissions: 0o644])
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
         let linked = try berth(["audit", "export", "--database", path, "--output", link])
         #expect(linked.status == 0, "\(linked.errors)")
         #expect((try FileManager.default.attributesOfItem(atPath: link)[.type] as? FileAttributeType) == .typeSymbolicLink)
         #expect(try String(contentsOfFile: real, encoding: .utf8).hasPrefix("id,"), "the export went through the link")
+        #expect((try FileManager.default.attributesOfItem(atPath: real)[.posixPermissions] as? Int) == 0o600, "no more readable than a new export")
         let bad = try berth(["audit", "export", "--database", path, "--from", "last week"])
         #expect(bad.status != 0)
         #expect(bad.errors.contains("is not a time like"))

@@ -317,7 +317,10 @@ struct ContainerActionsController: Sendable {
                 action.auditAction, outcome: .error, context: context, targetType: "container", parameters: Self.summary(of: ids),
                 error: "\(ids.count) containers at once; at most \(Self.maxBulk)"
             )
-            return .redirect(to: context.link("/containers"), flash: Flash(.error, "Select at most \(Self.maxBulk) containers at once. Nothing was done."))
+            let message = requested == "stop-all"
+                ? "\(ids.count) running containers match; at most \(Self.maxBulk) are stopped at once. Narrow the filters. Nothing was done."
+                : "Select at most \(Self.maxBulk) containers at once. Nothing was done."
+            return .redirect(to: context.link("/containers"), flash: Flash(.error, message))
         }
         guard let minimumRole = action.permission.minimumRole, context.user.role >= minimumRole else {
             // One row for the whole request, however many it named.

@@ -217,7 +217,8 @@ struct ContainerListQuery: Sendable {
         return "?" + parts.joined(separator: "&")
     }
 
-    private static let queryValue = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+    /// RFC 3986's unreserved characters (ASCII only: `CharacterSet.alphanumerics` holds every script's letters).
+    private static let queryValue = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     var engineFilters: ContainerFilters {
         ContainerFilters(
