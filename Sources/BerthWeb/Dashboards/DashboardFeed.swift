@@ -69,18 +69,20 @@ struct DashboardEngine: Sendable {
         self.detailed = detailed
     }
 
-    /// What the pages say when the engine's part can't be shown, naming it on a dashboard of several.
+    /// "The engine", naming it on a dashboard of several.
+    private var subject: String { query.isEmpty ? "The engine" : "The engine \(name)" }
+
+    /// What the pages say when the engine's part can't be shown.
     func problem(_ error: (any Error)?) -> String {
         if let withheld { return withheld }
-        let engine = query.isEmpty ? "The engine" : "The engine \(name)"
-        guard let error else { return "\(engine) did not answer in time." }
-        return detailed ? "\(engine) can't be reached: \(error)" : "\(engine) can't be reached."
+        guard let error else { return "\(subject) did not answer in time." }
+        return detailed ? "\(subject) can't be reached: \(error)" : "\(subject) can't be reached."
     }
 
     /// What the page says of a change of the engine's state its shared events report.
     func upstreamMessage(up: Bool, _ text: String) -> String {
-        if up { return query.isEmpty ? "The engine answers again." : "The engine \(name) answers again." }
-        guard detailed else { return problem(nil).replacingOccurrences(of: "did not answer in time", with: "can't be reached") }
+        if up { return "\(subject) answers again." }
+        guard detailed else { return "\(subject) can't be reached." }
         return query.isEmpty ? text : "\(name): \(text)"
     }
 }

@@ -25,9 +25,7 @@ struct ContainerListPage: Sendable {
     /// `rows` is the whole list, sorted; the page keeps the slice its paging shows (`path` is where the list is).
     init(query: ContainerListQuery, rows: [ContainerRow], runningCount: Int, totalShown: Int, engineProblem: EngineProblem?, path: String = "") {
         self.query = query
-        let paging = ContainerListPaging(query: query, total: rows.count, path: path)
-        self.rows = Array(rows[paging.range])
-        self.paging = paging.pages > 1 ? paging : nil
+        (self.rows, paging) = ContainerListPaging.page(of: rows, query: query, path: path)
         self.runningCount = runningCount
         self.totalShown = totalShown
         self.engineProblem = engineProblem
@@ -147,6 +145,12 @@ struct ContainerListPaging: Sendable {
     let nextLink: String?
     let firstLink: String?
     let lastLink: String?
+
+    /// The rows one page shows, and its pager (nil when the whole list fits one page).
+    static func page(of rows: [ContainerRow], query: ContainerListQuery, path: String) -> ([ContainerRow], ContainerListPaging?) {
+        let paging = ContainerListPaging(query: query, total: rows.count, path: path)
+        return (Array(rows[paging.range]), paging.pages > 1 ? paging : nil)
+    }
 
     init(query: ContainerListQuery, total: Int, path: String) {
         let size = query.pageSize

@@ -19,9 +19,7 @@ struct OverviewPage: Sendable {
     init(engines: [EngineSummary], query: ContainerListQuery, rows: [ContainerRow]) {
         self.engines = engines
         self.query = query
-        let paging = ContainerListPaging(query: query, total: rows.count, path: "/")
-        self.rows = Array(rows[paging.range])
-        self.paging = paging.pages > 1 ? paging : nil
+        (self.rows, paging) = ContainerListPaging.page(of: rows, query: query, path: "/")
         totalShown = rows.count
         runningCount = rows.filter { $0.state == "running" }.count
         let unreachable = engines.filter { !$0.up }.count
