@@ -346,6 +346,132 @@ extension AppDatabase {
                 table.add(column: "engines", .text).notNull().defaults(to: "[\"local\"]")
             }
         }
+        migrator.registerMigration("v19: audit rows stored small") { db in
+            // Issue 24: ten million rows at ≤ 300 bytes each, search included (they took ~700). `AuditStorage` says
+            // how a row is stored; every written value reads back unchanged, so every hash still holds — checked
+            // below for every row before the old table goes. What the old schema spent bytes on and this one does not:
+            // a copy of the searched text inside FTS5 (external content now), per-row token counts (columnsize=0),
+            // text times and their index (a time range is found by a search over ids: time never goes back along
+            // them), repeated texts, hex as text, whole ids in the target index (a 6-byte prefix finds them), and an
+            // index on the outcome (three values: a newest-first scan finds a page of any of them).
+            db.add(function: AuditStorage.packHexFunction)
+            defer { db.remove(function: AuditStorage.packHexFunction) }
+            let words = ["actor", "role", "clientAddress", "userAgent", "action", "targetType", "targetName", "engine", "outcome"]
+            func wordOf(_ column: String, _ row: String) -> String { "(SELECT word FROM auditWord WHERE id = \(row).\(column))" }
+            func idOf(_ value: String) -> String { "(SELECT id FROM auditWord WHERE word = \(value))" }
+            // A text time is stored as milliseconds only when they give back exactly that text.
+            func storedTime(_ value: String) -> String {
+                let milliseconds = "CAST(round((julianday(\(value)) - 2440587.5) * 86400000.0) AS INTEGER)"
+                return """
+                    CASE WHEN typeof(\(value)) = 'text' AND \
+                    strftime('%Y-%m-%d %H:%M:%f', \(milliseconds) / 1000.0, 'unixepoch') = \(value) \
+                    THEN \(milliseconds) ELSE \(value) END
+                    """
+            }
+            func writtenTime(_ row: String) -> String {
+                "CASE typeof(\(row).time) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%f', \(row).time / 1000.0, 'unixepoch') ELSE \(row).time END"
+            }
+            func writtenHex(_ column: String, _ row: String) -> String {
+                "CASE typeof(\(row).\(column)) WHEN 'blob' THEN lower(hex(\(row).\(column))) ELSE \(row).\(column) END"
+            }
+            func body(_ row: String) -> String {
+                [wordOf("actor", row), wordOf("action", row), wordOf("targetName", row), wordOf("clientAddress", row),
+                 "\(row).parameters", "\(row).errorMessage"].map { "coalesce(\($0), '')" }.joined(separator: " || char(31) || ")
+            }
+            let columns = ["id", "time", "requestId", "actor", "role", "clientAddress", "userAgent", "action", "targetType",
+                           "targetId", "targetName", "engine", "parameters", "outcome", "errorMessage", "durationMs", "hash"]
+            // `packingHex`: only in this migration, where the packing function exists (`AuditStorage`).
+            func stored(from row: String, packingHex: Bool = false) -> String {
+                columns.map { column in
+                    if column == "time" { return storedTime("\(row).time") }
+                    if words.contains(column) { return idOf("\(row).\(column)") }
+                    if packingHex, ["requestId", "targetId", "hash"].contains(column) {
+                        return "coalesce(berth_audit_pack_hex(\(row).\(column)), \(row).\(column))"
+                    }
+                    return "\(row).\(column)"
+                }.joined(separator: ", ")
+            }
+            func addWords(from row: String) -> String {
+                "INSERT OR IGNORE INTO auditWord (word) SELECT value FROM (" +
+                    words.map { "SELECT \(row).\($0) AS value" }.joined(separator: " UNION ALL ") + ") WHERE value IS NOT NULL;"
+            }
+            try db.execute(sql: """
+                DROP TRIGGER auditEvent_text_insert;
+                DROP TRIGGER auditEvent_text_delete;
+                DROP TRIGGER auditEvent_text_update;
+                DROP TRIGGER auditEvent_append_only;
+                DROP TABLE auditText;
+                ALTER TABLE auditEvent RENAME TO auditEventV18;
+                CREATE TABLE auditWord (id INTEGER PRIMARY KEY, word UNIQUE NOT NULL);
+                CREATE TABLE auditRow (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, time NOT NULL, requestId,
+                    actor INTEGER NOT NULL, role INTEGER, clientAddress INTEGER, userAgent INTEGER, action INTEGER NOT NULL,
+                    targetType INTEGER, targetId, targetName INTEGER, engine INTEGER, parameters, outcome INTEGER NOT NULL,
+                    errorMessage, durationMs, hash
+                );
+                CREATE INDEX auditRow_on_actor ON auditRow (actor, id);
+                CREATE INDEX auditRow_on_action ON auditRow (action, id);
+                CREATE INDEX auditRow_on_engine ON auditRow (engine, id);
+                CREATE INDEX auditRow_on_targetName ON auditRow (targetName, id);
+                CREATE INDEX auditRow_on_targetId ON auditRow (substr(targetId, 1, 6), id);
+                CREATE VIEW auditEvent AS SELECT r.id AS id, \(writtenTime("r")) AS time, \(writtenHex("requestId", "r")) AS requestId,
+                    \(wordOf("actor", "r")) AS actor, \(wordOf("role", "r")) AS role,
+                    \(wordOf("clientAddress", "r")) AS clientAddress, \(wordOf("userAgent", "r")) AS userAgent,
+                    \(wordOf("action", "r")) AS action, \(wordOf("targetType", "r")) AS targetType,
+                    \(writtenHex("targetId", "r")) AS targetId, \(wordOf("targetName", "r")) AS targetName,
+                    \(wordOf("engine", "r")) AS engine, r.parameters AS parameters, \(wordOf("outcome", "r")) AS outcome,
+                    r.errorMessage AS errorMessage, r.durationMs AS durationMs, \(writtenHex("hash", "r")) AS hash
+                    FROM auditRow r;
+                CREATE TRIGGER auditEvent_insert INSTEAD OF INSERT ON auditEvent BEGIN
+                    \(addWords(from: "new"))
+                    INSERT INTO auditRow (\(columns.joined(separator: ", "))) VALUES (\(stored(from: "new")));
+                END;
+                CREATE TRIGGER auditEvent_update INSTEAD OF UPDATE ON auditEvent BEGIN
+                    \(addWords(from: "new"))
+                    UPDATE auditRow SET (\(columns.joined(separator: ", "))) = (\(stored(from: "new"))) WHERE id = old.id;
+                END;
+                CREATE TRIGGER auditEvent_delete INSTEAD OF DELETE ON auditEvent BEGIN
+                    DELETE FROM auditRow WHERE id = old.id;
+                END;
+                CREATE TRIGGER auditEvent_append_only BEFORE UPDATE ON auditRow BEGIN
+                    SELECT RAISE(ABORT, 'audit rows are append-only');
+                END;
+                CREATE VIEW auditTextSource AS SELECT r.id AS id, \(body("r")) AS body FROM auditRow r;
+                CREATE VIRTUAL TABLE auditText USING fts5(
+                    body, tokenize = 'trigram', detail = 'none', columnsize = 0, content = 'auditTextSource', content_rowid = 'id'
+                );
+                CREATE TRIGGER auditRow_text_insert AFTER INSERT ON auditRow BEGIN
+                    INSERT INTO auditText (rowid, body) VALUES (new.id, \(body("new")));
+                END;
+                CREATE TRIGGER auditRow_text_delete AFTER DELETE ON auditRow BEGIN
+                    INSERT INTO auditText (auditText, rowid, body) VALUES ('delete', old.id, \(body("old")));
+                END;
+                CREATE TRIGGER auditRow_text_update AFTER UPDATE ON auditRow BEGIN
+                    INSERT INTO auditText (auditText, rowid, body) VALUES ('delete', old.id, \(body("old")));
+                    INSERT INTO auditText (rowid, body) VALUES (new.id, \(body("new")));
+                END;
+                INSERT OR IGNORE INTO auditWord (word) \(words.map { "SELECT \($0) FROM auditEventV18 WHERE \($0) IS NOT NULL" }.joined(separator: " UNION "));
+                INSERT INTO auditRow (\(columns.joined(separator: ", ")))
+                    SELECT \(stored(from: "o", packingHex: true)) FROM auditEventV18 o ORDER BY o.id;
+                INSERT INTO sqlite_sequence (name, seq) SELECT 'auditRow', 0
+                    WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'auditRow');
+                UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'auditEventV18'), 0))
+                    WHERE name = 'auditRow';
+                """)
+            // Every row must read back as it was written (its hash included), or nothing changes.
+            let differs = columns.map { "o.\($0) IS NOT n.\($0) OR typeof(o.\($0)) <> typeof(n.\($0))" }.joined(separator: " OR ")
+            if let id = try Int64.fetchOne(db, sql: """
+                SELECT o.id FROM auditEventV18 o LEFT JOIN auditEvent n ON n.id = o.id WHERE n.id IS NULL OR \(differs)
+                ORDER BY o.id LIMIT 1
+                """) {
+                throw DatabaseError(message: "audit row \(id) would not read back as it was written in the new storage; the audit trail was left as it was")
+            }
+            let counts = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM auditEventV18), (SELECT count(*) FROM auditRow)")
+            guard let counts, counts[0] as Int == counts[1] as Int else {
+                throw DatabaseError(message: "the audit trail's new storage does not hold every row; the audit trail was left as it was")
+            }
+            try db.execute(sql: "DROP TABLE auditEventV18")
+        }
         return migrator
     }
 }

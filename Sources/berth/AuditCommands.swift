@@ -68,8 +68,11 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try database.open(readOnly: true)
+            let started = ContinuousClock.now
             let result = try await store.verifyAuditChain()
+            let seconds = max((ContinuousClock.now - started) / .milliseconds(1), 1) / 1000
             print(result.description)
+            print("checked \(result.checkedRows) rows in \(String(format: "%.1f", seconds)) s (\(Int(Double(result.checkedRows) / seconds)) rows a second)")
             // Each console's recording against the hash its closing row (part of the chain) holds.
             let recordings = try await store.verifyConsoleRecordings()
             let broken = recordings.filter { $0.problem != nil }

@@ -28,6 +28,7 @@ import TestSupport
         let intact = try berth(["audit", "verify", "--database", path])
         #expect(intact.status == 0)
         #expect(intact.output.contains("audit chain intact: 30 rows, newest row 30"))
+        #expect(intact.output.contains("checked 30 rows in ") && intact.output.contains(" rows a second)"))
         #expect(try await ChildProcess.run("/usr/bin/sqlite3", [path, "DROP TRIGGER auditEvent_append_only; UPDATE auditEvent SET outcome = 'ok' WHERE id = 12"]) == 0)
         let broken = try berth(["audit", "verify", "--database", path])
         #expect(broken.status == 1)

@@ -28,53 +28,72 @@ public enum AuditChain {
     /// stores them (read back, never as Swift formatted them), each tagged with its type and length-prefixed, so that
     /// no two different rows encode alike.
     static func hash(previous: String, row: Row) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Data("\(version)\n\(previous)\n".utf8))
-        for column in columns {
-            let value: DatabaseValue = row[column]
+        hash(previous: previous, values: columns.map { row[$0] as DatabaseValue })
+    }
+
+    /// The same of the values of `columns`, in that order (a walk of the chain has them so, with no row to build).
+    static func hash(previous: String, values: some Sequence<DatabaseValue>) -> String {
+        var encoding = [UInt8]()
+        encoding.reserveCapacity(512)
+        encoding.append(contentsOf: "\(version)\n\(previous)\n".utf8)
+        func number(_ value: some BinaryInteger) { encoding.append(contentsOf: String(value).utf8) }
+        for value in values {
             switch value.storage {
             case .null:
-                hasher.update(data: Data("N;".utf8))
-            case .int64(let number):
-                hasher.update(data: Data("I\(number);".utf8))
-            case .double(let number):
-                hasher.update(data: Data("R\(number.bitPattern);".utf8))
+                encoding.append(contentsOf: "N;".utf8)
+            case .int64(let number64):
+                encoding.append(UInt8(ascii: "I"))
+                number(number64)
+                encoding.append(UInt8(ascii: ";"))
+            case .double(let real):
+                encoding.append(UInt8(ascii: "R"))
+                number(real.bitPattern)
+                encoding.append(UInt8(ascii: ";"))
             case .string(let text):
-                let bytes = Data(text.utf8)
-                hasher.update(data: Data("T\(bytes.count):".utf8))
-                hasher.update(data: bytes)
+                encoding.append(UInt8(ascii: "T"))
+                number(text.utf8.count)
+                encoding.append(UInt8(ascii: ":"))
+                encoding.append(contentsOf: text.utf8)
             case .blob(let bytes):
-                hasher.update(data: Data("B\(bytes.count):".utf8))
-                hasher.update(data: bytes)
+                encoding.append(UInt8(ascii: "B"))
+                number(bytes.count)
+                encoding.append(UInt8(ascii: ":"))
+                encoding.append(contentsOf: bytes)
             }
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return AuditStorage.hex(Data(SHA256.hash(data: encoding)))
     }
 
     /// The hash a row with `id` chains to: the hash of the row before it. `pending` is the row about to be inserted
     /// (a retention checkpoint that removed every row names the start itself).
     static func previousHash(_ db: Database, before id: Int64, pending: AuditEvent? = nil) throws -> String {
-        let previous = try String.fetchOne(
-            db, sql: "SELECT hash FROM auditEvent WHERE id < ? ORDER BY id DESC LIMIT 1", arguments: [id]
+        let stored = try DatabaseValue.fetchOne(
+            db, sql: "SELECT hash FROM auditRow WHERE id < ? ORDER BY id DESC LIMIT 1", arguments: [id]
         )
+        let previous = try stored.map { try String.fromDatabaseValue(AuditRowReader(db).value($0, column: "hash")) } ?? nil
         // A chain already broken before this row stays reported at its break; new rows still chain on.
         return try previous ?? startingHash(db, firstId: id, pending: pending) ?? genesis
     }
 
-    /// Seals a row written before the chain existed (the migration that introduced it): the only place a row's
-    /// hash is set after its insert.
+    /// Seals a row written before the chain existed (migration v2, on the table of its day, when no retention had
+    /// removed anything yet): the only place a row's hash is set after its insert.
     static func sealExisting(_ db: Database, id: Int64) throws {
-        let start = try previousHash(db, before: id)
+        let start = try String.fetchOne(
+            db, sql: "SELECT hash FROM auditEvent WHERE id < ? ORDER BY id DESC LIMIT 1", arguments: [id]
+        ) ?? genesis
         guard let row = try Row.fetchOne(db, sql: "SELECT \(selectColumns) FROM auditEvent WHERE id = ?", arguments: [id]) else { return }
         try db.execute(sql: "UPDATE auditEvent SET hash = ? WHERE id = ?", arguments: [hash(previous: start, row: row), id])
     }
 
     /// What the row `firstId` chains to when no row precedes it: the genesis for the very first row, else the hash
     /// that a retention checkpoint recorded for the prefix it removed.
-    static func startingHash(_ db: Database, firstId: Int64, pending: AuditEvent? = nil) throws -> String? {
+    static func startingHash(_ db: Database, firstId: Int64, pending: AuditEvent? = nil, legacy: Bool = false) throws -> String? {
         if firstId == 1 { return genesis }
         var checkpoints = try String.fetchAll(
-            db, sql: "SELECT parameters FROM auditEvent WHERE action = ? ORDER BY id DESC", arguments: [retentionAction]
+            db, sql: legacy
+                ? "SELECT parameters FROM auditEvent WHERE action = ? ORDER BY id DESC"
+                : "SELECT parameters FROM auditRow WHERE action = (SELECT id FROM auditWord WHERE word = ?) ORDER BY id DESC",
+            arguments: [retentionAction]
         )
         if let pending, pending.action == retentionAction, let parameters = pending.parameters {
             checkpoints.insert(parameters, at: 0)
@@ -152,15 +171,20 @@ extension AppDatabase {
     static func verifyChain(_ db: Database, through limit: Int64?) throws -> AuditVerification {
         do {
             var result = AuditVerification(checkedRows: 0)
-            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'auditEvent'") ?? 0
+            // A file Berth has not converted yet (`berth audit verify` opens it as it is) is read as it was stored.
+            let legacy = try !db.tableExists("auditRow")
+            let table = legacy ? "auditEvent" : "auditRow"
+            let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = ?", arguments: [table]) ?? 0
             var previousId: Int64?
             var previousHash: String?
+            let reader = AuditRowReader(db)
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT \(AuditChain.selectColumns), hash FROM auditEvent WHERE id <= ? ORDER BY id", arguments: [limit ?? Int64.max]
+                db, sql: "SELECT \(AuditStorage.selectStored) FROM \(table) WHERE id <= ? ORDER BY id", arguments: [limit ?? Int64.max]
             )
             while let row = try rows.next() {
-                let id: Int64 = row["id"]
-                let stored: String? = row["hash"]
+                var values = legacy ? Array(row.databaseValues) : try reader.values(row)
+                let id: Int64 = row[0]
+                let stored = String.fromDatabaseValue(values.removeLast())
                 let expectedPrevious: String
                 if let previousId, let previousHash {
                     guard id == previousId + 1 else {
@@ -169,7 +193,7 @@ extension AppDatabase {
                     }
                     expectedPrevious = previousHash
                 } else {
-                    guard let start = try AuditChain.startingHash(db, firstId: id) else {
+                    guard let start = try AuditChain.startingHash(db, firstId: id, legacy: legacy) else {
                         result.firstBroken = .init(
                             id: id, reason: "rows before \(id) are missing and no retention checkpoint accounts for them"
                         )
@@ -177,7 +201,7 @@ extension AppDatabase {
                     }
                     expectedPrevious = start
                 }
-                let computed = AuditChain.hash(previous: expectedPrevious, row: row)
+                let computed = AuditChain.hash(previous: expectedPrevious, values: values)
                 guard stored == computed else {
                     let reason = stored == nil
                         ? "the row has no hash (written outside Berth)"
@@ -205,10 +229,11 @@ extension AppDatabase {
     /// The newest row's id and hash, for the server log.
     public func auditChainHead() async throws -> (id: Int64, hash: String)? {
         try await writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, hash FROM auditEvent ORDER BY id DESC LIMIT 1") else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, hash FROM auditRow ORDER BY id DESC LIMIT 1") else {
                 return nil
             }
-            return (row["id"], row["hash"] ?? "")
+            let hash = try String.fromDatabaseValue(AuditRowReader(db).value(row["hash"], column: "hash"))
+            return (row["id"], hash ?? "")
         }
     }
 
@@ -219,25 +244,22 @@ extension AppDatabase {
     public func applyAuditRetention(olderThan cutoff: Date, actor: String = "berth") async throws -> Int {
         try await writer.write { db in
             // The last row of the prefix: every row up to it is older than the cutoff (time grows with id).
-            guard let last = try Row.fetchOne(
-                db, sql: "SELECT id, hash FROM auditEvent WHERE time < ? ORDER BY time DESC, id DESC LIMIT 1",
-                arguments: [cutoff]
-            ) else { return 0 }
-            let lastId: Int64 = last["id"]
+            guard let lastId = try AuditTimeline.lastId(db, before: cutoff) else { return 0 }
             // Evidence is never removed: a prefix that does not verify stays, and retention says why.
             let prefix = try Self.verifyChain(db, through: lastId)
             if let broken = prefix.firstBroken {
                 throw StoreError.retentionRefused(reason: "the rows to remove do not verify (row \(broken.id): \(broken.reason))")
             }
-            let lastHash: String = last["hash"] ?? ""
-            let removed = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditEvent WHERE id <= ?", arguments: [lastId]) ?? 0
-            try db.execute(sql: "DELETE FROM auditEvent WHERE id <= ?", arguments: [lastId])
+            let lastHash = prefix.headHash ?? ""
+            let removed = try Int.fetchOne(db, sql: "SELECT count(*) FROM auditRow WHERE id <= ?", arguments: [lastId]) ?? 0
+            try db.execute(sql: "DELETE FROM auditRow WHERE id <= ?", arguments: [lastId])
             // A finished console's recording goes with the last of its audit rows, never before.
             try db.execute(
                 sql: """
                     DELETE FROM consoleRecording WHERE endedAt IS NOT NULL AND id NOT IN (
-                        SELECT CAST(json_extract(parameters, '$.recording') AS INTEGER) FROM auditEvent
-                        WHERE action IN (?, ?) AND json_extract(parameters, '$.recording') IS NOT NULL)
+                        SELECT CAST(json_extract(parameters, '$.recording') AS INTEGER) FROM auditRow
+                        WHERE action IN (SELECT id FROM auditWord WHERE word IN (?, ?))
+                        AND json_extract(parameters, '$.recording') IS NOT NULL)
                     """,
                 arguments: [AuditAction.consoleOpen.rawValue, AuditAction.consoleClose.rawValue]
             )

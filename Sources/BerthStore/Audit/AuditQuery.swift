@@ -38,11 +38,13 @@ public struct AuditQuery: Sendable, Equatable {
         self.before = before
     }
 
-    /// The SQL of one page (newest first, `limit` rows), or nil when the range is empty.
+    /// The SQL of one page (newest first, `limit` rows) of `auditRow`'s stored columns, or nil when the range is
+    /// empty.
     func pageSQL(_ db: Database, limit: Int) throws -> (sql: String, arguments: StatementArguments)? {
         guard let condition = try condition(db) else { return nil }
+        let columns = AuditStorage.storedColumns.map { "r.\($0)" }.joined(separator: ", ")
         guard let piece = indexablePiece else {
-            return ("SELECT * FROM auditEvent WHERE \(condition.sql) ORDER BY id DESC LIMIT \(limit)", condition.arguments)
+            return ("SELECT \(columns) FROM auditRow r WHERE \(condition.sql) ORDER BY r.id DESC LIMIT \(limit)", condition.arguments)
         }
         // Driven by the trigram index in descending rowid order, each candidate checked against the row: the page
         // stops at `limit` rows, so a common word costs what a rare one does. The id bounds go to the index too.
@@ -59,7 +61,7 @@ public struct AuditQuery: Sendable, Equatable {
         arguments += condition.arguments
         return (
             """
-            SELECT auditEvent.* FROM auditText JOIN auditEvent ON auditEvent.id = auditText.rowid
+            SELECT \(columns) FROM auditText JOIN auditRow r ON r.id = auditText.rowid
             WHERE auditText.body LIKE ?\(bounds) AND \(condition.sql)
             ORDER BY auditText.rowid DESC LIMIT \(limit)
             """,
@@ -75,65 +77,68 @@ public struct AuditQuery: Sendable, Equatable {
         return String(piece)
     }
 
-    /// The SQL condition on `auditEvent` and its arguments, with the id bounds it holds; nil when the range is empty.
+    /// The SQL condition on `auditRow r` and its arguments, with the id bounds it holds; nil when the range is empty.
     func condition(_ db: Database) throws -> (sql: String, arguments: StatementArguments, lower: Int64?, upper: Int64?)? {
         var clauses: [String] = []
         var arguments = StatementArguments()
         var upper = before.map { $0 - 1 }
         var lower: Int64?
         if let from {
-            guard let first = try Int64.fetchOne(
-                db, sql: "SELECT id FROM auditEvent WHERE time >= ? ORDER BY time, id LIMIT 1", arguments: [from]
-            ) else { return nil }
+            guard let first = try AuditTimeline.firstId(db, atOrAfter: from) else { return nil }
             lower = first
         }
         if let to {
-            guard let last = try Int64.fetchOne(
-                db, sql: "SELECT id FROM auditEvent WHERE time < ? ORDER BY time DESC, id DESC LIMIT 1", arguments: [to]
-            ) else { return nil }
+            guard let last = try AuditTimeline.lastId(db, before: to) else { return nil }
             upper = min(upper ?? last, last)
         }
         if let lower, let upper, lower > upper { return nil }
         if let lower {
-            clauses.append("id >= ?")
+            clauses.append("r.id >= ?")
             arguments += [lower]
         }
         if let upper {
-            clauses.append("id <= ?")
+            clauses.append("r.id <= ?")
             arguments += [upper]
         }
-        if let actor {
-            clauses.append("actor = ?")
-            arguments += [actor]
-        }
-        if let action {
-            clauses.append("action = ?")
-            arguments += [action]
-        }
-        if let outcome {
-            clauses.append("outcome = ?")
-            arguments += [outcome.rawValue]
-        }
-        if let engine {
-            clauses.append("engine = ?")
-            arguments += [engine]
+        let word = "(SELECT id FROM auditWord WHERE word = ?)"
+        for (column, value) in [("actor", actor), ("action", action), ("outcome", outcome?.rawValue), ("engine", engine)] {
+            guard let value else { continue }
+            clauses.append("r.\(column) = \(word)")
+            arguments += [value]
         }
         if let target {
+            let idPart: String
+            arguments += [target]
             if target.count >= 4, target.allSatisfy(\.isHexDigit) {
-                // An id prefix: a range on the index, so it stays a seek.
-                clauses.append("(targetName = ? OR (targetId >= ? AND targetId < ?))")
-                arguments += [target, target, target + "~"]
+                // An id prefix: ranges on the 6-byte prefix index, so it stays a seek — one over ids stored as text,
+                // one over ids stored as their bytes — each candidate then checked whole.
+                let hex = target.lowercased()
+                let bytes = AuditStorage.packedHex(hex.count % 2 == 0 ? hex : hex + "0") ?? Data()
+                var highest = AuditStorage.packedHex(hex.count % 2 == 0 ? hex : hex + "f") ?? Data()
+                highest = highest.prefix(6) + Data(repeating: 0xff, count: max(0, 6 - highest.count))
+                idPart = """
+                    (substr(r.targetId, 1, 6) >= ? AND substr(r.targetId, 1, 6) <= ? AND r.targetId >= ? AND r.targetId < ?)                     OR (substr(r.targetId, 1, 6) >= ? AND substr(r.targetId, 1, 6) <= ?                     AND substr(lower(hex(r.targetId)), 1, \(hex.count)) = ?)
+                    """
+                arguments += [String(target.prefix(6)), String(target.prefix(6)) + "\u{10FFFF}", target, target + "~"]
+                arguments += [Data(bytes.prefix(6)), highest, hex]
             } else {
-                clauses.append("(targetName = ? OR targetId = ?)")
-                arguments += [target, target]
+                idPart = "(substr(r.targetId, 1, 6) = substr(?, 1, 6) AND r.targetId = ?)"
+                let stored = AuditStorage.stored(hex: target)
+                arguments += [stored, stored]
             }
+            clauses.append("(r.targetName = \(word) OR \(idPart))")
         }
         if let text, !text.isEmpty {
             let pattern = "%" + Self.escapeLike(text) + "%"
-            clauses.append("(" + Self.freeTextColumns.map { "\($0) LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")")
+            clauses.append("(" + Self.freeTextColumns.map { "\(Self.written($0)) LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")")
             for _ in Self.freeTextColumns { arguments += [pattern] }
         }
         return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments, lower, upper)
+    }
+
+    /// A column of `auditRow r` as the text it was written as (a word column through its word).
+    static func written(_ column: String) -> String {
+        AuditStorage.wordColumns.contains(column) ? "(SELECT word FROM auditWord WHERE id = r.\(column))" : "r.\(column)"
     }
 
     /// What free text searches: ids are left to the target filter.
@@ -160,7 +165,7 @@ extension AppDatabase {
     public func auditEvents(matching query: AuditQuery, limit: Int = 50) async throws -> AuditPage {
         try await writer.read { db in
             guard let page = try query.pageSQL(db, limit: limit + 1) else { return AuditPage(events: [], nextBefore: nil) }
-            var events = try AuditEvent.fetchAll(db, sql: page.sql, arguments: page.arguments)
+            var events = try AuditRowReader(db).events(sql: page.sql, arguments: page.arguments)
             var next: Int64?
             if events.count > limit {
                 events.removeLast()
@@ -178,7 +183,50 @@ extension AppDatabase {
 
     /// Whether a row with this id exists (for links from a row's parameters).
     public func auditEvent(id: Int64) async throws -> AuditEvent? {
-        try await writer.read { db in try AuditEvent.fetchOne(db, key: id) }
+        try await writer.read { db in
+            try AuditRowReader(db).events(sql: "SELECT \(AuditStorage.selectStored) FROM auditRow WHERE id = ?", arguments: [id]).first
+        }
+    }
+}
+
+/// Where a time falls along the ids. Berth takes each row's time under the write lock, never earlier than the row
+/// before, so times never go back along the ids: halving the id range finds a time with no index on it.
+enum AuditTimeline {
+    /// The first row at or after `date`, or nil when every row is older.
+    static func firstId(_ db: Database, atOrAfter date: Date) throws -> Int64? {
+        // Rows hold whole milliseconds: at or after `date` is at or after its next whole millisecond.
+        let target = Int64((date.timeIntervalSince1970 * 1000).rounded(.up))
+        guard let bounds = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM auditRow"),
+              var low = bounds[0] as Int64?, var high = bounds[1] as Int64? else { return nil }
+        var found: Int64?
+        while low <= high {
+            let middle = low + (high - low) / 2
+            // The first row at or past the middle (retention and gaps leave ids out), its time as stored: the
+            // milliseconds, or for a row written otherwise (never by Berth) the text as SQLite reads it as a time.
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT id, CASE typeof(time) WHEN 'integer' THEN time
+                    ELSE CAST(round((julianday(time) - 2440587.5) * 86400000.0) AS INTEGER) END
+                FROM auditRow WHERE id >= ? ORDER BY id LIMIT 1
+                """, arguments: [middle]), let id = row[0] as Int64?, id <= high else {
+                high = middle - 1
+                continue
+            }
+            if let time = row[1] as Int64?, time >= target {
+                found = id
+                high = middle - 1
+            } else {
+                low = id + 1
+            }
+        }
+        return found
+    }
+
+    /// The last row before `date`, or nil when none is older.
+    static func lastId(_ db: Database, before date: Date) throws -> Int64? {
+        if let first = try firstId(db, atOrAfter: date) {
+            return try Int64.fetchOne(db, sql: "SELECT max(id) FROM auditRow WHERE id < ?", arguments: [first])
+        }
+        return try Int64.fetchOne(db, sql: "SELECT max(id) FROM auditRow")
     }
 }
 

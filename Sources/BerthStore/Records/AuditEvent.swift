@@ -81,36 +81,49 @@ extension AppDatabase {
     /// Inserts and seals a record inside the caller's transaction. The time is taken here, under the write lock, so
     /// that it never goes backwards along the ids (time-range searches rely on it).
     static func append(_ event: inout AuditEvent, _ db: Database) throws {
-        let newest = try Date.fetchOne(db, sql: "SELECT time FROM auditEvent ORDER BY id DESC LIMIT 1")
+        let newest = try Int64.fetchOne(db, sql: "SELECT time FROM auditRow WHERE typeof(time) = 'integer' ORDER BY id DESC LIMIT 1")
         // Milliseconds, as stored: what is hashed is what is read back.
-        let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
-        event.time = max(now, newest ?? now)
+        let now = AuditStorage.milliseconds(Date())
+        let milliseconds = max(now, newest ?? now)
+        event.time = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
         // The id the table's sequence hands out next (AUTOINCREMENT: past every id it ever gave), so that the hash,
         // which covers the id, is computed before the one insert: rows are never updated.
         let id = try Int64.fetchOne(db, sql: """
-            SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'auditEvent'), 0),
-                       coalesce((SELECT max(id) FROM auditEvent), 0)) + 1
+            SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'auditRow'), 0),
+                       coalesce((SELECT max(id) FROM auditRow), 0)) + 1
             """) ?? 1
         event.id = id
         event.hash = nil
         let previous = try AuditChain.previousHash(db, before: id, pending: event)
-        let hash = AuditChain.hash(previous: previous, row: Row(try event.databaseDictionary))
+        var dictionary = try event.databaseDictionary
+        // The text a `Date` is stored as, made from the milliseconds themselves (a formatter could round them).
+        dictionary["time"] = AuditStorage.timeText(milliseconds: milliseconds).databaseValue
+        let written = Row(dictionary)
+        let hash = AuditChain.hash(previous: previous, row: written)
         event.hash = hash
-        try event.insert(db)
-        // What SQLite stored must be what was hashed (a type affinity could change a value): checked, never assumed.
-        guard let stored = try Row.fetchOne(
-            db, sql: "SELECT \(AuditChain.selectColumns) FROM auditEvent WHERE id = ?", arguments: [id]
-        ), AuditChain.hash(previous: previous, row: stored) == hash else {
+        // Through the view's trigger, the one encoder of stored rows; hex goes in as its bytes (SQL has no `unhex`).
+        let values: [DatabaseValue] = AuditStorage.storedColumns.map { column in
+            if column == "hash" { return AuditStorage.stored(hex: hash) }
+            let value: DatabaseValue = written[column]
+            if column == "time" { return milliseconds.databaseValue }
+            if AuditStorage.hexColumns.contains(column), case .string(let text) = value.storage {
+                return AuditStorage.stored(hex: text)
+            }
+            return value
+        }
+        try db.execute(
+            sql: "INSERT INTO auditEvent (\(AuditStorage.selectStored)) VALUES (\(values.map { _ in "?" }.joined(separator: ", ")))",
+            arguments: StatementArguments(values)
+        )
+        // What SQLite stored must read back as what was hashed: checked, never assumed.
+        guard let stored = try Row.fetchOne(db, sql: "SELECT \(AuditStorage.selectStored) FROM auditRow WHERE id = ?", arguments: [id]),
+              try AuditChain.hash(previous: previous, row: AuditRowReader(db).logicalRow(stored)) == hash else {
             throw DatabaseError(message: "audit row \(id) was stored differently from what was hashed")
         }
     }
 
     /// The newest audit records first, optionally those of one actor.
     public func recentAuditEvents(actor: String? = nil, limit: Int = 100) async throws -> [AuditEvent] {
-        try await writer.read { db in
-            var request = AuditEvent.order(AuditEvent.Columns.id.desc).limit(limit)
-            if let actor { request = request.filter(AuditEvent.Columns.actor == actor) }
-            return try request.fetchAll(db)
-        }
+        try await auditEvents(matching: AuditQuery(actor: actor), limit: limit).events
     }
 }

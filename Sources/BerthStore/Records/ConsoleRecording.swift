@@ -107,8 +107,12 @@ extension AppDatabase {
     public func verifyConsoleRecordings() async throws -> [ConsoleRecordingCheck] {
         try await writer.read { db in
             var checks: [ConsoleRecordingCheck] = []
+            // A file Berth has not converted yet (v19) is read as it was stored.
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT id, parameters FROM auditEvent WHERE action = ? AND parameters IS NOT NULL ORDER BY id",
+                db, sql: try db.tableExists("auditRow") ? """
+                    SELECT id, parameters FROM auditRow WHERE action = (SELECT id FROM auditWord WHERE word = ?)
+                    AND parameters IS NOT NULL ORDER BY id
+                    """ : "SELECT id, parameters FROM auditEvent WHERE action = ? AND parameters IS NOT NULL ORDER BY id",
                 arguments: [AuditAction.consoleClose.rawValue]
             )
             while let row = try rows.next() {
