@@ -156,4 +156,22 @@ import TestSupport
         let first = try #require(try await database.auditEvent(id: 1))
         #expect(first.requestId == "00ff" && first.targetId == String(format: "%064x", 5) && first.userAgent == "curl/8")
     }
+
+    @Test func aRowsOwnTimeFindsExactlyThatRow() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try AppDatabase.open(path: directory.appendingPathComponent("times.sqlite").path)
+        for _ in 1...300 {
+            try await database.recordAudit(AuditEvent(actor: "alice", action: "login", outcome: .ok))
+            try await Task.sleep(for: .microseconds(300))
+        }
+        // Each time comes back as a `Date` a hair off its millisecond; the halving must not miss the row.
+        let events = try await database.recentAuditEvents(limit: 300)
+        for event in events {
+            let id = try #require(event.id)
+            let through = event.time.addingTimeInterval(0.000_5)
+            let found = try await database.auditEvents(matching: AuditQuery(from: event.time, to: through), limit: 300).events
+            #expect(found.last?.id == id, "row \(id) at \(event.time.timeIntervalSince1970)")
+        }
+    }
 }

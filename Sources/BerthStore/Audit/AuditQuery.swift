@@ -194,8 +194,10 @@ extension AppDatabase {
 enum AuditTimeline {
     /// The first row at or after `date`, or nil when every row is older.
     static func firstId(_ db: Database, atOrAfter date: Date) throws -> Int64? {
-        // Rows hold whole milliseconds: at or after `date` is at or after its next whole millisecond.
-        let target = Int64((date.timeIntervalSince1970 * 1000).rounded(.up))
+        // Rows hold whole milliseconds: at or after `date` is at or after its next whole millisecond. A row's own time
+        // comes back as a `Date` a fraction of a microsecond off its millisecond: whole microseconds first.
+        let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        let target = Int64((microseconds / 1000).rounded(.up))
         guard let bounds = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM auditRow"),
               var low = bounds[0] as Int64?, var high = bounds[1] as Int64? else { return nil }
         var found: Int64?
