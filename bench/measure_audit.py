@@ -73,6 +73,9 @@ def seed(database, rows):
     began = time.perf_counter()
     index_trigger = connection.execute("SELECT sql FROM sqlite_schema WHERE name = 'auditRow_text_insert'").fetchone()[0]
     with connection:
+        # The export that made the schema left its own row: the seeded trail starts afresh, as a new one would.
+        connection.execute("DELETE FROM auditRow")
+        connection.execute("UPDATE sqlite_sequence SET seq = 0 WHERE name = 'auditRow'")
         connection.execute("DROP TRIGGER auditRow_text_insert")
         connection.executemany(
             f"INSERT INTO auditEvent ({', '.join(CHAIN)}, hash) VALUES ({', '.join('?' * (len(CHAIN) + 1))})", generate())
@@ -95,7 +98,8 @@ def raw_page(connection, where, arguments, limit=51):
 
 def first_at_or_after(connection, ms):
     """Berth's halving of the ids (AuditTimeline): times never go back along them."""
-    low, high = connection.execute("SELECT min(id), max(id) FROM auditRow").fetchone()
+    low = connection.execute("SELECT min(id) FROM auditRow").fetchone()[0]
+    high = connection.execute("SELECT max(id) FROM auditRow").fetchone()[0]
     found = None
     while low <= high:
         middle = (low + high) // 2

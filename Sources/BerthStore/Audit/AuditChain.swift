@@ -32,11 +32,27 @@ public enum AuditChain {
     }
 
     /// The same of the values of `columns`, in that order (a walk of the chain has them so, with no row to build).
-    static func hash(previous: String, values: some Sequence<DatabaseValue>) -> String {
+    static func hash(previous: String, values: [DatabaseValue]) -> String {
         var encoding = [UInt8]()
         encoding.reserveCapacity(512)
-        encoding.append(contentsOf: "\(version)\n\(previous)\n".utf8)
-        func number(_ value: some BinaryInteger) { encoding.append(contentsOf: String(value).utf8) }
+        encoding.append(contentsOf: version.utf8)
+        encoding.append(UInt8(ascii: "\n"))
+        encoding.append(contentsOf: previous.utf8)
+        encoding.append(UInt8(ascii: "\n"))
+        func number(_ value: Int64) {
+            if value < 0 { encoding.append(UInt8(ascii: "-")) }
+            unsigned(value.magnitude)
+        }
+        func number(_ value: Int) { number(Int64(value)) }
+        func unsigned(_ value: UInt64) {
+            let start = encoding.count
+            var rest = value
+            repeat {
+                encoding.append(UInt8(ascii: "0") + UInt8(rest % 10))
+                rest /= 10
+            } while rest > 0
+            encoding[start...].reverse()
+        }
         for value in values {
             switch value.storage {
             case .null:
@@ -47,7 +63,7 @@ public enum AuditChain {
                 encoding.append(UInt8(ascii: ";"))
             case .double(let real):
                 encoding.append(UInt8(ascii: "R"))
-                number(real.bitPattern)
+                unsigned(real.bitPattern)
                 encoding.append(UInt8(ascii: ";"))
             case .string(let text):
                 encoding.append(UInt8(ascii: "T"))
@@ -58,7 +74,7 @@ public enum AuditChain {
                 encoding.append(UInt8(ascii: "B"))
                 number(bytes.count)
                 encoding.append(UInt8(ascii: ":"))
-                encoding.append(contentsOf: bytes)
+                bytes.withUnsafeBytes { encoding.append(contentsOf: $0) }
             }
         }
         return AuditStorage.hex(Data(SHA256.hash(data: encoding)))

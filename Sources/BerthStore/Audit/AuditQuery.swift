@@ -198,8 +198,9 @@ enum AuditTimeline {
         // comes back as a `Date` a fraction of a microsecond off its millisecond: whole microseconds first.
         let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
         let target = Int64((microseconds / 1000).rounded(.up))
-        guard let bounds = try Row.fetchOne(db, sql: "SELECT min(id), max(id) FROM auditRow"),
-              var low = bounds[0] as Int64?, var high = bounds[1] as Int64? else { return nil }
+        // Two statements: SQLite answers a lone min() or max() from the index, both at once by reading every row.
+        guard var low = try Int64.fetchOne(db, sql: "SELECT min(id) FROM auditRow"),
+              var high = try Int64.fetchOne(db, sql: "SELECT max(id) FROM auditRow") else { return nil }
         var found: Int64?
         while low <= high {
             let middle = low + (high - low) / 2

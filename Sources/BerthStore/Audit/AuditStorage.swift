@@ -68,13 +68,15 @@ enum AuditStorage {
 
     /// Lowercase hex of `bytes`.
     static func hex(_ bytes: Data) -> String {
-        var characters = [UInt8]()
-        characters.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            characters.append(hexDigits[Int(byte >> 4)])
-            characters.append(hexDigits[Int(byte & 0x0f)])
+        String(unsafeUninitializedCapacity: bytes.count * 2) { characters in
+            bytes.withUnsafeBytes { raw in
+                for (index, byte) in raw.enumerated() {
+                    characters[2 * index] = hexDigits[Int(byte >> 4)]
+                    characters[2 * index + 1] = hexDigits[Int(byte & 0x0f)]
+                }
+            }
+            return bytes.count * 2
         }
-        return String(decoding: characters, as: UTF8.self)
     }
 
     /// `yyyy-MM-dd HH:mm:ss.SSS` in UTC, the form GRDB stores a `Date` in, from milliseconds since 1970.
@@ -135,6 +137,19 @@ final class AuditRowReader {
     private var words: [Int64: DatabaseValue] = [:]
     private let db: Database
 
+    /// How each stored column is encoded, in `AuditStorage.storedColumns` order.
+    enum Encoding {
+        case time, word, hex, plain
+
+        init(_ column: String) {
+            self = column == "time" ? .time
+                : AuditStorage.wordColumns.contains(column) ? .word
+                : AuditStorage.hexColumns.contains(column) ? .hex : .plain
+        }
+    }
+
+    static let encodings = AuditStorage.storedColumns.map(Encoding.init)
+
     init(_ db: Database) {
         self.db = db
     }
@@ -142,22 +157,25 @@ final class AuditRowReader {
     /// The written values of a row of `SELECT AuditStorage.selectStored FROM auditRow`, in that order.
     func values(_ row: Row) throws -> [DatabaseValue] {
         var values = [DatabaseValue]()
-        values.reserveCapacity(AuditStorage.storedColumns.count)
-        for (index, column) in AuditStorage.storedColumns.enumerated() {
-            let stored: DatabaseValue = row[index]
-            values.append(try value(stored, column: column))
+        values.reserveCapacity(Self.encodings.count)
+        for (index, encoding) in Self.encodings.enumerated() {
+            values.append(try value(row[index], encoding))
         }
         return values
     }
 
     /// The written value of one stored column.
     func value(_ stored: DatabaseValue, column: String) throws -> DatabaseValue {
-        switch stored.storage {
-        case .int64(let number) where column == "time":
+        try value(stored, Encoding(column))
+    }
+
+    private func value(_ stored: DatabaseValue, _ encoding: Encoding) throws -> DatabaseValue {
+        switch (stored.storage, encoding) {
+        case (.int64(let number), .time):
             return AuditStorage.timeText(milliseconds: number).databaseValue
-        case .int64(let id) where AuditStorage.wordColumns.contains(column):
+        case (.int64(let id), .word):
             return try word(id)
-        case .blob(let bytes) where AuditStorage.hexColumns.contains(column):
+        case (.blob(let bytes), .hex):
             return AuditStorage.hex(bytes).databaseValue
         default:
             // A word column's id that is not an integer cannot come from the encoding: shown as stored.
@@ -179,6 +197,33 @@ final class AuditRowReader {
 
     /// The events of `sql`, a query whose columns are `AuditStorage.selectStored` of `auditRow`.
     func events(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [AuditEvent] {
-        try Row.fetchAll(db, sql: sql, arguments: arguments).map { try AuditEvent(row: logicalRow($0)) }
+        var events: [AuditEvent] = []
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        while let row = try rows.next() { events.append(try event(values(row))) }
+        return events
+    }
+
+    /// An event of written values, in `AuditStorage.storedColumns` order. A value Berth never writes (a number where
+    /// it writes text, a time it cannot read) is shown as it is rather than hiding the row: verification names it.
+    func event(_ values: [DatabaseValue]) throws -> AuditEvent {
+        func text(_ index: Int) -> String? {
+            switch values[index].storage {
+            case .null: nil
+            case .string(let text): text
+            case .int64(let number): String(number)
+            case .double(let number): String(number)
+            case .blob(let bytes): AuditStorage.hex(bytes)
+            }
+        }
+        var event = AuditEvent(
+            time: Date.fromDatabaseValue(values[1]) ?? Date(timeIntervalSince1970: 0), requestId: text(2), actor: text(3) ?? "",
+            role: text(4), clientAddress: text(5), userAgent: text(6), action: text(7) ?? "", targetType: text(8),
+            targetId: text(9), targetName: text(10), engine: text(11), parameters: text(12),
+            outcome: text(13).flatMap(AuditEvent.Outcome.init(rawValue:)) ?? .error, errorMessage: text(14),
+            durationMs: Int.fromDatabaseValue(values[15])
+        )
+        event.id = Int64.fromDatabaseValue(values[0])
+        event.hash = text(16)
+        return event
     }
 }
