@@ -185,7 +185,8 @@ final class AuditRowReader {
 
     private func word(_ id: Int64) throws -> DatabaseValue {
         if let known = words[id] { return known }
-        let value = try DatabaseValue.fetchOne(db, sql: "SELECT word FROM auditWord WHERE id = ?", arguments: [id]) ?? .null
+        let statement = try db.cachedStatement(sql: "SELECT word FROM auditWord WHERE id = ?")
+        let value = try DatabaseValue.fetchOne(statement, arguments: [id]) ?? .null
         words[id] = value
         return value
     }
