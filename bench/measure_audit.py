@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.parse
 
-from measure import sign_in
+from measure import private_mib, sign_in
 
 ACTIONS = [f"{kind}.{verb}" for kind in ("container", "image", "network", "volume", "service")
            for verb in ("start", "stop", "restart", "kill", "remove", "create", "inspect", "pull")]
@@ -163,16 +163,6 @@ def cases(connection, rows):
         ("common free text", "q=daemon", lambda: text_page("daemon")),
         ("free text, no match", "q=nowhere-to-be-found", lambda: text_page("nowhere-to-be-found")),
     ]
-
-
-def private_mib(pid):
-    """Anonymous + swapped pages (smaps_rollup): what the process really costs, not its mapped code."""
-    total = 0
-    with open(f"/proc/{pid}/smaps_rollup") as rollup:
-        for line in rollup:
-            if line.startswith("Anonymous:") or line.startswith("Swap:"):
-                total += int(line.split()[1])
-    return total / 1024
 
 
 def p99(values):
