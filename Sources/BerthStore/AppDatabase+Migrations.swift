@@ -357,7 +357,10 @@ extension AppDatabase {
             db.add(function: AuditStorage.packHexFunction)
             defer { db.remove(function: AuditStorage.packHexFunction) }
             let words = ["actor", "role", "clientAddress", "userAgent", "action", "targetType", "targetName", "engine", "outcome"]
-            func wordOf(_ column: String, _ row: String) -> String { "(SELECT word FROM auditWord WHERE id = \(row).\(column))" }
+            // A word column holding anything but an id (a tool wrote it so) shows what it holds, as Berth reads it.
+            func wordOf(_ column: String, _ row: String) -> String {
+                "CASE typeof(\(row).\(column)) WHEN 'integer' THEN (SELECT word FROM auditWord WHERE id = \(row).\(column)) ELSE \(row).\(column) END"
+            }
             func idOf(_ value: String) -> String { "(SELECT id FROM auditWord WHERE word = \(value))" }
             // A text time is stored as milliseconds only when they give back exactly that text.
             func storedTime(_ value: String) -> String {
@@ -368,8 +371,12 @@ extension AppDatabase {
                     THEN \(milliseconds) ELSE \(value) END
                     """
             }
+            // Milliseconds within years 0000–9999 (`AuditStorage.timeRange`); any other number is shown as it is.
             func writtenTime(_ row: String) -> String {
-                "CASE typeof(\(row).time) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%f', \(row).time / 1000.0, 'unixepoch') ELSE \(row).time END"
+                """
+                CASE WHEN typeof(\(row).time) = 'integer' AND \(row).time BETWEEN -62167219200000 AND 253402300799999 \
+                THEN strftime('%Y-%m-%d %H:%M:%f', \(row).time / 1000.0, 'unixepoch') ELSE \(row).time END
+                """
             }
             func writtenHex(_ column: String, _ row: String) -> String {
                 "CASE typeof(\(row).\(column)) WHEN 'blob' THEN lower(hex(\(row).\(column))) ELSE \(row).\(column) END"

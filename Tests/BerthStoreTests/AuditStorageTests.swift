@@ -143,16 +143,29 @@ import TestSupport
                 INSERT INTO auditEvent (time, requestId, actor, action, targetId, outcome, hash) VALUES
                     (1764000000123, 'ABCD', 'mallory', 'login', x'0102', 'ok', 'not-hex'),
                     (1764000000.5, NULL, 42, 'login', 'abcde', 'denied', NULL),
-                    ('yesterday', 'ab', x'00', 'login', '', 'error', x'ff')
+                    ('yesterday', 'ab', x'00', 'login', '', 'error', x'ff'),
+                    (-70000000000000, NULL, 'bob', 'login', NULL, 'ok', NULL),
+                    (9999999999999999, NULL, 'bob', 'login', NULL, 'ok', NULL)
+                """)
+            // Written past the triggers: what a word column holds when it is not an id.
+            try db.execute(sql: """
+                DROP TRIGGER auditEvent_append_only;
+                UPDATE auditRow SET actor = 'mallory', role = 3.5 WHERE id = 2;
                 """)
         }
         try await database.writer.read { db in
             let view = try Row.fetchAll(db, sql: "SELECT \(AuditStorage.selectStored) FROM auditEvent ORDER BY id").map { Array($0.databaseValues) }
             let reader = AuditRowReader(db)
             let read = try Row.fetchAll(db, sql: "SELECT \(AuditStorage.selectStored) FROM auditRow ORDER BY id").map { try reader.values($0) }
-            #expect(view.count == 4)
+            #expect(view.count == 6)
             #expect(view == read)
+            #expect(read[4][1] == (-70_000_000_000_000 as Int64).databaseValue, "a number no time of years 0000–9999 stays a number")
+            #expect(read[1][3] == "mallory".databaseValue)
         }
+        // Every such row is shown and exported, none stops the page.
+        let events = try await database.auditEvents(matching: AuditQuery(), limit: 10).events
+        #expect(events.count == 6)
+        #expect(events.map { AuditExportFormat.csv.line($0) }.allSatisfy { !$0.isEmpty })
         let first = try #require(try await database.auditEvent(id: 1))
         #expect(first.requestId == "00ff" && first.targetId == String(format: "%064x", 5) && first.userAgent == "curl/8")
     }

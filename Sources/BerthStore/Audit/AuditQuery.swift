@@ -109,7 +109,8 @@ public struct AuditQuery: Sendable, Equatable {
         if let target {
             let idPart: String
             arguments += [target]
-            if target.count >= 4, target.allSatisfy(\.isHexDigit) {
+            let asciiHex = target.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }
+            if target.utf8.count >= 4, asciiHex {
                 // An id prefix: ranges on the 6-byte prefix index, so it stays a seek — one over ids stored as text,
                 // one over ids stored as their bytes — each candidate then checked whole.
                 let hex = target.lowercased()

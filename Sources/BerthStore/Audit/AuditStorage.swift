@@ -79,7 +79,12 @@ enum AuditStorage {
         }
     }
 
-    /// `yyyy-MM-dd HH:mm:ss.SSS` in UTC, the form GRDB stores a `Date` in, from milliseconds since 1970.
+    /// The milliseconds that are times of years 0000–9999, which `timeText` writes (and the view's `strftime`): any
+    /// other number in the time column (only a tool can put one there) is shown as the number it is.
+    static let timeRange: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
+
+    /// `yyyy-MM-dd HH:mm:ss.SSS` in UTC, the form GRDB stores a `Date` in, from milliseconds since 1970 within
+    /// `timeRange`.
     static func timeText(milliseconds: Int64) -> String {
         let (days, dayMilliseconds) = milliseconds.quotientAndRemainderFlooring(dividingBy: 86_400_000)
         let (year, month, day) = civilDate(daysSince1970: days)
@@ -171,7 +176,7 @@ final class AuditRowReader {
 
     private func value(_ stored: DatabaseValue, _ encoding: Encoding) throws -> DatabaseValue {
         switch (stored.storage, encoding) {
-        case (.int64(let number), .time):
+        case (.int64(let number), .time) where AuditStorage.timeRange.contains(number):
             return AuditStorage.timeText(milliseconds: number).databaseValue
         case (.int64(let id), .word):
             return try word(id)
@@ -216,8 +221,12 @@ final class AuditRowReader {
             case .blob(let bytes): AuditStorage.hex(bytes)
             }
         }
+        // A time outside years 0000–9999 (only a tool can write one) is shown as 1970 rather than one no page can print.
+        let time = Date.fromDatabaseValue(values[1]).flatMap { date in
+            Int64(exactly: (date.timeIntervalSince1970 * 1000).rounded(.down)).map(AuditStorage.timeRange.contains) == true ? date : nil
+        }
         var event = AuditEvent(
-            time: Date.fromDatabaseValue(values[1]) ?? Date(timeIntervalSince1970: 0), requestId: text(2), actor: text(3) ?? "",
+            time: time ?? Date(timeIntervalSince1970: 0), requestId: text(2), actor: text(3) ?? "",
             role: text(4), clientAddress: text(5), userAgent: text(6), action: text(7) ?? "", targetType: text(8),
             targetId: text(9), targetName: text(10), engine: text(11), parameters: text(12),
             outcome: text(13).flatMap(AuditEvent.Outcome.init(rawValue:)) ?? .error, errorMessage: text(14),

@@ -168,8 +168,10 @@ final class SessionRelayHandler: ChannelDuplexHandler {
         case let status as SSHChannelRequestEvent.ExitStatus:
             exitStatus = status.exitStatus
         case let event as ChannelEvent where event == .inputClosed:
-            // The command's stdout ended: the engine closed its side.
-            local.closeAfterWrites()
+            // The command's stdout ended: the engine closed its side. A command that ended without a word (no docker
+            // on the host) is named with its exit status, which the host sends after this end: closing the local side
+            // now could close the channel before it arrives (seen in CI), so the channel's close does it then.
+            if sawOutput { local.closeAfterWrites() }
         default:
             break
         }
