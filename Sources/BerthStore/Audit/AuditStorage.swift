@@ -196,11 +196,6 @@ final class AuditRowReader {
         return value
     }
 
-    /// The row as a GRDB row of the written values, named as `auditEvent`'s columns.
-    func logicalRow(_ row: Row) throws -> Row {
-        Row(Dictionary(uniqueKeysWithValues: zip(AuditStorage.storedColumns, try values(row).map { $0 as (any DatabaseValueConvertible)? })))
-    }
-
     /// The events of `sql`, a query whose columns are `AuditStorage.selectStored` of `auditRow`.
     func events(sql: String, arguments: StatementArguments = StatementArguments()) throws -> [AuditEvent] {
         var events: [AuditEvent] = []

@@ -117,7 +117,7 @@ extension AppDatabase {
         )
         // What SQLite stored must read back as what was hashed: checked, never assumed.
         guard let stored = try Row.fetchOne(db, sql: "SELECT \(AuditStorage.selectStored) FROM auditRow WHERE id = ?", arguments: [id]),
-              try AuditChain.hash(previous: previous, row: AuditRowReader(db).logicalRow(stored)) == hash else {
+              try AuditChain.hash(previous: previous, values: Array(AuditRowReader(db).values(stored).dropLast())) == hash else {
             throw DatabaseError(message: "audit row \(id) was stored differently from what was hashed")
         }
     }
