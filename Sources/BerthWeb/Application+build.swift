@@ -25,7 +25,7 @@ public func buildApplication(
     var logger = Logger(label: "berth")
     logger.logLevel = configuration.logLevel
     return Application(
-        router: built.routes.router,
+        router: built.responder,
         server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Berth"),
         services: built.services,
@@ -92,6 +92,9 @@ struct BuiltRouter {
     let services: [any Service]
     let streams: StreamCounters
     let metrics: BerthMetrics
+
+    /// What the server answers with: the router, each request in a task of its own (``RequestTaskResponder``).
+    var responder: RequestTaskResponderBuilder<Router<BerthRequestContext>> { RequestTaskResponderBuilder(builder: routes.router) }
 }
 
 /// How many streams are open and how many upstream engine streams they share (for metrics and tests).
@@ -137,7 +140,9 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     let pam = PAMAuthenticator(configuration: configuration.pam, logger: logger)
 
     let accounts = AccountPolicy(pam: pam, roleGroups: configuration.roleGroups, allowRoot: configuration.allowRoot)
-    let sessions = SessionManager(database: database, configuration: configuration.sessions, accounts: accounts, logger: logger)
+    let sessions = SessionManager(
+        database: database, configuration: configuration.sessions, accounts: accounts, streamHeartbeat: configuration.streamHeartbeat, logger: logger
+    )
     let metrics = BerthMetrics()
     let audit = AuditTrail(database: database, logger: logger, metrics: metrics)
     let clients = ClientResolver(trustedProxy: configuration.trustedProxy)
@@ -182,7 +187,7 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
     RunController(audit: audit, views: views, foregroundWait: configuration.foregroundWait).addRoutes(to: routes)
     ContainerActionsController(audit: audit, views: views, updates: updateMarks, jobs: jobs).addRoutes(to: routes)
     let streamer = EventStreamer(
-        sessions: sessions, roles: engineAccess.roles, registry: sessions.streams, heartbeat: configuration.streamHeartbeat, limits: configuration.streamLimits
+        sessions: sessions, roles: engineAccess.roles, registry: sessions.streams, limits: configuration.streamLimits
     )
     LogsController(audit: audit, views: views, streamer: streamer).addRoutes(to: routes)
     ConsoleController(

@@ -25,6 +25,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.resolved()
         ReturnedMemory.configureAllocator()
+        let descriptors = DescriptorLimit.raise()
         do {
             let logLevel = configuration.logLevel
             let app = try await buildApplication(configuration) {
@@ -32,6 +33,15 @@ struct Serve: AsyncParsableCommand {
                 var logger = Logger(label: "berth")
                 logger.logLevel = logLevel
                 logger.debug("start-up pages given back", metadata: ["advised_bytes": "\(released)"])
+                let needed = DescriptorLimit.needed(
+                    maxConnections: configuration.maxConnections, maxStreams: configuration.streamLimits.total
+                )
+                if let descriptors, descriptors < needed {
+                    logger.warning(
+                        "the open-file limit is below what --max-connections and --max-streams may need: past it new connections are refused",
+                        metadata: ["limit": "\(descriptors)", "needed": "\(needed)", "advice": "raise it (LimitNOFILE in the unit, ulimit -n) or lower the caps"]
+                    )
+                }
             }
             try await app.runService()
         } catch {

@@ -16,7 +16,7 @@ import TestSupport
         let built = try await buildRouter(TestApp.configuration(directory: directory, engine: try TestEngine.address()))
         let declared = built.routes.table.all
         #expect(declared.count >= 5)
-        let app = Application(router: built.routes.router, services: built.services)
+        let app = Application(router: built.responder, services: built.services)
         try await app.test(.router) { client in
             for (route, permission) in declared {
                 // Parameters in a pattern are filled with a harmless value.
@@ -61,7 +61,7 @@ import TestSupport
         #expect(rules[RouteTable.Route(method: .post, path: "/containers/{id}/stop")]?.auditAction == .containerStop)
         #expect(rules[RouteTable.Route(method: .post, path: "/containers/run")]?.auditAction == .containerRun)
         // Runs the app's services once, so that they stop as they should (the engine client among them).
-        try await Application(router: built.routes.router, services: built.services).test(.router) { _ in }
+        try await Application(router: built.responder, services: built.services).test(.router) { _ in }
     }
 
     @Test func aRouteRegisteredWithoutAPermissionIsRefused() async throws {

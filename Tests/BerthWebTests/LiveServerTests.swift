@@ -17,7 +17,7 @@ import TestSupport
         configuration.port = 0
         let built = try await buildRouter(configuration)
         let app = Application(
-            router: built.routes.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services
+            router: built.responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services
         )
         let testApp = TestApp(configuration: configuration)
         try await app.test(.live) { client in try await body(client, testApp) }

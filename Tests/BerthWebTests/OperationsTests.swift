@@ -88,7 +88,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: directory) }
         let built = try await buildRouter(TestApp.configuration(directory: directory, engine: try TestEngine.address()))
         let (logger, logged) = CapturingLogHandler.logger()
-        let app = Application(router: built.routes.router, services: built.services, logger: logger)
+        let app = Application(router: built.responder, services: built.services, logger: logger)
         try await app.test(.router) { client in
             let browser = try await signIn(client, as: "bt-viewer")
             _ = try await client.execute(uri: "/containers/\(Self.secret)?all=\(Self.secret)", method: .get, headers: browser.getHeaders)

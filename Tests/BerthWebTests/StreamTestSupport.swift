@@ -39,7 +39,7 @@ func withLiveStreamApp(
     var logger = Logger(label: "berth.test")
     logger.logLevel = .warning
     let app = Application(
-        router: built.routes.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services,
+        router: built.responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services,
         logger: logger
     )
     let testApp = TestApp(configuration: configuration)

@@ -53,7 +53,7 @@ func withTestApp<Value: Sendable>(
     configure(&configuration)
     let built = try await buildRouter(configuration)
     extraRoutes(built.routes)
-    let app = Application(router: built.routes.router, services: built.services)
+    let app = Application(router: built.responder, services: built.services)
     let testApp = TestApp(configuration: configuration)
     return try await app.test(.router) { client in try await body(client, testApp) }
 }
@@ -71,7 +71,7 @@ func withServedApp(
     var logger = Logger(label: "berth.test")
     logger.logLevel = .warning
     let app = Application(
-        router: built.routes.router, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
+        router: built.responder, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
         configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
     )
     let testApp = TestApp(configuration: configuration)

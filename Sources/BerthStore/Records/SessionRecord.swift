@@ -54,7 +54,12 @@ extension AppDatabase {
     }
 
     public func session(tokenHash: String) async throws -> SessionRecord? {
-        try await writer.read { db in try SessionRecord.fetchOne(db, key: tokenHash) }
+        // Every request and every open stream's heartbeat asks this: a statement compiled once per connection, not
+        // the query interface's SQL built and authorized anew each time (a fifth of an idle Berth's CPU with many
+        // streams open).
+        try await writer.read { db in
+            try SessionRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM session WHERE tokenHash = ?"), arguments: [tokenHash])
+        }
     }
 
     /// Records activity (when `lastSeenAt` is given) and, when given, a fresh account check, role and grants.

@@ -2,6 +2,7 @@ import BerthStore
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import PAMAuth
 
 /// Session lifetimes and cookie settings (`--session-idle-timeout` and friends).
@@ -31,14 +32,21 @@ struct SessionManager: Sendable {
     let logger: Logger
     /// The session's open event streams, closed when it ends.
     let streams: StreamRegistry
+    /// What heartbeats found lately, by session key.
+    private let heartbeatAnswers: HeartbeatAnswers
 
-    init(database: AppDatabase, configuration: SessionConfiguration, accounts: AccountPolicy, logger: Logger) {
+    init(
+        database: AppDatabase, configuration: SessionConfiguration, accounts: AccountPolicy, streamHeartbeat: Duration = .seconds(15),
+        logger: Logger
+    ) {
         self.database = database
         self.configuration = configuration
         self.accounts = accounts
         self.logger = logger
         // A wave of streams wrote an audit row each and read pages for them: the database's caches go with it.
-        streams = StreamRegistry(releasing: { database.releaseMemory() })
+        streams = StreamRegistry(heartbeat: streamHeartbeat, releasing: { database.releaseMemory() })
+        // Shorter than the time between two of the ticker's phases: each phase reads each session once.
+        heartbeatAnswers = HeartbeatAnswers(lifetime: streamHeartbeat / (StreamRegistry.phases + 4))
     }
 
     /// `__Host-berth` when cookies are secure (the prefix demands Secure and Path=/), else `berth`.
@@ -77,7 +85,17 @@ struct SessionManager: Sendable {
     /// activity: a page left open with live logs ends with the idle timeout like any other (a wall screen uses a
     /// share link).
     func endedReason(sessionKey: String) async -> String? {
-        Self.endedReason(await resolve(key: sessionKey, activity: false))
+        Self.endedReason(await resolveForHeartbeat(key: sessionKey))
+    }
+
+    /// The session as a stream's heartbeat sees it: what a heartbeat of the same session found in the last
+    /// ``HeartbeatAnswers/lifetime``, else read anew. A session's many streams (a wall of pages) cost one database
+    /// read a moment, not one each; signing out closes them at once all the same (``StreamRegistry/closeAll``).
+    func resolveForHeartbeat(key: String) async -> Resolution {
+        if let known = heartbeatAnswers.answer(for: key) { return known }
+        let resolution = await resolve(key: key, activity: false)
+        heartbeatAnswers.record(resolution, for: key)
+        return resolution
     }
 
     /// What a stream's page is told when its session is no longer valid; nil while it is.
@@ -154,5 +172,34 @@ struct SessionManager: Sendable {
 
     func expiredCookie() -> Cookie {
         Cookie(name: cookieName, value: "", maxAge: 0, path: "/", secure: configuration.secureCookies, httpOnly: true, sameSite: .strict)
+    }
+}
+
+/// What heartbeats found of each session in the last moment.
+final class HeartbeatAnswers: Sendable {
+    /// How long an answer is used again.
+    let lifetime: Duration
+
+    init(lifetime: Duration) {
+        self.lifetime = lifetime
+    }
+
+    private let answers = NIOLockedValueBox([String: (at: ContinuousClock.Instant, resolution: SessionManager.Resolution)]())
+
+    func answer(for key: String) -> SessionManager.Resolution? {
+        let now = ContinuousClock.now
+        return answers.withLockedValue { answers in
+            guard let known = answers[key], now - known.at < lifetime else { return nil }
+            return known.resolution
+        }
+    }
+
+    func record(_ resolution: SessionManager.Resolution, for key: String) {
+        let now = ContinuousClock.now
+        answers.withLockedValue { answers in
+            // Old answers go when there are many: a few thousand sessions at most, pruned in one pass.
+            if answers.count >= 1024 { answers = answers.filter { now - $0.value.at < lifetime } }
+            answers[key] = (now, resolution)
+        }
     }
 }

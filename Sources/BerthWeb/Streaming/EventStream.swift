@@ -15,9 +15,9 @@ struct EventStreamer: Sendable {
     let sessions: SessionManager
     /// Each heartbeat asks again whether the user still has a role on the stream's engines.
     let roles: EngineRoles
+    /// The open streams, and the clock of their heartbeats (how often a quiet stream gets a keep-alive comment and
+    /// its owner a look).
     let registry: StreamRegistry
-    /// How often a quiet stream gets a keep-alive comment and its session a look.
-    let heartbeat: Duration
     /// How many streams may be open at once, in all and per session or share link.
     var limits = StreamLimits()
 
@@ -79,7 +79,7 @@ struct EventStreamer: Sendable {
             (engine: engine, opened: roles.role(of: context.user, on: engine))
         }
         return StreamOwner(key: key) {
-            let resolution = await sessions.resolve(key: key, activity: false)
+            let resolution = await sessions.resolveForHeartbeat(key: key)
             if let reason = SessionManager.endedReason(resolution) { return reason }
             guard case .valid(let user) = resolution else { return nil }
             for (engine, opened) in watched {
@@ -114,13 +114,22 @@ struct EventStreamer: Sendable {
         produce: (@Sendable (Mailbox<Message>) async -> Void)? = nil
     ) -> Response {
         let registry = self.registry
-        let heartbeat = self.heartbeat
         // Each stream may hold engine connections (a log stream one per container): a cap per owner and in all keeps
         // the engine's descriptors bounded however many pages connect.
         if let refusal = refusal(for: owner) { return refusal }
         return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
             let mailbox = Mailbox<Message>(capacity: capacity, byteLimit: Self.queuedBytesLimit, weight: weight)
-            let registration = registry.register(sessionKey: owner.key) { reason in mailbox.close(reason: reason) }
+            // The registry's ticker asks the owner, in its own task, whether the stream may go on, and asks the writer
+            // below for a keep-alive comment if so.
+            let registration = registry.register(sessionKey: owner.key, beat: {
+                // Closed already (signed out), going away: nothing to ask.
+                guard !mailbox.isFinished else { return }
+                if let ended = await owner.endedReason() {
+                    mailbox.close(reason: ended)
+                } else {
+                    mailbox.tick()
+                }
+            }, close: { reason in mailbox.close(reason: reason) })
             let detach = attach?(mailbox)
             defer {
                 detach?()
@@ -129,81 +138,91 @@ struct EventStreamer: Sendable {
                 if mailbox.peakBytes >= Self.trimAfterQueuedBytes { ReturnedMemory.trimSoon() }
             }
             // The server's graceful shutdown (the handler runs at once if it has begun already) closes the mailbox:
-            // the loop below drains it, writes the `end` event and the response finishes.
+            // the writing below drains it, writes the `end` event and the response finishes.
             await withGracefulShutdownHandler {
-                await withTaskGroup(of: Void.self) { group in
-                    if let produce {
+                if let produce {
+                    await withTaskGroup(of: Void.self) { group in
                         group.addTask {
                             await produce(mailbox)
                             mailbox.finish()
                         }
+                        await Self.write(mailbox, to: &writer, gather: gather, render: render, prelude: prelude)
+                        // The browser went away or the stream ended: the producer and its engine stream go with it.
+                        group.cancelAll()
                     }
-                    group.addTask {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: heartbeat)
-                            mailbox.tick()
-                        }
-                    }
-                    do {
-                        // The retry hint, and bytes at once so that proxies pass the head on.
-                        try await writer.write(ByteBuffer(string: "retry: 3000\n: stream open\n\n"))
-                        for event in await prelude?() ?? [] {
-                            try await writer.write(event.bytes)
-                        }
-                        reading: while let item = await mailbox.next() {
-                            switch item {
-                            case .element(let message):
-                                // What else is queued goes out in the same write: one syscall for a burst of messages.
-                                var buffer: ByteBuffer?
-                                var ends = false
-                                func add(_ messages: [Message]) {
-                                    for message in messages {
-                                        guard let event = render(message) else { continue }
-                                        if buffer == nil {
-                                            // The first event's own buffer: nothing is copied for a lone event.
-                                            buffer = event.bytes
-                                        } else {
-                                            buffer!.writeImmutableBuffer(event.bytes)
-                                        }
-                                        if event.endsStream {
-                                            ends = true
-                                            return
-                                        }
-                                    }
-                                }
-                                add([message] + mailbox.takeQueued(limit: 63, bytes: Self.gatheredBytes))
-                                if let gather, !ends, (buffer?.readableBytes ?? 0) < Self.gatheredBytes {
-                                    // A fast log's lines arrive a few at a time: a moment's wait lets many go in one event.
-                                    try? await Task.sleep(for: gather)
-                                    add(mailbox.takeQueued(limit: 64, bytes: Self.gatheredBytes))
-                                }
-                                if let buffer, buffer.readableBytes > 0 { try await writer.write(buffer) }
-                                if ends { break reading }
-                            case .gap(let dropped):
-                                try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
-                            case .heartbeat:
-                                if let ended = await owner.endedReason() {
-                                    mailbox.close(reason: ended)
-                                    break reading
-                                }
-                                try await writer.write(ServerSentEvent.comment("heartbeat"))
-                            }
-                        }
-                        if let reason = mailbox.closeReason {
-                            try await writer.write(ServerSentEvent.end(reason, final: reason != Self.shutdownReason).bytes)
-                        } else if mailbox.isOverflowed {
-                            try await writer.write(ServerSentEvent.end("This page fell too far behind the stream; it reconnects.", final: false).bytes)
-                        }
-                    } catch {
-                        // The browser went away; cancelling the producer below releases the engine stream.
-                    }
-                    group.cancelAll()
+                } else {
+                    // A stream fed by a shared topic: no task of its own but the connection's.
+                    await Self.write(mailbox, to: &writer, gather: gather, render: render, prelude: prelude)
                 }
             } onGracefulShutdown: {
                 mailbox.close(reason: Self.shutdownReason)
             }
             try? await writer.finish(nil)
         })
+    }
+
+    /// Writes what the mailbox gets until it ends or the browser goes away, then the `end` event that says why.
+    private static func write<Message: Sendable>(
+        _ mailbox: Mailbox<Message>, to writer: inout any ResponseBodyWriter, gather: Duration?,
+        render: @Sendable (Message) -> ServerSentEvent?, prelude: (@Sendable () async -> [ServerSentEvent])?
+    ) async {
+        do {
+            // The retry hint, and bytes at once so that proxies pass the head on.
+            try await writer.write(ByteBuffer(string: "retry: 3000\n: stream open\n\n"))
+            if let prelude {
+                // A replay reads the engine: in a task of its own, whose deep call chain's memory goes back when it is
+                // done (see ``RequestTaskResponder``) rather than staying with the connection.
+                let events = await withTaskGroup(of: [ServerSentEvent].self) { group in
+                    group.addTask(operation: prelude)
+                    return await group.next() ?? []
+                }
+                for event in events {
+                    try await writer.write(event.bytes)
+                }
+            }
+            reading: while let item = await mailbox.next() {
+                switch item {
+                case .element(let message):
+                    // What else is queued goes out in the same write: one syscall for a burst of messages.
+                    var buffer: ByteBuffer?
+                    var ends = false
+                    func add(_ messages: [Message]) {
+                        for message in messages {
+                            guard let event = render(message) else { continue }
+                            if buffer == nil {
+                                // The first event's own buffer: nothing is copied for a lone event.
+                                buffer = event.bytes
+                            } else {
+                                buffer!.writeImmutableBuffer(event.bytes)
+                            }
+                            if event.endsStream {
+                                ends = true
+                                return
+                            }
+                        }
+                    }
+                    add([message] + mailbox.takeQueued(limit: 63, bytes: Self.gatheredBytes))
+                    if let gather, !ends, (buffer?.readableBytes ?? 0) < Self.gatheredBytes {
+                        // A fast log's lines arrive a few at a time: a moment's wait lets many go in one event.
+                        try? await Task.sleep(for: gather)
+                        add(mailbox.takeQueued(limit: 64, bytes: Self.gatheredBytes))
+                    }
+                    if let buffer, buffer.readableBytes > 0 { try await writer.write(buffer) }
+                    if ends { break reading }
+                case .gap(let dropped):
+                    try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
+                case .heartbeat:
+                    try await writer.write(ServerSentEvent.comment("heartbeat"))
+                }
+            }
+            if let reason = mailbox.closeReason {
+                try await writer.write(ServerSentEvent.end(reason, final: reason != Self.shutdownReason).bytes)
+            } else if mailbox.isOverflowed {
+                try await writer.write(ServerSentEvent.end("This page fell too far behind the stream; it reconnects.", final: false).bytes)
+            }
+        } catch {
+            // The browser went away; the caller cancels the producer, which releases the engine stream.
+        }
     }
 }
 
@@ -267,16 +286,45 @@ struct EndNotice: Encodable, Sendable {
     let final: Bool
 }
 
-/// The streams open per session, so that signing out closes them at once.
+/// The streams open per session, so that signing out closes them at once; and the one clock that gives every open
+/// stream its heartbeat.
+///
+/// A heartbeat task per stream cost a task (and its allocator's slabs) per watcher, and each stream asked its owner
+/// (a database read) in its own task, which then kept the slabs of that deep call for the connection's life. One
+/// ticker asks every owner in turn, in its own few tasks: a stream's task only waits on its mailbox and writes. The
+/// streams are split in phases, one phase asked every `heartbeat / phases`, so that ten thousand watchers are not
+/// all written to (and their owners all read) in the same moment.
 final class StreamRegistry: Sendable {
     struct Registration: Sendable, Hashable {
         let sessionKey: String
         let number: Int
     }
 
+    /// What a registered stream is asked to do.
+    private struct Entry: Sendable {
+        let close: @Sendable (String) -> Void
+        /// Called once a heartbeat; nil for what keeps its own watch (a console).
+        let beat: (@Sendable () async -> Void)?
+        /// Its last beat has not returned yet (its owner's check is slow): it is not beaten again meanwhile.
+        var beating = false
+    }
+
+    /// How many phases a heartbeat is split in.
+    static let phases = 16
+    /// How many owners of one phase are asked at once. Each phase's beats run in a task the ticker does not wait
+    /// for, and a stream whose last beat has not returned is skipped: a check that does not answer (an account
+    /// database that hangs) holds back its own streams' heartbeats, not the clock.
+    static let concurrentBeats = 8
+
     private struct State {
         var next = 0
-        var closers: [String: [Int: @Sendable (String) -> Void]] = [:]
+        /// Each stream by its number, in the phase `number % phases`.
+        var phases = [[Int: Entry]](repeating: [:], count: StreamRegistry.phases)
+        /// The numbers of each key's (session's, share link's) open streams.
+        var keys: [String: Set<Int>] = [:]
+        /// Streams with a beat, and whether the ticker runs for them.
+        var beating = 0
+        var ticking = false
         /// A wave of 16 streams (a flood of short ones each under the byte threshold) gives its memory back.
         var open = OpenCount(wave: 16)
     }
@@ -284,24 +332,43 @@ final class StreamRegistry: Sendable {
     private let state = NIOLockedValueBox(State())
     /// What else gives memory back when a wave of streams has gone, before the allocator is trimmed.
     private let releasing: @Sendable () -> Void
+    /// How often each stream gets its beat.
+    let heartbeat: Duration
 
-    init(releasing: @escaping @Sendable () -> Void = {}) {
+    init(heartbeat: Duration = .seconds(15), releasing: @escaping @Sendable () -> Void = {}) {
+        self.heartbeat = heartbeat
         self.releasing = releasing
     }
 
-    func register(sessionKey: String, close: @escaping @Sendable (String) -> Void) -> Registration {
-        state.withLockedValue { state in
+    /// Files a stream under its key. `beat`, if given, is called about once a heartbeat while the stream is open.
+    func register(
+        sessionKey: String, beat: (@Sendable () async -> Void)? = nil, close: @escaping @Sendable (String) -> Void
+    ) -> Registration {
+        let (registration, startTicker) = state.withLockedValue { state in
             state.next += 1
+            let number = state.next
             state.open.opened()
-            state.closers[sessionKey, default: [:]][state.next] = close
-            return Registration(sessionKey: sessionKey, number: state.next)
+            state.phases[number % Self.phases][number] = Entry(close: close, beat: beat)
+            state.keys[sessionKey, default: []].insert(number)
+            if beat != nil { state.beating += 1 }
+            let start = beat != nil && !state.ticking
+            if start { state.ticking = true }
+            return (Registration(sessionKey: sessionKey, number: number), start)
         }
+        if startTicker {
+            // Detached: the clock belongs to no request (nor to its task-local logger and priority).
+            Task.detached { await self.tick() }
+        }
+        return registration
     }
 
     func unregister(_ registration: Registration) {
         let waveEnded = state.withLockedValue { state in
-            state.closers[registration.sessionKey]?[registration.number] = nil
-            if state.closers[registration.sessionKey]?.isEmpty == true { state.closers[registration.sessionKey] = nil }
+            if state.phases[registration.number % Self.phases].removeValue(forKey: registration.number)?.beat != nil {
+                state.beating -= 1
+            }
+            state.keys[registration.sessionKey]?.remove(registration.number)
+            if state.keys[registration.sessionKey]?.isEmpty == true { state.keys[registration.sessionKey] = nil }
             return state.open.closed()
         }
         if waveEnded {
@@ -312,13 +379,62 @@ final class StreamRegistry: Sendable {
 
     /// Ends every stream of the session, telling the pages why.
     func closeAll(sessionKey: String, reason: String) {
-        let closers = state.withLockedValue { state in state.closers.removeValue(forKey: sessionKey).map { Array($0.values) } ?? [] }
+        let closers = state.withLockedValue { state in
+            (state.keys.removeValue(forKey: sessionKey) ?? []).compactMap { state.phases[$0 % Self.phases][$0]?.close }
+        }
         for close in closers { close(reason) }
     }
 
     /// Streams open now, over all sessions.
-    var openStreams: Int { state.withLockedValue { $0.closers.values.reduce(0) { $0 + $1.count } } }
+    var openStreams: Int { state.withLockedValue { $0.open.now } }
 
     /// Streams open now under one key (a session, a share link).
-    func openStreams(key: String) -> Int { state.withLockedValue { $0.closers[key]?.count ?? 0 } }
+    func openStreams(key: String) -> Int { state.withLockedValue { $0.keys[key]?.count ?? 0 } }
+
+    /// Beats one phase after another while streams are open; ends when none is (and the next stream starts it again).
+    /// The phases keep to the clock (`heartbeat / phases` apart from the start), however long their beats take.
+    private func tick() async {
+        let clock = ContinuousClock()
+        let interval = heartbeat / Self.phases
+        var due = clock.now
+        var phase = 0
+        while true {
+            due += interval
+            try? await Task.sleep(until: due, clock: clock)
+            phase = (phase + 1) % Self.phases
+            let numbers: [Int]? = state.withLockedValue { state in
+                if state.beating == 0 {
+                    state.ticking = false
+                    return nil
+                }
+                let numbers = state.phases[phase].filter { $0.value.beat != nil && !$0.value.beating }.map(\.key)
+                for number in numbers { state.phases[phase][number]?.beating = true }
+                return numbers
+            }
+            guard let numbers else { return }
+            if !numbers.isEmpty {
+                Task.detached { await self.beat(numbers) }
+            }
+        }
+    }
+
+    /// Beats the streams of one phase, a few at a time; a stream gone since the phase was read is skipped.
+    private func beat(_ numbers: [Int]) async {
+        await withTaskGroup(of: Void.self) { group in
+            var waiting = numbers.makeIterator()
+            func next() -> Bool {
+                guard let number = waiting.next() else { return false }
+                group.addTask {
+                    let beat = self.state.withLockedValue { $0.phases[number % Self.phases][number]?.beat }
+                    await beat?()
+                    self.state.withLockedValue { $0.phases[number % Self.phases][number]?.beating = false }
+                }
+                return true
+            }
+            for _ in 0..<Self.concurrentBeats {
+                if !next() { break }
+            }
+            while await group.next() != nil { _ = next() }
+        }
+    }
 }

@@ -19,7 +19,9 @@ final class Mailbox<Element: Sendable>: Sendable {
     }
 
     private struct State {
-        var queue = CircularBuffer<Element>()
+        // Most streams are idle most of the time, and a reader that waits takes each message straight from the producer:
+        // the queue starts at one slot and grows only for a burst.
+        var queue = CircularBuffer<Element>(initialCapacity: 1)
         /// The weight of what is queued.
         var bytes = 0
         /// The most it held at once.

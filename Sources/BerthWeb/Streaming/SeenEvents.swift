@@ -10,7 +10,9 @@ import NIOCore
 /// the engine replays (it keeps 256).
 struct SeenEvents: Sendable {
     let limit: Int
-    private var order = CircularBuffer<EngineEvent.Identity>()
+    /// Starts at one slot: every events page has one for its replay, and most never replay (a slot of 16 cost each
+    /// open page a kilobyte).
+    private var order = CircularBuffer<EngineEvent.Identity>(initialCapacity: 1)
     private var members = Set<EngineEvent.Identity>()
     /// The latest time among them: where a new connection's replay starts.
     private(set) var latest: LogTimestamp?
