@@ -59,6 +59,26 @@ def sign_in_timed(port, user, password):
     return session, took
 
 
+def http_get(port, cookie, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", path, headers={"Cookie": cookie})
+    response = connection.getresponse()
+    return response.read().decode()
+
+
+def post_form(port, cookie, path, fields):
+    """A form as the browser posts it (CSRF token from a page, Origin); status, Location and the answer's text."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    page = http_get(port, cookie, "/dashboards")
+    token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode([("_csrf", token)] + fields)
+    connection.request("POST", path, body=body, headers={
+        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://127.0.0.1:{port}"})
+    response = connection.getresponse()
+    text = response.read().decode(errors="replace")
+    return response.status, response.getheader("Location"), text
+
+
 def private_mib(pid):
     """Anonymous + swapped pages (smaps_rollup): what the process really costs, not its mapped code."""
     total = 0

@@ -9,9 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 
-from measure import sign_in
+from measure import post_form, sign_in
 
 
 class CountingRelay:
@@ -86,25 +85,6 @@ def memory_text(pid):
     values = memory_kib(pid)
     return (f"private {values['Private'] / 1024:.1f} MiB (PSS {values['Pss'] / 1024:.1f} MiB, "
             f"RSS {values['Rss'] / 1024:.1f} MiB)")
-
-
-def post_form(port, cookie, path, fields):
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-    page = http_get(port, cookie, "/dashboards")
-    token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
-    body = urllib.parse.urlencode([("_csrf", token)] + fields)
-    connection.request("POST", path, body=body, headers={
-        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://127.0.0.1:{port}"})
-    response = connection.getresponse()
-    response.read()
-    return response.status, response.getheader("Location")
-
-
-def http_get(port, cookie, path):
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-    connection.request("GET", path, headers={"Cookie": cookie})
-    response = connection.getresponse()
-    return response.read().decode()
 
 
 def watch(port, cookie, path, stop, counts):
@@ -194,7 +174,7 @@ def main():
     server = start_and_idle(command("berth.sqlite"), args, relay, "binary not in the page cache, as after a reboot")
     try:
         cookie = sign_in(args.port, args.user, args.password)
-        status, location = post_form(args.port, cookie, "/dashboards", [
+        status, location, _ = post_form(args.port, cookie, "/dashboards", [
             ("title", "Footprint"), ("kind", "labels"), ("selection", args.label), ("showStatus", "on"),
             ("showStats", "on"), ("showEvents", "on"), ("showLogs", "on")])
         assert status == 303 and location and location.startswith("/dashboards/"), (status, location)

@@ -1,14 +1,16 @@
 """Many watchers on one Berth: private memory a watcher costs, CPU between events, and the time from an engine event to
 the last watcher beside a watcher of the engine's own /events, for each size, in one run."""
 import argparse
+import http.client
 import json
 import os
+import re
 import selectors
 import socket
 import subprocess
 import time
 
-from measure import UnixConnection, private_mib, sign_in
+from measure import UnixConnection, post_form, private_mib, sign_in
 
 BATCH = 500
 HEARTBEAT = 15  # Berth's default: every idle stream gets one in this time
@@ -43,14 +45,14 @@ class Watchers:
         self.buffers = {}
         self.kinds = {}
 
-    def open(self, paths, kind):
+    def open(self, paths, kind, cookie=None):
         """Opens one stream per path, a batch at a time (the listen queue is finite), each until its opening comment."""
         for start in range(0, len(paths), BATCH):
             pending = set()
             for path in paths[start:start + BATCH]:
                 s = socket.create_connection(("127.0.0.1", self.port))
                 s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-                           f"Cookie: {self.session}\r\n\r\n").encode())
+                           f"Cookie: {cookie or self.session}\r\n\r\n").encode())
                 s.setblocking(False)
                 self.selector.register(s, selectors.EVENT_READ)
                 self.buffers[s] = b""
@@ -119,6 +121,7 @@ def create_container(socket_path, name):
 
 
 WARM = 100
+SCREENS = 100
 
 
 def idle(args, session, size):
@@ -140,14 +143,39 @@ def idle(args, session, size):
     return before, after, open_now, cpu / HEARTBEAT
 
 
+def share_link(port, session):
+    """A dashboard of the bench's containers (status and events) and one share link to it, as its owner makes them in
+    the browser; the cookie a screen gets for the link, and the dashboard's stream path."""
+    status, location, _ = post_form(port, session, "/dashboards", [
+        ("title", "Wall"), ("kind", "labels"), ("selection", "berth.bench-watchers=1"), ("showStatus", "on"),
+        ("showEvents", "on")])
+    assert status == 303, status
+    dashboard = location.rsplit("/", 1)[1]
+    status, _, page = post_form(port, session, f"/dashboards/{dashboard}/links", [("label", "wall"), ("expiresIn", "86400")])
+    assert status == 201, status
+    token = re.search(r"/s/([^\"<\s]+)", page).group(1)
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", f"/s/{token}")
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 303, response.status
+    cookie = "; ".join(c.split(";")[0] for c in response.headers.get_all("Set-Cookie"))
+    return cookie, f"/shared/{dashboard}/stream"
+
+
 def mixed(args, session, size):
-    """SIZE watchers: 70 % events, 15 % stats of the 50 containers, 15 % logs of the 20; five engine events, each timed
-    from the engine's own watcher to every Berth event watcher."""
+    """SIZE watchers: 15 % stats of the 50 containers, 15 % logs of the 20, 10 % (at most 100) screens of one dashboard
+    through one share link (a wall), the rest events; five engine events, each timed from the engine's own watcher to every Berth
+    events watcher."""
     stats = args.stats.split(",")
     logs = args.logs.split(",")
     n_stats = size * 15 // 100
     n_logs = size * 15 // 100
-    n_events = size - n_stats - n_logs
+    # A wall of screens: a tenth of the watchers, at most a hundred (a thousand screens opening at once each read the
+    # engine's last hour of events for the dashboard's recent events, which is what limits them).
+    n_screens = min(size // 10, SCREENS)
+    n_events = size - n_stats - n_logs - n_screens
+    link_cookie, screen_path = share_link(args.port, args.owner_session)
     engine_path = args.docker_host.replace("unix://", "")
     watchers = Watchers(args.port, session)
     before_connections = engine_connections(args.pid, engine_path)
@@ -155,6 +183,7 @@ def mixed(args, session, size):
     watchers.open(["/events/stream?type=container&action=create"] * n_events, "events")
     watchers.open([f"/containers/{stats[i % len(stats)]}/stats/stream" for i in range(n_stats)], "stats")
     watchers.open([f"/logs/stream?container={logs[i % len(logs)]}&tail=0" for i in range(n_logs)], "logs")
+    watchers.open([screen_path] * n_screens, "screens", cookie=link_cookie)
     watchers.drain(3)
     connections = engine_connections(args.pid, engine_path)
     memory = private_mib(args.pid)
@@ -166,6 +195,7 @@ def mixed(args, session, size):
     raw_socket.setblocking(False)
     watchers.selector.register(raw_socket, selectors.EVENT_READ)
 
+    cpu = cpu_seconds(args.pid)
     delays = []
     lasts = []
     missed = 0
@@ -196,27 +226,30 @@ def mixed(args, session, size):
         watchers.drain(2)
     watchers.selector.unregister(raw_socket)
     raw.close()
-    counts = (watchers.count("events"), watchers.count("stats"), watchers.count("logs"))
+    counts = (watchers.count("events"), watchers.count("stats"), watchers.count("logs"), watchers.count("screens"))
     watchers.close()
-    return counts, before_connections, connections, (before, memory), delays, lasts, missed
+    cpu = cpu_seconds(args.pid) - cpu
+    return counts, before_connections, connections, (before, memory), delays, lasts, missed, cpu
 
 
 def main():
     parser = argparse.ArgumentParser()
-    for name in ["user", "password", "docker-host", "mode", "stats", "logs"]:
+    for name in ["user", "password", "owner", "owner-password", "docker-host", "mode", "stats", "logs"]:
         parser.add_argument("--" + name, required=True)
     for name in ["port", "pid", "size"]:
         parser.add_argument("--" + name, type=int, required=True)
     args = parser.parse_args()
     session = sign_in(args.port, args.user, args.password)
+    args.owner_session = sign_in(args.port, args.owner, args.owner_password)
     size = args.size
     if args.mode == "idle":
         before, after, open_now, cpu = idle(args, session, size)
         print(f"  idle {size:>6}: {open_now} open; private {before:.1f} -> {after:.1f} MiB, "
               f"{(after - before) * 1024 / size:.1f} KiB a watcher; CPU {cpu * 1000:.1f} ms/s between events", flush=True)
     else:
-        counts, before_connections, connections, memory, delays, lasts, missed = mixed(args, session, size)
-        print(f"  mixed {size:>5}: {counts[0]} events, {counts[1]} stats, {counts[2]} logs open; engine connections "
+        counts, before_connections, connections, memory, delays, lasts, missed, cpu = mixed(args, session, size)
+        print(f"  mixed {size:>5}: {counts[0]} events, {counts[1]} stats, {counts[2]} logs, {counts[3]} dashboard screens open; "
+              f"Berth's CPU over the five events {cpu:.2f} s; engine connections "
               f"{before_connections} before, {connections} while they listen; private {memory[0]:.1f} -> {memory[1]:.1f} MiB, "
               f"{(memory[1] - memory[0]) * 1024 / size:.1f} KiB a watcher")
         print(f"          after the engine's own watcher: median {percentile(delays, 50):.0f} ms, p99 "

@@ -11,7 +11,7 @@ public enum StateChange: Sendable, Equatable {
 }
 
 /// Filters of `GET /containers/json`, as the engine names them.
-public struct ContainerFilters: Sendable, Equatable {
+public struct ContainerFilters: Sendable, Hashable {
     /// `created`, `restarting`, `running`, `removing`, `paused`, `exited`, `dead`.
     public var status: [String] = []
     /// `key` or `key=value`.

@@ -36,6 +36,50 @@ import TestSupport
         return true
     }
 
+    /// A wall of screens on one dashboard: an event that changes the selection makes each screen read the table
+    /// again, from engine reads they share (a screen may join a reading that started after it was told), not one each.
+    @Test func aWallOfScreensOnOneDashboardSharesTheReadsAnEventCauses() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let tag = String(UUID().uuidString.prefix(8).lowercased())
+            let first = TestEngine.uniqueName("wall")
+            let firstId = try await scope.busybox(["sleep", "60"], name: first, labels: ["berth.test.wall": tag])
+            try await withRelayedApp { live, relay in
+                let owner = try await signIn(live.client, as: "bt-operator")
+                let id = try await createDashboard(live.client, owner, [
+                    ("title", "Wall \(tag)"), ("kind", "labels"), ("selection", "berth.test.wall=\(tag)"), ("showStatus", "on"),
+                ])
+                let screens = 8
+                var streams: [EventStreamConnection] = []
+                for _ in 0..<screens { streams.append(try await live.open("/dashboards/\(id)/stream", as: owner)) }
+                defer { for stream in streams { stream.close() } }
+                for stream in streams {
+                    let initial = try #require(await stream.next("containers", timeout: .seconds(20))).found
+                    #expect(containerNames(initial) == [first])
+                }
+                // Past each screen's pause after a reading.
+                try await Task.sleep(for: .milliseconds(700))
+                let lists = relay.requests(to: "/containers/json")
+                let inspects = relay.requests(to: "/containers/\(firstId)/json")
+
+                let later = TestEngine.uniqueName("wall-later")
+                try await scope.busybox(["sleep", "60"], name: later, labels: ["berth.test.wall": tag])
+                for stream in streams {
+                    var names: [String] = []
+                    while names != [first, later].sorted(), let event = await stream.next("containers", timeout: .seconds(20)) {
+                        names = containerNames(event.found)
+                    }
+                    #expect(names == [first, later].sorted())
+                }
+                // Its create and its start each made every screen read the table again: one list call each would be
+                // at least as many as the screens.
+                let listed = relay.requests(to: "/containers/json") - lists
+                let inspected = relay.requests(to: "/containers/\(firstId)/json") - inspects
+                #expect(listed >= 1 && listed < screens, "\(listed) list calls for \(screens) screens")
+                #expect(inspected >= 1 && inspected < screens, "\(inspected) inspects of one container for \(screens) screens")
+            }
+        }
+    }
+
     @Test func fiftyEventPagesShareOneEngineConnectionThatClosesWhenTheyLeave() async throws {
         let heartbeat = Duration.seconds(1)
         try await withRelayedApp(heartbeat: heartbeat) { live, relay in

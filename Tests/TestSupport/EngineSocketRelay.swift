@@ -19,6 +19,8 @@ public final class EngineSocketRelay: Sendable {
         /// Open connections and the target of the last request each one carried.
         var open: [Int: String] = [:]
         var children: [Int: any Channel] = [:]
+        /// The target of every request seen, in order.
+        var targets: [String] = []
     }
 
     /// - Parameter upstream: the real engine's socket path.
@@ -69,6 +71,11 @@ public final class EngineSocketRelay: Sendable {
         state.withLockedValue { $0.open.values.filter { $0.contains(fragment) }.count }
     }
 
+    /// Requests seen so far whose target contains `fragment`, such as `/containers/json`.
+    public func requests(to fragment: String) -> Int {
+        state.withLockedValue { $0.targets.filter { $0.contains(fragment) }.count }
+    }
+
     private func opened(_ child: any Channel) -> Int {
         state.withLockedValue { state in
             state.next += 1
@@ -81,6 +88,7 @@ public final class EngineSocketRelay: Sendable {
     private func saw(_ target: String, on number: Int) {
         state.withLockedValue { state in
             if state.open[number] != nil { state.open[number] = target }
+            state.targets.append(target)
         }
     }
 

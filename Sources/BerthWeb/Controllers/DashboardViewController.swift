@@ -87,8 +87,8 @@ struct DashboardViewController: Sendable {
         // Each engine's rows at once, each for at most the engine timeout; one that fails or is withheld is named and
         // the others' rows still show.
         let answers = await askEach(scope.engines, timeout: timeout) { source -> [DashboardContainerStatus] in
-            guard let client = source.handle?.client else { return [] }
-            return await DashboardScope.statuses(of: try await scope.containers(engine: client), on: source, engine: client)
+            guard let handle = source.handle else { return [] }
+            return await DashboardScope.statuses(of: try await scope.containers(of: handle), on: source, handle: handle)
         }
         var rows: [DashboardContainerStatus] = []
         var problems: [String] = []

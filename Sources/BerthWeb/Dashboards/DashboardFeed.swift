@@ -120,9 +120,14 @@ struct DashboardScope: Sendable {
     /// `/dashboards/{id}` for signed-in teammates, `/shared/{id}` for link viewers.
     let basePath: String
 
-    /// The selected containers of one engine now, from one engine call.
-    func containers(engine: EngineClient) async throws -> [ContainerSummary] {
-        selection.select(try await engine.listContainers(all: true, filters: selection.engineFilters))
+    /// The selected containers of one engine, from one engine call that started at `since` or later: the screens of a
+    /// wall told of the same event share one list call (``SharedReads``), each selecting from it.
+    func containers(of handle: EngineHandle, since: ContinuousClock.Instant = .now) async throws -> [ContainerSummary] {
+        let filters = selection.engineFilters
+        let client = handle.client
+        return selection.select(try await handle.containerLists.value(filters, since: since) {
+            try await client.listContainers(all: true, filters: filters)
+        })
     }
 
     /// The selected container a request names by full id, id prefix or name, on the engine it names (`?engine=`)
@@ -132,9 +137,9 @@ struct DashboardScope: Sendable {
         let candidates = name.map { name in engines.filter { $0.name == name } } ?? engines
         var firstError: (any Error)?
         for candidate in candidates {
-            guard let client = candidate.handle?.client else { continue }
+            guard let handle = candidate.handle else { continue }
             do {
-                if let found = try await resolve(reference, engine: client) { return (candidate, found) }
+                if let found = try await resolve(reference, engine: handle) { return (candidate, found) }
             } catch {
                 firstError = firstError ?? error
             }
@@ -143,8 +148,8 @@ struct DashboardScope: Sendable {
         return nil
     }
 
-    private func resolve(_ reference: String, engine: EngineClient) async throws -> ContainerSummary? {
-        let selected = try await containers(engine: engine)
+    private func resolve(_ reference: String, engine: EngineHandle) async throws -> ContainerSummary? {
+        let selected = try await containers(of: engine)
         let name = reference.hasPrefix("/") ? String(reference.dropFirst()) : reference
         if let byName = selected.first(where: { $0.name == name || $0.id == reference }) { return byName }
         guard reference.count >= 4, reference.allSatisfy(\.isHexDigit) else { return nil }
@@ -152,12 +157,18 @@ struct DashboardScope: Sendable {
         return byPrefix.count == 1 ? byPrefix[0] : nil
     }
 
-    /// The status rows of the selected containers; each inspected (for health, restarts, start time) in parallel.
-    static func statuses(of containers: [ContainerSummary], on source: DashboardEngine, engine: EngineClient) async -> [DashboardContainerStatus] {
-        await withTaskGroup(of: (Int, DashboardContainerStatus).self) { group in
+    /// The status rows of the selected containers; each inspected (for health, restarts, start time) in parallel, by an
+    /// inspect that started at `since` or later, shared like the list.
+    static func statuses(
+        of containers: [ContainerSummary], on source: DashboardEngine, handle: EngineHandle, since: ContinuousClock.Instant = .now
+    ) async -> [DashboardContainerStatus] {
+        let client = handle.client
+        return await withTaskGroup(of: (Int, DashboardContainerStatus).self) { group in
             for (index, summary) in containers.enumerated() {
+                let id = summary.id
                 group.addTask {
-                    (index, DashboardContainerStatus(summary, inspect: try? await engine.inspectContainer(summary.id), on: source))
+                    let inspect = try? await handle.inspects.value(id, since: since) { try await client.inspectContainer(id) }
+                    return (index, DashboardContainerStatus(summary, inspect: inspect, on: source))
                 }
             }
             var rows = [DashboardContainerStatus?](repeating: nil, count: containers.count)
@@ -286,6 +297,9 @@ struct DashboardEngineFeed: Sendable {
         "health_status",
     ]
 
+    /// How long before a screen opened a reading it joins may have started.
+    static let openingTolerance = Duration.seconds(1)
+
     /// Events of containers not (yet) on the dashboard, held until the table is read again.
     static let maxWaitingEvents = 64
 
@@ -296,8 +310,10 @@ struct DashboardEngineFeed: Sendable {
         var withheld: String?
         /// Events of containers not (yet) selected, with when they came.
         let waiting = NIOLockedValueBox<[(event: EngineEvent, at: ContinuousClock.Instant)]>([])
-        let (triggers, trigger) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        logBudget.register(position: position) { trigger.yield() }
+        // Each reading of the table is asked for with the moment the need arose: a shared reading that started later
+        // answers it (see ``DashboardScope/containers(of:since:)``).
+        let (triggers, trigger) = AsyncStream<ContinuousClock.Instant>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        logBudget.register(position: position) { trigger.yield(.now) }
         let eventBox = Mailbox<EngineEventMessage>(capacity: 256)
         events.subscribe(eventBox, to: EventsController.topic)
         defer { events.unsubscribe(eventBox, from: EventsController.topic) }
@@ -316,13 +332,13 @@ struct DashboardEngineFeed: Sendable {
             group.addTask {
                 while let item = await eventBox.next() {
                     guard case .element(let message) = item else {
-                        trigger.yield()  // events were dropped: read the table again
+                        trigger.yield(.now)  // events were dropped: read the table again
                         continue
                     }
                     switch message {
                     case .engine(let up, let text):
                         mailbox.offer(.engine(name: name, up: up, message: source.upstreamMessage(up: up, text)))
-                        trigger.yield()
+                        trigger.yield(.now)
                     case .event(let event):
                         guard event.type == "container", let id = event.actor?.id else { continue }
                         let action = (event.action ?? "").split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
@@ -337,7 +353,7 @@ struct DashboardEngineFeed: Sendable {
                                 waiting.append((event, .now))
                             }
                         }
-                        if Self.statusActions.contains(action) { trigger.yield() }
+                        if Self.statusActions.contains(action) { trigger.yield(.now) }
                     }
                 }
                 // The engine was replaced or removed (its upstreams closed): this part ends, and is looked up again.
@@ -347,25 +363,30 @@ struct DashboardEngineFeed: Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
-                    trigger.yield()
+                    trigger.yield(.now)
                 }
             }
-            trigger.yield()
+            // The first reading may be one a screen that opened a moment before started: a wall's screens opening
+            // together read the engine once, not once each (what changed in that moment comes as events, which
+            // trigger readings of their own, or with the next refresh).
+            trigger.yield(.now - Self.openingTolerance)
             var engineDown = false
-            for await _ in triggers {
+            for await since in triggers {
                 if mailbox.isFinished { break }
                 if let reason = await stillShown() {
                     withheld = reason
                     break
                 }
                 do {
-                    let readingStarted = ContinuousClock.now
-                    let containers = try await scope.containers(engine: engine)
+                    // The reading may be one that another screen started (no earlier than `since`): events from then
+                    // on wait for the next one.
+                    let readingStarted = since
+                    let containers = try await scope.containers(of: handle, since: since)
                     if engineDown {
                         engineDown = false
                         mailbox.offer(.engine(name: name, up: true, message: source.upstreamMessage(up: true, "")))
                     }
-                    let rows = await DashboardScope.statuses(of: containers, on: source, engine: engine)
+                    let rows = await DashboardScope.statuses(of: containers, on: source, handle: handle, since: since)
                     let members = Set(rows.map(\.id))
                     selected.withLockedValue { $0 = members }
                     guard await mailbox.send(.containers(engine: name, rows)) else { break }
@@ -399,7 +420,7 @@ struct DashboardEngineFeed: Sendable {
         let now = Date()
         var found: [EngineEvent] = []
         do {
-            let members = Set(try await scope.containers(engine: engine).map(\.id))
+            let members = Set(try await scope.containers(of: handle, since: .now - Self.openingTolerance).map(\.id))
             let stream = try await engine.events(since: LogTimestamp(date: now.addingTimeInterval(-3600)), until: LogTimestamp(date: now))
             for try await event in stream where event.type == "container" && members.contains(event.actor?.id ?? "") {
                 found.append(event)
