@@ -121,7 +121,7 @@ def create_container(socket_path, name):
 
 
 WARM = 100
-SCREENS = 100
+SCREENS = int(os.environ.get("BENCH_SCREENS", "100"))
 
 
 def idle(args, session, size):

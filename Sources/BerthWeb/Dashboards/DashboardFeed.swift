@@ -417,18 +417,32 @@ struct DashboardEngineFeed: Sendable {
 
     /// The selection's recent events, oldest first, from what the engine remembers.
     private func recent() async -> [EngineEvent] {
-        let now = Date()
-        var found: [EngineEvent] = []
+        let since = ContinuousClock.now - Self.openingTolerance
         do {
-            let members = Set(try await scope.containers(of: handle, since: .now - Self.openingTolerance).map(\.id))
-            let stream = try await engine.events(since: LogTimestamp(date: now.addingTimeInterval(-3600)), until: LogTimestamp(date: now))
-            for try await event in stream where event.type == "container" && members.contains(event.actor?.id ?? "") {
-                found.append(event)
+            let members = Set(try await scope.containers(of: handle, since: since).map(\.id))
+            let events = try await handle.recentContainerEvents.value(true, since: since) { [engine] in
+                try await Self.containerEvents(lastHourOf: engine)
             }
+            return Array(events.filter { members.contains($0.actor?.id ?? "") }.suffix(recentEvents))
         } catch {
             return []
         }
-        return Array(found.suffix(recentEvents))
+    }
+
+    /// How many of the engine's container events of the last hour a dashboard's recent events are picked from.
+    static let recentEventsRead = 5000
+
+    /// The engine's container events of the last hour (the newest ``recentEventsRead``): one read that the screens of
+    /// a wall opening together share, each picking its own selection's.
+    static func containerEvents(lastHourOf engine: EngineClient) async throws -> [EngineEvent] {
+        let now = Date()
+        var found: [EngineEvent] = []
+        let stream = try await engine.events(since: LogTimestamp(date: now.addingTimeInterval(-3600)), until: LogTimestamp(date: now))
+        for try await event in stream where event.type == "container" {
+            found.append(event)
+            if found.count >= 2 * recentEventsRead { found.removeFirst(recentEventsRead) }
+        }
+        return Array(found.suffix(recentEventsRead))
     }
 
     /// A task that passes one container's stats (from the shared upstream) or its logs (redacted) to the stream.

@@ -16,6 +16,8 @@ final class EngineHandle: Sendable {
     /// Container lists and inspects that the screens of a dashboard wall, told of the same event, share.
     let containerLists = SharedReads<ContainerFilters, [ContainerSummary]>()
     let inspects = SharedReads<String, ContainerInspect>()
+    /// The last hour's container events, which each dashboard screen opening picks its recent events from.
+    let recentContainerEvents = SharedReads<Bool, [EngineEvent]>()
     /// The engine's `/info` (counts, version) as the overview last read it: asked again after a few seconds, so that a
     /// busy overview costs each engine one list call per view, not an info call as well.
     private let lastInfo = NIOLockedValueBox<(info: SystemInfo, read: ContinuousClock.Instant)?>(nil)
