@@ -125,16 +125,27 @@ import Testing
 
     /// A session's many streams share what one heartbeat read of it, for a moment only.
     @Test func aHeartbeatAnswerIsUsedAgainOnlyBriefly() async throws {
-        let answers = HeartbeatAnswers(lifetime: .milliseconds(200))
-        answers.record(SessionManager.Resolution.ended(username: "alice", reason: "idle timeout"), for: "a")
-        guard case .ended(let username, _)? = answers.answer(for: "a") else {
+        let answers = SharedReads<String, SessionManager.Resolution>()
+        let lifetime = Duration.seconds(1)
+        let reads = NIOLockedValueBox(0)
+        func answer(for key: String) async throws -> SessionManager.Resolution {
+            try await answers.value(key, since: .now - lifetime) {
+                reads.withLockedValue { $0 += 1 }
+                return .ended(username: "alice", reason: "idle timeout")
+            }
+        }
+        _ = try await answer(for: "a")
+        guard case .ended(let username, _) = try await answer(for: "a") else {
             Issue.record("the answer was not kept")
             return
         }
         #expect(username == "alice")
-        #expect(answers.answer(for: "b") == nil)
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(answers.answer(for: "a") == nil)
+        #expect(reads.withLockedValue { $0 } == 1)
+        _ = try await answer(for: "b")
+        #expect(reads.withLockedValue { $0 } == 2)
+        try await Task.sleep(for: .milliseconds(1200))
+        _ = try await answer(for: "a")
+        #expect(reads.withLockedValue { $0 } == 3)
     }
 
     static func currentTask() -> Int { withUnsafeCurrentTask { $0.map { $0.hashValue } ?? 0 } }

@@ -32,8 +32,9 @@ struct SessionManager: Sendable {
     let logger: Logger
     /// The session's open event streams, closed when it ends.
     let streams: StreamRegistry
-    /// What heartbeats found lately, by session key.
-    private let heartbeatAnswers: HeartbeatAnswers
+    /// What heartbeats found lately, by session key, and how long such an answer is used again.
+    private let heartbeatAnswers = SharedReads<String, Resolution>()
+    private let heartbeatAnswerLifetime: Duration
 
     init(
         database: AppDatabase, configuration: SessionConfiguration, accounts: AccountPolicy, streamHeartbeat: Duration = .seconds(15),
@@ -46,7 +47,7 @@ struct SessionManager: Sendable {
         // A wave of streams wrote an audit row each and read pages for them: the database's caches go with it.
         streams = StreamRegistry(heartbeat: streamHeartbeat, releasing: { database.releaseMemory() })
         // Shorter than the time between two of the ticker's phases: each phase reads each session once.
-        heartbeatAnswers = HeartbeatAnswers(lifetime: streamHeartbeat / (StreamRegistry.phases + 4))
+        heartbeatAnswerLifetime = streamHeartbeat / (StreamRegistry.phases + 4)
     }
 
     /// `__Host-berth` when cookies are secure (the prefix demands Secure and Path=/), else `berth`.
@@ -88,14 +89,12 @@ struct SessionManager: Sendable {
         Self.endedReason(await resolveForHeartbeat(key: sessionKey))
     }
 
-    /// The session as a stream's heartbeat sees it: what a heartbeat of the same session found in the last
-    /// ``HeartbeatAnswers/lifetime``, else read anew. A session's many streams (a wall of pages) cost one database
-    /// read a moment, not one each; signing out closes them at once all the same (``StreamRegistry/closeAll``).
+    /// The session as a stream's heartbeat sees it: what a heartbeat of the same session read (or is reading) in the
+    /// last moment, else read anew. A session's many streams (a wall of pages) cost one database read a moment, not
+    /// one each; signing out closes them at once all the same (``StreamRegistry/closeAll``).
     func resolveForHeartbeat(key: String) async -> Resolution {
-        if let known = heartbeatAnswers.answer(for: key) { return known }
-        let resolution = await resolve(key: key, activity: false)
-        heartbeatAnswers.record(resolution, for: key)
-        return resolution
+        let read = { @Sendable [self] in await resolve(key: key, activity: false) }
+        return (try? await heartbeatAnswers.value(key, since: .now - heartbeatAnswerLifetime, read: read)) ?? Resolution.none
     }
 
     /// What a stream's page is told when its session is no longer valid; nil while it is.
@@ -175,31 +174,3 @@ struct SessionManager: Sendable {
     }
 }
 
-/// What heartbeats found of each session in the last moment.
-final class HeartbeatAnswers: Sendable {
-    /// How long an answer is used again.
-    let lifetime: Duration
-
-    init(lifetime: Duration) {
-        self.lifetime = lifetime
-    }
-
-    private let answers = NIOLockedValueBox([String: (at: ContinuousClock.Instant, resolution: SessionManager.Resolution)]())
-
-    func answer(for key: String) -> SessionManager.Resolution? {
-        let now = ContinuousClock.now
-        return answers.withLockedValue { answers in
-            guard let known = answers[key], now - known.at < lifetime else { return nil }
-            return known.resolution
-        }
-    }
-
-    func record(_ resolution: SessionManager.Resolution, for key: String) {
-        let now = ContinuousClock.now
-        answers.withLockedValue { answers in
-            // Old answers go when there are many: a few thousand sessions at most, pruned in one pass.
-            if answers.count >= 1024 { answers = answers.filter { now - $0.value.at < lifetime } }
-            answers[key] = (now, resolution)
-        }
-    }
-}

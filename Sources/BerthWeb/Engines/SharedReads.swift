@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 
-/// Reads of an engine that many viewers ask for at the same moment — a wall of screens on one dashboard, each told of
-/// the same event — made once.
+/// Reads that many ask for at the same moment made once: of an engine, by a wall of screens on one dashboard each told
+/// of the same event; of a session, by its many streams' heartbeats.
 ///
 /// A read is shared only with askers whose need arose before it started (`since`): one that started earlier might not
 /// show what they were told of, so they start their own. Errors are shared like values.
