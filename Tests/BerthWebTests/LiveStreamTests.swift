@@ -233,6 +233,42 @@ import TestSupport
         }
     }
 
+    /// A page that goes away (its tab closed: the browser closes the connection) gives back its stream, and the engine
+    /// stream behind it, at once: not at the next heartbeat, when a write would first fail.
+    @Test func aPageThatGoesAwayReleasesItsStreamAtOnce() async throws {
+        try await TestEngine.withContainers { _, scope in
+            let id = try await scope.busybox(["sh", "-c", "echo hello; sleep 60"])
+            try await withLiveStreamApp(heartbeat: .seconds(60)) { live in
+                let browser = try await signIn(live.client, as: "bt-viewer")
+                let port = try #require(URL(string: live.base)?.port)
+                func received(_ page: RawConnection, _ text: String) async throws -> Bool {
+                    var bytes: [UInt8] = []
+                    for _ in 0..<150 {
+                        bytes += page.receiveNow() ?? []
+                        if String(decoding: bytes, as: UTF8.self).contains(text) { return true }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    return false
+                }
+                // An events page, which then hears nothing: its tab closing is a plain FIN, which the server sees as
+                // the client closing its side.
+                let events = try RawConnection.eventStream(port: port, path: "/events/stream", cookie: browser.cookie)
+                #expect(try await received(events, "stream open"))
+                let logs = try RawConnection.eventStream(port: port, path: "/logs/stream?container=\(id)", cookie: browser.cookie)
+                #expect(try await received(logs, "hello"))
+                #expect(live.streams.open.openStreams == 2)
+                #expect(live.streams.tails.activeTopics == 1)
+                events.close()
+                logs.close()
+                for _ in 0..<50 where live.streams.open.openStreams > 0 || live.streams.tails.activeTopics > 0 {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(live.streams.open.openStreams == 0)
+                #expect(live.streams.tails.activeTopics == 0)
+            }
+        }
+    }
+
     @Test func removingTheFollowedContainerEndsTheStreamCleanly() async throws {
         try await TestEngine.withContainers { engine, scope in
             let id = try await scope.busybox(["sh", "-c", "echo hello; sleep 60"])

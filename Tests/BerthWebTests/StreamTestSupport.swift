@@ -13,7 +13,8 @@ import NIOPosix
 import Testing
 import TestSupport
 
-/// The application on a real listening socket, for tests that read event streams as a browser does.
+/// The application on a real listening socket as `berth serve` builds it (its connection guard included), for tests
+/// that read event streams as a browser does.
 struct LiveStreamApp: Sendable {
     let client: any TestClientProtocol
     let app: TestApp
@@ -39,8 +40,8 @@ func withLiveStreamApp(
     var logger = Logger(label: "berth.test")
     logger.logLevel = .warning
     let app = Application(
-        router: built.responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services,
-        logger: logger
+        router: built.responder, server: try serverBuilder(configuration, webSocketRouter: built.routes.router),
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: built.services, logger: logger
     )
     let testApp = TestApp(configuration: configuration)
     let streams = built.streams

@@ -159,7 +159,7 @@ struct DashboardViewController: Sendable {
         )
         let renderer = DashboardStreamRenderer()
         return streamer.response(
-            for: owner(context, scope: scope), weight: DashboardMessage.weight, render: renderer.render,
+            for: owner(context, scope: scope), on: context.channel, weight: DashboardMessage.weight, render: renderer.render,
             prelude: { [ServerSentEvent(event: "hello", encoding: ["dashboard": scope.id])] },
             produce: { mailbox in await feed.run(into: mailbox) }
         )
@@ -172,7 +172,7 @@ struct DashboardViewController: Sendable {
         guard let broadcaster = source.handle?.stats else { throw HTTPError(.serviceUnavailable, message: source.problem(nil)) }
         let topic = summary.id
         return streamer.response(
-            for: owner(context, scope: scope), capacity: 16, render: StatsController.render,
+            for: owner(context, scope: scope), on: context.channel, capacity: 16, render: StatsController.render,
             attach: { mailbox in
                 broadcaster.subscribe(mailbox, to: topic)
                 return { broadcaster.unsubscribe(mailbox, from: topic) }
@@ -202,7 +202,7 @@ struct DashboardViewController: Sendable {
         )
         let renderer = LogStreamRenderer(cursor: cursor, containers: 1)
         let unavailable = inspect.hostConfig?.logConfig?.type == "none"
-        return streamer.response(for: owner(context, scope: scope), weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
+        return streamer.response(for: owner(context, scope: scope), on: context.channel, weight: LogStreamMessage.weight, gather: LogStreamRenderer.gather, render: renderer.render, produce: { mailbox in
             if unavailable {
                 _ = await mailbox.send(.ended(container: inspect.id, reason: "This container logs with the driver \"none\": the engine keeps no logs for it."))
                 _ = await mailbox.send(.finished)

@@ -13,7 +13,8 @@ import NIOHTTPTypes
 /// - Past `maxConnections`, a connection's requests are marked (`overCapacityHeader`); the access check lets a valid
 ///   session through and answers everyone else 503 with `Retry-After`, and the connection closes after that answer. So
 ///   signed-in people still get in while anonymous sockets pile up, and those sockets leave again.
-/// - An event stream's socket holds at most `streamSendBuffer` unsent in the kernel.
+/// - An event stream's socket holds at most `streamSendBuffer` unsent in the kernel, and closes when its client closes
+///   its side.
 ///
 /// One `ConnectionLimits` is shared by every connection; each connection gets a `ConnectionGuard` of its own.
 public final class ConnectionLimits: Sendable {
@@ -150,6 +151,10 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
     private var upgraded = false
     /// The status of a WebSocket handshake the access check refused, for the 400 Hummingbird answers it with.
     var refusedUpgrade: Int?
+    /// An event stream's response is being written.
+    private var eventStreaming = false
+    /// The client closed its side (an HTTP/1 socket's half-closure; HTTP/2 streams end with a reset instead).
+    private var inputClosed = false
 
     init(limits: ConnectionLimits) {
         self.limits = limits
@@ -201,6 +206,16 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
         }
     }
 
+    /// A client that closed its side of an event stream has gone (a browser never half-closes and goes on reading): the
+    /// connection closes at once, and with it the stream, instead of at its next write, up to a heartbeat later.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if !upgraded, event as? ChannelEvent == .some(.inputClosed) {
+            inputClosed = true
+            if eventStreaming { context.close(promise: nil) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard !upgraded else {
             context.write(data, promise: promise)
@@ -224,9 +239,13 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
                 if let socket = context.channel as? any SocketOptionProvider {
                     _ = socket.unsafeSetSocketOption(level: .socket, name: .so_sndbuf, value: ConnectionLimits.streamSendBuffer)
                 }
+                eventStreaming = true
             }
             context.write(wrapOutboundOut(part), promise: promise)
+            // Gone while the stream was being set up.
+            if eventStreaming && inputClosed { context.close(promise: nil) }
         } else if Parts.isEnd(part) {
+            eventStreaming = false
             if closeAfterResponse {
                 context.writeAndFlush(data).whenComplete { _ in context.close(promise: nil) }
                 promise?.succeed()

@@ -7,8 +7,9 @@ import ServiceLifecycle
 /// Turns a mailbox of messages into a `text/event-stream` response: writes each message as it comes, a heartbeat
 /// comment when the stream is quiet, and ends when the producer finishes, the browser goes away, or the session ends.
 ///
-/// The producer runs in a child task of the response, so when the browser disconnects (the next write fails, at the
-/// latest at the next heartbeat) the producer and its engine stream are cancelled with it. When the server shuts down
+/// The producer runs in a child task of the response, so when the browser disconnects (its connection closes, see
+/// ``ConnectionGuard``; else the next write fails, at the latest at the next heartbeat) the producer and its engine
+/// stream are cancelled with it. When the server shuts down
 /// gracefully (SIGTERM) every stream ends with an `end` event that lets the page reconnect, so that shutdown does not
 /// wait for browsers to leave.
 struct EventStreamer: Sendable {
@@ -63,7 +64,7 @@ struct EventStreamer: Sendable {
     ) -> Response {
         let owner = owner(of: context, engines: engines)
         return response(
-            for: owner, capacity: capacity, weight: weight, gather: gather, render: render, attach: attach, prelude: prelude, produce: produce
+            for: owner, on: context.base.channel, capacity: capacity, weight: weight, gather: gather, render: render, attach: attach, prelude: prelude, produce: produce
         )
     }
 
@@ -102,9 +103,11 @@ struct EventStreamer: Sendable {
         limits.refusal(open: registry.openStreams, ofOwner: registry.openStreams(key: owner.key), isLink: owner.isLink)
     }
 
-    /// The same, for a stream whose owner is not a signed-in session (a dashboard's share link).
+    /// The same, for a stream whose owner is not a signed-in session (a dashboard's share link). `channel` is the
+    /// request's connection (or HTTP/2 stream): the stream ends when it closes.
     func response<Message: Sendable>(
         for owner: StreamOwner,
+        on channel: any Channel,
         capacity: Int = 256,
         weight: (@Sendable (Message) -> Int)? = nil,
         gather: Duration? = nil,
@@ -130,6 +133,8 @@ struct EventStreamer: Sendable {
                     mailbox.tick()
                 }
             }, close: { reason in mailbox.close(reason: reason) })
+            // The browser went away: nothing more is written, and what feeds the stream is released now.
+            channel.closeFuture.whenComplete { [weak mailbox] _ in mailbox?.close(reason: "The page went away.") }
             let detach = attach?(mailbox)
             defer {
                 detach?()
