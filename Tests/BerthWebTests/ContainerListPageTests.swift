@@ -3,6 +3,7 @@ import EngineAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTesting
 import Testing
 import TestSupport
@@ -79,11 +80,24 @@ import TestSupport
                 #expect(second.text.contains("51–55 of 55 · page 2 of 2") && second.text.contains("rel=\"prev\""))
                 let past = try await client.execute(uri: "/containers?all=1&name=\(tag)&sort=name&per=50&page=9", method: .get, headers: browser.getHeaders)
                 #expect(names(past.text) == names(second.text), "a page past the end shows the last one")
+                let huge = try await client.execute(uri: "/containers?all=1&name=\(tag)&sort=name&per=50&page=99999999999999999999999", method: .get, headers: browser.getHeaders)
+                #expect(names(huge.text) == names(second.text), "a page number past any Int is past the end too")
+                // The Running/All switch keeps the filters, the order and the page size; clearing the filters keeps
+                // the order and the page size.
+                #expect(first.text.contains("href=\"/containers?all=0&amp;name=\(tag)&amp;sort=name&amp;per=50\">Running</a>"))
+                #expect(first.text.contains("href=\"/containers?all=1&amp;sort=name&amp;per=50\">clear filters</a>"))
                 // The default page holds 100: no pager for 55.
                 let whole = try await client.execute(uri: "/containers?all=1&name=\(tag)", method: .get, headers: browser.getHeaders)
                 #expect(names(whole.text).count == 55 && !whole.text.contains("class=\"pager\""))
             }
         }
+    }
+
+    @Test func thePagersNumbersAreGroupedByThousands() {
+        #expect([0, 7, 999, 1000, 5000, 12345, 1_234_567, -4200].map(\.grouped) == ["0", "7", "999", "1,000", "5,000", "12,345", "1,234,567", "-4,200"])
+        let parameters: FlatDictionary<Substring, Substring> = ["per": "50", "page": "30"]
+        let paging = ContainerListPaging(query: ContainerListQuery(parameters), total: 5000, path: "/containers")
+        #expect(paging.position == "1,451–1,500 of 5,000 · page 30 of 100")
     }
 
     @Test func hostileLabelsCommandsAndNamesAreEscaped() async throws {

@@ -45,8 +45,26 @@ import Testing
 
     @Test func aPageGetsLiveEventsInWhateverOrderTheirTimesCome() {
         let renderer = EventRenderer(filter: EventFilter(types: [], actions: []), after: nil, revealingCommands: false)
-        #expect(Self.action(of: renderer.render(.event(Self.event(2_000, "start", actor: "other")))) == "start")
-        #expect(Self.action(of: renderer.render(.event(Self.event(1_000, "exec_create: sh -c echo hi")))) == "exec_create")
+        #expect(Self.action(of: renderer.render(.event(SharedEngineEvent(Self.event(2_000, "start", actor: "other"))))) == "start")
+        #expect(Self.action(of: renderer.render(.event(SharedEngineEvent(Self.event(1_000, "exec_create: sh -c echo hi"))))) == "exec_create")
+    }
+
+    /// The shared topic's event is encoded once per way pages show it: whichever page asks first, an admin's command
+    /// line never reaches a page that must not show it, and a page of several engines gets the engine's name.
+    @Test func aSharedEventIsEncodedOncePerFormAndEachPageGetsItsOwn() {
+        let everything = EventFilter(types: [], actions: [])
+        let shared = SharedEngineEvent(Self.event(1_000, "exec_create: sh -c echo PASSWORD=x"))
+        let admin = EventRenderer(filter: everything, after: nil, revealingCommands: true)
+        let viewer = EventRenderer(filter: everything, after: nil, revealingCommands: false)
+        let ofSeveral = EventRenderer(filter: everything, after: nil, revealingCommands: false, engine: "edge")
+        #expect(Self.action(of: admin.render(.event(shared))) == "exec_create: sh -c echo PASSWORD=x")
+        #expect(Self.action(of: viewer.render(.event(shared))) == "exec_create")
+        #expect(Self.action(of: ofSeveral.render(.event(shared))) == "exec_create")
+        #expect(ofSeveral.render(.event(shared)).map { String(buffer: $0.bytes) }?.contains("\"engine\":\"edge\"") == true)
+        #expect(viewer.render(.event(shared)).map { String(buffer: $0.bytes) }?.contains("edge") == false)
+        #expect(Self.action(of: admin.render(.event(shared))) == "exec_create: sh -c echo PASSWORD=x")
+        // A page whose filter leaves it out gets nothing, though others got it encoded.
+        #expect(EventRenderer(filter: EventFilter(types: ["image"], actions: []), after: nil, revealingCommands: true).render(.event(shared)) == nil)
     }
 
     @Test func aReconnectedPageGetsWhatItMissedOnce() {
@@ -58,9 +76,9 @@ import Testing
         #expect(Self.action(of: renderer.renderReplayed(Self.event(2_000, "attach"))) == "attach")
         // The live stream, subscribed before the replay began, repeats the newest of them; then come new ones,
         // whatever their order.
-        #expect(renderer.render(.event(Self.event(3_000, "start"))) == nil)
-        #expect(renderer.render(.event(Self.event(2_000, "attach"))) == nil)
-        #expect(Self.action(of: renderer.render(.event(Self.event(5_000, "die")))) == "die")
-        #expect(Self.action(of: renderer.render(.event(Self.event(4_000, "kill")))) == "kill")
+        #expect(renderer.render(.event(SharedEngineEvent(Self.event(3_000, "start")))) == nil)
+        #expect(renderer.render(.event(SharedEngineEvent(Self.event(2_000, "attach")))) == nil)
+        #expect(Self.action(of: renderer.render(.event(SharedEngineEvent(Self.event(5_000, "die"))))) == "die")
+        #expect(Self.action(of: renderer.render(.event(SharedEngineEvent(Self.event(4_000, "kill"))))) == "kill")
     }
 }

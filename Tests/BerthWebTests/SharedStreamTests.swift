@@ -58,6 +58,16 @@ import TestSupport
                 }
                 // Past each screen's pause after a reading.
                 try await Task.sleep(for: .milliseconds(700))
+
+                // A container outside the selection: its events make each screen read the table again, and the table
+                // that did not change is not sent again.
+                let unrelatedLists = relay.requests(to: "/containers/json")
+                try await scope.busybox(["sleep", "60"], name: TestEngine.uniqueName("wall-other"))
+                let again = await streams[0].next("containers", timeout: .seconds(2))
+                #expect(again?.found == nil, "an unchanged table was sent again: \(again?.found.data ?? "")")
+                #expect(relay.requests(to: "/containers/json") > unrelatedLists, "the table was not read again")
+                try await Task.sleep(for: .milliseconds(700))
+
                 let lists = relay.requests(to: "/containers/json")
                 let inspects = relay.requests(to: "/containers/\(firstId)/json")
 

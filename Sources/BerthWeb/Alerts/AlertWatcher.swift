@@ -127,8 +127,8 @@ final class AlertWatcher: Service, Sendable {
         await replay(&progress)
         while let item = await mailbox.next() {
             switch item {
-            case .element(.event(let event)):
-                take(event, &progress)
+            case .element(.event(let shared)):
+                take(shared.event, &progress)
             case .element(.engine(up: true, _)), .gap:
                 // Something may have passed unseen: read it from the engine.
                 await replay(&progress)

@@ -121,7 +121,7 @@ struct DashboardViewController: Sendable {
         let inspect = try? await source.handle?.client.inspectContainer(summary.id)
         let row = DashboardContainerStatus(summary, inspect: inspect, on: source)
         let page = DashboardContainerPage(
-            title: row.name, dashboardTitle: scope.title, basePath: scope.basePath, row: row,
+            title: row.name, dashboardTitle: scope.title, basePath: scope.basePath, row: row, status: summary.status ?? "",
             engineName: source.query.isEmpty ? nil : source.name,
             started: DisplayTime(engineTime: row.startedAt, preferences: context.preferences),
             showStats: scope.showStats, showLogs: scope.showLogs, viaLink: context.shareViewer != nil

@@ -6,9 +6,34 @@ import NIOConcurrencyHelpers
 
 /// What the shared engine events stream passes to its subscribers.
 enum EngineEventMessage: Sendable {
-    case event(EngineEvent)
+    case event(SharedEngineEvent)
     /// The engine went away (false) or answered again (true).
     case engine(up: Bool, message: String)
+}
+
+/// An event as the shared topic passes it to every page that watches: encoded once for each way the pages show it
+/// (with or without exec command lines, named by engine or not), not once a page. Ten thousand pages watching spent
+/// a fifth of the fan-out's time encoding the same event ten thousand times.
+final class SharedEngineEvent: Sendable {
+    private struct Form: Hashable {
+        let revealingCommands: Bool
+        let engine: String?
+    }
+
+    let event: EngineEvent
+    private let rendered = NIOLockedValueBox([Form: ServerSentEvent]())
+
+    init(_ event: EngineEvent) {
+        self.event = event
+    }
+
+    func rendered(revealingCommands: Bool, engine: String?) -> ServerSentEvent {
+        let form = Form(revealingCommands: revealingCommands, engine: engine)
+        if let known = rendered.withLockedValue({ $0[form] }) { return known }
+        let event = EventRenderer.render(event, revealingCommands: revealingCommands, engine: engine)
+        rendered.withLockedValue { $0[form] = event }
+        return event
+    }
 }
 
 /// The engine's events: a page with filters, and its stream. All streams share one upstream `/events` connection.
@@ -165,7 +190,7 @@ struct EventsController: Sendable {
                     if let message = outage.recovered() { publish(.engine(up: true, message: message)) }
                     for try await event in events {
                         guard seen.insert(event) else { continue }
-                        publish(.event(event))
+                        publish(.event(SharedEngineEvent(event)))
                     }
                     // The engine ended the stream: it is shutting down.
                     throw EngineError.unreachable(address: engine.address.description, reason: "the engine closed the events stream")
@@ -241,18 +266,29 @@ final class EventRenderer: Sendable {
         switch message {
         case .engine(let up, let message):
             return ServerSentEvent(event: "engine", encoding: EngineStatus(state: up ? "up" : "down", message: engine.map { "\($0): \(message)" } ?? message))
-        case .event(let event):
+        case .event(let shared):
+            let event = shared.event
             if after != nil, replayed.withLockedValue({ $0.contains(event) }) { return nil }
-            return render(event)
+            guard shows(event) else { return nil }
+            return shared.rendered(revealingCommands: revealingCommands, engine: engine)
         }
     }
 
     private func render(_ event: EngineEvent) -> ServerSentEvent? {
-        let stamp = event.timestamp
+        guard shows(event) else { return nil }
+        return Self.render(event, revealingCommands: revealingCommands, engine: engine)
+    }
+
+    private func shows(_ event: EngineEvent) -> Bool {
         // The page has what came up to its last event (the engine's `since` includes that one).
-        if let after, let stamp, stamp <= after { return nil }
-        guard filter.matches(event) else { return nil }
-        return ServerSentEvent(event: "event", id: stamp?.description, encoding: EventPayload(event, revealingCommands: revealingCommands, engine: engine))
+        if let after, let stamp = event.timestamp, stamp <= after { return false }
+        return filter.matches(event)
+    }
+
+    static func render(_ event: EngineEvent, revealingCommands: Bool, engine: String?) -> ServerSentEvent {
+        ServerSentEvent(
+            event: "event", id: event.timestamp?.description, encoding: EventPayload(event, revealingCommands: revealingCommands, engine: engine)
+        )
     }
 }
 

@@ -3,7 +3,8 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// One selected container as a dashboard shows it: nothing more than the status table needs (no environment, no
-/// labels, no inspect JSON).
+/// labels, no inspect JSON; not the engine's words for its state either, "Up 5 seconds", which change by themselves
+/// every second: the page counts the time up from `startedAt`, and a table that did not change is not sent again).
 struct DashboardContainerStatus: Encodable, Sendable, Equatable {
     /// The engine it runs on, by name.
     let engine: String
@@ -14,8 +15,6 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
     let name: String
     let image: String
     let state: String
-    /// The engine's own words, such as `Up 5 minutes (healthy)`.
-    let status: String
     let health: String?
     let startedAt: String?
     let restarts: Int
@@ -33,7 +32,6 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
         name = summary.name
         image = summary.image ?? ""
         state = summary.state ?? inspect?.state?.status ?? "unknown"
-        status = summary.status ?? ""
         health = inspect?.state?.health?.status
         startedAt = (inspect?.state?.running ?? false) ? inspect?.state?.startedAt : nil
         restarts = inspect?.restartCount ?? 0
@@ -41,6 +39,14 @@ struct DashboardContainerStatus: Encodable, Sendable, Equatable {
         tty = inspect?.config?.tty ?? false
         updateAvailable = engine.updates?.updateAvailable(reference: inspect?.config?.image ?? summary.image, imageId: summary.imageID) ?? false
     }
+}
+
+/// Which status table a dashboard's screen reads on an engine: the same for all the screens of one dashboard.
+struct DashboardTableKey: Hashable, Sendable {
+    let dashboard: Int64
+    let selection: DashboardSelection
+    /// The rows' links name the engine when the dashboard spans several.
+    let engineQuery: String
 }
 
 /// One engine a dashboard picks containers from, as Berth reaches it now.
@@ -128,6 +134,21 @@ struct DashboardScope: Sendable {
         return selection.select(try await handle.containerLists.value(filters, since: since) {
             try await client.listContainers(all: true, filters: filters)
         })
+    }
+
+    /// The status rows of the selection on one engine, from a reading that started at `since` or later: the screens
+    /// of a wall told of the same event share one reading (``SharedReads``), rows and all.
+    func table(on source: DashboardEngine, handle: EngineHandle, since: ContinuousClock.Instant) async throws -> [DashboardContainerStatus] {
+        let key = DashboardTableKey(dashboard: id, selection: selection, engineQuery: source.query)
+        let selection = self.selection
+        return try await handle.dashboardTables.value(key, since: since) {
+            // Its engine calls start no earlier than the reading, so no later than any screen that joins it was told of
+            // its change: the list is this reading's own (the reading is what is shared), an inspect may be another
+            // dashboard's of the same container that started since.
+            let started = ContinuousClock.now
+            let listed = selection.select(try await handle.client.listContainers(all: true, filters: selection.engineFilters))
+            return await Self.statuses(of: listed, on: source, handle: handle, since: started)
+        }
     }
 
     /// The selected container a request names by full id, id prefix or name, on the engine it names (`?engine=`)
@@ -339,7 +360,8 @@ struct DashboardEngineFeed: Sendable {
                     case .engine(let up, let text):
                         mailbox.offer(.engine(name: name, up: up, message: source.upstreamMessage(up: up, text)))
                         trigger.yield(.now)
-                    case .event(let event):
+                    case .event(let shared):
+                        let event = shared.event
                         guard event.type == "container", let id = event.actor?.id else { continue }
                         let action = (event.action ?? "").split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
                         // Only the containers the pages select (from the list, by their real labels) pass: an
@@ -371,6 +393,7 @@ struct DashboardEngineFeed: Sendable {
             // trigger readings of their own, or with the next refresh).
             trigger.yield(.now - Self.openingTolerance)
             var engineDown = false
+            var shown: [DashboardContainerStatus]?
             for await since in triggers {
                 if mailbox.isFinished { break }
                 if let reason = await stillShown() {
@@ -381,15 +404,20 @@ struct DashboardEngineFeed: Sendable {
                     // The reading may be one that another screen started (no earlier than `since`): events from then
                     // on wait for the next one.
                     let readingStarted = since
-                    let containers = try await scope.containers(of: handle, since: since)
+                    let rows = try await scope.table(on: source, handle: handle, since: since)
                     if engineDown {
                         engineDown = false
                         mailbox.offer(.engine(name: name, up: true, message: source.upstreamMessage(up: true, "")))
                     }
-                    let rows = await DashboardScope.statuses(of: containers, on: source, handle: handle, since: since)
                     let members = Set(rows.map(\.id))
                     selected.withLockedValue { $0 = members }
-                    guard await mailbox.send(.containers(engine: name, rows)) else { break }
+                    // A table like the one the page shows is not sent again: most events (a container of another
+                    // dashboard created) change nothing here, and a wall's thousand screens would each render and
+                    // write it.
+                    if rows != shown {
+                        guard await mailbox.send(.containers(engine: name, rows)) else { break }
+                        shown = rows
+                    }
                     // An event that came after this reading began may be of a container the reading could not
                     // see yet: it waits for the next one (which its own event triggered) instead of being dropped.
                     let held = waiting.withLockedValue { waiting in

@@ -3,7 +3,7 @@ import EngineAPI
 
 /// Which containers a dashboard shows, evaluated against the engine's list each time (so a container recreated under
 /// the same name, or a new one with the right label, is on it at once).
-struct DashboardSelection: Sendable, Equatable {
+struct DashboardSelection: Sendable, Hashable {
     enum Kind: String, Sendable, CaseIterable {
         /// Exact container names.
         case names

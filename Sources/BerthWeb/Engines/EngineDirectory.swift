@@ -13,11 +13,14 @@ final class EngineHandle: Sendable {
     let events: Broadcaster<EngineEventMessage>
     let stats: Broadcaster<StatsMessage>
     let tails: Broadcaster<LogStreamMessage>
-    /// Container lists and inspects that the screens of a dashboard wall, told of the same event, share.
+    /// Container lists and inspects that many ask for at once share: the screens of a dashboard wall opening together
+    /// (their recent events), their status tables' inspects.
     let containerLists = SharedReads<ContainerFilters, [ContainerSummary]>()
     let inspects = SharedReads<String, ContainerInspect>()
     /// The last hour's container events, which each dashboard screen opening picks its recent events from.
     let recentContainerEvents = SharedReads<Bool, [EngineEvent]>()
+    /// Dashboards' status tables (their list and inspects included), which the screens of a wall share whole.
+    let dashboardTables = SharedReads<DashboardTableKey, [DashboardContainerStatus]>()
     /// The engine's `/info` (counts, version) as the overview last read it: asked again after a few seconds, so that a
     /// busy overview costs each engine one list call per view, not an info call as well.
     private let lastInfo = NIOLockedValueBox<(info: SystemInfo, read: ContinuousClock.Instant)?>(nil)

@@ -139,7 +139,7 @@ struct ContainerListPaging: Sendable {
     let page: Int
     let pages: Int
     let range: Range<Int>
-    /// `41–60 of 1,000`, for the pager.
+    /// `41–60 of 1,000 · page 3 of 50`, for the pager.
     let position: String
     let previousLink: String?
     let nextLink: String?
@@ -158,7 +158,7 @@ struct ContainerListPaging: Sendable {
         // A page past the end (the list shrank since the link was made) shows the last one.
         page = min(query.page, pages)
         range = min((page - 1) * size, total)..<min(page * size, total)
-        position = "\(range.lowerBound + 1)–\(range.upperBound) of \(total)"
+        position = "\((range.lowerBound + 1).grouped)–\(range.upperBound.grouped) of \(total.grouped) · page \(page.grouped) of \(pages.grouped)"
         func link(_ page: Int) -> String { path + query.queryString(page: page) }
         previousLink = page > 1 ? link(page - 1) : nil
         nextLink = page < pages ? link(page + 1) : nil
@@ -200,24 +200,41 @@ struct ContainerListQuery: Sendable {
         image = text("image")
         label = text("label")
         sort = ContainerSort(rawValue: text("sort")) ?? .created
-        page = max(1, Int(text("page")) ?? 1)
+        // A page number too large for an Int is past the end as well: the last page, as for any other.
+        let pageText = text("page")
+        page = max(1, Int(pageText) ?? (!pageText.isEmpty && pageText.allSatisfy(\.isASCII) && pageText.allSatisfy(\.isNumber) ? .max : 1))
         let per = Int(text("per")) ?? Self.defaultPageSize
         pageSize = Self.pageSizes.contains(per) ? per : Self.defaultPageSize
         isFiltered = !name.isEmpty || !image.isEmpty || !label.isEmpty || !state.isEmpty
         stateOptions = Self.states.map { [state] in Option(value: $0, selected: $0 == state) }
         sortOptions = ContainerSort.allCases.map { [sort] in Option(value: $0.rawValue, selected: $0 == sort) }
         pageSizeOptions = Self.pageSizes.map { [pageSize] in Option(value: String($0), selected: $0 == pageSize) }
+        // Switching between running and all, or clearing the filters, keeps the order and page size (and the
+        // switch keeps the filters, but a state only all containers can have).
+        let filters = [("name", name), ("image", image), ("label", label)]
+        let order = (sort: sort, pageSize: pageSize)
+        runningLink = Self.queryString(showAll: false, filters: filters + (state == "running" ? [("state", state)] : []), order, page: nil)
+        allLink = Self.queryString(showAll: true, filters: filters + [("state", state)], order, page: nil)
+        clearLink = Self.queryString(showAll: showAll, filters: [], order, page: nil)
     }
 
     /// The query string of this list at another page: `?all=1&name=web&sort=name&per=100&page=3`.
     func queryString(page: Int) -> String {
+        Self.queryString(
+            showAll: showAll, filters: [("name", name), ("image", image), ("label", label), ("state", state)], (sort, pageSize), page: page
+        )
+    }
+
+    private static func queryString(
+        showAll: Bool, filters: [(String, String)], _ order: (sort: ContainerSort, pageSize: Int), page: Int?
+    ) -> String {
         var parts = ["all=" + (showAll ? "1" : "0")]
-        for (key, value) in [("name", name), ("image", image), ("label", label), ("state", state)] where !value.isEmpty {
+        for (key, value) in filters where !value.isEmpty {
             parts.append(key + "=" + (value.addingPercentEncoding(withAllowedCharacters: Self.queryValue) ?? ""))
         }
-        if sort != .created { parts.append("sort=" + sort.rawValue) }
-        if pageSize != Self.defaultPageSize { parts.append("per=\(pageSize)") }
-        parts.append("page=\(page)")
+        if order.sort != .created { parts.append("sort=" + order.sort.rawValue) }
+        if order.pageSize != Self.defaultPageSize { parts.append("per=\(order.pageSize)") }
+        if let page { parts.append("page=\(page)") }
         return "?" + parts.joined(separator: "&")
     }
 
@@ -235,6 +252,10 @@ struct ContainerListQuery: Sendable {
 
     // Stored, not computed: templates only see stored properties.
     let isFiltered: Bool
+    /// The query strings of the "Running" and "All" switch and of "clear filters".
+    let runningLink: String
+    let allLink: String
+    let clearLink: String
     /// The state choices for the filter's select, with the current one marked.
     let stateOptions: [Option]
     let sortOptions: [Option]
@@ -256,5 +277,18 @@ enum ContainerSort: String, CaseIterable, Sendable {
         case .image: rows.sorted { ($0.image, $0.name) < ($1.image, $1.name) }
         case .state: rows.sorted { ($0.state, $0.name) < ($1.state, $1.name) }
         }
+    }
+}
+
+extension Int {
+    /// `5,000`: the list's numbers as the page shows them.
+    var grouped: String {
+        let digits = String(magnitude)
+        var text = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { text.append(",") }
+            text.append(digit)
+        }
+        return self < 0 ? "-" + text : text
     }
 }

@@ -187,6 +187,8 @@ struct DashboardContainerPage: Sendable {
     let dashboardTitle: String
     let basePath: String
     let row: DashboardContainerStatus
+    /// The engine's own words, such as `Up 5 minutes (healthy)`.
+    let status: String
     /// The container's engine when the dashboard spans several.
     let engineName: String?
     let started: DisplayTime?
