@@ -156,8 +156,12 @@ struct EventStreamer: Sendable {
                         group.cancelAll()
                     }
                 } else {
-                    // A stream fed by a shared topic: no task of its own but the connection's.
-                    await Self.write(mailbox, to: &writer, gather: gather, render: render, prelude: prelude)
+                    // A stream fed by a shared topic (events, stats): no task of its own but the connection's, which
+                    // waits and writes on the connection's event loop. Its messages are small and encoded once for
+                    // every page (``SharedEngineEvent``); a replay's engine read runs elsewhere (see `write`).
+                    await withTaskExecutorPreference(EventLoopExecutor(channel.eventLoop)) {
+                        await Self.write(mailbox, to: &writer, gather: gather, render: render, prelude: prelude)
+                    }
                 }
             } onGracefulShutdown: {
                 mailbox.close(reason: Self.shutdownReason)
@@ -178,7 +182,8 @@ struct EventStreamer: Sendable {
                 // A replay reads the engine: in a task of its own, whose deep call chain's memory goes back when it is
                 // done (see ``RequestTaskResponder``) rather than staying with the connection.
                 let events = await withTaskGroup(of: [ServerSentEvent].self) { group in
-                    group.addTask(operation: prelude)
+                    // On Swift's own threads, not the connection's event loop the writer may run on.
+                    group.addTask(executorPreference: globalConcurrentExecutor, operation: prelude)
                     return await group.next() ?? []
                 }
                 for event in events {
