@@ -73,7 +73,7 @@ struct DashboardsController: Sendable {
             let selection = form.selection
             let handles = form.engines.compactMap { access.engines.directory.named($0) }
             let answers = await askEach(handles, timeout: timeout) { handle in
-                selection.select(try await handle.client.listContainers(all: true, filters: selection.engineFilters))
+                try await selection.containers(on: handle.client)
             }
             var failures: [String] = []
             for (handle, answer) in zip(handles, answers) {

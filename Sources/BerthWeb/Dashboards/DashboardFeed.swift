@@ -146,8 +146,7 @@ struct DashboardScope: Sendable {
             // its change: the list is this reading's own (the reading is what is shared), an inspect may be another
             // dashboard's of the same container that started since.
             let started = ContinuousClock.now
-            let listed = selection.select(try await handle.client.listContainers(all: true, filters: selection.engineFilters))
-            return await Self.statuses(of: listed, on: source, handle: handle, since: started)
+            return await Self.statuses(of: try await selection.containers(on: handle.client), on: source, handle: handle, since: started)
         }
     }
 

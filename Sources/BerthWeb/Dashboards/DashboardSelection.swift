@@ -51,6 +51,11 @@ struct DashboardSelection: Sendable, Hashable {
         }
     }
 
+    /// The selected containers of an engine now, from one list call the engine narrows as far as it can.
+    func containers(on engine: EngineClient) async throws -> [ContainerSummary] {
+        select(try await engine.listContainers(all: true, filters: engineFilters))
+    }
+
     /// The selected containers of a list, by name.
     func select(_ containers: [ContainerSummary]) -> [ContainerSummary] {
         Array(containers.filter { matches(name: $0.name, labels: $0.labels ?? [:]) }
