@@ -111,7 +111,7 @@ import TestSupport
                     EngineDefinition(name: "down", address: .unix(path: directory.appendingPathComponent("none.sock").path)),
                     EngineDefinition(name: "stalled", address: .unix(path: stalled)),
                 ])
-                $0.engineTimeout = 2
+                $0.engineTimeout = 6
             }) { client, _ in
                 let viewer = try await signIn(client, as: "bt-viewer")
                 let started = ContinuousClock.now
@@ -119,13 +119,14 @@ import TestSupport
                 let took = ContinuousClock.now - started
                 #expect(overview.status == .ok)
                 // Cut at the timeout, not at the transport's own deadline (60 s). Its bound, timeout + 10 %, is measured
-                // in bench/engines; beside two hundred other suites on two cores a page takes seconds more.
-                #expect(took < .seconds(15), "the stalled engine held the page \(took)")
-                #expect(took >= .seconds(2), "the stalled engine was waited for up to its timeout: \(took)")
+                // in bench/engines; beside two hundred other suites on two cores a page takes seconds more, and even
+                // the healthy engine's list has taken over 2 s there (hence a timeout of 6 s).
+                #expect(took < .seconds(20), "the stalled engine held the page \(took)")
+                #expect(took >= .seconds(6), "the stalled engine was waited for up to its timeout: \(took)")
                 let text = overview.text
                 for engine in ["local", "prod", "down", "stalled"] { #expect(text.contains("data-engine=\"\(engine)\""), "\(engine) listed") }
                 #expect(!text.contains("data-engine=\"dev\""), "no role on dev: not listed")
-                #expect(text.contains("No answer within 2 s."))
+                #expect(text.contains("No answer within 6 s."))
                 #expect(text.contains("2 of the engines did not answer"))
                 // The same container, on local and on prod (the same daemon under two names), each row linking to its engine.
                 #expect(text.contains("href=\"/engines/local/containers/\(id)\""))
