@@ -326,6 +326,34 @@ import TestSupport
         }
     }
 
+    /// An open stream is its connection's (``StreamConnectionWriter``: Hummingbird's task for the connection ended when
+    /// the stream was handed over). When it ends, its connection finishes the response — the last event, the chunked
+    /// body's end — and closes; nothing else is written after it (no error page from the task that left).
+    @Test func anEndedStreamFinishesItsResponseAndClosesItsConnection() async throws {
+        try await withLiveStreamApp(heartbeat: .seconds(30)) { live in
+            let browser = try await signIn(live.client, as: "bt-viewer")
+            let port = try #require(URL(string: live.base)?.port)
+            let events = try RawConnection.eventStream(port: port, path: "/events/stream", cookie: browser.cookie)
+            defer { events.close() }
+            var opening = ""
+            for _ in 0..<100 where !opening.contains("stream open") {
+                opening += String(decoding: events.receiveNow() ?? [], as: UTF8.self)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(opening.hasPrefix("HTTP/1.1 200"), "\(opening)")
+            #expect(opening.lowercased().contains("transfer-encoding: chunked"))
+            let out = try await live.client.execute(
+                uri: "/logout", method: .post, headers: browser.postHeaders(), body: formBody([("_csrf", browser.csrfToken)])
+            )
+            #expect(out.status == .seeOther)
+            let rest = try #require(try await events.readUntilClosed(timeout: .seconds(5)), "the connection stayed open")
+            #expect(rest.contains("event: end"))
+            #expect(rest.contains("You signed out."))
+            #expect(rest.hasSuffix("\r\n0\r\n\r\n"), "the chunked body ends last: \(rest.suffix(80).debugDescription)")
+            #expect(live.streams.open.openStreams == 0)
+        }
+    }
+
     /// The reviewers' reproduction: with a 60 s idle timeout and only an open stream, the session never ended (each
     /// heartbeat, and each reconnection, counted as activity).
     @Test func anOpenStreamDoesNotKeepAnIdleSessionAlive() async throws {

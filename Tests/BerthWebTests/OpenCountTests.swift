@@ -29,4 +29,17 @@ import Testing
         // 4 stay open; a second burst to 40 ends when 5 are left.
         #expect(Self.ends(&count, opening: 36, closing: 35) == [35])
     }
+
+    @Test func everyOpeningWaveIsReportedOnceWhateverCloses() {
+        var count = OpenCount(wave: 16, openingWave: 4)
+        var waves: [Int] = []
+        for number in 1...10 {
+            if count.opened() { waves.append(number) }
+            // Closings in between do not reset the openings counted.
+            if number % 3 == 0 { _ = count.closed() }
+        }
+        #expect(waves == [4, 8])
+        var never = OpenCount(wave: 16)
+        #expect((0..<10_000).allSatisfy { _ in !never.opened() }, "no opening wave unless asked for")
+    }
 }

@@ -83,6 +83,8 @@ protocol ConnectionGuardParts {
     static func isEnd(_ part: Response) -> Bool
     /// The response head with another status.
     static func withStatus(_ part: Response, _ code: Int) -> Response
+    static func body(_ bytes: ByteBuffer) -> Response
+    static var end: Response { get }
 }
 
 enum HTTPTypesParts: ConnectionGuardParts {
@@ -108,6 +110,9 @@ enum HTTPTypesParts: ConnectionGuardParts {
         head.status = .init(code: code)
         return .head(head)
     }
+
+    static func body(_ bytes: ByteBuffer) -> HTTPResponsePart { .body(bytes) }
+    static var end: HTTPResponsePart { .end(nil) }
 }
 
 enum NIOHTTP1Parts: ConnectionGuardParts {
@@ -134,9 +139,25 @@ enum NIOHTTP1Parts: ConnectionGuardParts {
         head.status = HTTPResponseStatus(statusCode: code)
         return .head(head)
     }
+
+    static func body(_ bytes: ByteBuffer) -> HTTPServerResponsePart { .body(.byteBuffer(bytes)) }
+    static var end: HTTPServerResponsePart { .end(nil) }
 }
 
-final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, RemovableChannelHandler {
+/// The connection of a request, to hand its event stream over to: its ``ConnectionGuard``, which then writes the
+/// stream on the event loop while Hummingbird's task for the connection ends. Nil where there is none (an in-process
+/// test client's request). On the connection's event loop.
+func streamConnection(of channel: any Channel) -> (any StreamConnection)? {
+    let pipeline = channel.pipeline.syncOperations
+    if let guardHandler = try? pipeline.handler(type: ConnectionGuard<NIOHTTP1Parts>.self) { return guardHandler }
+    if let guardHandler = try? pipeline.handler(type: ConnectionGuard<HTTPTypesParts>.self) { return guardHandler }
+    return nil
+}
+
+/// - An event stream's connection can be handed over (``StreamConnection``): the guard then writes the stream's bytes
+///   below Hummingbird's handlers, keeps reading so that a client that leaves is seen, and keeps the connection open
+///   when Hummingbird's task for it ends (it swallows the close that task asks for on its way out).
+final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, RemovableChannelHandler, StreamConnection {
     typealias InboundIn = Parts.Request
     typealias InboundOut = Parts.Request
     typealias OutboundIn = Parts.Response
@@ -155,12 +176,16 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
     private var eventStreaming = false
     /// The client closed its side (an HTTP/1 socket's half-closure; HTTP/2 streams end with a reset instead).
     private var inputClosed = false
+    /// The event stream this connection was handed over to.
+    private var reader: (any StreamConnectionReader)?
+    private var context: ChannelHandlerContext?
 
     init(limits: ConnectionLimits) {
         self.limits = limits
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { start(context) }
     }
 
@@ -182,6 +207,7 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
             counted = false
             limits.release()
         }
+        reader?.run()
         context.fireChannelInactive()
     }
 
@@ -191,9 +217,14 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
             counted = false
             limits.release()
         }
+        reader?.run()
+        reader = nil
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A handed-over stream's client has nothing more to say; what it sends is dropped.
+        guard reader == nil else { return }
         guard !upgraded else {
             context.fireChannelRead(data)
             return
@@ -203,6 +234,38 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
             context.fireChannelRead(wrapInboundOut(head))
         } else {
             context.fireChannelRead(data)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if reader != nil {
+            // Hummingbird's reader is gone: read on, to see the client leave.
+            context.read()
+        } else {
+            context.fireChannelReadComplete()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { reader?.run() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if reader != nil {
+            context.close(promise: nil)
+        } else {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    /// Hummingbird closes the connection when its task for it ends; a handed-over stream's connection stays open until
+    /// the stream ends (``finish()``) or the client leaves.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if reader != nil {
+            promise?.fail(ChannelError.operationUnsupported)
+        } else {
+            context.close(mode: mode, promise: promise)
         }
     }
 
@@ -217,6 +280,10 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard reader == nil else {
+            promise?.fail(ChannelError.operationUnsupported)
+            return
+        }
         guard !upgraded else {
             context.write(data, promise: promise)
             return
@@ -247,7 +314,7 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
         } else if Parts.isEnd(part) {
             eventStreaming = false
             if closeAfterResponse {
-                context.writeAndFlush(data).whenComplete { _ in context.close(promise: nil) }
+                context.writeAndFlush(data).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
                 promise?.succeed()
             } else {
                 context.write(data, promise: promise)
@@ -258,9 +325,41 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
         }
     }
 
+    // MARK: StreamConnection
+
+    /// Takes the event stream over from Hummingbird's task, whose writes and close are refused from now on.
+    func handOver(to reader: any StreamConnectionReader) {
+        self.reader = reader
+        guard let context else { return }
+        // An HTTP/1 connection's request decoder has nothing more to decode (what the client sends now is dropped,
+        // see `channelRead`): the kilobyte or so it holds goes, for as long as the stream stays open.
+        let pipeline = context.pipeline.syncOperations
+        if let decoder = try? pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self) {
+            pipeline.removeHandler(decoder, promise: nil)
+        }
+        context.read()
+    }
+
+    var isActive: Bool { context?.channel.isActive ?? false }
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func write(_ bytes: ByteBuffer) {
+        context?.write(wrapOutboundOut(Parts.body(bytes)), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func finish() {
+        guard let context else { return }
+        eventStreaming = false
+        context.writeAndFlush(wrapOutboundOut(Parts.end)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
     private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
         disarm()
-        deadline = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             self?.deadline = nil
             context.close(promise: nil)
         }

@@ -7,11 +7,12 @@ import ServiceLifecycle
 /// Turns a mailbox of messages into a `text/event-stream` response: writes each message as it comes, a heartbeat
 /// comment when the stream is quiet, and ends when the producer finishes, the browser goes away, or the session ends.
 ///
-/// The producer runs in a child task of the response, so when the browser disconnects (its connection closes, see
-/// ``ConnectionGuard``; else the next write fails, at the latest at the next heartbeat) the producer and its engine
-/// stream are cancelled with it. When the server shuts down
-/// gracefully (SIGTERM) every stream ends with an `end` event that lets the page reconnect, so that shutdown does not
-/// wait for browsers to leave.
+/// Once the head, the retry hint and any replay are written, the stream is handed over to its connection
+/// (``StreamConnectionWriter``): the connection's event loop writes it as the mailbox fills, and Hummingbird's task for
+/// the connection ends, so that an open stream costs no task. The producer, if any, runs in a task of its own, cancelled
+/// with the engine stream it reads when the browser disconnects (its connection closes, see ``ConnectionGuard``). When
+/// the server shuts down gracefully (SIGTERM) every stream ends with an `end` event that lets the page reconnect, so
+/// that shutdown does not wait for browsers to leave.
 struct EventStreamer: Sendable {
     let sessions: SessionManager
     /// Each heartbeat asks again whether the user still has a role on the stream's engines.
@@ -22,8 +23,6 @@ struct EventStreamer: Sendable {
     /// How many streams may be open at once, in all and per session or share link.
     var limits = StreamLimits()
 
-    /// A write this large goes out without waiting for more (see `gather`).
-    static let gatheredBytes = 64 * 1024
     /// What a stream whose messages have a weight (log lines) may hold queued for a reader that stopped reading: then
     /// its producer waits (and with it the engine stream), so a stalled page costs this much, not the log's size.
     static let queuedBytesLimit = 512 * 1024
@@ -41,7 +40,7 @@ struct EventStreamer: Sendable {
     static let shutdownReason = "Berth is restarting; the page reconnects."
 
     /// - Parameters:
-    ///   - render: encodes one message, or nil to skip it; it runs in the writing task only, in order, so it may keep a
+    ///   - render: encodes one message, or nil to skip it; it runs in one writer at a time, in order, so it may keep a
     ///     cursor. An event marked ``ServerSentEvent/endsStream`` is the last one.
     ///   - attach: called before anything else, with the mailbox (to subscribe it to a shared topic); returns what
     ///     detaches it when the stream ends.
@@ -123,8 +122,8 @@ struct EventStreamer: Sendable {
         return Response(status: .ok, headers: Self.headers, body: ResponseBody { writer in
             let mailbox = Mailbox<Message>(capacity: capacity, byteLimit: Self.queuedBytesLimit, weight: weight)
             // The registry's ticker asks the owner, in its own task, whether the stream may go on, and asks the writer
-            // below for a keep-alive comment if so.
-            let registration = registry.register(sessionKey: owner.key, beat: {
+            // for a keep-alive comment if so.
+            let registration = registry.register(sessionKey: owner.key, endsOnShutdown: true, beat: {
                 // Closed already (signed out), going away: nothing to ask.
                 guard !mailbox.isFinished else { return }
                 if let ended = await owner.endedReason() {
@@ -136,105 +135,72 @@ struct EventStreamer: Sendable {
             // The browser went away: nothing more is written, and what feeds the stream is released now.
             channel.closeFuture.whenComplete { [weak mailbox] _ in mailbox?.close(reason: "The page went away.") }
             let detach = attach?(mailbox)
-            defer {
+            // A task of its own: it outlives the response's task once the stream is handed over to its connection.
+            let producer = produce.map { produce in
+                Task {
+                    await produce(mailbox)
+                    mailbox.finish()
+                }
+            }
+            let release: @Sendable () -> Void = {
+                // The browser went away or the stream ended: the producer and its engine stream go with it.
+                producer?.cancel()
                 detach?()
                 registry.unregister(registration)
                 // A stream that held much (a reader that fell behind a fast log) gives it back to the system.
                 if mailbox.peakBytes >= Self.trimAfterQueuedBytes { ReturnedMemory.trimSoon() }
             }
+            let pump = StreamPump(mailbox: mailbox, gather: gather, render: render)
             // The server's graceful shutdown (the handler runs at once if it has begun already) closes the mailbox:
-            // the writing below drains it, writes the `end` event and the response finishes.
-            await withGracefulShutdownHandler {
-                if let produce {
-                    await withTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            await produce(mailbox)
-                            mailbox.finish()
+            // the writer drains it, writes the `end` event and the response finishes. Once handed over, the
+            // registry's shutdown watch does it.
+            let handedOver = await withGracefulShutdownHandler {
+                do {
+                    // The retry hint, and bytes at once so that proxies pass the head on.
+                    try await writer.write(ByteBuffer(string: "retry: 3000\n: stream open\n\n"))
+                    if let prelude {
+                        // A replay, while the mailbox already collects what comes meanwhile.
+                        for event in await prelude() {
+                            try await writer.write(event.bytes)
                         }
-                        await Self.write(mailbox, to: &writer, gather: gather, render: render, prelude: prelude)
-                        // The browser went away or the stream ended: the producer and its engine stream go with it.
-                        group.cancelAll()
                     }
-                } else {
-                    // A stream fed by a shared topic (events, stats): no task of its own but the connection's, which
-                    // waits and writes on the connection's event loop. Its messages are small and encoded once for
-                    // every page (``SharedEngineEvent``); a replay's engine read runs elsewhere (see `write`).
-                    await withTaskExecutorPreference(EventLoopExecutor(channel.eventLoop)) {
-                        await Self.write(mailbox, to: &writer, gather: gather, render: render, prelude: prelude)
-                    }
+                    if await Self.handOver(pump, on: channel, registry: registry, release: release) { return true }
+                    try await pump.write(to: &writer)
+                } catch {
+                    // The browser went away.
                 }
+                return false
             } onGracefulShutdown: {
                 mailbox.close(reason: Self.shutdownReason)
             }
+            // Hummingbird's task for the connection ends here, and the connection stays open with the stream.
+            if handedOver { throw StreamHandedOver() }
+            release()
             try? await writer.finish(nil)
         })
     }
 
-    /// Writes what the mailbox gets until it ends or the browser goes away, then the `end` event that says why.
-    private static func write<Message: Sendable>(
-        _ mailbox: Mailbox<Message>, to writer: inout any ResponseBodyWriter, gather: Duration?,
-        render: @Sendable (Message) -> ServerSentEvent?, prelude: (@Sendable () async -> [ServerSentEvent])?
-    ) async {
-        do {
-            // The retry hint, and bytes at once so that proxies pass the head on.
-            try await writer.write(ByteBuffer(string: "retry: 3000\n: stream open\n\n"))
-            if let prelude {
-                // A replay reads the engine: in a task of its own, whose deep call chain's memory goes back when it is
-                // done (see ``RequestTaskResponder``) rather than staying with the connection.
-                let events = await withTaskGroup(of: [ServerSentEvent].self) { group in
-                    // On Swift's own threads, not the connection's event loop the writer may run on.
-                    group.addTask(executorPreference: globalConcurrentExecutor, operation: prelude)
-                    return await group.next() ?? []
-                }
-                for event in events {
-                    try await writer.write(event.bytes)
-                }
-            }
-            reading: while let item = await mailbox.next() {
-                switch item {
-                case .element(let message):
-                    // What else is queued goes out in the same write: one syscall for a burst of messages.
-                    var buffer: ByteBuffer?
-                    var ends = false
-                    func add(_ messages: [Message]) {
-                        for message in messages {
-                            guard let event = render(message) else { continue }
-                            if buffer == nil {
-                                // The first event's own buffer: nothing is copied for a lone event.
-                                buffer = event.bytes
-                            } else {
-                                buffer!.writeImmutableBuffer(event.bytes)
-                            }
-                            if event.endsStream {
-                                ends = true
-                                return
-                            }
-                        }
-                    }
-                    add([message] + mailbox.takeQueued(limit: 63, bytes: Self.gatheredBytes))
-                    if let gather, !ends, (buffer?.readableBytes ?? 0) < Self.gatheredBytes {
-                        // A fast log's lines arrive a few at a time: a moment's wait lets many go in one event.
-                        try? await Task.sleep(for: gather)
-                        add(mailbox.takeQueued(limit: 64, bytes: Self.gatheredBytes))
-                    }
-                    if let buffer, buffer.readableBytes > 0 { try await writer.write(buffer) }
-                    if ends { break reading }
-                case .gap(let dropped):
-                    try await writer.write(ServerSentEvent(event: "gap", encoding: ["dropped": dropped]).bytes)
-                case .heartbeat:
-                    try await writer.write(ServerSentEvent.comment("heartbeat"))
-                }
-            }
-            if let reason = mailbox.closeReason {
-                try await writer.write(ServerSentEvent.end(reason, final: reason != Self.shutdownReason).bytes)
-            } else if mailbox.isOverflowed {
-                try await writer.write(ServerSentEvent.end("This page fell too far behind the stream; it reconnects.", final: false).bytes)
-            }
-        } catch {
-            // The browser went away; the caller cancels the producer, which releases the engine stream.
-        }
+    /// Hands the stream over to its connection, which then writes it on its event loop with no task waiting on it
+    /// (``StreamConnectionWriter``); false where there is no connection to hand it to.
+    private static func handOver<Message: Sendable>(
+        _ pump: StreamPump<Message>, on channel: any Channel, registry: StreamRegistry, release: @escaping @Sendable () -> Void
+    ) async -> Bool {
+        let eventLoop = channel.eventLoop
+        let handedOver = (try? await eventLoop.submit {
+            guard let connection = streamConnection(of: channel) else { return false }
+            let writer = StreamConnectionWriter(pump: pump, connection: connection, eventLoop: eventLoop, ended: release)
+            connection.handOver(to: writer)
+            writer.run()
+            return true
+        }.get()) ?? false
+        if handedOver { registry.watchShutdown() }
+        return handedOver
     }
 }
+
+/// Thrown by an event stream's response once its connection took the stream over: it ends Hummingbird's task for the
+/// connection without ending the response (the connection's guard keeps it open).
+struct StreamHandedOver: Error {}
 
 /// Who a stream belongs to: the key its registration is filed under (closed all at once by ``StreamRegistry``), and
 /// what each heartbeat asks to learn whether the stream may go on.
@@ -317,6 +283,8 @@ final class StreamRegistry: Sendable {
         let beat: (@Sendable () async -> Void)?
         /// Its last beat has not returned yet (its owner's check is slow): it is not beaten again meanwhile.
         var beating = false
+        /// An event stream: the server's graceful shutdown ends it (``watchShutdown()``).
+        let endsOnShutdown: Bool
     }
 
     /// How many phases a heartbeat is split in.
@@ -335,8 +303,10 @@ final class StreamRegistry: Sendable {
         /// Streams with a beat, and whether the ticker runs for them.
         var beating = 0
         var ticking = false
-        /// A wave of 16 streams (a flood of short ones each under the byte threshold) gives its memory back.
-        var open = OpenCount(wave: 16)
+        /// A wave of 16 streams (a flood of short ones each under the byte threshold) gives its memory back, and so
+        /// does each 256 opened.
+        var open = OpenCount(wave: 16, openingWave: 256)
+        var watchingShutdown = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -351,20 +321,25 @@ final class StreamRegistry: Sendable {
     }
 
     /// Files a stream under its key. `beat`, if given, is called about once a heartbeat while the stream is open.
+    /// An event stream (`endsOnShutdown`) is closed with ``EventStreamer/shutdownReason`` when the server shuts down.
     func register(
-        sessionKey: String, beat: (@Sendable () async -> Void)? = nil, close: @escaping @Sendable (String) -> Void
+        sessionKey: String, endsOnShutdown: Bool = false, beat: (@Sendable () async -> Void)? = nil,
+        close: @escaping @Sendable (String) -> Void
     ) -> Registration {
-        let (registration, startTicker) = state.withLockedValue { state in
+        let (registration, startTicker, waveOpened) = state.withLockedValue { state in
             state.next += 1
             let number = state.next
-            state.open.opened()
-            state.phases[number % Self.phases][number] = Entry(close: close, beat: beat)
+            let waveOpened = state.open.opened()
+            state.phases[number % Self.phases][number] = Entry(close: close, beat: beat, endsOnShutdown: endsOnShutdown)
             state.keys[sessionKey, default: []].insert(number)
             if beat != nil { state.beating += 1 }
             let start = beat != nil && !state.ticking
             if start { state.ticking = true }
-            return (Registration(sessionKey: sessionKey, number: number), start)
+            return (Registration(sessionKey: sessionKey, number: number), start, waveOpened)
         }
+        // A wall of screens opening, a crowd's pages reconnecting: what opening them freed goes back to the system
+        // (a third of what each open stream cost, in the allocator's pages, before).
+        if waveOpened { ReturnedMemory.trimSoon() }
         if startTicker {
             // Detached: the clock belongs to no request (nor to its task-local logger and priority).
             Task.detached { await self.tick() }
@@ -393,6 +368,26 @@ final class StreamRegistry: Sendable {
             (state.keys.removeValue(forKey: sessionKey) ?? []).compactMap { state.phases[$0 % Self.phases][$0]?.close }
         }
         for close in closers { close(reason) }
+    }
+
+    /// Ends every event stream when the server's graceful shutdown begins, with a reason that lets the pages reconnect.
+    /// Called from a connection's task, whose graceful shutdown the watching task inherits: an event stream handed over
+    /// to its connection (``StreamConnectionWriter``) has no task of its own that would hear it, and the server waits
+    /// for its connections to close.
+    func watchShutdown() {
+        let start = state.withLockedValue { state in
+            defer { state.watchingShutdown = true }
+            return !state.watchingShutdown
+        }
+        guard start else { return }
+        Task {
+            // Cancelled: the server is going away all the same.
+            try? await gracefulShutdown()
+            let closers = state.withLockedValue { state in
+                state.phases.flatMap { $0.values.filter(\.endsOnShutdown).map(\.close) }
+            }
+            for close in closers { close(EventStreamer.shutdownReason) }
+        }
     }
 
     /// Streams open now, over all sessions.

@@ -33,7 +33,15 @@ final class Mailbox<Element: Sendable>: Sendable {
         var overflowed = false
         var closeReason: String?
         var reader: CheckedContinuation<Item?, Never>?
+        /// What wakes a reader that polls (``poll(orWake:)``) rather than waits, once there is something to take.
+        var waker: (@Sendable () -> Void)?
         var writers: [CheckedContinuation<Bool, Never>] = []
+
+        /// The polling reader's waker, taken: each poll that found nothing is woken once.
+        mutating func takeWaker() -> (@Sendable () -> Void)? {
+            defer { waker = nil }
+            return waker
+        }
     }
 
     /// What `send` found under the lock. Without a payload: an enum carrying the reader's continuation cost a generic
@@ -45,6 +53,15 @@ final class Mailbox<Element: Sendable>: Sendable {
     private enum NextStep {
         case now(Item?)
         case wait
+    }
+
+    /// What ``poll(orWake:)`` found.
+    enum Poll {
+        case item(Item)
+        /// Nothing now: the waker is called once there is.
+        case waiting
+        /// Finished and drained, or closed.
+        case ended
     }
 
     let capacity: Int
@@ -65,6 +82,7 @@ final class Mailbox<Element: Sendable>: Sendable {
     /// Adds a message without waiting; false when it was dropped (the queue is full, or the mailbox is finished).
     @discardableResult
     func offer(_ element: Element) -> Bool {
+        var waker: (@Sendable () -> Void)?
         let (accepted, reader) = state.withLockedValue { state -> (Bool, CheckedContinuation<Item?, Never>?) in
             guard !state.finished else { return (false, nil) }
             if let reader = state.reader {
@@ -77,15 +95,18 @@ final class Mailbox<Element: Sendable>: Sendable {
                 if state.droppedInARow > capacity {
                     state.overflowed = true
                     state.finished = true
+                    waker = state.takeWaker()
                 }
                 return (false, nil)
             }
             state.queue.append(element)
             state.bytes += weigh(element)
             state.peakBytes = max(state.peakBytes, state.bytes)
+            waker = state.takeWaker()
             return (true, nil)
         }
         reader?.resume(returning: .element(element))
+        waker?()
         return accepted
     }
 
@@ -97,6 +118,7 @@ final class Mailbox<Element: Sendable>: Sendable {
         while true {
             if Task.isCancelled { return false }
             var reader: CheckedContinuation<Item?, Never>?
+            var waker: (@Sendable () -> Void)?
             let outcome = state.withLockedValue { state -> SendOutcome in
                 guard !state.finished else { return .refused }
                 if let waiting = state.reader {
@@ -111,12 +133,16 @@ final class Mailbox<Element: Sendable>: Sendable {
                     state.bytes += weigh(last)
                     state.peakBytes = max(state.peakBytes, state.bytes)
                     state.queue.append(last)
-                    if merged { return .accepted }
+                    if merged {
+                        waker = state.takeWaker()
+                        return .accepted
+                    }
                 }
                 if hasRoom(state) {
                     state.queue.append(element)
                     state.bytes += weigh(element)
                     state.peakBytes = max(state.peakBytes, state.bytes)
+                    waker = state.takeWaker()
                     return .accepted
                 }
                 return .wait
@@ -126,6 +152,7 @@ final class Mailbox<Element: Sendable>: Sendable {
                 return false
             case .accepted:
                 reader?.resume(returning: .element(element))
+                waker?()
                 return true
             case .wait:
                 if !(await wakeUp(when: hasRoom)) { return false }
@@ -160,25 +187,10 @@ final class Mailbox<Element: Sendable>: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Item?, Never>) in
                 let (step, writers) = state.withLockedValue { state -> (NextStep, [CheckedContinuation<Bool, Never>]) in
-                    if state.closeReason != nil || Task.isCancelled { return (.now(nil), []) }
-                    if state.dropped > 0 {
-                        defer { state.dropped = 0 }
-                        return (.now(.gap(state.dropped)), [])
-                    }
-                    if let element = state.queue.popFirst() {
-                        state.bytes -= weigh(element)
-                        state.droppedInARow = 0
-                        let writers = state.writers
-                        state.writers.removeAll()
-                        return (.now(.element(element)), writers)
-                    }
-                    if state.heartbeatDue {
-                        state.heartbeatDue = false
-                        return (.now(.heartbeat), [])
-                    }
-                    if state.finished { return (.now(nil), []) }
-                    state.reader = continuation
-                    return (.wait, [])
+                    if Task.isCancelled { return (.now(nil), []) }
+                    let (step, writers) = take(&state)
+                    if case .wait = step { state.reader = continuation }
+                    return (step, writers)
                 }
                 for writer in writers { writer.resume(returning: true) }
                 if case .now(let item) = step { continuation.resume(returning: item) }
@@ -186,6 +198,45 @@ final class Mailbox<Element: Sendable>: Sendable {
         } onCancel: {
             close(reason: "cancelled")
         }
+    }
+
+    /// The next item if there is one now; else `wake` is kept and called (once, from whichever thread adds something)
+    /// when there is. For a reader without a task of its own (``StreamConnectionWriter``).
+    func poll(orWake wake: @escaping @Sendable () -> Void) -> Poll {
+        let (step, writers) = state.withLockedValue { state -> (NextStep, [CheckedContinuation<Bool, Never>]) in
+            let (step, writers) = take(&state)
+            if case .wait = step { state.waker = wake }
+            return (step, writers)
+        }
+        for writer in writers { writer.resume(returning: true) }
+        switch step {
+        case .now(let item?): return .item(item)
+        case .now(nil): return .ended
+        case .wait: return .waiting
+        }
+    }
+
+    /// What a reader takes now, under the lock: the gap first, then a message, then a heartbeat; `.wait` when there is
+    /// nothing. The writers that waited for room are returned to be woken once the message is taken.
+    private func take(_ state: inout State) -> (NextStep, [CheckedContinuation<Bool, Never>]) {
+        if state.closeReason != nil { return (.now(nil), []) }
+        if state.dropped > 0 {
+            defer { state.dropped = 0 }
+            return (.now(.gap(state.dropped)), [])
+        }
+        if let element = state.queue.popFirst() {
+            state.bytes -= weigh(element)
+            state.droppedInARow = 0
+            let writers = state.writers
+            state.writers.removeAll()
+            return (.now(.element(element)), writers)
+        }
+        if state.heartbeatDue {
+            state.heartbeatDue = false
+            return (.now(.heartbeat), [])
+        }
+        if state.finished { return (.now(nil), []) }
+        return (.wait, [])
     }
 
     /// Up to `limit` more messages (and about `bytes` of weight) that are queued now, without waiting: lets the writer
@@ -211,6 +262,7 @@ final class Mailbox<Element: Sendable>: Sendable {
 
     /// Asks the reader for a heartbeat.
     func tick() {
+        var waker: (@Sendable () -> Void)?
         let reader = state.withLockedValue { state -> CheckedContinuation<Item?, Never>? in
             guard !state.finished else { return nil }
             if let reader = state.reader {
@@ -218,33 +270,37 @@ final class Mailbox<Element: Sendable>: Sendable {
                 return reader
             }
             state.heartbeatDue = true
+            waker = state.takeWaker()
             return nil
         }
         reader?.resume(returning: .heartbeat)
+        waker?()
     }
 
     /// No more messages: the reader gets what is queued, then nil.
     func finish() {
-        let (reader, writers) = state.withLockedValue { state in
+        let (reader, writers, waker) = state.withLockedValue { state in
             state.finished = true
             defer { state.reader = nil; state.writers.removeAll() }
-            return (state.reader, state.writers)
+            return (state.reader, state.writers, state.takeWaker())
         }
         reader?.resume(returning: nil)
+        waker?()
         for writer in writers { writer.resume(returning: false) }
     }
 
     /// Ends at once, dropping what is queued (the session ended, the stream is going away).
     func close(reason: String) {
-        let (reader, writers) = state.withLockedValue { state in
+        let (reader, writers, waker) = state.withLockedValue { state in
             state.finished = true
             if state.closeReason == nil { state.closeReason = reason }
             state.queue.removeAll()
             state.bytes = 0
             defer { state.reader = nil; state.writers.removeAll() }
-            return (state.reader, state.writers)
+            return (state.reader, state.writers, state.takeWaker())
         }
         reader?.resume(returning: nil)
+        waker?()
         for writer in writers { writer.resume(returning: false) }
     }
 
@@ -281,3 +337,4 @@ final class Mailbox<Element: Sendable>: Sendable {
         for writer in writers { writer.resume(returning: true) }
     }
 }
+

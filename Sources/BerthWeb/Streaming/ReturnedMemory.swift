@@ -57,18 +57,31 @@ struct OpenCount: Sendable {
     let wave: Int
     /// ...and has gone when this fraction of its peak is left.
     let ebb: Int
+    /// So many opened (since the last such wave) are a wave of openings.
+    let openingWave: Int
     private(set) var now = 0
     /// The most open at once since the last wave went.
     private var peak = 0
+    /// Opened since a wave of openings was last reported.
+    private var openedSinceWave = 0
 
-    init(wave: Int, ebb: Int = 8) {
+    init(wave: Int, ebb: Int = 8, openingWave: Int = .max) {
         self.wave = wave
         self.ebb = ebb
+        self.openingWave = openingWave
     }
 
-    mutating func opened() {
+    /// True when this opening completes a wave of openings (`openingWave` since the last): setting up each one (its request,
+    /// the route, the task that answered it) freed memory between what stays, in pages the allocator keeps until
+    /// trimmed.
+    @discardableResult
+    mutating func opened() -> Bool {
         now += 1
         peak = max(peak, now)
+        openedSinceWave += 1
+        guard openedSinceWave >= openingWave else { return false }
+        openedSinceWave = 0
+        return true
     }
 
     /// True when this closing ends a wave: time to give its memory back.
