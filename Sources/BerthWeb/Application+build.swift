@@ -258,6 +258,8 @@ func buildRouter(_ configuration: AppConfiguration) async throws -> BuiltRouter 
             updates,
             alertSender,
             alertWatcher,
+            // The first to stop after the server: the event streams end before anything they read from does.
+            StreamDrain(registry: sessions.streams),
         ], streams: streams, metrics: metrics
     )
 }

@@ -43,6 +43,43 @@ import TestSupport
         #expect(try await database.verifyAuditChain().isIntact)
     }
 
+    /// With nothing in flight but the streams, which their HTTP/1 connections write with no task of Hummingbird's
+    /// left (``StreamConnectionWriter``): each still gets its `end` event before the process exits (``StreamDrain``).
+    @Test func sigtermWithOnlyStreamsOpenEndsEachWithItsEndEvent() async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let databasePath = directory.appendingPathComponent("berth.sqlite").path
+        let configFile = directory.appendingPathComponent("berth.toml").path
+        try "log-level = \"error\"\n".write(toFile: configFile, atomically: true, encoding: .utf8)
+        let server = try AuditDurabilityTests.ServerProcess(databasePath: databasePath, configFile: configFile)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        do {
+            try await server.waitUntilServing(client)
+            var browser = AuditDurabilityTests.HTTPBrowser(client: client, base: server.base)
+            try await browser.signIn("bt-viewer")
+            var streams: [EventStreamConnection] = []
+            defer { for stream in streams { stream.close() } }
+            for _ in 0..<20 {
+                let stream = try await EventStreamConnection.open(server.base + "/events/stream", cookie: browser.cookie)
+                #expect(stream.status == 200)
+                streams.append(stream)
+            }
+            for stream in streams { #expect(await eventually(.seconds(5)) { stream.heartbeats >= 1 }) }
+            #expect(kill(server.process.processIdentifier, SIGTERM) == 0)
+            for stream in streams {
+                let end = await stream.next("end", timeout: .seconds(5))
+                #expect(end?.found.json?["final"] as? Bool == false, "a stream got no end event before the exit")
+            }
+            #expect(await eventually(.seconds(10)) { !server.process.isRunning }, "berth still runs 10 s after SIGTERM")
+            #expect(server.process.terminationStatus == 0)
+        } catch {
+            server.kill()
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
     func shutDownGracefully(_ server: AuditDurabilityTests.ServerProcess, _ client: HTTPClient, runID: String) async throws {
         try await server.waitUntilServing(client)
         var browser = AuditDurabilityTests.HTTPBrowser(client: client, base: server.base)

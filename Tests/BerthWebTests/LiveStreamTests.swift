@@ -342,6 +342,7 @@ import TestSupport
             }
             #expect(opening.hasPrefix("HTTP/1.1 200"), "\(opening)")
             #expect(opening.lowercased().contains("transfer-encoding: chunked"))
+            #expect(opening.lowercased().contains("connection: close"), "no client may count on reusing it")
             let out = try await live.client.execute(
                 uri: "/logout", method: .post, headers: browser.postHeaders(), body: formBody([("_csrf", browser.csrfToken)])
             )

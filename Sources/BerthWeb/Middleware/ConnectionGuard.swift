@@ -85,6 +85,8 @@ protocol ConnectionGuardParts {
     static func withStatus(_ part: Response, _ code: Int) -> Response
     static func body(_ bytes: ByteBuffer) -> Response
     static var end: Response { get }
+    /// The head saying the connection closes after this response, where the protocol says so in a header (HTTP/1).
+    static func closingConnection(_ part: Response) -> Response
 }
 
 enum HTTPTypesParts: ConnectionGuardParts {
@@ -113,6 +115,8 @@ enum HTTPTypesParts: ConnectionGuardParts {
 
     static func body(_ bytes: ByteBuffer) -> HTTPResponsePart { .body(bytes) }
     static var end: HTTPResponsePart { .end(nil) }
+    /// An HTTP/2 stream's end is the stream's; its connection goes on.
+    static func closingConnection(_ part: HTTPResponsePart) -> HTTPResponsePart { part }
 }
 
 enum NIOHTTP1Parts: ConnectionGuardParts {
@@ -142,6 +146,12 @@ enum NIOHTTP1Parts: ConnectionGuardParts {
 
     static func body(_ bytes: ByteBuffer) -> HTTPServerResponsePart { .body(.byteBuffer(bytes)) }
     static var end: HTTPServerResponsePart { .end(nil) }
+
+    static func closingConnection(_ part: HTTPServerResponsePart) -> HTTPServerResponsePart {
+        guard case .head(var head) = part else { return part }
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        return .head(head)
+    }
 }
 
 /// The connection of a request, to hand its event stream over to: its ``ConnectionGuard``, which then writes the
@@ -217,7 +227,7 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
             counted = false
             limits.release()
         }
-        reader?.run()
+        reader?.abandon()
         reader = nil
         self.context = nil
     }
@@ -306,6 +316,8 @@ final class ConnectionGuard<Parts: ConnectionGuardParts>: ChannelDuplexHandler, 
                 if let socket = context.channel as? any SocketOptionProvider {
                     _ = socket.unsafeSetSocketOption(level: .socket, name: .so_sndbuf, value: ConnectionLimits.streamSendBuffer)
                 }
+                // Handed over, the stream ends its connection with it (``finish()``): no client may count on reusing it.
+                part = Parts.closingConnection(part)
                 eventStreaming = true
             }
             context.write(wrapOutboundOut(part), promise: promise)

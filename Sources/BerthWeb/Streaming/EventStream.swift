@@ -307,6 +307,8 @@ final class StreamRegistry: Sendable {
         /// does each 256 opened.
         var open = OpenCount(wave: 16, openingWave: 256)
         var watchingShutdown = false
+        /// Open event streams (registered with `endsOnShutdown`).
+        var eventStreams = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -333,6 +335,7 @@ final class StreamRegistry: Sendable {
             state.phases[number % Self.phases][number] = Entry(close: close, beat: beat, endsOnShutdown: endsOnShutdown)
             state.keys[sessionKey, default: []].insert(number)
             if beat != nil { state.beating += 1 }
+            if endsOnShutdown { state.eventStreams += 1 }
             let start = beat != nil && !state.ticking
             if start { state.ticking = true }
             return (Registration(sessionKey: sessionKey, number: number), start, waveOpened)
@@ -349,8 +352,9 @@ final class StreamRegistry: Sendable {
 
     func unregister(_ registration: Registration) {
         let waveEnded = state.withLockedValue { state in
-            if state.phases[registration.number % Self.phases].removeValue(forKey: registration.number)?.beat != nil {
-                state.beating -= 1
+            if let entry = state.phases[registration.number % Self.phases].removeValue(forKey: registration.number) {
+                if entry.beat != nil { state.beating -= 1 }
+                if entry.endsOnShutdown { state.eventStreams -= 1 }
             }
             state.keys[registration.sessionKey]?.remove(registration.number)
             if state.keys[registration.sessionKey]?.isEmpty == true { state.keys[registration.sessionKey] = nil }
@@ -372,8 +376,8 @@ final class StreamRegistry: Sendable {
 
     /// Ends every event stream when the server's graceful shutdown begins, with a reason that lets the pages reconnect.
     /// Called from a connection's task, whose graceful shutdown the watching task inherits: an event stream handed over
-    /// to its connection (``StreamConnectionWriter``) has no task of its own that would hear it, and the server waits
-    /// for its connections to close.
+    /// to its connection (``StreamConnectionWriter``) has no task of its own that would hear it, and an HTTP/2
+    /// connection's task waits for its streams. (An HTTP/1 connection has no task left: ``StreamDrain`` waits for them.)
     func watchShutdown() {
         let start = state.withLockedValue { state in
             defer { state.watchingShutdown = true }
@@ -383,12 +387,20 @@ final class StreamRegistry: Sendable {
         Task {
             // Cancelled: the server is going away all the same.
             try? await gracefulShutdown()
-            let closers = state.withLockedValue { state in
-                state.phases.flatMap { $0.values.filter(\.endsOnShutdown).map(\.close) }
-            }
-            for close in closers { close(EventStreamer.shutdownReason) }
+            closeEventStreams()
         }
     }
+
+    /// Ends every open event stream, telling its page that Berth restarts.
+    func closeEventStreams() {
+        let closers = state.withLockedValue { state in
+            state.phases.flatMap { $0.values.filter(\.endsOnShutdown).map(\.close) }
+        }
+        for close in closers { close(EventStreamer.shutdownReason) }
+    }
+
+    /// Event streams open now.
+    var openEventStreams: Int { state.withLockedValue { $0.eventStreams } }
 
     /// Streams open now, over all sessions.
     var openStreams: Int { state.withLockedValue { $0.open.now } }
@@ -440,6 +452,27 @@ final class StreamRegistry: Sendable {
                 if !next() { break }
             }
             while await group.next() != nil { _ = next() }
+        }
+    }
+}
+
+/// Holds the application's shutdown until every event stream has written its `end` event and closed, for at most
+/// `deadline`. Hummingbird's server stops when its connections' tasks have ended, and a stream handed over to its
+/// HTTP/1 connection has none; without this the engine client (``ShutdownService``) and then the process would go
+/// while the streams' last bytes were on their way. Listed last among the services, so it is the first to stop after
+/// the server.
+struct StreamDrain: Service {
+    let registry: StreamRegistry
+    var deadline: Duration = .seconds(10)
+
+    func run() async throws {
+        // Returns when shutdown begins; a cancelled wait means the same.
+        try? await gracefulShutdown()
+        registry.closeEventStreams()
+        let clock = ContinuousClock()
+        let end = clock.now + deadline
+        while registry.openEventStreams > 0, clock.now < end {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 }

@@ -143,6 +143,8 @@ protocol StreamConnection: AnyObject {
 /// What a ``StreamConnection`` calls when it can take more (its writability changed) or closed.
 protocol StreamConnectionReader: AnyObject {
     func run()
+    /// The connection let go of the stream (its guard left the pipeline): the stream ends without a word.
+    func abandon()
 }
 
 /// Writes a stream handed over to its connection, on the connection's event loop: woken by the mailbox, the
@@ -172,6 +174,11 @@ final class StreamConnectionWriter<Message: Sendable>: StreamConnectionReader {
         weak var writer: StreamConnectionWriter?
     }
 
+    /// How much one turn writes before it lets the event loop's other connections go first. A socket that takes
+    /// everything at once (TLS buffers until a flush, so its channel never turns unwritable) would otherwise keep the
+    /// loop for as long as a fast log refills the mailbox.
+    static var turnBytes: Int { 256 * 1024 }
+
     func run() {
         guard let connection else { return }
         guard connection.isActive else {
@@ -179,9 +186,18 @@ final class StreamConnectionWriter<Message: Sendable>: StreamConnectionReader {
             return
         }
         guard gatherTimer == nil else { return }
+        var written = 0
         while connection.isWritable {
+            if written >= Self.turnBytes {
+                connection.flush()
+                wake()
+                return
+            }
             let (bytes, step) = pump.take(wake: wake)
-            if let bytes { connection.write(bytes) }
+            if let bytes {
+                written += bytes.readableBytes
+                connection.write(bytes)
+            }
             switch step {
             case .more:
                 continue
@@ -196,13 +212,18 @@ final class StreamConnectionWriter<Message: Sendable>: StreamConnectionReader {
                 }
                 return
             case .ended:
-                connection.finish()
+                // Ended first: finishing flushes, which may make the connection writable again and call `run`.
                 end()
+                connection.finish()
                 return
             }
         }
         // Taken up again when the connection can take more (``StreamConnectionReader/run()``).
         connection.flush()
+    }
+
+    func abandon() {
+        end()
     }
 
     private func end() {
