@@ -19,8 +19,8 @@ final class Mailbox<Element: Sendable>: Sendable {
     }
 
     private struct State {
-        // Most streams are idle most of the time, and a reader that waits takes each message straight from the producer:
-        // the queue starts at one slot and grows only for a burst.
+        // Most streams are idle most of the time, and their reader takes each message as soon as it is woken: the queue
+        // starts at one slot and grows only for a burst.
         var queue = CircularBuffer<Element>(initialCapacity: 1)
         /// The weight of what is queued.
         var bytes = 0
@@ -32,12 +32,11 @@ final class Mailbox<Element: Sendable>: Sendable {
         var finished = false
         var overflowed = false
         var closeReason: String?
-        var reader: CheckedContinuation<Item?, Never>?
-        /// What wakes a reader that polls (``poll(orWake:)``) rather than waits, once there is something to take.
+        /// What wakes the reader, once there is something to take (``poll(orWake:)``).
         var waker: (@Sendable () -> Void)?
         var writers: [CheckedContinuation<Bool, Never>] = []
 
-        /// The polling reader's waker, taken: each poll that found nothing is woken once.
+        /// The reader's waker, taken: each poll that found nothing is woken once.
         mutating func takeWaker() -> (@Sendable () -> Void)? {
             defer { waker = nil }
             return waker
@@ -83,12 +82,8 @@ final class Mailbox<Element: Sendable>: Sendable {
     @discardableResult
     func offer(_ element: Element) -> Bool {
         var waker: (@Sendable () -> Void)?
-        let (accepted, reader) = state.withLockedValue { state -> (Bool, CheckedContinuation<Item?, Never>?) in
-            guard !state.finished else { return (false, nil) }
-            if let reader = state.reader {
-                state.reader = nil
-                return (true, reader)
-            }
+        let accepted = state.withLockedValue { state -> Bool in
+            guard !state.finished else { return false }
             guard hasRoom(state) else {
                 state.dropped += 1
                 state.droppedInARow += 1
@@ -97,15 +92,14 @@ final class Mailbox<Element: Sendable>: Sendable {
                     state.finished = true
                     waker = state.takeWaker()
                 }
-                return (false, nil)
+                return false
             }
             state.queue.append(element)
             state.bytes += weigh(element)
             state.peakBytes = max(state.peakBytes, state.bytes)
             waker = state.takeWaker()
-            return (true, nil)
+            return true
         }
-        reader?.resume(returning: .element(element))
         waker?()
         return accepted
     }
@@ -117,15 +111,9 @@ final class Mailbox<Element: Sendable>: Sendable {
     func send(_ element: Element, merge: ((inout Element, Element) -> Bool)? = nil) async -> Bool {
         while true {
             if Task.isCancelled { return false }
-            var reader: CheckedContinuation<Item?, Never>?
             var waker: (@Sendable () -> Void)?
             let outcome = state.withLockedValue { state -> SendOutcome in
                 guard !state.finished else { return .refused }
-                if let waiting = state.reader {
-                    state.reader = nil
-                    reader = waiting
-                    return .accepted
-                }
                 if let merge, var last = state.queue.popLast() {
                     // Taken out of the queue while merging, so that it is changed in place rather than copied.
                     state.bytes -= weigh(last)
@@ -151,7 +139,6 @@ final class Mailbox<Element: Sendable>: Sendable {
             case .refused:
                 return false
             case .accepted:
-                reader?.resume(returning: .element(element))
                 waker?()
                 return true
             case .wait:
@@ -182,26 +169,31 @@ final class Mailbox<Element: Sendable>: Sendable {
         }
     }
 
-    /// The next item; nil once the mailbox is finished and drained, or at once when it was closed.
+    /// The next item; nil once the mailbox is finished and drained, or at once when it was closed (or the task
+    /// cancelled, which closes it).
     func next() async -> Item? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Item?, Never>) in
-                let (step, writers) = state.withLockedValue { state -> (NextStep, [CheckedContinuation<Bool, Never>]) in
-                    if Task.isCancelled { return (.now(nil), []) }
-                    let (step, writers) = take(&state)
-                    if case .wait = step { state.reader = continuation }
-                    return (step, writers)
+        while true {
+            var found = Poll.ended
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    found = poll(orWake: { continuation.resume() })
+                    if case .waiting = found { return }
+                    continuation.resume()
                 }
-                for writer in writers { writer.resume(returning: true) }
-                if case .now(let item) = step { continuation.resume(returning: item) }
+            } onCancel: {
+                close(reason: "cancelled")
             }
-        } onCancel: {
-            close(reason: "cancelled")
+            switch found {
+            case .item(let item): return item
+            case .ended: return nil
+            case .waiting: continue
+            }
         }
     }
 
     /// The next item if there is one now; else `wake` is kept and called (once, from whichever thread adds something)
-    /// when there is. For a reader without a task of its own (``StreamConnectionWriter``).
+    /// when there is: a reader without a task of its own (``StreamConnectionWriter``) is woken so, and one with a task
+    /// (``next()``) resumes.
     func poll(orWake wake: @escaping @Sendable () -> Void) -> Poll {
         let (step, writers) = state.withLockedValue { state -> (NextStep, [CheckedContinuation<Bool, Never>]) in
             let (step, writers) = take(&state)
@@ -262,44 +254,35 @@ final class Mailbox<Element: Sendable>: Sendable {
 
     /// Asks the reader for a heartbeat.
     func tick() {
-        var waker: (@Sendable () -> Void)?
-        let reader = state.withLockedValue { state -> CheckedContinuation<Item?, Never>? in
+        let waker = state.withLockedValue { state -> (@Sendable () -> Void)? in
             guard !state.finished else { return nil }
-            if let reader = state.reader {
-                state.reader = nil
-                return reader
-            }
             state.heartbeatDue = true
-            waker = state.takeWaker()
-            return nil
+            return state.takeWaker()
         }
-        reader?.resume(returning: .heartbeat)
         waker?()
     }
 
     /// No more messages: the reader gets what is queued, then nil.
     func finish() {
-        let (reader, writers, waker) = state.withLockedValue { state in
+        let (writers, waker) = state.withLockedValue { state in
             state.finished = true
-            defer { state.reader = nil; state.writers.removeAll() }
-            return (state.reader, state.writers, state.takeWaker())
+            defer { state.writers.removeAll() }
+            return (state.writers, state.takeWaker())
         }
-        reader?.resume(returning: nil)
         waker?()
         for writer in writers { writer.resume(returning: false) }
     }
 
     /// Ends at once, dropping what is queued (the session ended, the stream is going away).
     func close(reason: String) {
-        let (reader, writers, waker) = state.withLockedValue { state in
+        let (writers, waker) = state.withLockedValue { state in
             state.finished = true
             if state.closeReason == nil { state.closeReason = reason }
             state.queue.removeAll()
             state.bytes = 0
-            defer { state.reader = nil; state.writers.removeAll() }
-            return (state.reader, state.writers, state.takeWaker())
+            defer { state.writers.removeAll() }
+            return (state.writers, state.takeWaker())
         }
-        reader?.resume(returning: nil)
         waker?()
         for writer in writers { writer.resume(returning: false) }
     }
@@ -337,4 +320,3 @@ final class Mailbox<Element: Sendable>: Sendable {
         for writer in writers { writer.resume(returning: true) }
     }
 }
-
