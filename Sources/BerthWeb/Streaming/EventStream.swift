@@ -267,9 +267,9 @@ struct EndNotice: Encodable, Sendable {
 ///
 /// A heartbeat task per stream cost a task (and its allocator's slabs) per watcher, and each stream asked its owner
 /// (a database read) in its own task, which then kept the slabs of that deep call for the connection's life. One
-/// ticker asks every owner in turn, in its own few tasks: a stream's task only waits on its mailbox and writes. The
-/// streams are split in phases, one phase asked every `heartbeat / phases`, so that ten thousand watchers are not
-/// all written to (and their owners all read) in the same moment.
+/// ticker asks every owner in turn, in its own few tasks, and a stream has no task of its own
+/// (``StreamConnectionWriter``). The streams are split in phases, one phase asked every `heartbeat / phases`, so that
+/// ten thousand watchers are not all written to (and their owners all read) in the same moment.
 final class StreamRegistry: Sendable {
     struct Registration: Sendable, Hashable {
         let sessionKey: String
