@@ -364,7 +364,8 @@ struct ConsoleTranscript: Sendable {
     }
 }
 
-/// Drives one console: types, resizes, and waits for what the terminal shows.
+/// Drives one console: types, resizes, and waits for what the terminal shows. Its waits are bounds, not measurements:
+/// in the parallel run a single engine call has taken 30 s, and a wait returns as soon as what it waits for is there.
 final class ConsoleDriver: Sendable {
     private let writer = NIOLockedValueBox<TestWebSocket.Writer?>(nil)
     private let state = NIOLockedValueBox(ConsoleTranscript())
@@ -407,7 +408,7 @@ final class ConsoleDriver: Sendable {
         try await outbound().text("{\"type\":\"resize\",\"cols\":\(columns),\"rows\":\(rows)}")
     }
 
-    func waitForPrompt(timeout: Duration = .seconds(15)) async throws {
+    func waitForPrompt(timeout: Duration = .seconds(60)) async throws {
         let before = transcript.bytes.count
         try await wait("a prompt", timeout: timeout) { [prompts] _ in prompts.withLockedValue { $0 } > 0 }
         _ = before
@@ -415,11 +416,11 @@ final class ConsoleDriver: Sendable {
         try await Task.sleep(for: .milliseconds(100))
     }
 
-    func waitFor(_ text: String, timeout: Duration = .seconds(15)) async throws {
+    func waitFor(_ text: String, timeout: Duration = .seconds(60)) async throws {
         try await wait("\"\(text)\"", timeout: timeout) { $0.output.contains(text) }
     }
 
-    func waitUntilClosed(timeout: Duration = .seconds(20)) async throws {
+    func waitUntilClosed(timeout: Duration = .seconds(60)) async throws {
         try await wait("the console to close", timeout: timeout) { $0.closed }
     }
 
