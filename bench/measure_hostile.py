@@ -995,7 +995,8 @@ def main():
         memory_before = min(private_kib(args.berth_pid), memory_before or 1 << 40)
     heaptrack = None
     if os.environ.get("BENCH_HEAPTRACK"):
-        heaptrack = subprocess.Popen(["heaptrack", "-p", str(args.berth_pid), "-o", os.environ["BENCH_HEAPTRACK"]])
+        # `-o` first: Debian's heaptrack script reads no option after `-p PID` (it wrote to the working directory).
+        heaptrack = subprocess.Popen(["heaptrack", "-o", os.environ["BENCH_HEAPTRACK"], "-p", str(args.berth_pid)])
         time.sleep(5)
     dockerd_before = open_fds(args.dockerd_pid)
     berth_fds_before = open_fds(args.berth_pid)
