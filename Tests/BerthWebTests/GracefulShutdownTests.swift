@@ -15,45 +15,30 @@ import TestSupport
 /// request in flight is answered and audited, and the process exits 0 soon after.
 @Suite(.serialized) struct GracefulShutdownTests {
     @Test func sigtermEndsStreamsFinishesTheRequestInFlightAndExitsZero() async throws {
-        let directory = try Repository.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let databasePath = directory.appendingPathComponent("berth.sqlite").path
-        // Settings from a configuration file as well: the binary reads it, flags on top.
-        let configFile = directory.appendingPathComponent("berth.toml").path
-        try "log-level = \"error\"\naudit-head-interval = 3600\n".write(toFile: configFile, atomically: true, encoding: .utf8)
-        let server = try AuditDurabilityTests.ServerProcess(databasePath: databasePath, configFile: configFile)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
         let runID = UUID().uuidString
-        do {
-            try await shutDownGracefully(server, client, runID: runID)
-        } catch {
-            server.kill()
-            try? await client.shutdown()
-            try? await TestEngine.withClient { engine in try await Self.cleanUp(engine, runID) }
-            throw error
-        }
-        try await client.shutdown()
-        try await TestEngine.withClient { engine in try await Self.cleanUp(engine, runID) }
+        // Settings from a configuration file as well: the binary reads it, flags on top.
+        try await withServer(config: "log-level = \"error\"\naudit-head-interval = 3600\n") { server, client, databasePath in
+            do {
+                try await shutDownGracefully(server, client, runID: runID)
+            } catch {
+                try? await TestEngine.withClient { engine in try await Self.cleanUp(engine, runID) }
+                throw error
+            }
+            try await TestEngine.withClient { engine in try await Self.cleanUp(engine, runID) }
 
-        // The in-flight run's record was committed before the exit, and the chain is whole.
-        let database = try AppDatabase.open(path: databasePath)
-        let events = try await database.recentAuditEvents(limit: 100)
-        let run = try #require(events.first { $0.action == "container.run" })
-        #expect(run.outcome == .ok)
-        #expect(try await database.verifyAuditChain().isIntact)
+            // The in-flight run's record was committed before the exit, and the chain is whole.
+            let database = try AppDatabase.open(path: databasePath)
+            let events = try await database.recentAuditEvents(limit: 100)
+            let run = try #require(events.first { $0.action == "container.run" })
+            #expect(run.outcome == .ok)
+            #expect(try await database.verifyAuditChain().isIntact)
+        }
     }
 
     /// With nothing in flight but the streams, which their HTTP/1 connections write with no task of Hummingbird's
     /// left (``StreamConnectionWriter``): each still gets its `end` event before the process exits (``StreamDrain``).
     @Test func sigtermWithOnlyStreamsOpenEndsEachWithItsEndEvent() async throws {
-        let directory = try Repository.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let databasePath = directory.appendingPathComponent("berth.sqlite").path
-        let configFile = directory.appendingPathComponent("berth.toml").path
-        try "log-level = \"error\"\n".write(toFile: configFile, atomically: true, encoding: .utf8)
-        let server = try AuditDurabilityTests.ServerProcess(databasePath: databasePath, configFile: configFile)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-        do {
+        try await withServer(config: "log-level = \"error\"\n") { server, client, _ in
             try await server.waitUntilServing(client)
             var browser = AuditDurabilityTests.HTTPBrowser(client: client, base: server.base)
             try await browser.signIn("bt-viewer")
@@ -72,6 +57,23 @@ import TestSupport
             }
             #expect(await eventually(.seconds(10)) { !server.process.isRunning }, "berth still runs 10 s after SIGTERM")
             #expect(server.process.terminationStatus == 0)
+        }
+    }
+
+    /// A `berth serve` process with a configuration file of `config` and a database of its own (its path given), and a
+    /// client for it; the process is killed if `body` throws.
+    func withServer(
+        config: String, _ body: (_ server: AuditDurabilityTests.ServerProcess, _ client: HTTPClient, _ databasePath: String) async throws -> Void
+    ) async throws {
+        let directory = try Repository.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let databasePath = directory.appendingPathComponent("berth.sqlite").path
+        let configFile = directory.appendingPathComponent("berth.toml").path
+        try config.write(toFile: configFile, atomically: true, encoding: .utf8)
+        let server = try AuditDurabilityTests.ServerProcess(databasePath: databasePath, configFile: configFile)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        do {
+            try await body(server, client, databasePath)
         } catch {
             server.kill()
             try? await client.shutdown()

@@ -307,8 +307,6 @@ final class StreamRegistry: Sendable {
         /// does each 256 opened.
         var open = OpenCount(wave: 16, openingWave: 256)
         var watchingShutdown = false
-        /// Open event streams (registered with `endsOnShutdown`).
-        var eventStreams = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -335,7 +333,6 @@ final class StreamRegistry: Sendable {
             state.phases[number % Self.phases][number] = Entry(close: close, beat: beat, endsOnShutdown: endsOnShutdown)
             state.keys[sessionKey, default: []].insert(number)
             if beat != nil { state.beating += 1 }
-            if endsOnShutdown { state.eventStreams += 1 }
             let start = beat != nil && !state.ticking
             if start { state.ticking = true }
             return (Registration(sessionKey: sessionKey, number: number), start, waveOpened)
@@ -352,9 +349,8 @@ final class StreamRegistry: Sendable {
 
     func unregister(_ registration: Registration) {
         let waveEnded = state.withLockedValue { state in
-            if let entry = state.phases[registration.number % Self.phases].removeValue(forKey: registration.number) {
-                if entry.beat != nil { state.beating -= 1 }
-                if entry.endsOnShutdown { state.eventStreams -= 1 }
+            if state.phases[registration.number % Self.phases].removeValue(forKey: registration.number)?.beat != nil {
+                state.beating -= 1
             }
             state.keys[registration.sessionKey]?.remove(registration.number)
             if state.keys[registration.sessionKey]?.isEmpty == true { state.keys[registration.sessionKey] = nil }
@@ -399,8 +395,10 @@ final class StreamRegistry: Sendable {
         for close in closers { close(EventStreamer.shutdownReason) }
     }
 
-    /// Event streams open now.
-    var openEventStreams: Int { state.withLockedValue { $0.eventStreams } }
+    /// Event streams open now. Counted when asked: only a shutdown's drain asks.
+    var openEventStreams: Int {
+        state.withLockedValue { state in state.phases.reduce(0) { $0 + $1.values.count(where: \.endsOnShutdown) } }
+    }
 
     /// Streams open now, over all sessions.
     var openStreams: Int { state.withLockedValue { $0.open.now } }

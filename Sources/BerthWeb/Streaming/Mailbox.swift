@@ -172,28 +172,36 @@ final class Mailbox<Element: Sendable>: Sendable {
     /// The next item; nil once the mailbox is finished and drained, or at once when it was closed (or the task
     /// cancelled, which closes it).
     func next() async -> Item? {
+        await wait { wake -> Item?? in
+            switch poll(orWake: wake) {
+            case .item(let item): item
+            case .ended: .some(nil)
+            case .waiting: nil
+            }
+        }
+    }
+
+    /// A reader with a task of its own waits so: `attempt` polls with the waker it is given (``poll(orWake:)``) and
+    /// returns nil when it found nothing; it is called again each time that waker is called, until it finds
+    /// something. Cancelling the task closes the mailbox, which wakes it.
+    func wait<Found>(for attempt: (_ wake: @escaping @Sendable () -> Void) -> Found?) async -> Found {
         while true {
-            var found = Poll.ended
+            var found: Found?
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    found = poll(orWake: { continuation.resume() })
-                    if case .waiting = found { return }
-                    continuation.resume()
+                    found = attempt { continuation.resume() }
+                    if found != nil { continuation.resume() }
                 }
             } onCancel: {
                 close(reason: "cancelled")
             }
-            switch found {
-            case .item(let item): return item
-            case .ended: return nil
-            case .waiting: continue
-            }
+            if let found { return found }
         }
     }
 
     /// The next item if there is one now; else `wake` is kept and called (once, from whichever thread adds something)
     /// when there is: a reader without a task of its own (``StreamConnectionWriter``) is woken so, and one with a task
-    /// (``next()``) resumes.
+    /// resumes (``wait(for:)``).
     func poll(orWake wake: @escaping @Sendable () -> Void) -> Poll {
         let (step, writers) = state.withLockedValue { state -> (NextStep, [CheckedContinuation<Bool, Never>]) in
             let (step, writers) = take(&state)

@@ -107,16 +107,10 @@ final class StreamPump<Message: Sendable>: @unchecked Sendable {
     /// Writes the stream from the response's task, waiting on the mailbox, until it ends or a write fails.
     func write(to writer: inout any ResponseBodyWriter) async throws {
         while true {
-            var bytes: ByteBuffer?
-            var step = Step.more
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    (bytes, step) = take(wake: { continuation.resume() })
-                    if case .waiting = step { return }
-                    continuation.resume()
-                }
-            } onCancel: { [mailbox] in
-                mailbox.close(reason: "cancelled")
+            let (bytes, step) = await mailbox.wait { wake -> (ByteBuffer?, Step)? in
+                let taken = take(wake: wake)
+                if case .waiting = taken.1 { return nil }
+                return taken
             }
             if let bytes { try await writer.write(bytes) }
             switch step {
